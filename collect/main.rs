@@ -1,0 +1,17 @@
+//! sweep-collect: not written yet (see its issue).
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Placeholder until this stage lands.
+#[derive(Parser)]
+#[command(name = "sweep-collect", version)]
+struct Args {}
+
+fn main() -> ExitCode {
+    sweep::cli::main("sweep-collect", run)
+}
+
+fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    sweep::cli::usage("not implemented yet")
+}

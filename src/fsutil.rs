@@ -1,0 +1,72 @@
+//! Files that are complete or absent: write to a temporary name in the same directory, then
+//! rename over the target.
+
+use anyhow::{Context, Result};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Writes `bytes` to `path` atomically: readers see the old file, or the new one whole, never a
+/// prefix. On any error the temporary file is removed and `path` is left as it was.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path(path);
+    let result = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(err) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("failed to write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `dir/.name.tmp.<pid>`: hidden, in the same directory (rename must not cross file systems),
+/// unique per process.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp.{}", std::process::id()))
+}
+
+/// Makes `path` absolute against the current directory without touching the file system
+/// (no symlink resolution, the path need not exist). Records carry absolute paths so that a
+/// record alone, read later from another directory, still finds its files.
+pub fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("failed to resolve {}", path.display()))
+}
+
+/// Creates a new sweep directory `sweep_YYYYMMDD_HHMMSS` (local time, as the seed names them)
+/// under `parent`. Two sweeps started in the same second never share one: creation is atomic
+/// (`create_dir` fails if the directory exists) and a taken name gets a `_2`, `_3`... suffix.
+pub fn create_sweep_dir(parent: &Path) -> Result<PathBuf> {
+    let stamp = chrono::Local::now()
+        .format("sweep_%Y%m%d_%H%M%S")
+        .to_string();
+    fs::create_dir_all(parent)
+        .with_context(|| format!("failed to create directory {}", parent.display()))?;
+    for n in 1..10_000 {
+        let name = if n == 1 {
+            stamp.clone()
+        } else {
+            format!("{stamp}_{n}")
+        };
+        let dir = parent.join(name);
+        match fs::create_dir(&dir) {
+            Ok(()) => return absolute(&dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("failed to create directory {}", dir.display()))
+            }
+        }
+    }
+    anyhow::bail!(
+        "failed to create a sweep directory under {}: every name is taken",
+        parent.display()
+    )
+}

@@ -1,0 +1,11 @@
+//! Shared support for the four `sweep-*` programs: the record, JSON Lines I/O, the `main` wrapper.
+//!
+//! Only what two or more programs need lives here; stage-specific code stays in its folder.
+
+pub mod cli;
+pub mod fsutil;
+pub mod jsonl;
+pub mod record;
+pub mod tag;
+
+pub use record::{Mode, Record};

@@ -1,0 +1,241 @@
+//! The record: one JSON object per line, the wire contract between the four programs.
+//!
+//! Each stage reads records, adds its own fields and writes them on; fields it does not know
+//! (a user's own, added with `jq`) pass through untouched in [`Record::extra`]. A record alone
+//! carries everything needed to re-submit it, so `jq -c '.jobs[]' sweep_manifest.json |
+//! sweep-submit ...` works. Field order on output is the order of this struct, then unknown
+//! fields in the order they came in.
+//!
+//! | field | added by | meaning |
+//! |---|---|---|
+//! | `index` | expand | 0-based position in the expansion (`sglang_config_{index}.yaml`, `{job-name}_sweep{index}`) |
+//! | `id` | expand | stable content hash of the parameters (16 hex digits) |
+//! | `mode` | expand | `"disagg"` or `"agg"` |
+//! | `total_nodes` | expand | nodes the job allocates: prefill + decode, or agg |
+//! | `parameters` | expand | `{"slurm": {...}, "sglang": {...}}`, exactly the seed manifest's shape |
+//! | `role_parameters` | expand | disagg only, when the sweep has per-role values: `{"prefill": {...}, "decode": {...}}` |
+//! | `sweep_file` | expand | absolute path of the sweep file (absent when read from stdin) |
+//! | `sweep_dir` | render / submit | absolute path of the sweep's output directory |
+//! | `config_path` | render | absolute path of the rendered SGLang config (absent without sglang values) |
+//! | `job_name` | submit | `{job-name}_sweep{index}` |
+//! | `job_script` | submit | absolute path of the saved job script |
+//! | `log_dir` | submit | absolute path of the job's log directory |
+//! | `tag` | submit | the `--comment` that finds this job in Slurm: see [`crate::tag`] |
+//! | `submit_status` | submit | `"submitted"`, `"failed"`, `"not_submitted"` (fail-fast stopped first) or `"dry_run"` |
+//! | `job_id` | submit | Slurm job ID, a string as in the seed manifest; absent unless submitted |
+//! | `cluster` | submit | cluster name when `sbatch --parsable` printed `ID;cluster` |
+//! | `submitted_at` | submit | RFC 3339 time `sbatch` returned |
+//! | `submit_error` | submit | why submission failed (Slurm's own message) |
+//! | `sbatch_command` | submit | the exact `sbatch` argv (always in dry runs) |
+//! | `retry_job_ids` | submit | IDs of the `--retries` follow-up jobs |
+//! | `history` | submit / collect | earlier submissions of this combination, oldest first |
+//! | `state` ... | collect | job state from Slurm: see [`JobStatus`] |
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One combination of the sweep, as it travels between the stages. See the module docs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// 0-based position in the expansion.
+    pub index: u64,
+    /// Stable content hash of the parameters: same values, same id.
+    pub id: String,
+    /// Disaggregated (prefill/decode) or aggregated serving.
+    pub mode: Mode,
+    /// Nodes the job allocates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_nodes: Option<u64>,
+    /// `{"slurm": {...}, "sglang": {...}}`, the seed manifest's shape.
+    pub parameters: Parameters,
+    /// Per-role SGLang values (disaggregated sweeps only), layered over `parameters.sglang`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_parameters: Option<RoleParameters>,
+    /// Absolute path of the sweep file the record came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_file: Option<String>,
+    /// Absolute path of the sweep's output directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_dir: Option<String>,
+    /// Absolute path of the rendered SGLang config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_path: Option<String>,
+    /// Slurm job name, `{job-name}_sweep{index}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// Absolute path of the saved job script.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_script: Option<String>,
+    /// Absolute path of the job's log directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_dir: Option<String>,
+    /// The `--comment` tag that finds the job in Slurm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Outcome of the last submission attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_status: Option<SubmitStatus>,
+    /// Slurm job ID (a string, as in the seed manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Cluster name from `sbatch --parsable` output `ID;cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// RFC 3339 time at which `sbatch` returned the job ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// Why the submission failed: Slurm's own message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submit_error: Option<String>,
+    /// The exact `sbatch` command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sbatch_command: Option<Vec<String>>,
+    /// IDs of the follow-up jobs that `--retries` queued behind `job_id`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_job_ids: Vec<String>,
+    /// Earlier submissions of this combination, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Submission>,
+    /// Job state from Slurm, flattened into the record (`state`, `state_reason`, ...).
+    #[serde(flatten)]
+    pub status: JobStatus,
+    /// Fields this version does not know: passed through untouched.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// How the job serves the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Prefill and decode workers on separate nodes.
+    Disagg,
+    /// Aggregated workers.
+    Agg,
+}
+
+impl Mode {
+    /// `"disagg"` or `"agg"`, as on the wire and in launch-script paths.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Disagg => "disagg",
+            Mode::Agg => "agg",
+        }
+    }
+}
+
+/// The seed manifest's `parameters`: the combination's Slurm and SGLang values, keys in the
+/// sweep file's order, values with their YAML types.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Parameters {
+    /// `prefill_nodes`, `decode_nodes`, `prefill_workers`, `decode_workers`, or `agg_nodes`,
+    /// `agg_workers`.
+    pub slurm: Map<String, Value>,
+    /// Engine flags (without the leading `--`) and their values.
+    #[serde(default)]
+    pub sglang: Map<String, Value>,
+}
+
+/// Per-role SGLang values in a disaggregated sweep; each wins over `parameters.sglang` for
+/// its own role.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RoleParameters {
+    /// Values for prefill workers only.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub prefill: Map<String, Value>,
+    /// Values for decode workers only.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub decode: Map<String, Value>,
+}
+
+/// Outcome of a submission attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmitStatus {
+    /// `sbatch` returned a job ID.
+    Submitted,
+    /// `sbatch` failed; `submit_error` says why.
+    Failed,
+    /// Not attempted: an earlier record failed under `--fail-fast`.
+    NotSubmitted,
+    /// `--dry-run`: the script was written, nothing was submitted.
+    DryRun,
+}
+
+/// One earlier submission of a combination, kept when it is submitted again.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Submission {
+    /// The job ID of that submission.
+    pub job_id: String,
+    /// When it was submitted (RFC 3339), if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted_at: Option<String>,
+    /// Its `--retries` follow-up jobs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_job_ids: Vec<String>,
+    /// Its last known state, if collect had read one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+
+/// Job state read from Slurm by `sweep-collect --status`; every field is absent until then.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct JobStatus {
+    /// Slurm state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY,
+    /// NODE_FAIL, PREEMPTED, ..., or UNKNOWN when Slurm could not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// Why a job pends (Slurm's reason, e.g. `ReqNodeNotAvail`), or why the state is unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_reason: Option<String>,
+    /// `exit:signal` as Slurm reports it, once the job has ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<String>,
+    /// Run time so far, `[D-]HH:MM:SS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed: Option<String>,
+    /// Nodes the job ran on (Slurm's compressed node list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_list: Option<String>,
+    /// States of the `--retries` follow-up jobs, in `retry_job_ids` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_states: Vec<String>,
+    /// Where the state came from: `squeue`, `sacct`, or `none` when Slurm could not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_source: Option<String>,
+}
+
+impl Record {
+    /// Every SGLang value for `role` (`"prefill"` or `"decode"`): the common values, then that
+    /// role's own on top (per-role values win; a per-role key new to the common ones is
+    /// appended in its own order).
+    pub fn sglang_for_role(&self, role: &str) -> Map<String, Value> {
+        let mut merged = self.parameters.sglang.clone();
+        if let Some(roles) = &self.role_parameters {
+            let own = match role {
+                "prefill" => &roles.prefill,
+                "decode" => &roles.decode,
+                _ => return merged,
+            };
+            for (k, v) in own {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        merged
+    }
+
+    /// True when the record has SGLang values (common or per-role), i.e. gets a config file.
+    pub fn has_sglang(&self) -> bool {
+        !self.parameters.sglang.is_empty()
+            || self
+                .role_parameters
+                .as_ref()
+                .is_some_and(|r| !r.prefill.is_empty() || !r.decode.is_empty())
+    }
+
+    /// A Slurm count from `parameters.slurm` (`prefill_nodes`, `agg_workers`, ...), if present
+    /// and a non-negative integer.
+    pub fn slurm_count(&self, key: &str) -> Option<u64> {
+        self.parameters.slurm.get(key).and_then(Value::as_u64)
+    }
+}

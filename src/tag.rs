@@ -1,0 +1,88 @@
+//! The tag that `sweep-submit` puts on every job (`sbatch --comment`) so that the jobs of a
+//! sweep can be found in Slurm even when the record that names them was never written (the
+//! submitting process killed between `sbatch` returning and the record reaching stdout).
+//!
+//! Format: `sweep:<sweep key>:<record id>:<index>`, where the sweep key is the sweep
+//! directory's name plus a short hash of its absolute path (`sweep_20251113_123456-1a2b3c4d`),
+//! unique per sweep directory and short enough for `squeue -o %k`.
+
+use sha2::{Digest, Sha256};
+
+/// Prefix of every tag.
+pub const PREFIX: &str = "sweep:";
+
+/// The sweep key for a sweep directory (absolute path).
+pub fn sweep_key(sweep_dir: &str) -> String {
+    let name = std::path::Path::new(sweep_dir)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sweep".to_string());
+    // Keep the key to characters that survive Slurm's comment field and shell quoting.
+    let name: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let hash = Sha256::digest(sweep_dir.as_bytes());
+    format!(
+        "{name}-{:02x}{:02x}{:02x}{:02x}",
+        hash[0], hash[1], hash[2], hash[3]
+    )
+}
+
+/// The tag of one job: `sweep:<sweep key>:<id>:<index>`.
+pub fn format(sweep_key: &str, id: &str, index: u64) -> String {
+    format!("{PREFIX}{sweep_key}:{id}:{index}")
+}
+
+/// A parsed tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    /// The sweep key.
+    pub sweep_key: String,
+    /// The record id.
+    pub id: String,
+    /// The record index.
+    pub index: u64,
+}
+
+/// Parses a job comment; `None` when it is not one of our tags.
+pub fn parse(comment: &str) -> Option<Tag> {
+    let rest = comment.trim().strip_prefix(PREFIX)?;
+    let mut parts = rest.rsplitn(3, ':');
+    let index = parts.next()?.parse().ok()?;
+    let id = parts.next()?.to_string();
+    let sweep_key = parts.next()?.to_string();
+    if sweep_key.is_empty() || id.is_empty() {
+        return None;
+    }
+    Some(Tag {
+        sweep_key,
+        id,
+        index,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let key = sweep_key("/data/sweeps/sweep_20251113_123456");
+        assert!(key.starts_with("sweep_20251113_123456-"));
+        let t = format(&key, "0123abcd", 7);
+        let p = parse(&t).unwrap();
+        assert_eq!(
+            (p.sweep_key.as_str(), p.id.as_str(), p.index),
+            (key.as_str(), "0123abcd", 7)
+        );
+        assert_eq!(parse("something else"), None);
+        assert_ne!(sweep_key("/a/sweep_x"), sweep_key("/b/sweep_x"));
+    }
+}

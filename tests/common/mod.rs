@@ -1,0 +1,99 @@
+//! Helpers shared by the test modules: running the real binaries, temp dirs, Slurm presence.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// Path of one of the four binaries, built by cargo for this test run.
+pub fn bin(name: &str) -> PathBuf {
+    match name {
+        "sweep-expand" => env!("CARGO_BIN_EXE_sweep-expand").into(),
+        "sweep-render" => env!("CARGO_BIN_EXE_sweep-render").into(),
+        "sweep-submit" => env!("CARGO_BIN_EXE_sweep-submit").into(),
+        "sweep-collect" => env!("CARGO_BIN_EXE_sweep-collect").into(),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+/// Runs `name args...` with `stdin` fed in full; returns the finished output.
+pub fn run(name: &str, args: &[&str], stdin: &str) -> Output {
+    run_in(name, args, stdin, None)
+}
+
+/// Like [`run`], in directory `dir` when given.
+pub fn run_in(name: &str, args: &[&str], stdin: &str, dir: Option<&Path>) -> Output {
+    let mut cmd = Command::new(bin(name));
+    cmd.args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let mut sin = child.stdin.take().unwrap();
+    let input = stdin.as_bytes().to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = sin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().unwrap();
+    out
+}
+
+/// Stdout as UTF-8.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).expect("utf-8 stdout")
+}
+
+/// Stderr as UTF-8.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).expect("utf-8 stderr")
+}
+
+/// A fresh directory under the target dir, removed and recreated for each call with the same
+/// name (tests stay inspectable after a failure). Names must be unique per test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs a shell pipeline with `set -o pipefail`, the four binaries' directory first on PATH.
+pub fn sh(script: &str, dir: &Path) -> Output {
+    let bindir = bin("sweep-expand").parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(format!("set -euo pipefail\n{script}"))
+        .current_dir(dir)
+        .env("PATH", path)
+        .output()
+        .expect("spawn bash")
+}
+
+/// Whether the local Slurm cluster answers. When `SWEEP_REQUIRE_SLURM=1` (CI) and it does not,
+/// this panics: a test that needs Slurm must fail, not pass, when the run asks for Slurm.
+/// Otherwise it prints a loud SKIP line and returns false.
+pub fn slurm_available(test: &str) -> bool {
+    let up = Command::new("scontrol")
+        .arg("ping")
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("is UP"))
+        .unwrap_or(false);
+    if up {
+        return true;
+    }
+    if std::env::var("SWEEP_REQUIRE_SLURM").as_deref() == Ok("1") {
+        panic!("{test}: SWEEP_REQUIRE_SLURM=1 but no Slurm controller answers `scontrol ping` (start it with scripts/local-slurm start)");
+    }
+    eprintln!("SKIP {test}: no Slurm controller answers (run scripts/local-slurm start as root, or set SWEEP_REQUIRE_SLURM=1 to make this a failure)");
+    false
+}

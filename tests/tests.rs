@@ -1,0 +1,8 @@
+//! The one integration-test binary: black-box tests of the four programs, a module per area.
+//!
+//! Tests that need the local Slurm cluster (`scripts/local-slurm start`) live in the modules
+//! whose names end in `_slurm`; they fail when `SWEEP_REQUIRE_SLURM=1` (CI) and Slurm is not
+//! reachable, and skip loudly otherwise.
+
+mod common;
+mod lib_record;
