@@ -97,3 +97,16 @@ pub fn slurm_available(test: &str) -> bool {
     eprintln!("SKIP {test}: no Slurm controller answers (run scripts/local-slurm start as root, or set SWEEP_REQUIRE_SLURM=1 to make this a failure)");
     false
 }
+
+static SLURM_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held by every test that uses the shared local cluster normally (many at once).
+pub fn slurm_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    SLURM_LOCK.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by a test that disturbs the shared cluster (pauses or stops slurmctld): no other Slurm
+/// test runs meanwhile. Prefer a private `SLURM_CONF` pointing at a dead port where possible.
+pub fn slurm_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    SLURM_LOCK.write().unwrap_or_else(|e| e.into_inner())
+}
