@@ -1,17 +1,24 @@
 //! sweep-submit: not written yet (see its issue).
 
+#[allow(dead_code)] // used once submission lands
+mod jobscript;
+
 use clap::Parser;
 use std::process::ExitCode;
 
 /// Placeholder until this stage lands.
 #[derive(Parser)]
 #[command(name = "sweep-submit", version)]
-struct Args {}
+struct Args {
+    #[command(flatten)]
+    script: jobscript::ScriptArgs,
+}
 
 fn main() -> ExitCode {
     sweep::cli::main("sweep-submit", run)
 }
 
-fn run(_args: Args) -> anyhow::Result<ExitCode> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let _ = jobscript::Builder::new(&args.script)?;
     sweep::cli::usage("not implemented yet")
 }
