@@ -30,9 +30,80 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
 ///
 /// A broken pipe anywhere in the error chain means the reader went away (`| head -1`): that is
 /// success, silently. Any other error is printed once as `name: <chain>` on stderr.
+///
+/// Every program also answers `--completions SHELL` (bash, zsh, fish, elvish, powershell) and
+/// `--man`, generated from its own clap definition, so they never drift from `--help`.
 pub fn main<A: clap::Parser>(name: &str, run: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode {
-    let args = A::parse();
-    finish(name, run(args))
+    // Looked at before the real parse: a required argument must not block `--man`.
+    let wants_doc = std::env::args_os().skip(1).any(|a| {
+        let a = a.to_string_lossy();
+        a == "--man" || a == "--completions" || a.starts_with("--completions=")
+    });
+    if wants_doc {
+        let doc = with_doc_options(A::command())
+            .ignore_errors(true)
+            .get_matches();
+        if let Some(code) = doc_output::<A>(name, &doc) {
+            return code;
+        }
+    }
+    let matches = with_doc_options(A::command()).get_matches();
+    match A::from_arg_matches(&matches) {
+        Ok(args) => finish(name, run(args)),
+        Err(err) => err.exit(),
+    }
+}
+
+/// Adds the `--completions` and `--man` options to a program's command.
+fn with_doc_options(cmd: clap::Command) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    cmd.arg(
+        Arg::new("completions")
+            .long("completions")
+            .value_name("SHELL")
+            .value_parser(clap::value_parser!(clap_complete::Shell))
+            .help("Print a shell completion script for SHELL and exit")
+            .display_order(10_000),
+    )
+    .arg(
+        Arg::new("man")
+            .long("man")
+            .action(ArgAction::SetTrue)
+            .help("Print a man page (roff) and exit")
+            .display_order(10_001),
+    )
+}
+
+/// Prints completions or the man page when asked; `None` when neither was asked.
+fn doc_output<A: clap::Parser>(name: &str, matches: &clap::ArgMatches) -> Option<ExitCode> {
+    let shell = matches
+        .get_one::<clap_complete::Shell>("completions")
+        .copied();
+    let man = matches.get_flag("man");
+    if shell.is_none() && !man {
+        return None;
+    }
+    let mut cmd = A::command();
+    let mut out = Vec::new();
+    let result = match shell {
+        Some(shell) => {
+            clap_complete::generate(shell, &mut cmd, name, &mut out);
+            Ok(())
+        }
+        None => clap_mangen::Man::new(cmd).render(&mut out),
+    };
+    use std::io::Write as _;
+    let result = result.and_then(|()| {
+        let mut stdout = io::stdout().lock();
+        stdout.write_all(&out)?;
+        stdout.flush()
+    });
+    Some(finish(
+        name,
+        result
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(anyhow::Error::from),
+    ))
 }
 
 /// Maps the result of a program's `run` to its exit code, printing the error if there is one.

@@ -4,5 +4,6 @@
 //! whose names end in `_slurm`; they fail when `SWEEP_REQUIRE_SLURM=1` (CI) and Slurm is not
 //! reachable, and skip loudly otherwise.
 
+mod cli_docs;
 mod common;
 mod lib_record;
