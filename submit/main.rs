@@ -1,24 +1,277 @@
-//! sweep-submit: not written yet (see its issue).
+//! sweep-submit: reads records (JSON Lines, files or stdin), saves one job script per record
+//! in the sweep's directory and submits it with `sbatch --parsable`; writes each record, with
+//! its `job_id` or the reason it failed, to stdout as soon as `sbatch` returns.
+//!
+//! ```bash
+//! set -o pipefail
+//! sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \
+//!   | sweep-submit --account acct --partition batch --model-dir /models/m --config-dir /cfg \
+//!       --gpu-type gb200-fp8 --script-variant max-tpt > sweeps/tpt/submitted.jsonl
+//! ```
 
-#[allow(dead_code)] // used once submission lands
+// The job-script stub leaves some Job fields unread until the job-script issue lands.
+#[allow(dead_code)]
 mod jobscript;
+mod prepare;
+mod progress;
+mod retry;
+mod sbatch;
 
+use anyhow::{Context, Result};
 use clap::Parser;
+use prepare::{Plan, Sourced};
+use retry::{Done, Submitter};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
+use sweep::record::SubmitStatus;
+use sweep::Record;
 
-/// Placeholder until this stage lands.
+/// Submits one Slurm job per record and writes the records back with their job IDs.
 #[derive(Parser)]
-#[command(name = "sweep-submit", version)]
+#[command(
+    name = "sweep-submit",
+    version,
+    long_about = "Submits one Slurm job per record.\n\n\
+        Reads records (JSON Lines from the given files, or stdin), checks all of them, saves \
+        each job script as <sweep dir>/job_<index>.sh, then calls `sbatch --parsable` once per \
+        record. Each record is written to stdout with its job_id (or submit_error) as soon as \
+        sbatch returns. Every job carries --comment=<tag> so it can be found in Slurm even if \
+        this process dies.",
+    after_help = "Example:\n  set -o pipefail\n  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \\\n    \
+        | sweep-submit --account acct --partition batch --model-dir /models/m \\\n        \
+        --config-dir /cfg --gpu-type gb200-fp8 --script-variant max-tpt \\\n    \
+        | sweep-collect --output sweeps/tpt/sweep_manifest.json\n\n\
+        Re-submit the failed ones of a manifest:\n  \
+        jq -c '.jobs[] | select(.submit_status == \"failed\")' sweep_manifest.json | sweep-submit ...\n\n\
+        Exit status: 0 every record submitted (or --dry-run), 1 any record not submitted or \
+        bad input, 2 usage error."
+)]
 struct Args {
+    /// Record files (JSON Lines); none or `-` reads stdin
+    #[arg(value_name = "RECORDS")]
+    inputs: Vec<PathBuf>,
     #[command(flatten)]
     script: jobscript::ScriptArgs,
+    /// Sweep directory for records that have no sweep_dir (default: a new
+    /// ./sweep_YYYYMMDD_HHMMSS)
+    #[arg(long, value_name = "DIR")]
+    output_dir: Option<PathBuf>,
+    /// Write the job scripts and the exact sbatch command lines (sbatch_command) into the
+    /// records, submit nothing; needs no Slurm
+    #[arg(long)]
+    dry_run: bool,
+    /// Queue up to N follow-up jobs per record, each run only if the previous runs failed
+    /// (afternotok); Slurm cancels them once a run succeeds
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
+    /// Stop at the first record that cannot be submitted; the rest are written with
+    /// submit_status "not_submitted"
+    #[arg(long)]
+    fail_fast: bool,
+    /// The sbatch program (default: sbatch on PATH)
+    #[arg(long, value_name = "PATH")]
+    sbatch: Option<PathBuf>,
+    /// Extra raw sbatch option, placed before the script path; repeatable
+    /// (--sbatch-arg=--qos=high)
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    sbatch_arg: Vec<String>,
+    /// sbatch calls per job when Slurm is unreachable or busy (first call included)
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    submit_attempts: u32,
+    /// Wait before the 2nd call after a transient failure; doubles each time
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    retry_backoff: f64,
+    /// Kill an sbatch (or squeue) call that has not answered after SECS
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    sbatch_timeout: f64,
+    /// At most R sbatch calls per second (a float; default: no limit)
+    #[arg(long, value_name = "R")]
+    max_submit_rate: Option<f64>,
 }
 
 fn main() -> ExitCode {
     sweep::cli::main("sweep-submit", run)
 }
 
-fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let _ = jobscript::Builder::new(&args.script)?;
-    sweep::cli::usage("not implemented yet")
+fn run(args: Args) -> Result<ExitCode> {
+    check_options(&args)?;
+    let builder = jobscript::Builder::new(&args.script)?;
+    let output_dir = args.output_dir.as_deref().map(absolute).transpose()?;
+    let mut records = prepare::read_all(&args.inputs, &builder, output_dir.as_deref())?;
+    let sbatch = find_sbatch(&args)?;
+    set_sweep_dirs(&mut records, output_dir)?;
+    let plan = Plan {
+        builder: &builder,
+        job_name: &args.script.job_name,
+        log_dir: args.script.log_dir.as_deref().map(absolute).transpose()?,
+        sbatch: sbatch.display().to_string(),
+        sbatch_args: &args.sbatch_arg,
+    };
+    for s in &mut records {
+        plan.prepare(&mut s.record)
+            .with_context(|| format!("{}: failed to prepare the job", s.origin))?;
+    }
+    let mut out = sweep::jsonl::Writer::stdout();
+    if args.dry_run {
+        for s in &mut records {
+            s.record.submit_status = Some(SubmitStatus::DryRun);
+            out.write(&s.record)?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let submitter = Submitter::new(
+        &sbatch,
+        args.submit_attempts,
+        Duration::from_secs_f64(args.retry_backoff),
+        Duration::from_secs_f64(args.sbatch_timeout),
+        args.max_submit_rate,
+    );
+    submit_all(&args, &plan, submitter, records, &mut out)
+}
+
+/// Usage errors that clap cannot see.
+fn check_options(a: &Args) -> Result<()> {
+    if a.submit_attempts == 0 {
+        return sweep::cli::usage("--submit-attempts must be at least 1");
+    }
+    if !(a.retry_backoff >= 0.0 && a.retry_backoff.is_finite()) {
+        return sweep::cli::usage("--retry-backoff must be a number of seconds, 0 or more");
+    }
+    if !(a.sbatch_timeout > 0.0 && a.sbatch_timeout.is_finite()) {
+        return sweep::cli::usage("--sbatch-timeout must be a positive number of seconds");
+    }
+    if let Some(r) = a.max_submit_rate {
+        if !(r > 0.0 && r.is_finite()) {
+            return sweep::cli::usage("--max-submit-rate must be a positive number per second");
+        }
+    }
+    Ok(())
+}
+
+fn absolute(p: &Path) -> Result<PathBuf> {
+    sweep::fsutil::absolute(p)
+}
+
+/// `--sbatch`, else `sbatch` on PATH. A dry run needs none and records plain `sbatch`.
+fn find_sbatch(a: &Args) -> Result<PathBuf> {
+    if let Some(p) = &a.sbatch {
+        if !a.dry_run && !p.is_file() {
+            anyhow::bail!("sbatch not found: {} is not a file", p.display());
+        }
+        return Ok(p.clone());
+    }
+    match which::which("sbatch") {
+        Ok(p) => Ok(p),
+        Err(_) if a.dry_run => Ok(PathBuf::from("sbatch")),
+        Err(_) => anyhow::bail!(
+            "sbatch not found on PATH: not on a Slurm login node? use --sbatch PATH or --dry-run"
+        ),
+    }
+}
+
+/// Gives every record without a sweep_dir `--output-dir`, or one new directory for the run.
+fn set_sweep_dirs(records: &mut [Sourced], output_dir: Option<PathBuf>) -> Result<()> {
+    if records.iter().all(|s| s.record.sweep_dir.is_some()) {
+        return Ok(());
+    }
+    let dir = match output_dir {
+        Some(d) => d,
+        None => {
+            let cwd = std::env::current_dir().context("failed to read the current directory")?;
+            sweep::fsutil::create_sweep_dir(&cwd)?
+        }
+    };
+    let dir = dir.display().to_string();
+    for s in records.iter_mut().filter(|s| s.record.sweep_dir.is_none()) {
+        s.record.sweep_dir = Some(dir.clone());
+    }
+    Ok(())
+}
+
+/// Submits each record in order and writes it out, flushed, before the next `sbatch`.
+fn submit_all(
+    args: &Args,
+    plan: &Plan,
+    mut submitter: Submitter,
+    records: Vec<Sourced>,
+    out: &mut sweep::jsonl::Writer<std::io::StdoutLock<'static>>,
+) -> Result<ExitCode> {
+    let total = records.len();
+    let mut progress = progress::Progress::new(total);
+    let mut first_failure: Option<String> = None;
+    let mut failed = 0;
+    let mut stop: Option<String> = None;
+    for Sourced { origin, mut record } in records {
+        if let Some(why) = &stop {
+            record.submit_status = Some(SubmitStatus::NotSubmitted);
+            record.submit_error = Some(why.clone());
+            failed += 1;
+            out.write_flush(&record)?;
+            continue;
+        }
+        let unreachable = submit_record(args, plan, &mut submitter, &mut record);
+        progress.report(&record);
+        out.write_flush(&record)?;
+        if let Some(err) = &record.submit_error {
+            failed += 1;
+            first_failure.get_or_insert_with(|| format!("{origin}: {err}"));
+            if args.fail_fast || unreachable {
+                stop = Some(format!(
+                    "not attempted: an earlier record failed ({origin})"
+                ));
+                if unreachable {
+                    stop = Some(format!(
+                        "not attempted: Slurm did not answer for an earlier record ({origin})"
+                    ));
+                }
+            }
+        }
+    }
+    out.flush()?;
+    match first_failure {
+        None => Ok(ExitCode::SUCCESS),
+        Some(first) => anyhow::bail!("{failed} of {total} records not submitted; first: {first}"),
+    }
+}
+
+/// Submits one record and its `--retries` follow-ups, filling in the outcome. Returns true when
+/// it failed because Slurm stayed unreachable through every attempt (so the rest is not tried).
+fn submit_record(args: &Args, plan: &Plan, submitter: &mut Submitter, r: &mut Record) -> bool {
+    let argv = r.sbatch_command.clone().expect("prepared");
+    let tag = r.tag.clone().expect("prepared");
+    let script = r.job_script.clone().expect("prepared");
+    let (job_id, cluster) = match submitter.submit(&argv, &tag, &[]) {
+        Done::Submitted { job_id, cluster } => (job_id, cluster),
+        Done::Failed { message, transient } => {
+            r.submit_status = Some(SubmitStatus::Failed);
+            r.submit_error = Some(message);
+            return transient;
+        }
+    };
+    r.submit_status = Some(SubmitStatus::Submitted);
+    r.submitted_at = Some(now());
+    r.job_id = Some(job_id.clone());
+    r.cluster = cluster;
+    let mut chain = vec![job_id];
+    for n in 1..=args.retries {
+        let argv = plan.argv(&tag, &chain, &script);
+        match submitter.submit(&argv, &tag, &chain) {
+            Done::Submitted { job_id, .. } => {
+                r.retry_job_ids.push(job_id.clone());
+                chain.push(job_id);
+            }
+            Done::Failed { message, transient } => {
+                r.submit_error = Some(format!("follow-up job {n} of {}: {message}", args.retries));
+                return transient;
+            }
+        }
+    }
+    false
+}
+
+/// The current local time, RFC 3339 with seconds.
+fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }

@@ -1,0 +1,166 @@
+//! Everything before the first `sbatch`: read and check every record, then give each one its
+//! sweep directory, job name, log directory, tag and saved job script.
+
+use crate::jobscript::{Builder, Job};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use sweep::jsonl::Input;
+use sweep::record::{JobStatus, Submission};
+use sweep::Record;
+
+/// A record and where it came from (`<stdin>:7`), for messages.
+pub struct Sourced {
+    pub origin: String,
+    pub record: Record,
+}
+
+/// Reads every record of every input and checks it; nothing is written and nothing submitted
+/// until all are good. `output_dir` is the sweep directory of records without one (None: a new
+/// one will be created), used here to catch two records that would share a job script.
+pub fn read_all(
+    paths: &[PathBuf],
+    builder: &Builder,
+    output_dir: Option<&Path>,
+) -> Result<Vec<Sourced>> {
+    let mut all = Vec::new();
+    let mut seen: BTreeMap<(String, u64), String> = BTreeMap::new();
+    for input in Input::open_all(paths)? {
+        let name = input.name.clone();
+        for item in input.records::<Record>() {
+            let (line, record) = item?;
+            let origin = format!("{name}:{line}");
+            check(&record).with_context(|| format!("{origin}: invalid record"))?;
+            for warning in builder.check(&record).with_context(|| origin.clone())? {
+                eprintln!("sweep-submit: {origin}: warning: {warning}");
+            }
+            let dir = record
+                .sweep_dir
+                .clone()
+                .or_else(|| output_dir.map(|d| d.display().to_string()))
+                .unwrap_or_default();
+            if let Some(first) = seen.insert((dir, record.index), origin.clone()) {
+                bail!(
+                    "{origin}: record index {} appears twice for the same sweep directory (first at {first}): it would be submitted twice",
+                    record.index
+                );
+            }
+            all.push(Sourced { origin, record });
+        }
+    }
+    Ok(all)
+}
+
+/// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
+/// sweep directory.
+fn check(r: &Record) -> Result<()> {
+    if r.id.is_empty()
+        || !r
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        bail!("id {:?} must be letters, digits, '_' or '-'", r.id);
+    }
+    if let Some(dir) = &r.sweep_dir {
+        if !Path::new(dir).is_absolute() {
+            bail!("sweep_dir {dir:?} is not an absolute path");
+        }
+    }
+    Ok(())
+}
+
+/// Fixed for the whole run: how jobs are named and laid out, and the `sbatch` command.
+pub struct Plan<'a> {
+    pub builder: &'a Builder,
+    /// `--job-name`: jobs are `{job_name}_sweep{index}`.
+    pub job_name: &'a str,
+    /// `--log-dir`, absolute.
+    pub log_dir: Option<PathBuf>,
+    /// The `sbatch` program, as it will be called.
+    pub sbatch: String,
+    /// `--sbatch-arg`s, in order.
+    pub sbatch_args: &'a [String],
+}
+
+impl Plan<'_> {
+    /// Fills in the submit fields of `r` (whose `sweep_dir` is set), creates its log directory
+    /// and saves its job script; `sbatch_command` is the command that submits it.
+    pub fn prepare(&self, r: &mut Record) -> Result<()> {
+        let sweep_dir = PathBuf::from(r.sweep_dir.as_deref().expect("sweep_dir set"));
+        let job_name = format!("{}_sweep{}", self.job_name, r.index);
+        let log_dir = match &self.log_dir {
+            // A shared --log-dir gets one folder per sweep, so sweeps never mix their logs.
+            Some(base) => base
+                .join(sweep_dir.file_name().unwrap_or_default())
+                .join(&job_name),
+            None => sweep_dir.join("logs").join(&job_name),
+        };
+        std::fs::create_dir_all(&log_dir)
+            .with_context(|| format!("failed to create directory {}", log_dir.display()))?;
+        let script_path = sweep_dir.join(format!("job_{}.sh", r.index));
+        let tag = sweep::tag::format(
+            &sweep::tag::sweep_key(&sweep_dir.display().to_string()),
+            &r.id,
+            r.index,
+        );
+        start_over(r);
+        let text = self.builder.render(&Job {
+            record: r,
+            job_name: &job_name,
+            sweep_dir: &sweep_dir,
+            log_dir: &log_dir,
+            script_path: &script_path,
+            tag: &tag,
+        })?;
+        sweep::fsutil::write_atomic(&script_path, text.as_bytes())?;
+        let argv = self.argv(&tag, &[], &script_path.display().to_string());
+        r.job_name = Some(job_name);
+        r.job_script = Some(script_path.display().to_string());
+        r.log_dir = Some(log_dir.display().to_string());
+        r.tag = Some(tag);
+        r.sbatch_command = Some(argv);
+        Ok(())
+    }
+
+    /// `sbatch --parsable --comment=TAG [dependency] SBATCH_ARGS... SCRIPT`. A `--retries`
+    /// follow-up runs only if every job in `after_not_ok` failed, and Slurm cancels it
+    /// (`--kill-on-invalid-dep=yes`) as soon as one of them succeeds, instead of leaving it
+    /// pending forever with `DependencyNeverSatisfied`.
+    pub fn argv(&self, tag: &str, after_not_ok: &[String], script: &str) -> Vec<String> {
+        let mut argv = vec![
+            self.sbatch.clone(),
+            "--parsable".to_string(),
+            format!("--comment={tag}"),
+        ];
+        if !after_not_ok.is_empty() {
+            argv.push(format!(
+                "--dependency=afternotok:{}",
+                after_not_ok.join(":")
+            ));
+            argv.push("--kill-on-invalid-dep=yes".to_string());
+        }
+        argv.extend(self.sbatch_args.iter().cloned());
+        argv.push(script.to_string());
+        argv
+    }
+}
+
+/// A record submitted before (it has a `job_id`, from a manifest) keeps that submission in
+/// `history`; the fields of the old submission and its collected state are cleared.
+fn start_over(r: &mut Record) {
+    if let Some(job_id) = r.job_id.take() {
+        r.history.push(Submission {
+            job_id,
+            submitted_at: r.submitted_at.take(),
+            retry_job_ids: std::mem::take(&mut r.retry_job_ids),
+            state: r.status.state.take(),
+        });
+    }
+    r.status = JobStatus::default();
+    r.submitted_at = None;
+    r.retry_job_ids.clear();
+    r.cluster = None;
+    r.submit_status = None;
+    r.submit_error = None;
+}

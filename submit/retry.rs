@@ -1,0 +1,183 @@
+//! Submitting one job for good: transient failures retried with backoff, a job that may have
+//! been created looked up by its tag before anything is submitted again, and pacing so that a
+//! site's slurmctld is not flooded. Never two jobs for one submission.
+
+use crate::sbatch::{self, Outcome};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How to talk to Slurm, fixed for the whole run.
+pub struct Submitter {
+    /// The `squeue` used for tag look-ups (found next to `sbatch`, else on PATH).
+    pub squeue: Option<PathBuf>,
+    /// Calls per submission, the first included.
+    pub attempts: u32,
+    /// First backoff; doubles after each failed attempt.
+    pub backoff: Duration,
+    /// Deadline of one `sbatch`/`squeue` call.
+    pub timeout: Duration,
+    /// Least time between two `sbatch` calls (`--max-submit-rate`).
+    pub interval: Option<Duration>,
+    next_call: Option<Instant>,
+}
+
+/// What became of one submission.
+#[derive(Debug)]
+pub enum Done {
+    /// A job exists: `sbatch` returned it, or a look-up by tag found it after a timeout.
+    Submitted {
+        job_id: String,
+        cluster: Option<String>,
+    },
+    /// No job, and why (Slurm's message). `transient`: Slurm was unreachable or overloaded
+    /// through every attempt.
+    Failed { message: String, transient: bool },
+}
+
+impl Submitter {
+    /// A submitter; no Slurm is contacted until [`Submitter::submit`].
+    pub fn new(
+        sbatch: &Path,
+        attempts: u32,
+        backoff: Duration,
+        timeout: Duration,
+        rate: Option<f64>,
+    ) -> Submitter {
+        let squeue = sbatch::sibling_or_path(sbatch, "squeue");
+        Submitter {
+            squeue,
+            attempts,
+            backoff,
+            timeout,
+            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            next_call: None,
+        }
+    }
+
+    /// Runs `argv` (a full `sbatch` command line) until it yields a job or a definite failure.
+    /// `tag` is the job's `--comment`; `known` are job IDs with that tag that are not this
+    /// submission (the record's earlier jobs of this run), so a look-up never adopts them.
+    pub fn submit(&mut self, argv: &[String], tag: &str, known: &[String]) -> Done {
+        let mut maybe_created = false;
+        let mut last = String::new();
+        let mut lookup_error = None;
+        for attempt in 1..=self.attempts {
+            if attempt > 1 {
+                std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt - 2));
+            }
+            if maybe_created {
+                match self.lookup(tag, known) {
+                    Ok(Some(job_id)) => {
+                        return Done::Submitted {
+                            job_id,
+                            cluster: None,
+                        }
+                    }
+                    Ok(None) => maybe_created = false,
+                    Err(e) => {
+                        lookup_error = Some(e);
+                        continue;
+                    }
+                }
+            }
+            match self.call(argv) {
+                Outcome::Submitted { job_id, cluster } => {
+                    return Done::Submitted { job_id, cluster }
+                }
+                Outcome::Refused(message) => {
+                    return Done::Failed {
+                        message,
+                        transient: false,
+                    }
+                }
+                Outcome::Transient {
+                    message,
+                    maybe_created: m,
+                } => {
+                    last = message;
+                    maybe_created |= m;
+                }
+            }
+        }
+        if let Some(e) = lookup_error.filter(|_| maybe_created) {
+            last = format!("{last} (looking the job up by its tag failed too: {e})");
+        }
+        self.give_up(last, maybe_created, tag, known)
+    }
+
+    /// After the last attempt: a job that may exist is looked up once more; if that cannot be
+    /// settled, the message says how to find it.
+    fn give_up(&mut self, last: String, maybe_created: bool, tag: &str, known: &[String]) -> Done {
+        if maybe_created {
+            match self.lookup(tag, known) {
+                Ok(Some(job_id)) => return Done::Submitted { job_id, cluster: None },
+                Ok(None) => {}
+                Err(_) => {
+                    return Done::Failed {
+                        message: format!(
+                            "{last} (the job may exist: find it with squeue --me -t all -o '%i %k' | grep '{tag}')"
+                        ),
+                        transient: true,
+                    }
+                }
+            }
+        }
+        Done::Failed {
+            message: last,
+            transient: true,
+        }
+    }
+
+    /// One paced `sbatch` call.
+    fn call(&mut self, argv: &[String]) -> Outcome {
+        self.pace();
+        match sbatch::run(argv, self.timeout) {
+            Ok(f) => sbatch::outcome(&f, self.timeout),
+            Err(e) => Outcome::Refused(format!("failed to run {}: {e}", argv[0])),
+        }
+    }
+
+    /// Waits until the next call is allowed by `--max-submit-rate`.
+    fn pace(&mut self) {
+        let Some(interval) = self.interval else {
+            return;
+        };
+        let now = Instant::now();
+        if let Some(next) = self.next_call {
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
+        self.next_call = Some(self.next_call.map_or(now, |n| n.max(now)) + interval);
+    }
+
+    /// The job carrying `tag` that is not in `known`, if Slurm holds one. One `squeue` of this
+    /// user's jobs in every state (ended jobs stay listed for MinJobAge, 300 s by default,
+    /// far longer than the backoff). `%k` is the comment (checked on Slurm 22.05).
+    pub fn lookup(&self, tag: &str, known: &[String]) -> Result<Option<String>, String> {
+        let squeue = self
+            .squeue
+            .as_ref()
+            .ok_or("squeue not found next to sbatch or on PATH")?;
+        let argv: Vec<String> = [
+            squeue.display().to_string(),
+            "--me".into(),
+            "-h".into(),
+            "-t".into(),
+            "all".into(),
+            "-o".into(),
+            "%i|%k".into(),
+        ]
+        .into();
+        let f = sbatch::run(&argv, self.timeout).map_err(|e| e.to_string())?;
+        match f.status {
+            Some(s) if s.success() => {}
+            Some(_) => return Err(sbatch::one_line(&f.stderr).unwrap_or("squeue failed".into())),
+            None => return Err("squeue did not answer in time".into()),
+        }
+        Ok(f.stdout.lines().find_map(|line| {
+            let (id, comment) = line.trim().split_once('|')?;
+            (comment.trim() == tag && !known.iter().any(|k| k == id)).then(|| id.to_string())
+        }))
+    }
+}

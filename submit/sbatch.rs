@@ -1,0 +1,278 @@
+//! Running one Slurm command (`sbatch`, `squeue`) with a deadline, and reading what `sbatch
+//! --parsable` said: a job ID, a permanent refusal, or a transient failure worth retrying.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What one finished (or killed) command left behind.
+pub struct Finished {
+    /// Exit status; `None` when it was killed at the deadline.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `argv` (argv[0] is the program) and waits at most `timeout`. At the deadline the
+/// command's whole process group is killed (sites wrap `sbatch` in scripts whose children
+/// would otherwise live on) and `status` is `None`.
+pub fn run(argv: &[String], timeout: Duration) -> std::io::Result<Finished> {
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()?;
+    let (tx, rx) = mpsc::channel();
+    for (n, pipe) in [
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tx = tx.clone();
+        let mut pipe = pipe.expect("piped");
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send((n, buf));
+        });
+    }
+    let deadline = Instant::now() + timeout;
+    let mut out = [Vec::new(), Vec::new()];
+    for _ in 0..2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((n, buf)) => out[n] = buf,
+            Err(_) => return Ok(kill(child, out)),
+        }
+    }
+    // Both pipes closed: the command has exited, or is about to.
+    loop {
+        if let Some(status) = child.try_wait()? {
+            let [stdout, stderr] = out.map(|b| String::from_utf8_lossy(&b).into_owned());
+            return Ok(Finished {
+                status: Some(status),
+                stdout,
+                stderr,
+            });
+        }
+        if Instant::now() >= deadline {
+            return Ok(kill(child, out));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn kill(mut child: std::process::Child, out: [Vec<u8>; 2]) -> Finished {
+    // The group id is the child's pid (process_group(0)); `kill -KILL -- -PGID` reaches its
+    // children too. The direct kill covers a missing `kill` binary.
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+    let [stdout, stderr] = out.map(|b| String::from_utf8_lossy(&b).into_owned());
+    Finished {
+        status: None,
+        stdout,
+        stderr,
+    }
+}
+
+/// How one `sbatch` call ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `--parsable` printed `N` or `N;cluster`.
+    Submitted {
+        job_id: String,
+        cluster: Option<String>,
+    },
+    /// Slurm refused the job, or `sbatch` said something that is not a job ID: do not retry.
+    Refused(String),
+    /// Worth retrying. `maybe_created`: the request may have reached slurmctld, so the job may
+    /// exist; look it up by its tag before submitting again.
+    Transient {
+        message: String,
+        maybe_created: bool,
+    },
+}
+
+/// Reads a finished `sbatch --parsable` call. `timeout` is the deadline it was given.
+pub fn outcome(f: &Finished, timeout: Duration) -> Outcome {
+    let Some(status) = f.status else {
+        return Outcome::Transient {
+            message: format!("sbatch did not answer within {}s", timeout.as_secs_f64()),
+            maybe_created: true,
+        };
+    };
+    if !status.success() {
+        let message = one_line(&f.stderr).unwrap_or_else(|| match status.code() {
+            Some(code) => format!("sbatch exited with status {code} and no message"),
+            None => "sbatch was killed by a signal".to_string(),
+        });
+        return classify(message);
+    }
+    match parse_parsable(&f.stdout) {
+        Some((job_id, cluster)) => Outcome::Submitted { job_id, cluster },
+        // Exit 0 without an ID: the job may well exist, so this is never retried blindly.
+        None => Outcome::Refused(format!(
+            "sbatch exited 0 but printed no job ID (stdout: {:?}{})",
+            f.stdout.trim(),
+            one_line(&f.stderr)
+                .map(|e| format!(", stderr: {e:?}"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// `N` or `N;cluster`, surrounding white space allowed; anything else is `None`.
+pub fn parse_parsable(stdout: &str) -> Option<(String, Option<String>)> {
+    let text = stdout.trim();
+    let (id, cluster) = match text.split_once(';') {
+        Some((id, cluster)) => (id, Some(cluster)),
+        None => (text, None),
+    };
+    let id_ok = !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit());
+    let cluster_ok = cluster
+        .is_none_or(|c| !c.is_empty() && !c.contains(|ch: char| ch.is_whitespace() || ch == ';'));
+    (id_ok && cluster_ok).then(|| (id.to_string(), cluster.map(str::to_string)))
+}
+
+/// Slurm's message as one line: the lines that say `error`, else every non-empty line,
+/// joined with "; ". `None` when there is nothing.
+pub fn one_line(stderr: &str) -> Option<String> {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.to_ascii_lowercase().contains("error"))
+        .collect();
+    let chosen = if errors.is_empty() { lines } else { errors };
+    (!chosen.is_empty()).then(|| chosen.join("; "))
+}
+
+/// Messages of failures that go away by themselves. Matched case-insensitively. Limits such
+/// as `AssocMaxSubmitJobLimit` or `QOSMaxSubmitJobPerUserLimit` are not here: they hold until
+/// jobs finish, which is hours, not seconds of backoff.
+const NOT_SENT: &[&str] = &[
+    // The request never reached slurmctld: nothing can have been created.
+    "unable to contact slurm controller",
+    "connection refused",
+];
+const MAYBE_SENT: &[&str] = &[
+    "socket timed out",
+    "zero bytes were transmitted or received",
+    "transport endpoint is not connected",
+    "connection reset",
+    "temporarily unavailable",
+    "temporarily unable to accept job",
+    "try again",
+    "rate limit",
+    "slurmctld is busy",
+    "too many pending",
+];
+
+/// Sorts a failed `sbatch`'s message into transient (with whether the job may exist) or
+/// permanent.
+pub fn classify(message: String) -> Outcome {
+    let lower = message.to_ascii_lowercase();
+    if NOT_SENT.iter().any(|p| lower.contains(p)) {
+        // "Unable to contact slurm controller (connect failure)" is definite; a timeout in its
+        // wording is not.
+        let maybe_created = lower.contains("timed out");
+        return Outcome::Transient {
+            message,
+            maybe_created,
+        };
+    }
+    if MAYBE_SENT.iter().any(|p| lower.contains(p)) {
+        return Outcome::Transient {
+            message,
+            maybe_created: true,
+        };
+    }
+    Outcome::Refused(message)
+}
+
+/// The program `name` next to `beside` (an explicit `--sbatch` in a site's Slurm bin
+/// directory), else on PATH.
+pub fn sibling_or_path(beside: &Path, name: &str) -> Option<std::path::PathBuf> {
+    let sibling = beside.with_file_name(name);
+    if sibling.is_file() {
+        return Some(sibling);
+    }
+    which::which(name).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsable_forms() {
+        assert_eq!(parse_parsable("123\n"), Some(("123".into(), None)));
+        assert_eq!(
+            parse_parsable(" 45;gpu-cluster \n"),
+            Some(("45".into(), Some("gpu-cluster".into())))
+        );
+        for bad in [
+            "",
+            "\n",
+            "Submitted batch job 12",
+            "12a",
+            "12;",
+            ";x",
+            "-3",
+            "1 2",
+        ] {
+            assert_eq!(parse_parsable(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn transient_or_not() {
+        let t = |m: &str| classify(m.to_string());
+        assert!(matches!(
+            t("sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)"),
+            Outcome::Transient { maybe_created: false, .. }
+        ));
+        assert!(matches!(
+            t("sbatch: error: Batch job submission failed: Socket timed out on send/recv operation"),
+            Outcome::Transient { maybe_created: true, .. }
+        ));
+        assert!(matches!(
+            t("sbatch: error: Batch job submission failed: Invalid partition name specified"),
+            Outcome::Refused(_)
+        ));
+        assert!(matches!(
+            t("sbatch: error: AssocMaxSubmitJobLimit"),
+            Outcome::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn one_line_prefers_errors() {
+        assert_eq!(
+            one_line("sbatch: warning: x\nsbatch: error: bad thing\n\n").as_deref(),
+            Some("sbatch: error: bad thing")
+        );
+        assert_eq!(one_line("a\nb\n").as_deref(), Some("a; b"));
+        assert_eq!(one_line(" \n"), None);
+    }
+}
