@@ -1,0 +1,577 @@
+//! sweep-submit without a cluster: dry runs, input checks, and fault injection with a stand-in
+//! `sbatch` (a bash script in the test's temp dir) for what a real controller cannot do on
+//! demand: hang, print garbage, fail transiently, time out after creating the job.
+//! The real-cluster tests are in `submit_slurm.rs`.
+
+use crate::common::{bin, stderr, stdout, temp_dir};
+use serde_json::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/submit");
+
+/// The options every run needs (the seed's required ones).
+pub const REQUIRED: [&str; 12] = [
+    "--account",
+    "sweepacct",
+    "--partition",
+    "batch",
+    "--model-dir",
+    "/models/m",
+    "--config-dir",
+    "/cfg",
+    "--gpu-type",
+    "gb200-fp8",
+    "--script-variant",
+    "max-tpt",
+];
+
+pub fn data(name: &str) -> String {
+    std::fs::read_to_string(Path::new(DATA).join(name)).unwrap()
+}
+
+/// Runs sweep-submit with REQUIRED + `args`, `stdin`, and `env` on top of the test's own.
+pub fn submit(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin("sweep-submit"));
+    cmd.args(REQUIRED)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut sin = child.stdin.take().unwrap();
+    let input = stdin.as_bytes().to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = sin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    out
+}
+
+pub fn records(out: &Output) -> Vec<Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A stand-in Slurm in `dir/bin`: `sbatch` counts its calls in `dir/calls`, logs its argv to
+/// `dir/argv`, sets `$n` (this call's number) and `$tag` (its --comment), then runs `body`.
+/// `squeue` prints `dir/jobs` (lines `ID|TAG`, what the fake has "created").
+struct Fake {
+    dir: PathBuf,
+}
+
+impl Fake {
+    fn new(name: &str, body: &str) -> Fake {
+        let dir = temp_dir(name);
+        let bindir = dir.join("bin");
+        std::fs::create_dir_all(&bindir).unwrap();
+        let d = dir.display();
+        let sbatch = format!(
+            "#!/bin/bash\nD={d}\nn=$(( $(cat $D/calls 2>/dev/null || echo 0) + 1 ))\necho $n > $D/calls\n\
+             printf '%s\\n' \"$*\" >> $D/argv\ntag=\nfor a; do case $a in --comment=*) tag=${{a#--comment=}};; esac; done\n{body}\n"
+        );
+        let squeue = format!(
+            "#!/bin/bash\necho \"$*\" >> {d}/squeue_calls\ncat {d}/jobs 2>/dev/null\nexit 0\n"
+        );
+        for (name, text) in [("sbatch", sbatch), ("squeue", squeue)] {
+            let p = bindir.join(name);
+            std::fs::write(&p, text).unwrap();
+            Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+        }
+        Fake { dir }
+    }
+
+    fn sbatch(&self) -> String {
+        self.dir.join("bin/sbatch").display().to_string()
+    }
+
+    fn out_dir(&self) -> String {
+        self.dir.join("sweep").display().to_string()
+    }
+
+    fn calls(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("calls"))
+            .map(|s| s.trim().parse().unwrap())
+            .unwrap_or(0)
+    }
+
+    fn argv(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("argv"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn squeue_calls(&self) -> usize {
+        std::fs::read_to_string(self.dir.join("squeue_calls"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
+    /// Runs sweep-submit with this fake and `--output-dir <dir>/sweep`.
+    fn run(&self, args: &[&str], stdin: &str) -> Output {
+        let (sbatch, out_dir) = (self.sbatch(), self.out_dir());
+        let mut all = vec!["--sbatch", &sbatch, "--output-dir", &out_dir];
+        all.extend_from_slice(args);
+        submit(&all, stdin, &[])
+    }
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
+
+#[test]
+fn dry_run_writes_scripts_and_commands_and_needs_no_slurm() {
+    let dir = temp_dir("submit_dry_run");
+    let empty = dir.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    let sweep = dir.join("sweep");
+    let sw = sweep.display().to_string();
+    let out = submit(
+        &["--dry-run", "--output-dir", &sw, "--sbatch-arg=--qos=high"],
+        &data("three.jsonl"),
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    let key = sweep::tag::sweep_key(&sw);
+    let expected: String = (0..3)
+        .map(|i| {
+            format!(
+                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":0.8{m}}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{sw}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{sw}/job_{i}.sh"]}}
+"#,
+                m = 2 + 2 * i
+            )
+        })
+        .collect();
+    assert_eq!(stdout(&out), expected);
+    for i in 0..3 {
+        let script = std::fs::read_to_string(sweep.join(format!("job_{i}.sh"))).unwrap();
+        assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+        assert!(script.contains(&format!("sweep_job_sweep{i}")), "{script}");
+        assert!(sweep.join(format!("logs/sweep_job_sweep{i}")).is_dir());
+    }
+    // Same input, same bytes.
+    let again = submit(
+        &["--dry-run", "--output-dir", &sw, "--sbatch-arg=--qos=high"],
+        &data("three.jsonl"),
+        &[("PATH", empty.to_str().unwrap())],
+    );
+    assert_eq!(stdout(&again), expected);
+}
+
+#[test]
+fn without_sbatch_on_path_it_says_what_to_do() {
+    let dir = temp_dir("submit_no_sbatch");
+    let sw = dir.join("sweep").display().to_string();
+    let out = submit(
+        &["--output-dir", &sw],
+        &data("three.jsonl"),
+        &[("PATH", dir.to_str().unwrap())],
+    );
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: sbatch not found on PATH: not on a Slurm login node? use --sbatch PATH or --dry-run\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+}
+
+#[test]
+fn a_bad_record_at_line_50_submits_nothing() {
+    let fake = Fake::new("submit_bad_line", "echo $n");
+    let good = data("three.jsonl").lines().next().unwrap().to_string();
+    let mut input = String::new();
+    for i in 0..49 {
+        input += &good.replace("\"index\":0", &format!("\"index\":{i}"));
+        input += "\n";
+    }
+    input += "{\"index\":49,\"id\":\"x\",\"mode\":\"agg\"}\n";
+    let out = fake.run(&[], &input);
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: <stdin>:50: invalid record: missing field `parameters`\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    assert_eq!(fake.calls(), 0);
+    assert!(!Path::new(&fake.out_dir()).join("job_0.sh").exists());
+}
+
+#[test]
+fn the_same_record_twice_is_refused_before_anything_is_submitted() {
+    let fake = Fake::new("submit_duplicate", "echo $n");
+    let line = data("three.jsonl").lines().next().unwrap().to_string();
+    let out = fake.run(&[], &format!("{line}\n{line}\n"));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: <stdin>:2: record index 0 appears twice for the same sweep directory (first at <stdin>:1): it would be submitted twice\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fake.calls(), 0);
+}
+
+#[test]
+fn each_record_is_on_stdout_before_the_next_sbatch_starts() {
+    // The fake copies what has reached the output file so far into snap_$n.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("submit_flush");
+    let outfile = dir.join("out.jsonl");
+    let body = format!(
+        "cp {} $D/snap_$n\nif [ $n = 2 ]; then echo '2;gpucluster'; else echo \" $((100 + n)) \"; fi",
+        outfile.display()
+    );
+    let fake = Fake::new("submit_flush", &body);
+    let script = format!(
+        "{} {} --sbatch {} --output-dir {} --sbatch-arg=--qos=high --sbatch-arg --exclusive < {DATA}/three.jsonl > {}",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+        outfile.display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&outfile).unwrap();
+    let recs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let snap = |n: usize| std::fs::read_to_string(fake.dir.join(format!("snap_{n}"))).unwrap();
+    assert_eq!(snap(1), "");
+    assert_eq!(snap(2).lines().count(), 1);
+    assert_eq!(snap(3).lines().count(), 2);
+    assert_eq!(
+        [
+            s(&recs[0], "job_id"),
+            s(&recs[1], "job_id"),
+            s(&recs[2], "job_id")
+        ],
+        ["101", "2", "103"]
+    );
+    assert_eq!(s(&recs[1], "cluster"), "gpucluster");
+    assert!(recs[0].get("cluster").is_none());
+    for r in &recs {
+        assert_eq!(s(r, "submit_status"), "submitted");
+        let at = s(r, "submitted_at");
+        assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok(), "{at}");
+        assert!(r.get("submit_error").is_none());
+    }
+    let sw = fake.out_dir();
+    let key = sweep::tag::sweep_key(&sw);
+    assert_eq!(
+        fake.argv()[0],
+        format!("--parsable --comment=sweep:{key}:a1b2c3d4e5f60000:0 --qos=high --exclusive {sw}/job_0.sh")
+    );
+}
+
+/// Runs the fake with `body` over three.jsonl and returns (output, records).
+fn three(name: &str, body: &str, args: &[&str]) -> (Fake, Output, Vec<Value>) {
+    let fake = Fake::new(name, body);
+    let out = fake.run(args, &data("three.jsonl"));
+    let recs = records(&out);
+    (fake, out, recs)
+}
+
+#[test]
+fn garbage_from_sbatch_is_a_failure_never_an_id() {
+    let (fake, out, recs) = three(
+        "submit_garbage",
+        "case $n in 1) echo 'Submitted batch job 5';; 2) echo;; *) echo 7;; esac",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(recs.len(), 3);
+    assert_eq!(s(&recs[0], "submit_status"), "failed");
+    assert_eq!(
+        s(&recs[0], "submit_error"),
+        r#"sbatch exited 0 but printed no job ID (stdout: "Submitted batch job 5")"#
+    );
+    assert!(recs[0].get("job_id").is_none());
+    assert_eq!(
+        s(&recs[1], "submit_error"),
+        r#"sbatch exited 0 but printed no job ID (stdout: "")"#
+    );
+    assert!(recs[1].get("job_id").is_none());
+    assert_eq!(s(&recs[2], "job_id"), "7");
+    // Exit 0 without an ID may mean the job exists: never submitted again.
+    assert_eq!(fake.calls(), 3);
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: 2 of 3 records not submitted; first: <stdin>:1: sbatch exited 0 but printed no job ID (stdout: \"Submitted batch job 5\")\n"
+    );
+}
+
+#[test]
+fn a_refused_job_keeps_slurms_message_and_the_rest_go_on() {
+    let (fake, out, recs) = three(
+        "submit_refused",
+        "if [ $n = 2 ]; then echo 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2; exit 1; fi; echo $n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: 1 of 3 records not submitted; first: <stdin>:2: sbatch: error: Batch job submission failed: Invalid partition name specified\n"
+    );
+    let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
+    assert_eq!(statuses, ["submitted", "failed", "submitted"]);
+    assert_eq!(
+        s(&recs[1], "submit_error"),
+        "sbatch: error: Batch job submission failed: Invalid partition name specified"
+    );
+    assert!(recs[1].get("job_id").is_none());
+    assert!(recs[1].get("submitted_at").is_none());
+    assert_eq!(s(&recs[2], "job_id"), "3");
+    assert_eq!(fake.calls(), 3, "a refusal is not retried");
+}
+
+#[test]
+fn fail_fast_stops_and_still_writes_every_record() {
+    let (fake, out, recs) = three(
+        "submit_fail_fast",
+        "if [ $n = 2 ]; then echo 'sbatch: error: Batch job submission failed: Node count specification invalid' >&2; exit 1; fi; echo $n",
+        &["--fail-fast"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
+    assert_eq!(statuses, ["submitted", "failed", "not_submitted"]);
+    assert_eq!(
+        s(&recs[2], "submit_error"),
+        "not attempted: an earlier record failed (<stdin>:2)"
+    );
+    assert!(recs[2].get("job_id").is_none());
+    assert_eq!(fake.calls(), 2);
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: 2 of 3 records not submitted; first: <stdin>:2: sbatch: error: Batch job submission failed: Node count specification invalid\n"
+    );
+}
+
+#[test]
+fn a_transient_error_is_retried_with_backoff() {
+    let (fake, out, recs) = three(
+        "submit_transient",
+        "if [ $n -le 2 ]; then echo 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi; echo $((40 + n))",
+        &["--retry-backoff", "0.05"],
+    );
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
+    assert_eq!(ids, ["43", "44", "45"]);
+    assert_eq!(fake.calls(), 5);
+    // A connect failure never reached slurmctld: no look-up needed.
+    assert_eq!(fake.squeue_calls(), 0);
+}
+
+#[test]
+fn a_socket_timeout_is_looked_up_before_submitting_again() {
+    // Call 1 fails with a socket timeout and created nothing; the look-up finds nothing, the
+    // second call submits.
+    let (fake, out, recs) = three(
+        "submit_socket_timeout",
+        "if [ $n = 1 ]; then echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2; exit 1; fi; echo $((40 + n))",
+        &["--retry-backoff", "0.01"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(s(&recs[0], "job_id"), "42");
+    assert_eq!(fake.squeue_calls(), 1);
+}
+
+#[test]
+fn a_hung_sbatch_is_killed_and_the_run_ends_in_bounded_time() {
+    let t0 = Instant::now();
+    let (fake, out, recs) = three(
+        "submit_hang",
+        "sleep 30; echo 1",
+        &[
+            "--sbatch-timeout",
+            "0.5",
+            "--submit-attempts",
+            "2",
+            "--retry-backoff",
+            "0.01",
+        ],
+    );
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(recs.len(), 3);
+    assert_eq!(s(&recs[0], "submit_status"), "failed");
+    assert_eq!(
+        s(&recs[0], "submit_error"),
+        "sbatch did not answer within 0.5s"
+    );
+    // Slurm (the fake) never answered: the rest is not attempted, but every record is written.
+    for r in &recs[1..] {
+        assert_eq!(s(r, "submit_status"), "not_submitted");
+        assert_eq!(
+            s(r, "submit_error"),
+            "not attempted: Slurm did not answer for an earlier record (<stdin>:1)"
+        );
+    }
+    // Two calls, each preceded (after the first) by a look-up by tag, plus a last look-up.
+    assert_eq!(fake.calls(), 2);
+    assert_eq!(fake.squeue_calls(), 2);
+}
+
+#[test]
+fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
+    // Call 1 creates job 901 (it appears in squeue with its tag), then hangs.
+    let (fake, out, recs) = three(
+        "submit_created_then_timeout",
+        "if [ $n = 1 ]; then echo \"900|sweep:other:0:0\" >> $D/jobs; echo \"901|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
+        &["--sbatch-timeout", "0.5", "--retry-backoff", "0.01"],
+    );
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
+    assert_eq!(ids, ["901", "902", "903"]);
+    assert_eq!(fake.calls(), 3, "the first record's sbatch ran once");
+    assert_eq!(fake.squeue_calls(), 1);
+}
+
+#[test]
+fn retries_queue_follow_ups_that_slurm_cancels_when_a_run_succeeds() {
+    let (fake, out, recs) = three(
+        "submit_retries_fake",
+        "echo $((10 + n))",
+        &["--retries", "2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(s(&recs[0], "job_id"), "11");
+    assert_eq!(recs[0]["retry_job_ids"], serde_json::json!(["12", "13"]));
+    assert_eq!(recs[2]["retry_job_ids"], serde_json::json!(["18", "19"]));
+    let argv = fake.argv();
+    let sw = fake.out_dir();
+    let key = sweep::tag::sweep_key(&sw);
+    let tag = format!("sweep:{key}:a1b2c3d4e5f60000:0");
+    assert_eq!(argv[0], format!("--parsable --comment={tag} {sw}/job_0.sh"));
+    assert_eq!(
+        argv[1],
+        format!("--parsable --comment={tag} --dependency=afternotok:11 --kill-on-invalid-dep=yes {sw}/job_0.sh")
+    );
+    assert_eq!(
+        argv[2],
+        format!("--parsable --comment={tag} --dependency=afternotok:11:12 --kill-on-invalid-dep=yes {sw}/job_0.sh")
+    );
+}
+
+#[test]
+fn a_record_submitted_before_keeps_its_earlier_job_in_history() {
+    let fake = Fake::new("submit_history", "echo 500");
+    let out = fake.run(&[], &data("resubmit.jsonl"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = &records(&out)[0];
+    assert_eq!(s(r, "job_id"), "500");
+    assert_eq!(
+        r["history"],
+        serde_json::json!([{"job_id":"77","submitted_at":"2025-11-13T12:34:56+00:00","retry_job_ids":["78"],"state":"FAILED"}])
+    );
+    for stale in ["state", "exit_code", "state_source", "retry_job_ids"] {
+        assert!(r.get(stale).is_none(), "{stale} left over: {r}");
+    }
+    assert_eq!(s(r, "note"), "kept");
+}
+
+#[test]
+fn controller_unreachable_gives_up_in_bounded_time_and_accounts_for_every_record() {
+    let (fake, out, recs) = three(
+        "submit_unreachable_fake",
+        "echo 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)' >&2; exit 1",
+        &["--retry-backoff", "0.01"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(fake.calls(), 4, "--submit-attempts defaults to 4");
+    let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
+    assert_eq!(statuses, ["failed", "not_submitted", "not_submitted"]);
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: 3 of 3 records not submitted; first: <stdin>:1: sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for (args, msg) in [
+        (
+            vec!["--submit-attempts", "0"],
+            "sweep-submit: --submit-attempts must be at least 1\n",
+        ),
+        (
+            vec!["--max-submit-rate", "0"],
+            "sweep-submit: --max-submit-rate must be a positive number per second\n",
+        ),
+        (
+            vec!["--sbatch-timeout=-1"],
+            "sweep-submit: --sbatch-timeout must be a positive number of seconds\n",
+        ),
+    ] {
+        let out = submit(&args, "", &[]);
+        assert_eq!(stderr(&out), msg);
+        assert_eq!(out.status.code(), Some(2));
+    }
+    let out = submit(&["--retries", "x"], "", &[]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let dir = temp_dir("submit_closed_pipe");
+    let line = data("three.jsonl").lines().next().unwrap().to_string();
+    let input: String = (0..400)
+        .map(|i| line.replace("\"index\":0", &format!("\"index\":{i}")) + "\n")
+        .collect();
+    std::fs::write(dir.join("in.jsonl"), input).unwrap();
+    let script = format!(
+        "set -o pipefail; {} {} --dry-run --output-dir {d}/sweep {d}/in.jsonl | head -n 1 > {d}/first",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        d = dir.display()
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    let first = std::fs::read_to_string(dir.join("first")).unwrap();
+    assert!(first.starts_with("{\"index\":0,"), "{first}");
+}
+
+#[test]
+fn records_without_a_sweep_dir_share_one_new_directory() {
+    let dir = temp_dir("submit_new_sweep_dir");
+    let out = Command::new(bin("sweep-submit"))
+        .args(REQUIRED)
+        .args(["--dry-run", &format!("{DATA}/three.jsonl")])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out);
+    let sw = s(&recs[0], "sweep_dir");
+    assert!(
+        Path::new(sw).starts_with(&dir) && sw.contains("/sweep_"),
+        "{sw}"
+    );
+    assert!(recs.iter().all(|r| s(r, "sweep_dir") == sw));
+    assert!(Path::new(sw).join("job_2.sh").is_file());
+}
