@@ -34,8 +34,13 @@ pub fn data(name: &str) -> String {
 
 /// Runs sweep-submit with REQUIRED + `args`, `stdin`, and `env` on top of the test's own.
 pub fn submit(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+    submit_with(&REQUIRED, args, stdin, env)
+}
+
+/// [`submit`] with other required options.
+pub fn submit_with(required: &[&str], args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin("sweep-submit"));
-    cmd.args(REQUIRED)
+    cmd.args(required)
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

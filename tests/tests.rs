@@ -8,3 +8,4 @@ mod cli_docs;
 mod common;
 mod lib_record;
 mod submit;
+mod submit_slurm;
