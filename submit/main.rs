@@ -16,6 +16,7 @@ mod prepare;
 mod progress;
 mod retry;
 mod sbatch;
+mod sweepconfig;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -51,6 +52,10 @@ struct Args {
     /// Record files (JSON Lines); none or `-` reads stdin
     #[arg(value_name = "RECORDS")]
     inputs: Vec<PathBuf>,
+    /// Sweep file: runs sweep-expand and sweep-render (found next to this program) into the
+    /// sweep directory and submits their records, like the seed's sweep_jobs.py
+    #[arg(long, value_name = "PATH", conflicts_with = "inputs")]
+    sweep_config: Option<PathBuf>,
     #[command(flatten)]
     script: jobscript::ScriptArgs,
     /// Sweep directory for records that have no sweep_dir (default: a new
@@ -97,8 +102,19 @@ fn main() -> ExitCode {
 fn run(args: Args) -> Result<ExitCode> {
     check_options(&args)?;
     let builder = jobscript::Builder::new(&args.script)?;
-    let output_dir = args.output_dir.as_deref().map(absolute).transpose()?;
-    let mut records = prepare::read_all(&args.inputs, &builder, output_dir.as_deref())?;
+    let mut output_dir = args.output_dir.as_deref().map(absolute).transpose()?;
+    let inputs = match &args.sweep_config {
+        None => args.inputs.clone(),
+        Some(file) => {
+            let dir = match output_dir {
+                Some(d) => d,
+                None => new_sweep_dir()?,
+            };
+            output_dir = Some(dir.clone());
+            vec![sweepconfig::expand_and_render(file, &dir)?]
+        }
+    };
+    let mut records = prepare::read_all(&inputs, &builder, output_dir.as_deref())?;
     let sbatch = find_sbatch(&args)?;
     set_sweep_dirs(&mut records, output_dir)?;
     let plan = Plan {
@@ -178,16 +194,19 @@ fn set_sweep_dirs(records: &mut [Sourced], output_dir: Option<PathBuf>) -> Resul
     }
     let dir = match output_dir {
         Some(d) => d,
-        None => {
-            let cwd = std::env::current_dir().context("failed to read the current directory")?;
-            sweep::fsutil::create_sweep_dir(&cwd)?
-        }
+        None => new_sweep_dir()?,
     };
     let dir = dir.display().to_string();
     for s in records.iter_mut().filter(|s| s.record.sweep_dir.is_none()) {
         s.record.sweep_dir = Some(dir.clone());
     }
     Ok(())
+}
+
+/// A new `./sweep_YYYYMMDD_HHMMSS`, never shared with another run.
+fn new_sweep_dir() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    sweep::fsutil::create_sweep_dir(&cwd)
 }
 
 /// Submits each record in order and writes it out, flushed, before the next `sbatch`.
@@ -274,4 +293,13 @@ fn submit_record(args: &Args, plan: &Plan, submitter: &mut Submitter, r: &mut Re
 /// The current local time, RFC 3339 with seconds.
 fn now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
 }

@@ -580,3 +580,91 @@ fn records_without_a_sweep_dir_share_one_new_directory() {
     assert!(recs.iter().all(|r| s(r, "sweep_dir") == sw));
     assert!(Path::new(sw).join("job_2.sh").is_file());
 }
+
+/// A copy of sweep-submit in `dir/bin` beside stand-ins for sweep-expand and sweep-render
+/// (`--sweep-config` runs the programs next to itself): expand logs its argv and runs
+/// `expand_body`; render logs its argv and passes its input through.
+fn beside_fakes(dir: &Path, expand_body: &str) -> PathBuf {
+    let bindir = dir.join("bin");
+    std::fs::create_dir_all(&bindir).unwrap();
+    let exe = bindir.join("sweep-submit");
+    std::fs::copy(bin("sweep-submit"), &exe).unwrap();
+    let d = dir.display();
+    for (name, body) in [
+        ("sweep-expand", expand_body.to_string()),
+        ("sweep-render", "cat".to_string()),
+    ] {
+        let p = bindir.join(name);
+        std::fs::write(
+            &p,
+            format!("#!/bin/bash\necho \"$*\" > {d}/{name}.argv\n{body}\n"),
+        )
+        .unwrap();
+        Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+    }
+    exe
+}
+
+#[test]
+fn sweep_config_runs_expand_and_render_then_submits_their_records() {
+    let dir = temp_dir("submit_sweep_config");
+    let exe = beside_fakes(&dir, &format!("cat {DATA}/three.jsonl"));
+    let sw = dir.join("sweep");
+    let out = Command::new(&exe)
+        .args(REQUIRED)
+        .args([
+            "--dry-run",
+            "--sweep-config",
+            "my_sweep.yaml",
+            "--output-dir",
+        ])
+        .arg(&sw)
+        .output()
+        .unwrap();
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
+    assert_eq!(read("sweep-expand.argv"), "my_sweep.yaml\n");
+    assert_eq!(
+        read("sweep-render.argv"),
+        format!("--out-dir {}\n", sw.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(sw.join("records.jsonl")).unwrap(),
+        data("three.jsonl")
+    );
+    let recs = records(&out);
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        assert_eq!(s(r, "sweep_dir"), sw.display().to_string());
+        assert_eq!(s(r, "submit_status"), "dry_run");
+    }
+}
+
+#[test]
+fn sweep_config_stops_when_expand_fails() {
+    let dir = temp_dir("submit_sweep_config_fails");
+    let exe = beside_fakes(
+        &dir,
+        "echo 'sweep-expand: my_sweep.yaml:3:5: unknown key' >&2; exit 1",
+    );
+    let sw = dir.join("sweep");
+    let out = Command::new(&exe)
+        .args(REQUIRED)
+        .args(["--sweep-config", "my_sweep.yaml", "--output-dir"])
+        .arg(&sw)
+        .output()
+        .unwrap();
+    let b = dir.join("bin").display().to_string();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "sweep-expand: my_sweep.yaml:3:5: unknown key\nsweep-submit: {b}/sweep-expand my_sweep.yaml | {b}/sweep-render --out-dir {} failed: sweep-expand exited with exit status: 1\n",
+            sw.display()
+        )
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stdout(&out), "");
+    let both = submit(&["--sweep-config", "x.yaml", "records.jsonl"], "", &[]);
+    assert_eq!(both.status.code(), Some(2));
+}
