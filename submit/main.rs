@@ -261,7 +261,14 @@ fn submit_record(args: &Args, plan: &Plan, submitter: &mut Submitter, r: &mut Re
     let argv = r.sbatch_command.clone().expect("prepared");
     let tag = r.tag.clone().expect("prepared");
     let script = r.job_script.clone().expect("prepared");
-    let (job_id, cluster) = match submitter.submit(&argv, &tag, &[]) {
+    // Jobs of earlier submissions carry the same tag: a look-up must never take them.
+    let mut known: Vec<String> = r
+        .history
+        .iter()
+        .flat_map(|h| std::iter::once(&h.job_id).chain(&h.retry_job_ids))
+        .cloned()
+        .collect();
+    let (job_id, cluster) = match submitter.submit(&argv, &tag, &known) {
         Done::Submitted { job_id, cluster } => (job_id, cluster),
         Done::Failed { message, transient } => {
             r.submit_status = Some(SubmitStatus::Failed);
@@ -273,13 +280,15 @@ fn submit_record(args: &Args, plan: &Plan, submitter: &mut Submitter, r: &mut Re
     r.submitted_at = Some(now());
     r.job_id = Some(job_id.clone());
     r.cluster = cluster;
-    let mut chain = vec![job_id];
+    let mut chain = vec![job_id.clone()];
+    known.push(job_id);
     for n in 1..=args.retries {
         let argv = plan.argv(&tag, &chain, &script);
-        match submitter.submit(&argv, &tag, &chain) {
+        match submitter.submit(&argv, &tag, &known) {
             Done::Submitted { job_id, .. } => {
                 r.retry_job_ids.push(job_id.clone());
-                chain.push(job_id);
+                chain.push(job_id.clone());
+                known.push(job_id);
             }
             Done::Failed { message, transient } => {
                 r.submit_error = Some(format!("follow-up job {n} of {}: {message}", args.retries));

@@ -19,6 +19,8 @@ pub struct Submitter {
     /// Least time between two `sbatch` calls (`--max-submit-rate`).
     pub interval: Option<Duration>,
     next_call: Option<Instant>,
+    /// The highest job ID this run has seen: a job created later has a higher one.
+    highest_id: Option<u64>,
 }
 
 /// What became of one submission.
@@ -51,13 +53,30 @@ impl Submitter {
             timeout,
             interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
             next_call: None,
+            highest_id: None,
         }
     }
 
     /// Runs `argv` (a full `sbatch` command line) until it yields a job or a definite failure.
     /// `tag` is the job's `--comment`; `known` are job IDs with that tag that are not this
-    /// submission (the record's earlier jobs of this run), so a look-up never adopts them.
+    /// submission (the record's earlier jobs, this run's and those in its history), so a
+    /// look-up never adopts them.
     pub fn submit(&mut self, argv: &[String], tag: &str, known: &[String]) -> Done {
+        let wanted = Wanted {
+            tag,
+            known,
+            after_id: self.highest_id,
+            since: chrono::Local::now().naive_local() - LOOKUP_CLOCK_SLACK,
+        };
+        let done = self.attempts(argv, &wanted);
+        if let Done::Submitted { job_id, .. } = &done {
+            let id = job_id.parse().ok();
+            self.highest_id = self.highest_id.max(id);
+        }
+        done
+    }
+
+    fn attempts(&mut self, argv: &[String], wanted: &Wanted) -> Done {
         let mut maybe_created = false;
         let mut last = String::new();
         let mut lookup_error = None;
@@ -66,7 +85,7 @@ impl Submitter {
                 std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt - 2));
             }
             if maybe_created {
-                match self.lookup(tag, known) {
+                match self.lookup(wanted) {
                     Ok(Some(job_id)) => {
                         return Done::Submitted {
                             job_id,
@@ -102,20 +121,26 @@ impl Submitter {
         if let Some(e) = lookup_error.filter(|_| maybe_created) {
             last = format!("{last} (looking the job up by its tag failed too: {e})");
         }
-        self.give_up(last, maybe_created, tag, known)
+        self.give_up(last, maybe_created, wanted)
     }
 
     /// After the last attempt: a job that may exist is looked up once more; if that cannot be
     /// settled, the message says how to find it.
-    fn give_up(&mut self, last: String, maybe_created: bool, tag: &str, known: &[String]) -> Done {
+    fn give_up(&mut self, last: String, maybe_created: bool, wanted: &Wanted) -> Done {
         if maybe_created {
-            match self.lookup(tag, known) {
-                Ok(Some(job_id)) => return Done::Submitted { job_id, cluster: None },
+            match self.lookup(wanted) {
+                Ok(Some(job_id)) => {
+                    return Done::Submitted {
+                        job_id,
+                        cluster: None,
+                    }
+                }
                 Ok(None) => {}
                 Err(_) => {
                     return Done::Failed {
                         message: format!(
-                            "{last} (the job may exist: find it with squeue --me -t all -o '%i %k' | grep '{tag}')"
+                            "{last} (the job may exist: find it with squeue --me -t all -o '%i %k' | grep '{}')",
+                            wanted.tag
                         ),
                         transient: true,
                     }
@@ -151,10 +176,11 @@ impl Submitter {
         self.next_call = Some(self.next_call.map_or(now, |n| n.max(now)) + interval);
     }
 
-    /// The job carrying `tag` that is not in `known`, if Slurm holds one. One `squeue` of this
-    /// user's jobs in every state (ended jobs stay listed for MinJobAge, 300 s by default,
-    /// far longer than the backoff). `%k` is the comment (checked on Slurm 22.05).
-    pub fn lookup(&self, tag: &str, known: &[String]) -> Result<Option<String>, String> {
+    /// The job this submission may have created, if Slurm holds one: one `squeue` of this
+    /// user's jobs in every state (ended jobs stay listed for MinJobAge, 300 s by default, far
+    /// longer than the backoff). `%k` is the comment (checked on Slurm 22.05), `%V` the submit
+    /// time.
+    pub fn lookup(&self, wanted: &Wanted) -> Result<Option<String>, String> {
         let squeue = self
             .squeue
             .as_ref()
@@ -166,7 +192,7 @@ impl Submitter {
             "-t".into(),
             "all".into(),
             "-o".into(),
-            "%i|%k".into(),
+            "%i|%V|%k".into(),
         ]
         .into();
         let f = sbatch::run(&argv, self.timeout).map_err(|e| e.to_string())?;
@@ -176,8 +202,38 @@ impl Submitter {
             None => return Err("squeue did not answer in time".into()),
         }
         Ok(f.stdout.lines().find_map(|line| {
-            let (id, comment) = line.trim().split_once('|')?;
-            (comment.trim() == tag && !known.iter().any(|k| k == id)).then(|| id.to_string())
+            let mut fields = line.trim().splitn(3, '|');
+            let (id, submitted, comment) = (fields.next()?, fields.next()?, fields.next()?);
+            wanted.is(id, submitted, comment).then(|| id.to_string())
         }))
+    }
+}
+
+/// Slack for clock differences between this host and slurmctld when judging by submit time.
+const LOOKUP_CLOCK_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
+
+/// What a job created by one submission looks like in `squeue`. The same record submitted
+/// earlier (a re-submission, a run killed and started again) has the same tag, so the tag
+/// alone is not enough: the job must also be none of the `known` ones and newer than this
+/// submission. Job IDs only grow, so once this run has seen one, a newer job has a higher ID;
+/// before that, its submit time must not be earlier than when this submission started.
+pub struct Wanted<'a> {
+    tag: &'a str,
+    known: &'a [String],
+    after_id: Option<u64>,
+    since: chrono::NaiveDateTime,
+}
+
+impl Wanted<'_> {
+    fn is(&self, id: &str, submitted: &str, comment: &str) -> bool {
+        if comment.trim() != self.tag || self.known.iter().any(|k| k == id) {
+            return false;
+        }
+        if let (Some(after), Ok(id)) = (self.after_id, id.parse::<u64>()) {
+            return id > after;
+        }
+        // A time that cannot be read counts as new: adopting is safer than a second job.
+        chrono::NaiveDateTime::parse_from_str(submitted.trim(), "%Y-%m-%dT%H:%M:%S")
+            .map_or(true, |t| t >= self.since)
     }
 }

@@ -16,7 +16,7 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `argv` (argv[0] is the program) and waits at most `timeout`. At the deadline the
+/// Runs `argv` (its first element is the program) and waits at most `timeout`. At the deadline the
 /// command's whole process group is killed (sites wrap `sbatch` in scripts whose children
 /// would otherwise live on) and `status` is `None`.
 pub fn run(argv: &[String], timeout: Duration) -> std::io::Result<Finished> {

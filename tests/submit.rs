@@ -68,7 +68,7 @@ pub fn records(out: &Output) -> Vec<Value> {
 
 /// A stand-in Slurm in `dir/bin`: `sbatch` counts its calls in `dir/calls`, logs its argv to
 /// `dir/argv`, sets `$n` (this call's number) and `$tag` (its --comment), then runs `body`.
-/// `squeue` prints `dir/jobs` (lines `ID|TAG`, what the fake has "created").
+/// `squeue` prints `dir/jobs` (lines `ID|SUBMIT TIME|TAG`, what the fake has "created").
 struct Fake {
     dir: PathBuf,
 }
@@ -441,7 +441,7 @@ fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
     // Call 1 creates job 901 (it appears in squeue with its tag), then hangs.
     let (fake, out, recs) = three(
         "submit_created_then_timeout",
-        "if [ $n = 1 ]; then echo \"900|sweep:other:0:0\" >> $D/jobs; echo \"901|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
+        "if [ $n = 1 ]; then now=$(date +%Y-%m-%dT%H:%M:%S); echo \"900|$now|sweep:other:0:0\" >> $D/jobs; echo \"901|$now|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
         &["--sbatch-timeout", "0.5", "--retry-backoff", "0.01"],
     );
     assert_eq!(stderr(&out), "");
@@ -450,6 +450,22 @@ fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
     assert_eq!(ids, ["901", "902", "903"]);
     assert_eq!(fake.calls(), 3, "the first record's sbatch ran once");
     assert_eq!(fake.squeue_calls(), 1);
+}
+
+#[test]
+fn an_earlier_job_with_the_same_tag_is_never_adopted() {
+    // Re-submission: job 77 (in history) and job 55 (an old run, submitted long ago) carry the
+    // record's tag. Call 1 times out on the socket and created nothing: the look-up must take
+    // neither, and the record is submitted again.
+    let fake = Fake::new(
+        "submit_old_same_tag",
+        "if [ $n = 1 ]; then echo \"77|2025-11-13T12:34:56|$tag\" > $D/jobs; echo \"55|2025-01-01T00:00:00|$tag\" >> $D/jobs; \
+         echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2; exit 1; fi; echo 600",
+    );
+    let out = fake.run(&["--retry-backoff", "0.01"], &data("resubmit.jsonl"));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(s(&records(&out)[0], "job_id"), "600");
+    assert_eq!((fake.calls(), fake.squeue_calls()), (2, 1));
 }
 
 #[test]

@@ -215,7 +215,13 @@ fn a_run_killed_mid_sweep_leaves_every_job_findable_by_its_tag() {
     }
     let _lock = slurm_shared();
     let dir = temp_dir("submit_slurm_killed");
-    let sw = dir.join("sweep").display().to_string();
+    // A sweep directory (so a tag) of its own per run: jobs of earlier runs of this test stay
+    // in squeue for MinJobAge after they were cancelled.
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let sw = dir.join(format!("sweep_{stamp}")).display().to_string();
     let line = data("scaling.jsonl").lines().nth(3).unwrap().to_string(); // 36 nodes: pends
     let input: String = (0..20)
         .map(|i| {
@@ -364,4 +370,56 @@ fn retries_run_only_after_a_failure_and_never_pend_forever() {
         "{tags:?}"
     );
     assert!(Path::new(&sw_ok).join("job_0.sh").is_file());
+}
+
+#[test]
+fn a_job_created_before_sbatch_timed_out_is_found_by_its_tag_in_the_real_squeue() {
+    let name = "a_job_created_before_sbatch_timed_out_is_found_by_its_tag_in_the_real_squeue";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = temp_dir("submit_slurm_created_then_hung");
+    // A site wrapper around the real sbatch that submits, then hangs (its stdout is lost).
+    let wrapper = dir.join("sbatch");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/bash\nsbatch \"$@\" >> {}/real_ids\nsleep 60\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    let sw = dir.join("sweep").display().to_string();
+    let line = data("scaling.jsonl").lines().nth(3).unwrap().to_string(); // 36 nodes: pends
+    let out = submit(
+        &[
+            "--output-dir",
+            &sw,
+            "--sbatch",
+            wrapper.to_str().unwrap(),
+            "--sbatch-timeout",
+            "2",
+            "--retry-backoff",
+            "0.1",
+        ],
+        &format!("{line}\n"),
+        &[],
+    );
+    let real: Vec<String> = std::fs::read_to_string(dir.join("real_ids"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let _cancel = Cancel(real.clone());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(real.len(), 1, "sbatch ran more than once: {real:?}");
+    let recs = records(&out);
+    assert_eq!(s(&recs[0], "job_id"), real[0]);
+    assert_eq!(squeue(&real, "%k")[&real[0]], [s(&recs[0], "tag")]);
 }
