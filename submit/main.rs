@@ -101,21 +101,11 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<ExitCode> {
     check_options(&args)?;
+    let sbatch = find_sbatch(&args)?;
     let builder = jobscript::Builder::new(&args.script)?;
     let mut output_dir = args.output_dir.as_deref().map(absolute).transpose()?;
-    let inputs = match &args.sweep_config {
-        None => args.inputs.clone(),
-        Some(file) => {
-            let dir = match output_dir {
-                Some(d) => d,
-                None => new_sweep_dir()?,
-            };
-            output_dir = Some(dir.clone());
-            vec![sweepconfig::expand_and_render(file, &dir)?]
-        }
-    };
+    let inputs = inputs(&args, &mut output_dir)?;
     let mut records = prepare::read_all(&inputs, &builder, output_dir.as_deref())?;
-    let sbatch = find_sbatch(&args)?;
     set_sweep_dirs(&mut records, output_dir)?;
     let plan = Plan {
         builder: &builder,
@@ -145,6 +135,20 @@ fn run(args: Args) -> Result<ExitCode> {
         args.max_submit_rate,
     );
     submit_all(&args, &plan, submitter, records, &mut out)
+}
+
+/// The record files to read: the arguments, or with `--sweep-config` the records that
+/// sweep-expand and sweep-render made in the sweep directory (which `output_dir` then names).
+fn inputs(args: &Args, output_dir: &mut Option<PathBuf>) -> Result<Vec<PathBuf>> {
+    let Some(file) = &args.sweep_config else {
+        return Ok(args.inputs.clone());
+    };
+    let dir = match output_dir.take() {
+        Some(d) => d,
+        None => new_sweep_dir()?,
+    };
+    *output_dir = Some(dir.clone());
+    Ok(vec![sweepconfig::expand_and_render(file, &dir)?])
 }
 
 /// Usage errors that clap cannot see.
