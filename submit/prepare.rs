@@ -96,8 +96,10 @@ impl Plan<'_> {
                 .join(&job_name),
             None => sweep_dir.join("logs").join(&job_name),
         };
-        std::fs::create_dir_all(&log_dir)
-            .with_context(|| format!("failed to create directory {}", log_dir.display()))?;
+        for dir in [&sweep_dir, &log_dir] {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create directory {}", dir.display()))?;
+        }
         let script_path = sweep_dir.join(format!("job_{}.sh", r.index));
         let tag = sweep::tag::format(
             &sweep::tag::sweep_key(&sweep_dir.display().to_string()),

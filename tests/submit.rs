@@ -684,3 +684,98 @@ fn sweep_config_stops_when_expand_fails() {
     let both = submit(&["--sweep-config", "x.yaml", "records.jsonl"], "", &[]);
     assert_eq!(both.status.code(), Some(2));
 }
+
+#[test]
+fn progress_goes_to_a_terminal_only() {
+    let fake = Fake::new("submit_progress", "echo $((300 + n))");
+    // Not a terminal: nothing but real diagnostics.
+    let out = fake.run(&[], &data("three.jsonl"));
+    assert_eq!(stderr(&out), "");
+    // On a terminal (util-linux `script` gives the program a pty): one line per record.
+    let cmd = format!(
+        "{} {} --sbatch {} --output-dir {} {DATA}/three.jsonl > {}/out.jsonl",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+        fake.dir.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(tty) = tty else {
+        eprintln!("SKIP progress on a terminal: util-linux `script` is not installed");
+        return;
+    };
+    let text = String::from_utf8_lossy(&tty.stdout).replace("\r\n", "\n");
+    assert_eq!(
+        text,
+        "[1/3] submitted sweep_job_sweep0 -> 304\n[2/3] submitted sweep_job_sweep1 -> 305\n[3/3] submitted sweep_job_sweep2 -> 306\n"
+    );
+}
+
+#[test]
+fn max_submit_rate_paces_the_sbatch_calls() {
+    let fake = Fake::new("submit_rate", "date +%s.%N >> $D/times; echo $n");
+    let line = data("three.jsonl").lines().next().unwrap().to_string();
+    let input: String = (0..6)
+        .map(|i| line.replace("\"index\":0", &format!("\"index\":{i}")) + "\n")
+        .collect();
+    let out = fake.run(&["--max-submit-rate", "10"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let times: Vec<f64> = std::fs::read_to_string(fake.dir.join("times"))
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    assert_eq!(times.len(), 6);
+    // 10 per second: six calls span at least 0.5 s (each timestamp is taken a little after
+    // its call starts, with some jitter).
+    let span = times[5] - times[0];
+    assert!(span >= 0.45, "six calls within {span:.3} s");
+    for w in times.windows(2) {
+        assert!(w[1] - w[0] >= 0.05, "calls {:.3} s apart", w[1] - w[0]);
+    }
+}
+
+#[test]
+fn log_dir_holds_one_folder_per_sweep_and_job() {
+    let dir = temp_dir("submit_log_dir");
+    let out = Command::new(bin("sweep-submit"))
+        .args(REQUIRED)
+        .args(["--dry-run", "--log-dir", "logs", "--output-dir", "sweep_a"])
+        .arg(format!("{DATA}/three.jsonl"))
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs = records(&out);
+    let expected = dir.join("logs/sweep_a/sweep_job_sweep1");
+    assert_eq!(s(&recs[1], "log_dir"), expected.display().to_string());
+    assert!(expected.is_dir());
+    assert_eq!(
+        s(&recs[1], "job_script"),
+        dir.join("sweep_a/job_1.sh").display().to_string()
+    );
+}
+
+#[test]
+fn a_relative_sweep_dir_or_a_bad_id_is_an_invalid_record() {
+    let fake = Fake::new("submit_bad_fields", "echo $n");
+    let line = data("three.jsonl").lines().next().unwrap().to_string();
+    let rel = line.replace("\"mode\"", "\"sweep_dir\":\"sweeps/x\",\"mode\"");
+    let out = fake.run(&[], &format!("{line}\n{rel}\n"));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: <stdin>:2: invalid record: sweep_dir \"sweeps/x\" is not an absolute path\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let bad_id = line.replace("a1b2c3d4e5f60000", "a:b");
+    let out = fake.run(&[], &format!("{bad_id}\n"));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: <stdin>:1: invalid record: id \"a:b\" must be letters, digits, '_' or '-'\n"
+    );
+    assert_eq!(fake.calls(), 0);
+}
