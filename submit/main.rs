@@ -33,13 +33,12 @@ use sweep::Record;
 #[command(
     name = "sweep-submit",
     version,
-    long_about = "Submits one Slurm job per record.\n\n\
-        Reads records (JSON Lines from the given files, or stdin), checks all of them, saves \
-        each job script as <sweep dir>/job_<index>.sh, then calls `sbatch --parsable` once per \
-        record. Each record is written to stdout with its job_id (or submit_error) as soon as \
-        sbatch returns. Every job carries --comment=<tag> so it can be found in Slurm even if \
-        this process dies.",
-    after_help = "Example:\n  set -o pipefail\n  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \\\n    \
+    after_help = "Reads every record first (one bad line: nothing is submitted), saves each job \
+        script as <sweep dir>/job_<index>.sh, then runs sbatch --parsable once per record. Each \
+        record reaches stdout with its job_id (or submit_error) as soon as sbatch returns; every \
+        job is tagged (sbatch --comment) so that it can be found in Slurm even if this process \
+        dies.\n\n\
+        Example:\n  set -o pipefail\n  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \\\n    \
         | sweep-submit --account acct --partition batch --model-dir /models/m \\\n        \
         --config-dir /cfg --gpu-type gb200-fp8 --script-variant max-tpt \\\n    \
         | sweep-collect --output sweeps/tpt/sweep_manifest.json\n\n\
@@ -60,7 +59,7 @@ struct Args {
     script: jobscript::ScriptArgs,
     /// Sweep directory for records that have no sweep_dir (default: a new
     /// ./sweep_YYYYMMDD_HHMMSS)
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "PATH")]
     output_dir: Option<PathBuf>,
     /// Write the job scripts and the exact sbatch command lines (sbatch_command) into the
     /// records, submit nothing; needs no Slurm
