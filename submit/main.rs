@@ -113,13 +113,18 @@ fn run(args: Args) -> Result<ExitCode> {
         sbatch: sbatch.display().to_string(),
         sbatch_args: &args.sbatch_arg,
     };
+    let mut scripts = Vec::with_capacity(records.len());
     for s in &mut records {
-        plan.prepare(&mut s.record)
+        let script = plan
+            .prepare(&mut s.record)
             .with_context(|| format!("{}: failed to prepare the job", s.origin))?;
+        scripts.push(script);
     }
+    let saved = prepare::save_in_order(scripts);
     let mut out = sweep::jsonl::Writer::stdout();
     if args.dry_run {
         for s in &mut records {
+            saved.recv().context("the job-script writer stopped")??;
             s.record.submit_status = Some(SubmitStatus::DryRun);
             out.write(&s.record)?;
         }
@@ -133,7 +138,11 @@ fn run(args: Args) -> Result<ExitCode> {
         Duration::from_secs_f64(args.sbatch_timeout),
         args.max_submit_rate,
     );
-    submit_all(&args, &plan, submitter, records, &mut out)
+    let result = submit_all(&args, &plan, submitter, records, &saved, &mut out);
+    // Let the writer finish the scripts of records not submitted (fail-fast, a closed pipe):
+    // every record's job_script exists, and no temporary file is left behind.
+    saved.iter().for_each(drop);
+    result
 }
 
 /// The record files to read: the arguments, or with `--sweep-config` the records that
@@ -218,6 +227,7 @@ fn submit_all(
     plan: &Plan,
     mut submitter: Submitter,
     records: Vec<Sourced>,
+    saved: &std::sync::mpsc::Receiver<Result<()>>,
     out: &mut sweep::jsonl::Writer<std::io::StdoutLock<'static>>,
 ) -> Result<ExitCode> {
     let total = records.len();
@@ -233,21 +243,28 @@ fn submit_all(
             out.write_flush(&record)?;
             continue;
         }
-        let unreachable = submit_record(args, plan, &mut submitter, &mut record);
+        // The job script must be on disk before its sbatch.
+        let unreachable = match saved.recv().context("the job-script writer stopped")? {
+            Ok(()) => submit_record(args, plan, &mut submitter, &mut record),
+            Err(e) => {
+                record.submit_status = Some(SubmitStatus::Failed);
+                record.submit_error = Some(format!("{e:#}"));
+                false
+            }
+        };
         progress.report(&record);
         out.write_flush(&record)?;
         if let Some(err) = &record.submit_error {
             failed += 1;
             first_failure.get_or_insert_with(|| format!("{origin}: {err}"));
-            if args.fail_fast || unreachable {
+            if unreachable {
+                stop = Some(format!(
+                    "not attempted: Slurm did not answer for an earlier record ({origin})"
+                ));
+            } else if args.fail_fast {
                 stop = Some(format!(
                     "not attempted: an earlier record failed ({origin})"
                 ));
-                if unreachable {
-                    stop = Some(format!(
-                        "not attempted: Slurm did not answer for an earlier record ({origin})"
-                    ));
-                }
             }
         }
     }

@@ -5,6 +5,7 @@ use crate::jobscript::{Builder, Job};
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use sweep::jsonl::Input;
 use sweep::record::{JobStatus, Submission};
 use sweep::Record;
@@ -84,9 +85,10 @@ pub struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    /// Fills in the submit fields of `r` (whose `sweep_dir` is set), creates its log directory
-    /// and saves its job script; `sbatch_command` is the command that submits it.
-    pub fn prepare(&self, r: &mut Record) -> Result<()> {
+    /// Fills in the submit fields of `r` (whose `sweep_dir` is set) and creates its log
+    /// directory; `sbatch_command` is the command that submits it. Returns the job script to
+    /// save (see [`save_in_order`]).
+    pub fn prepare(&self, r: &mut Record) -> Result<Script> {
         let sweep_dir = PathBuf::from(r.sweep_dir.as_deref().expect("sweep_dir set"));
         let job_name = format!("{}_sweep{}", self.job_name, r.index);
         let log_dir = match &self.log_dir {
@@ -115,14 +117,16 @@ impl Plan<'_> {
             script_path: &script_path,
             tag: &tag,
         })?;
-        sweep::fsutil::write_atomic(&script_path, text.as_bytes())?;
         let argv = self.argv(&tag, &[], &script_path.display().to_string());
         r.job_name = Some(job_name);
         r.job_script = Some(script_path.display().to_string());
         r.log_dir = Some(log_dir.display().to_string());
         r.tag = Some(tag);
         r.sbatch_command = Some(argv);
-        Ok(())
+        Ok(Script {
+            path: script_path,
+            text,
+        })
     }
 
     /// `sbatch --parsable --comment=TAG [dependency] SBATCH_ARGS... SCRIPT`. A `--retries`
@@ -146,6 +150,31 @@ impl Plan<'_> {
         argv.push(script.to_string());
         argv
     }
+}
+
+/// A job script to be saved.
+pub struct Script {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// Saves the scripts in order on a thread of its own, each atomically (complete or absent,
+/// synced to disk); the receiver yields one result per script, in order. Submission waits for
+/// a script's result before its `sbatch`, so saving runs ahead, overlapped with the `sbatch`
+/// calls: a sync can cost as much as the `sbatch` call itself.
+pub fn save_in_order(scripts: Vec<Script>) -> mpsc::Receiver<Result<()>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for s in scripts {
+            if tx
+                .send(sweep::fsutil::write_atomic(&s.path, s.text.as_bytes()))
+                .is_err()
+            {
+                return; // nobody waits any more
+            }
+        }
+    });
+    rx
 }
 
 /// A record submitted before (it has a `job_id`, from a manifest) keeps that submission in

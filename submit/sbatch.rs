@@ -1,12 +1,11 @@
 //! Running one Slurm command (`sbatch`, `squeue`) with a deadline, and reading what `sbatch
 //! --parsable` said: a job ID, a permanent refusal, or a transient failure worth retrying.
 
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What one finished (or killed) command left behind.
 pub struct Finished {
@@ -16,78 +15,50 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `argv` (its first element is the program) and waits at most `timeout`. At the deadline the
-/// command's whole process group is killed (sites wrap `sbatch` in scripts whose children
+/// Runs `argv` (its first element is the program) and waits at most `timeout`. At the deadline
+/// the command's whole process group is killed (sites wrap `sbatch` in scripts whose children
 /// would otherwise live on) and `status` is `None`.
 pub fn run(argv: &[String], timeout: Duration) -> std::io::Result<Finished> {
-    let mut child = Command::new(&argv[0])
+    let child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()?;
+    let pid = child.id();
+    // One waiter thread reads both pipes and reaps the child; this thread only waits for it,
+    // so a normal call costs no polling delay.
     let (tx, rx) = mpsc::channel();
-    for (n, pipe) in [
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let tx = tx.clone();
-        let mut pipe = pipe.expect("piped");
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send((n, buf));
-        });
-    }
-    let deadline = Instant::now() + timeout;
-    let mut out = [Vec::new(), Vec::new()];
-    for _ in 0..2 {
-        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok((n, buf)) => out[n] = buf,
-            Err(_) => return Ok(kill(child, out)),
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let finished = |o: Output, status| Finished {
+        status,
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    match rx.recv_timeout(timeout) {
+        Ok(done) => done.map(|o| {
+            let status = o.status;
+            finished(o, Some(status))
+        }),
+        Err(_) => {
+            // The group id is the child's pid (process_group(0)): this reaches its children.
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+            // Whatever it printed before it was killed, once the waiter has reaped it.
+            Ok(match rx.recv_timeout(Duration::from_secs(2)) {
+                Ok(Ok(o)) => finished(o, None),
+                _ => Finished {
+                    status: None,
+                    stdout: String::new(),
+                    stderr: String::new(),
+                },
+            })
         }
-    }
-    // Both pipes closed: the command has exited, or is about to.
-    loop {
-        if let Some(status) = child.try_wait()? {
-            let [stdout, stderr] = out.map(|b| String::from_utf8_lossy(&b).into_owned());
-            return Ok(Finished {
-                status: Some(status),
-                stdout,
-                stderr,
-            });
-        }
-        if Instant::now() >= deadline {
-            return Ok(kill(child, out));
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-fn kill(mut child: std::process::Child, out: [Vec<u8>; 2]) -> Finished {
-    // The group id is the child's pid (process_group(0)); `kill -KILL -- -PGID` reaches its
-    // children too. The direct kill covers a missing `kill` binary.
-    let _ = Command::new("kill")
-        .args(["-KILL", "--", &format!("-{}", child.id())])
-        .stderr(Stdio::null())
-        .status();
-    let _ = child.kill();
-    let _ = child.wait();
-    let [stdout, stderr] = out.map(|b| String::from_utf8_lossy(&b).into_owned());
-    Finished {
-        status: None,
-        stdout,
-        stderr,
     }
 }
 

@@ -779,3 +779,26 @@ fn a_relative_sweep_dir_or_a_bad_id_is_an_invalid_record() {
     );
     assert_eq!(fake.calls(), 0);
 }
+
+#[test]
+fn a_script_that_cannot_be_saved_fails_its_record_before_any_sbatch_for_it() {
+    let fake = Fake::new("submit_script_unsaved", "echo $((70 + n))");
+    // A directory where record 1's script should go: the rename onto it fails.
+    let blocker = Path::new(&fake.out_dir()).join("job_1.sh");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    let out = fake.run(&[], &data("three.jsonl"));
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out);
+    let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
+    assert_eq!(statuses, ["submitted", "failed", "submitted"]);
+    let err = s(&recs[1], "submit_error");
+    assert!(
+        err.starts_with(&format!("failed to write {}: ", blocker.display())),
+        "{err}"
+    );
+    assert_eq!(fake.calls(), 2, "no sbatch for the record without a script");
+    assert_eq!(
+        stderr(&out),
+        format!("sweep-submit: 1 of 3 records not submitted; first: <stdin>:2: {err}\n")
+    );
+}
