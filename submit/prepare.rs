@@ -1,5 +1,6 @@
 //! Everything before the first `sbatch`: read and check every record, then give each one its
-//! sweep directory, job name, log directory, tag and saved job script.
+//! sweep directory, job name, log directory, tag and rendered job script; the scripts are
+//! saved in order, each before its own `sbatch`.
 
 use crate::jobscript::{Builder, Job};
 use anyhow::{bail, Context, Result};
