@@ -38,9 +38,10 @@ use sweep::Record;
         record reaches stdout with its job_id (or submit_error) as soon as sbatch returns; every \
         job is tagged (sbatch --comment) so that it can be found in Slurm even if this process \
         dies.\n\n\
-        Example:\n  set -o pipefail\n  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \\\n    \
-        | sweep-submit --account acct --partition batch --model-dir /models/m \\\n        \
-        --config-dir /cfg --gpu-type gb200-fp8 --script-variant max-tpt \\\n    \
+        Example:\n  set -o pipefail\n  \
+        slurm=(--account acct --partition batch --model-dir /models/m --config-dir /cfg)\n  \
+        sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \\\n    \
+        | sweep-submit \"${slurm[@]}\" --gpu-type gb200-fp8 --script-variant max-tpt \\\n    \
         | sweep-collect --output sweeps/tpt/sweep_manifest.json\n\n\
         Re-submit the failed ones of a manifest:\n  \
         jq -c '.jobs[] | select(.submit_status == \"failed\")' sweep_manifest.json | sweep-submit ...\n\n\
