@@ -135,11 +135,7 @@ fn top_level(doc: Value) -> Result<Map<String, Value>> {
         if !ALL_SECTIONS.contains(&name.as_str()) {
             return Err(Issue::new(
                 key_path(&[name]),
-                format!(
-                    "{name}: unknown section{} (valid: {})",
-                    did_you_mean(name, &ALL_SECTIONS),
-                    ALL_SECTIONS.join(", ")
-                ),
+                format!("{name}: unknown section {}", hint(name, &ALL_SECTIONS)),
             ));
         }
     }
@@ -198,11 +194,7 @@ fn check_key(section: &str, key: &str) -> Result<()> {
         if known.contains(&key) {
             return Ok(());
         }
-        format!(
-            "{section}.{key}: unknown slurm key{} (valid: {})",
-            did_you_mean(key, &known),
-            known.join(", ")
-        )
+        format!("{section}.{key}: unknown slurm key {}", hint(key, &known))
     } else if key.is_empty() {
         format!("{section}: empty key")
     } else if let Some(bare) = key.strip_prefix("--") {
@@ -308,15 +300,15 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// ` (did you mean x?)` when one of `known` is a near miss of `word`, else empty.
-fn did_you_mean(word: &str, known: &[&str]) -> String {
+/// `(did you mean x?)` when one of `known` is a near miss of `word`, else `(valid: a, b)`.
+fn hint(word: &str, known: &[&str]) -> String {
     known
         .iter()
         .map(|k| (edit_distance(word, k), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4))
         .min()
-        .map(|(_, k)| format!(" (did you mean {k}?)"))
-        .unwrap_or_default()
+        .map(|(_, k)| format!("(did you mean {k}?)"))
+        .unwrap_or_else(|| format!("(valid: {})", known.join(", ")))
 }
 
 /// Levenshtein distance over chars.

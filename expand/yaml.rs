@@ -28,7 +28,12 @@ pub struct YamlError {
 pub fn parse(text: &str) -> Result<Value, YamlError> {
     let ours = RefCell::new(None);
     let de = serde_yaml::Deserializer::from_str(text);
-    ValueSeed { msg: &ours }.deserialize(de).map_err(|err| {
+    ValueSeed {
+        msg: &ours,
+        path: String::new(),
+    }
+    .deserialize(de)
+    .map_err(|err| {
         let pos = err.location().map(|l| (l.line(), l.column()));
         let msg = match ours.into_inner() {
             Some(msg) => msg,
@@ -56,16 +61,27 @@ fn strip_first_mark(msg: &str) -> String {
 }
 
 /// Reads any YAML node into a JSON value; our own errors go to `msg` (serde_yaml would prefix
-/// them with its own path otherwise).
-#[derive(Clone, Copy)]
+/// them with its own path otherwise), starting with the dotted path of the node.
 struct ValueSeed<'a> {
     msg: &'a RefCell<Option<String>>,
+    path: String,
+}
+
+/// Stores `msg` for [`parse`] and returns the error that makes serde_yaml mark the node.
+fn fail<E: de::Error>(cell: &RefCell<Option<String>>, msg: String) -> E {
+    *cell.borrow_mut() = Some(msg);
+    E::custom("sweep")
 }
 
 impl ValueSeed<'_> {
-    fn fail<E: de::Error>(&self, msg: String) -> E {
-        *self.msg.borrow_mut() = Some(msg);
-        E::custom("sweep")
+    fn fail<E: de::Error>(&self, what: &str) -> E {
+        fail(self.msg, format!("{}: {what}", self.path))
+    }
+    fn child(&self, path: String) -> Self {
+        ValueSeed {
+            msg: self.msg,
+            path,
+        }
     }
 }
 
@@ -92,15 +108,15 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         Ok(Value::from(v))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        Err(self.fail(format!("integer {v} is too large")))
+        Err(self.fail(&format!("integer {v} is too large")))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        Err(self.fail(format!("integer {v} is too large")))
+        Err(self.fail(&format!("integer {v} is too large")))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
         match Number::from_f64(v) {
             Some(n) => Ok(Value::Number(n)),
-            None => Err(self.fail(format!(
+            None => Err(self.fail(&format!(
                 "{v} is not a finite number (json has no place for it)"
             ))),
         }
@@ -116,7 +132,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self)? {
+        while let Some(item) =
+            seq.next_element_seed(self.child(format!("{}[{}]", self.path, items.len())))?
+        {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -126,14 +144,20 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         while let Some(key) = map.next_key_seed(KeySeed {
             seen: &out,
             msg: self.msg,
+            parent: &self.path,
         })? {
-            let value = map.next_value_seed(self)?;
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            let value = map.next_value_seed(self.child(path))?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
     }
     fn visit_enum<A: de::EnumAccess<'de>>(self, _data: A) -> Result<Value, A::Error> {
-        Err(self.fail("yaml tags (!name) are not supported".to_string()))
+        Err(self.fail("yaml tags (!name) are not supported"))
     }
 }
 
@@ -141,15 +165,20 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 struct KeySeed<'a> {
     seen: &'a Map<String, Value>,
     msg: &'a RefCell<Option<String>>,
+    parent: &'a str,
 }
 
 impl KeySeed<'_> {
-    fn fail<E: de::Error>(&self, msg: String) -> E {
-        *self.msg.borrow_mut() = Some(msg);
-        E::custom("sweep")
-    }
     fn non_string<E: de::Error>(&self, v: impl fmt::Display) -> Result<String, E> {
-        Err(self.fail(format!("map key {v} is not a string (quote it)")))
+        let at = if self.parent.is_empty() {
+            "top level"
+        } else {
+            self.parent
+        };
+        Err(fail(
+            self.msg,
+            format!("{at}: map key {v} is not a string (quote it)"),
+        ))
     }
 }
 
@@ -168,7 +197,12 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
         if self.seen.contains_key(v) {
-            return Err(self.fail(format!("duplicate key `{v}`")));
+            let path = if self.parent.is_empty() {
+                v.to_string()
+            } else {
+                format!("{}.{v}", self.parent)
+            };
+            return Err(fail(self.msg, format!("{path}: duplicate key")));
         }
         Ok(v.to_string())
     }
