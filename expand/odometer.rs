@@ -25,16 +25,17 @@ impl Odometer {
         }
     }
 
-    /// Next position; false after the last one (all wheels back at 0).
-    fn advance(&mut self) -> bool {
+    /// Next position: returns the leftmost wheel that moved (it and all to its right
+    /// changed), or `None` after the last position (all wheels back at 0).
+    fn advance(&mut self) -> Option<usize> {
         for a in (0..self.pos.len()).rev() {
             self.pos[a] += 1;
             if self.pos[a] < self.lens[a] {
-                return true;
+                return Some(a);
             }
             self.pos[a] = 0;
         }
-        false
+        None
     }
 }
 
@@ -74,7 +75,7 @@ pub fn check_divisible(sweep: &Sweep) -> Result<()> {
                 ));
             }
         }
-        if !odo.advance() {
+        if odo.advance().is_none() {
             return Ok(());
         }
     }
@@ -103,13 +104,14 @@ pub fn write_all<W: Write>(
     out: &mut Writer<W>,
 ) -> io::Result<()> {
     let mut x = Expansion::new(sweep, sweep_file);
-    let mut index = 0;
+    let (mut index, mut moved) = (0, 0);
     loop {
-        x.fill(index);
+        x.fill(index, moved);
         out.write(&x.record)?;
         index += 1;
-        if !x.odo.advance() {
-            return Ok(());
+        match x.odo.advance() {
+            Some(a) => moved = a,
+            None => return Ok(()),
         }
     }
 }
@@ -181,20 +183,17 @@ impl<'a> Expansion<'a> {
 const EMPTY: &str = r#"{"index":0,"id":"","mode":"agg","parameters":{"slurm":{},"sglang":{}}}"#;
 
 impl Expansion<'_> {
-    /// Sets the record to the combination at the odometer's position.
-    fn fill(&mut self, index: u64) {
-        for (axis, &pos) in self.sweep.axes.iter().zip(&self.odo.pos) {
+    /// Sets the record to the combination at the odometer's position, where the values of
+    /// axes left of `moved` are those of the previous record already.
+    fn fill(&mut self, index: u64, moved: usize) {
+        for (axis, &pos) in self.sweep.axes.iter().zip(&self.odo.pos).skip(moved) {
             for &(s, k) in axis {
                 self.choice[s][k] = pos;
-            }
-        }
-        for s in 0..4 {
-            let params = &self.sweep.sections[s];
-            let Some(map) = section_map(&mut self.record, s) else {
-                continue;
-            };
-            for ((slot, p), &c) in map.values_mut().zip(params).zip(&self.choice[s]) {
-                *slot = p.values[c].clone();
+                let param = &self.sweep.sections[s][k];
+                let slot = section_map(&mut self.record, s).and_then(|m| m.get_mut(&param.name));
+                if let Some(slot) = slot {
+                    *slot = param.values[pos].clone();
+                }
             }
         }
         let count = |key| self.record.slurm_count(key).unwrap_or(0);
