@@ -23,24 +23,21 @@ use std::process::ExitCode;
 #[command(
     name = "sweep-expand",
     version,
-    long_about = "Expand a sweep file into one JSON record per combination.\n\n\
-        Reads the sweep YAML (sections slurm, sglang, and optionally prefill, decode, linked), \
-        checks all of it, then writes one compact JSON object per line: index, id, mode, \
-        total_nodes, parameters {slurm, sglang}, role_parameters, sweep_file. The order is the \
-        seed's: slurm keys outermost, then sglang, prefill, decode; the last key varies fastest.",
-    after_help = "Example:\n  set -o pipefail\n  sweep-expand --count sweep.yaml\n  \
+    after_help = "Reads the sweep YAML (sections slurm, sglang, and optionally prefill, decode, \
+        linked), checks all of it, then writes one compact JSON object per line: index, id, \
+        mode, total_nodes, parameters {slurm, sglang}, role_parameters, sweep_file. Order: \
+        slurm keys outermost, then sglang, prefill, decode; the last key varies fastest.\n\n\
+        Example:\n  set -o pipefail\n  sweep-expand --count sweep.yaml\n  \
         sweep-expand sweep.yaml | jq -c 'select(.parameters.sglang[\"mem-fraction-static\"] >= 0.82)' \\\n    \
         | sweep-render --out-dir sweeps/tpt"
 )]
 struct Args {
-    /// The sweep file; `-` reads it from stdin.
+    /// The sweep file; `-` reads it from stdin
     file: PathBuf,
-    /// Print only the number of combinations (one line), after checking the file; ignores
-    /// --max-jobs.
+    /// Print only the number of combinations (the file is checked; no limit applies)
     #[arg(long)]
     count: bool,
-    /// Refuse sweeps of more combinations than this (a guard against an accidental
-    /// explosion); 0 means no limit.
+    /// Refuse sweeps of more combinations than N (0: no limit)
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_jobs: u64,
 }
