@@ -104,11 +104,48 @@ pub fn build(doc: Value) -> Result<Sweep> {
         None => Vec::new(),
     };
     let axes = crate::linked::axes(&sections, &groups);
-    Ok(Sweep {
+    let sweep = Sweep {
         mode,
         sections,
         axes,
-    })
+    };
+    for axis in &sweep.axes {
+        check_distinct(&sweep, axis)?;
+    }
+    Ok(sweep)
+}
+
+/// A value repeated along an axis would repeat whole combinations: the same job twice, under
+/// one id. (Linked members may repeat a value; the group's tuples must differ.)
+fn check_distinct(sweep: &Sweep, axis: &[(usize, usize)]) -> Result<()> {
+    let mut seen = std::collections::BTreeMap::new();
+    let (s0, k0) = axis[0];
+    for i in 0..sweep.sections[s0][k0].values.len() {
+        let mut tuple = String::new();
+        for &(s, k) in axis {
+            crate::id::canonical(&sweep.sections[s][k].values[i], &mut tuple);
+            tuple.push('\n');
+        }
+        let Some(first) = seen.insert(tuple, i) else {
+            continue;
+        };
+        let p = &sweep.sections[s0][k0];
+        let name = format!("{}.{}", VALUE_SECTIONS[s0], p.name);
+        let msg = if axis.len() == 1 {
+            format!("{name}: {} is listed twice (elements {first} and {i}): its combinations would run twice", p.values[i])
+        } else {
+            format!("{name}: elements {first} and {i} of its linked group are the same values: their combinations would run twice")
+        };
+        return Err(Issue::new(
+            vec![
+                Step::Key(VALUE_SECTIONS[s0].to_string()),
+                Step::Key(p.name.clone()),
+                Step::Nth(i),
+            ],
+            msg,
+        ));
+    }
+    Ok(())
 }
 
 /// The top level: a non-empty mapping of known sections.

@@ -337,6 +337,12 @@ fn linked_across_sections_sits_at_its_earliest_member() {
 }
 
 #[test]
+fn linked_members_may_repeat_values_when_the_pairs_differ() {
+    let out = expand("slurm:\n  agg_nodes: [2, 4, 2]\n  agg_workers: [1, 1, 2]\nlinked: [[slurm.agg_nodes, slurm.agg_workers]]\n", &[]);
+    assert_eq!(out.lines().count(), 3);
+}
+
+#[test]
 fn per_role_values_are_swept_inside_and_land_in_role_parameters() {
     let yaml = format!("{DISAGG}sglang:\n  context-length: 4096\nprefill:\n  chunked-prefill-size: [8192, 16384]\ndecode:\n  cuda-graph-bs: [[1, 2], [1, 2, 4]]\n  max-running-requests: 512\n");
     let out = expand(&yaml, &[]);
@@ -417,6 +423,9 @@ fn validation_errors_name_file_position_key_and_value() {
         ("slurm:\n  agg_nodes: [2, 4]\n  agg_workers: [1, 2]\nsglang:\n  a: [1, 2]\nlinked: [[slurm.agg_nodes, sglang.a], [slurm.agg_workers, slurm.agg_nodes]]\n".into(), "sweep.yaml:6:59: linked: slurm.agg_nodes is in more than one group (or twice in one)"),
         ("slurm:\n  agg_nodes: [2, 4]\n  agg_workers: [1, 2]\nlinked: [slurm.agg_nodes]\n".into(), "sweep.yaml:4:10: linked: a group lists two or more keys (expected a list of groups, each a list of section.key paths, e.g. [[slurm.prefill_nodes, slurm.decode_nodes]])"),
         ("slurm:\n  agg_nodes: [2, 4]\n  agg_workers: [1, 2, 3]\nlinked:\n  - [slurm.agg_nodes, slurm.agg_workers]\n".into(), "sweep.yaml:5:23: linked: slurm.agg_nodes has 2 values but slurm.agg_workers has 3 (linked lists need equal length)"),
+        ("slurm:\n  agg_nodes: [2, 4, 2]\n  agg_workers: 1\n".into(), "sweep.yaml:2:21: slurm.agg_nodes: 2 is listed twice (elements 0 and 2): its combinations would run twice"),
+        (format!("{AGG}sglang:\n  cuda-graph-bs: [[1, 2], [1, 2]]\n"), "sweep.yaml:5:27: sglang.cuda-graph-bs: [1,2] is listed twice (elements 0 and 1): its combinations would run twice"),
+        ("slurm:\n  agg_nodes: [2, 4, 2]\n  agg_workers: [1, 1, 1]\nlinked: [[slurm.agg_nodes, slurm.agg_workers]]\n".into(), "sweep.yaml:2:21: slurm.agg_nodes: elements 0 and 2 of its linked group are the same values: their combinations would run twice"),
     ];
     let mut wrong = Vec::new();
     for (yaml, want) in cases {
