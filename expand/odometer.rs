@@ -63,7 +63,7 @@ pub fn check_divisible(sweep: &Sweep) -> Result<()> {
         for (nodes, workers) in pairs {
             let n = slurm_value(sweep, &slurm_axes, &odo.pos, nodes);
             let w = slurm_value(sweep, &slurm_axes, &odo.pos, workers);
-            if n % w != 0 {
+            if !n.is_multiple_of(w) {
                 let index: u64 = slurm_axes
                     .iter()
                     .zip(&odo.pos)
