@@ -37,33 +37,8 @@ pub fn groups(v: &Value, sections: &[Vec<Param>; 4]) -> Result<Vec<Group>> {
         };
         let mut ids = Group::new();
         for (m, member) in members.iter().enumerate() {
-            let id = member_id(member, sections).map_err(|msg| Issue::new(at(&[g, m]), msg))?;
-            let name = member.as_str().unwrap_or_default();
-            if ids.contains(&id) || out.iter().any(|o| o.contains(&id)) {
-                return Err(Issue::new(
-                    at(&[g, m]),
-                    format!("linked: {name} is in more than one group (or twice in one)"),
-                ));
-            }
-            let param = &sections[id.0][id.1];
-            if !param.listed {
-                return Err(Issue::new(at(&[g, m]), format!("linked: {name} is a single value, not a list (linked keys need lists of equal length)")));
-            }
-            if let Some(&(s0, k0)) = ids.first() {
-                let first = &sections[s0][k0];
-                if first.values.len() != param.values.len() {
-                    return Err(Issue::new(
-                        at(&[g, m]),
-                        format!(
-                            "linked: {}.{} has {} values but {name} has {} (linked lists need equal length)",
-                            VALUE_SECTIONS[s0],
-                            first.name,
-                            first.values.len(),
-                            param.values.len()
-                        ),
-                    ));
-                }
-            }
+            let id = check_member(member, sections, &ids, &out)
+                .map_err(|msg| Issue::new(at(&[g, m]), msg))?;
             ids.push(id);
         }
         out.push(ids);
@@ -72,6 +47,42 @@ pub fn groups(v: &Value, sections: &[Vec<Param>; 4]) -> Result<Vec<Group>> {
 }
 
 const SHAPE: &str = "expected a list of groups, each a list of section.key paths, e.g. [[slurm.prefill_nodes, slurm.decode_nodes]]";
+
+/// One member of the group being read (`ids` so far; `done` the groups before): a swept list
+/// in no other group, as long as the group's first member.
+fn check_member(
+    member: &Value,
+    sections: &[Vec<Param>; 4],
+    ids: &Group,
+    done: &[Group],
+) -> std::result::Result<(usize, usize), String> {
+    let id = member_id(member, sections)?;
+    let name = member.as_str().unwrap_or_default();
+    if ids.contains(&id) || done.iter().any(|o| o.contains(&id)) {
+        return Err(format!(
+            "linked: {name} is in more than one group (or twice in one)"
+        ));
+    }
+    let param = &sections[id.0][id.1];
+    if !param.listed {
+        return Err(format!(
+            "linked: {name} is a single value, not a list (linked keys need lists of equal length)"
+        ));
+    }
+    if let Some(&(s0, k0)) = ids.first() {
+        let first = &sections[s0][k0];
+        if first.values.len() != param.values.len() {
+            return Err(format!(
+                "linked: {}.{} has {} values but {name} has {} (linked lists need equal length)",
+                VALUE_SECTIONS[s0],
+                first.name,
+                first.values.len(),
+                param.values.len()
+            ));
+        }
+    }
+    Ok(id)
+}
 
 /// `section.key` to indexes; the message says why a member is not a swept key.
 fn member_id(
