@@ -6,4 +6,5 @@
 
 mod cli_docs;
 mod common;
+mod expand;
 mod lib_record;
