@@ -6,5 +6,6 @@
 
 mod cli_docs;
 mod common;
+mod examples;
 mod expand;
 mod lib_record;
