@@ -84,7 +84,11 @@ fn write_script(
         .with_context(|| format!("failed to create {}", log_dir.display()))?;
     let script_path = out_dir.join(format!("job_{}.sh", record.index));
     let sweep_dir_s = sweep_dir.display().to_string();
-    let tag = sweep::tag::format(&sweep::tag::sweep_key(&sweep_dir_s), &record.id, record.index);
+    let tag = sweep::tag::format(
+        &sweep::tag::sweep_key(&sweep_dir_s),
+        &record.id,
+        record.index,
+    );
     let text = builder.render(&jobscript::Job {
         record,
         job_name: &job_name,

@@ -6,4 +6,5 @@
 
 mod cli_docs;
 mod common;
+mod jobscript;
 mod lib_record;

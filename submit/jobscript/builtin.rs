@@ -119,7 +119,9 @@ fn values(s: &mut String, ctx: &Context) {
                 let _ = write!(mounts, ",{}:/sweep/", dir.display());
             }
             s.push_str("# Paths as the workers see them: the container's mount points.\n");
-            s.push_str("W_SCRIPTS=/scripts\nW_LOGS=/logs\nexport MODEL_DIR=/model/ CONFIG_DIR=/configs/\n");
+            s.push_str(
+                "W_SCRIPTS=/scripts\nW_LOGS=/logs\nexport MODEL_DIR=/model/ CONFIG_DIR=/configs/\n",
+            );
             let _ = writeln!(
                 s,
                 "CONTAINER=(--container-image={} --no-container-entrypoint --no-container-mount-home --container-mounts={})",
@@ -241,7 +243,11 @@ fn workers(s: &mut String, ctx: &Context, g: &Group) {
             let n = leader + rank;
             let node = format!("${{nodes[{n}]}}");
             let base = format!("{node}_{}_w{w}", g.log_name);
-            let _ = write!(s, "launch {}_w{w}_r{rank} \"{node}\" \"{base}\" ", g.log_name);
+            let _ = write!(
+                s,
+                "launch {}_w{w}_r{rank} \"{node}\" \"{base}\" ",
+                g.log_name
+            );
             if let Some(k) = key {
                 let _ = write!(s, "env SGLANG_CONFIG_KEY={k} ");
             }

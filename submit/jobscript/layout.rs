@@ -94,7 +94,10 @@ impl Layout {
             return Ok(());
         }
         let stride = candidates.div_ceil(n);
-        self.extra_frontends = (0..n).map(|k| 2 + k * stride).filter(|&i| i < total).collect();
+        self.extra_frontends = (0..n)
+            .map(|k| 2 + k * stride)
+            .filter(|&i| i < total)
+            .collect();
         let placed = self.extra_frontends.len() as u64;
         if placed < n {
             self.warnings.push(format!("only {placed} of {n} additional frontends fit: they go on nodes 2 and up, one per node, and this job has {total} nodes"));

@@ -125,23 +125,7 @@ pub struct Builder {
 impl Builder {
     /// Checks the options once, before anything is submitted.
     pub fn new(args: &ScriptArgs) -> Result<Builder> {
-        for (flag, value) in [
-            ("--job-name", args.job_name.as_str()),
-            ("--account", &args.account),
-            ("--partition", &args.partition),
-            ("--time-limit", &args.time_limit),
-        ] {
-            quote::check_header_value(flag, value)?;
-        }
-        for (flag, value) in [
-            ("--gpu-type", &args.gpu_type),
-            ("--script-variant", &args.script_variant),
-        ] {
-            check_path_component(flag, value)?;
-        }
-        if args.network_interface.is_empty() {
-            bail!("--network-interface must not be empty");
-        }
+        check_options(args).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?;
         let scripts_dir = resolve_scripts_dir(&args.scripts_dir)?;
         let model_dir = sweep::fsutil::absolute(&args.model_dir)?;
         let config_dir = sweep::fsutil::absolute(&args.config_dir)?;
@@ -158,7 +142,9 @@ impl Builder {
             );
         }
         let profiler = match &args.profiler {
-            Some(spec) => Profiler::parse(spec)?,
+            Some(spec) => {
+                Profiler::parse(spec).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?
+            }
             None => None,
         };
         if let Some(p) = &profiler {
@@ -271,6 +257,28 @@ impl Context<'_> {
     }
 }
 
+/// Option values that are wrong whatever the file system holds (usage errors).
+fn check_options(args: &ScriptArgs) -> Result<()> {
+    for (flag, value) in [
+        ("--job-name", args.job_name.as_str()),
+        ("--account", &args.account),
+        ("--partition", &args.partition),
+        ("--time-limit", &args.time_limit),
+    ] {
+        quote::check_header_value(flag, value)?;
+    }
+    for (flag, value) in [
+        ("--gpu-type", &args.gpu_type),
+        ("--script-variant", &args.script_variant),
+    ] {
+        check_path_component(flag, value)?;
+    }
+    if args.network_interface.is_empty() {
+        bail!("--network-interface must not be empty");
+    }
+    Ok(())
+}
+
 /// `--scripts-dir` made absolute; it must hold `worker_setup.py`.
 fn resolve_scripts_dir(dir: &Path) -> Result<PathBuf> {
     let abs = sweep::fsutil::absolute(dir)?;
@@ -315,7 +323,10 @@ fn available_scripts(scripts_dir: &Path) -> String {
         }
     }
     if found.is_empty() {
-        format!("no <gpu-type>/<agg|disagg>/<variant>.sh under {}", scripts_dir.display())
+        format!(
+            "no <gpu-type>/<agg|disagg>/<variant>.sh under {}",
+            scripts_dir.display()
+        )
     } else {
         format!("available: {}", found.join(", "))
     }

@@ -45,7 +45,10 @@ fn flag_line(text: &str, key: &str) -> Option<usize> {
         while let Some(pos) = rest.find(&flag) {
             let start = offset + pos;
             let end = start + flag.len();
-            let before_ok = code[..start].chars().next_back().is_none_or(|c| !is_word(c));
+            let before_ok = code[..start]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !is_word(c));
             let after_ok = code[end..].chars().next().is_none_or(|c| !is_word(c));
             if before_ok && after_ok {
                 return Some(n + 1);
@@ -78,6 +81,9 @@ mod tests {
         let s = "# --mem-fraction-static 1\npython3 x --mem-fraction-static-x 2 \\\n  --mem-fraction-static 0.8\n";
         assert_eq!(flag_line(s, "mem-fraction-static"), Some(3));
         assert_eq!(flag_line("a --context-length=4", "context-length"), Some(1));
-        assert_eq!(flag_line("a --max-context-length 4", "context-length"), None);
+        assert_eq!(
+            flag_line("a --max-context-length 4", "context-length"),
+            None
+        );
     }
 }

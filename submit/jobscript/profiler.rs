@@ -82,7 +82,11 @@ impl Profiler {
     pub fn check_script(&self, scripts_dir: &Path) -> Result<()> {
         let path = scripts_dir.join(&self.kind).join("bench.sh");
         if !path.is_file() {
-            bail!("--profiler: type={}: {} not found", self.kind, path.display());
+            bail!(
+                "--profiler: type={}: {} not found",
+                self.kind,
+                path.display()
+            );
         }
         Ok(())
     }
@@ -115,7 +119,9 @@ fn concurrency_list(value: Option<String>) -> Result<String> {
         bail!("--profiler: missing field \"concurrencies\" (for example 16x2048x4096)");
     };
     let ok = v.split('x').all(|c| {
-        !c.is_empty() && c.chars().all(|d| d.is_ascii_digit()) && c.parse::<u64>().is_ok_and(|n| n > 0)
+        !c.is_empty()
+            && c.chars().all(|d| d.is_ascii_digit())
+            && c.parse::<u64>().is_ok_and(|n| n > 0)
     });
     if !ok {
         bail!("--profiler: concurrencies={v:?} is not a list of positive integers joined by 'x' (for example 16x2048x4096)");

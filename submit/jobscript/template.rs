@@ -115,7 +115,7 @@ impl Custom {
 fn describe(path: &Path, e: &minijinja::Error) -> anyhow::Error {
     let line = e.line().map_or(String::new(), |l| format!("{l}:"));
     let expr = match (e.template_source(), e.range()) {
-        (Some(src), Some(r)) => src.get(r).map(str::to_string),
+        (Some(src), Some(r)) => expression(src, r),
         _ => None,
     };
     match (e.kind(), expr) {
@@ -129,12 +129,29 @@ fn describe(path: &Path, e: &minijinja::Error) -> anyhow::Error {
     }
 }
 
+/// The source of the failing expression; an attribute lookup's span starts at its `.`, so
+/// take the name it is looked up on too (`record.parameters.nope`).
+fn expression(src: &str, r: std::ops::Range<usize>) -> Option<String> {
+    let head = src.get(..r.start)?;
+    let start = head
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .last()
+        .map_or(r.start, |(i, _)| i);
+    src.get(start..r.end).map(|s| s.trim().to_string())
+}
+
 /// First line where `name` is used inside a `{{ }}` or `{% %}` tag on one line.
 fn line_of(source: &str, name: &str) -> Option<usize> {
     let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     for (n, line) in source.lines().enumerate() {
         let mut rest = line;
-        while let Some(open) = [rest.find("{{"), rest.find("{%")].into_iter().flatten().min() {
+        while let Some(open) = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min()
+        {
             let tail = &rest[open + 2..];
             let close = [tail.find("}}"), tail.find("%}")]
                 .into_iter()
@@ -145,7 +162,10 @@ fn line_of(source: &str, name: &str) -> Option<usize> {
             let mut from = 0;
             while let Some(p) = tag[from..].find(name) {
                 let (s, e) = (from + p, from + p + name.len());
-                let before = tag[..s].chars().next_back().is_none_or(|c| !is_word(c) && c != '.');
+                let before = tag[..s]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !is_word(c) && c != '.');
                 let after = tag[e..].chars().next().is_none_or(|c| !is_word(c));
                 if before && after {
                     return Some(n + 1);
@@ -190,31 +210,68 @@ fn variables(ctx: &Context) -> Map<String, serde_json::Value> {
     set("is_aggregated", json!(ctx.layout.mode == sweep::Mode::Agg));
     set("model_dir", json!(ctx.b.model_dir.display().to_string()));
     set("config_dir", json!(ctx.b.config_dir.display().to_string()));
-    set("container_image", json!(a.container_image.clone().unwrap_or_default()));
+    set(
+        "container_image",
+        json!(a.container_image.clone().unwrap_or_default()),
+    );
     set("gpus_per_node", json!(a.gpus_per_node));
     set("network_interface", json!(a.network_interface));
     set("gpu_type", json!(a.gpu_type));
     set("script_variant", json!(a.script_variant));
     set("timestamp", json!(timestamp()));
-    set("enable_multiple_frontends", json!(a.enable_multiple_frontends));
-    set("num_additional_frontends", json!(a.num_additional_frontends));
+    set(
+        "enable_multiple_frontends",
+        json!(a.enable_multiple_frontends),
+    );
+    set(
+        "num_additional_frontends",
+        json!(a.num_additional_frontends),
+    );
     set("use_init_location", json!(a.use_init_location));
     set("enable_config_dump", json!(!a.disable_config_dump));
     set("use_dynamo_whls", json!(a.use_dynamo_whls));
     set("do_profile", json!(p.is_some()));
-    set("profiler_type", json!(p.map_or("manual".to_string(), |p| p.kind.clone())));
-    set("profiler_arg", json!(p.map_or(String::new(), |p| p.args().iter().map(|x| format!(" {x}")).collect())));
+    set(
+        "profiler_type",
+        json!(p.map_or("manual".to_string(), |p| p.kind.clone())),
+    );
+    set(
+        "profiler_arg",
+        json!(p.map_or(String::new(), |p| p
+            .args()
+            .iter()
+            .map(|x| format!(" {x}"))
+            .collect())),
+    );
     set("isl", json!(p.map_or(String::new(), |p| p.isl.to_string())));
     set("osl", json!(p.map_or(String::new(), |p| p.osl.to_string())));
-    set("concurrencies", json!(p.map_or(String::new(), |p| p.concurrencies.clone())));
-    set("req_rate", json!(p.and_then(|p| p.req_rate.clone()).unwrap_or_default()));
+    set(
+        "concurrencies",
+        json!(p.map_or(String::new(), |p| p.concurrencies.clone())),
+    );
+    set(
+        "req_rate",
+        json!(p.and_then(|p| p.req_rate.clone()).unwrap_or_default()),
+    );
     set("sglang_config", json!(config_worker));
     set("sglang_config_path", json!(config_worker));
-    set("sglang_config_host_path", json!(ctx.config.map(|c| c.display().to_string()).unwrap_or_default()));
+    set(
+        "sglang_config_host_path",
+        json!(ctx
+            .config
+            .map(|c| c.display().to_string())
+            .unwrap_or_default()),
+    );
     set("log_dir", json!(log_dir));
-    set("scripts_dir", json!(ctx.b.scripts_dir.display().to_string()));
+    set(
+        "scripts_dir",
+        json!(ctx.b.scripts_dir.display().to_string()),
+    );
     set("sweep_dir", json!(ctx.job.sweep_dir.display().to_string()));
-    set("script_path", json!(ctx.job.script_path.display().to_string()));
+    set(
+        "script_path",
+        json!(ctx.job.script_path.display().to_string()),
+    );
     set("tag", json!(ctx.job.tag));
     set("record", json!(ctx.job.record));
     m
