@@ -7,4 +7,5 @@
 mod cli_docs;
 mod common;
 mod jobscript;
+mod jobscript_slurm;
 mod lib_record;
