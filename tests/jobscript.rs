@@ -610,3 +610,26 @@ fn template_gets_python_string_methods_and_a_quoting_filter() {
     let o = submit(&fx, &["--template", &t], &rec);
     assert_eq!(script_of(&records(&o)[0]), "abs DEMO 'it'\\''s'");
 }
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let fx = fixture("js_missing_config");
+    let rec = agg(&fx, 0, 1, 1, sglang());
+    std::fs::remove_file(fx.sweep_dir.join("sglang_config_0.yaml")).unwrap();
+    let o = submit(&fx, &[], &rec);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        normalize(&stderr(&o), &fx),
+        "sweep-submit: <stdin>:1: record 0: config_path @TMP@/sweep/sglang_config_0.yaml: no such file\n"
+    );
+}
+
+/// Same records and options, same script bytes (the built-in script has no timestamp).
+#[test]
+fn scripts_are_deterministic() {
+    let fx = fixture("js_determinism");
+    let rec = disagg(&fx, 0, [2, 2, 2, 1], sglang(), Value::Null);
+    let first = script_of(&records(&submit(&fx, &[], &rec))[0]);
+    let second = script_of(&records(&submit(&fx, &[], &rec))[0]);
+    assert_eq!(first, second);
+}

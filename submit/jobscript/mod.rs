@@ -8,6 +8,7 @@
 //! is the user-facing description of both.
 
 mod builtin;
+mod checks;
 mod layout;
 mod overrides;
 mod profiler;
@@ -125,8 +126,8 @@ pub struct Builder {
 impl Builder {
     /// Checks the options once, before anything is submitted.
     pub fn new(args: &ScriptArgs) -> Result<Builder> {
-        check_options(args).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?;
-        let scripts_dir = resolve_scripts_dir(&args.scripts_dir)?;
+        checks::options(args).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?;
+        let scripts_dir = checks::scripts_dir(&args.scripts_dir)?;
         let model_dir = sweep::fsutil::absolute(&args.model_dir)?;
         let config_dir = sweep::fsutil::absolute(&args.config_dir)?;
         if args.container_image.is_some() {
@@ -169,6 +170,7 @@ impl Builder {
     /// the launch script sets itself are reported.
     pub fn check(&self, record: &Record) -> Result<Vec<String>> {
         let variant = self.variant_script(record.mode)?;
+        checks::config_path(record)?;
         let layout = Layout::of(record, &self.args)?;
         let mut warnings = layout.warnings.clone();
         let found = overrides::find(record, &variant)?;
@@ -217,7 +219,7 @@ impl Builder {
         bail!(
             "launch script {} not found; {}",
             path.display(),
-            available_scripts(&self.scripts_dir)
+            checks::available_scripts(&self.scripts_dir)
         )
     }
 }
@@ -255,93 +257,6 @@ impl Context<'_> {
             None => config.display().to_string(),
         })
     }
-}
-
-/// Option values that are wrong whatever the file system holds (usage errors).
-fn check_options(args: &ScriptArgs) -> Result<()> {
-    for (flag, value) in [
-        ("--job-name", args.job_name.as_str()),
-        ("--account", &args.account),
-        ("--partition", &args.partition),
-        ("--time-limit", &args.time_limit),
-    ] {
-        quote::check_header_value(flag, value)?;
-    }
-    for (flag, value) in [
-        ("--gpu-type", &args.gpu_type),
-        ("--script-variant", &args.script_variant),
-    ] {
-        check_path_component(flag, value)?;
-    }
-    if args.network_interface.is_empty() {
-        bail!("--network-interface must not be empty");
-    }
-    Ok(())
-}
-
-/// `--scripts-dir` made absolute; it must hold `worker_setup.py`.
-fn resolve_scripts_dir(dir: &Path) -> Result<PathBuf> {
-    let abs = sweep::fsutil::absolute(dir)?;
-    let setup = abs.join("worker_setup.py");
-    if !abs.is_dir() {
-        bail!("--scripts-dir {}: not a directory", abs.display());
-    }
-    if !setup.is_file() {
-        bail!(
-            "--scripts-dir {}: worker_setup.py not found (every node runs it)",
-            abs.display()
-        );
-    }
-    Ok(abs)
-}
-
-/// A value used as one path component (`--gpu-type`, `--script-variant`).
-fn check_path_component(flag: &str, value: &str) -> Result<()> {
-    let ok = !value.is_empty()
-        && value != "."
-        && value != ".."
-        && value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-    if !ok {
-        bail!("{flag} {value:?}: expected a name made of letters, digits, '.', '_', '-' or '+'");
-    }
-    Ok(())
-}
-
-/// "available: demo/agg/max-tpt.sh, demo/disagg/max-tpt.sh" (sorted), or "no launch scripts
-/// found under DIR".
-fn available_scripts(scripts_dir: &Path) -> String {
-    let mut found = Vec::new();
-    for gpu in read_dir_sorted(scripts_dir) {
-        for mode in ["agg", "disagg"] {
-            for file in read_dir_sorted(&scripts_dir.join(&gpu).join(mode)) {
-                if file.ends_with(".sh") {
-                    found.push(format!("{gpu}/{mode}/{file}"));
-                }
-            }
-        }
-    }
-    if found.is_empty() {
-        format!(
-            "no <gpu-type>/<agg|disagg>/<variant>.sh under {}",
-            scripts_dir.display()
-        )
-    } else {
-        format!("available: {}", found.join(", "))
-    }
-}
-
-fn read_dir_sorted(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    names
 }
 
 /// Reads a file for the override check, with the path in the error.
