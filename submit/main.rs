@@ -17,7 +17,11 @@ use sweep::Record;
 
 /// Writes one job script per record (TEMPORARY stand-in: dry runs only).
 #[derive(Parser)]
-#[command(name = "sweep-submit", version)]
+#[command(
+    name = "sweep-submit",
+    version,
+    after_help = "Example:\n  set -o pipefail\n  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \\\n    | sweep-submit --dry-run --output-dir sweeps/tpt --account acct --partition batch ..."
+)]
 struct Args {
     #[command(flatten)]
     script: jobscript::ScriptArgs,

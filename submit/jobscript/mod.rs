@@ -23,6 +23,8 @@ pub use layout::Layout;
 pub use profiler::Profiler;
 
 /// Options that shape the job script (the seed's names and defaults).
+// The field docs are the --help text, where `<scripts-dir>` reads right and backticks would not.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug, Clone)]
 pub struct ScriptArgs {
     /// Slurm account (#SBATCH --account)
