@@ -2,7 +2,7 @@
 //!
 //! TEMPORARY: replaced by the submit branch at merge. This stand-in implements only what the
 //! job-script tests need: `--dry-run` writes each record's script to
-//! `<output-dir>/job_{index}.sh` and prints the record with `job_script`, `log_dir`,
+//! `<sweep dir>/job_{index}.sh` and prints the record with `job_script`, `log_dir`,
 //! `job_name` and `tag` set, exactly the fields the real sweep-submit fills in.
 
 mod jobscript;
@@ -50,11 +50,9 @@ fn run(args: Args) -> Result<ExitCode> {
     let mut records = Vec::new();
     for item in input.records::<Record>() {
         let (line, record) = item?;
-        let warnings = builder
-            .check(&record)
-            .with_context(|| format!("{name}:{line}: record {}", record.index))?;
-        for w in warnings {
-            eprintln!("sweep-submit: warning: {name}:{line}: {w}");
+        let origin = format!("{name}:{line}");
+        for w in builder.check(&record).with_context(|| origin.clone())? {
+            eprintln!("sweep-submit: {origin}: warning: {w}");
         }
         records.push(record);
     }
@@ -83,10 +81,16 @@ fn write_script(
         Some(d) => sweep::fsutil::absolute(d)?,
         None => sweep_dir.join("logs"),
     };
-    let log_dir = log_base.join(&job_name);
+    let log_dir = match &args.script.log_dir {
+        // As the real sweep-submit: a shared --log-dir gets one folder per sweep.
+        Some(_) => log_base
+            .join(sweep_dir.file_name().unwrap_or_default())
+            .join(&job_name),
+        None => log_base.join(&job_name),
+    };
     std::fs::create_dir_all(&log_dir)
         .with_context(|| format!("failed to create {}", log_dir.display()))?;
-    let script_path = out_dir.join(format!("job_{}.sh", record.index));
+    let script_path = sweep_dir.join(format!("job_{}.sh", record.index));
     let sweep_dir_s = sweep_dir.display().to_string();
     let tag = sweep::tag::format(
         &sweep::tag::sweep_key(&sweep_dir_s),

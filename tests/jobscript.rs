@@ -309,7 +309,7 @@ fn frontends_that_do_not_fit_are_a_warning() {
     assert!(o.status.success());
     assert_eq!(
         stderr(&o),
-        "sweep-submit: warning: <stdin>:1: only 1 of 9 additional frontends fit: they go on nodes 2 and up, one per node, and this job has 3 nodes\n"
+        "sweep-submit: <stdin>:1: warning: only 1 of 9 additional frontends fit: they go on nodes 2 and up, one per node, and this job has 3 nodes\n"
     );
 }
 
@@ -321,7 +321,7 @@ fn missing_launch_script_lists_what_exists() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         normalize(&stderr(&o), &fx),
-        "sweep-submit: <stdin>:1: record 0: launch script @REPO@/examples/demo-scripts/demo/agg/low-latency.sh not found; available: demo/agg/max-tpt.sh, demo/disagg/max-tpt.sh\n"
+        "sweep-submit: <stdin>:1: launch script @REPO@/examples/demo-scripts/demo/agg/low-latency.sh not found; available: demo/agg/max-tpt.sh, demo/disagg/max-tpt.sh\n"
     );
     assert_eq!(stdout(&o), "");
 }
@@ -334,13 +334,13 @@ fn unusable_counts_are_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "sweep-submit: <stdin>:1: record 0: prefill_nodes (3) must be divisible by prefill_workers (2)\n"
+        "sweep-submit: <stdin>:1: prefill_nodes (3) must be divisible by prefill_workers (2)\n"
     );
     let rec = agg(&fx, 0, 1, 1, sglang());
     let o = submit(&fx, &["--enable-multiple-frontends"], &rec);
     assert_eq!(
         stderr(&o),
-        "sweep-submit: <stdin>:1: record 0: --enable-multiple-frontends needs at least 2 nodes (nginx on node 0, the first frontend on node 1); this job has 1\n"
+        "sweep-submit: <stdin>:1: --enable-multiple-frontends needs at least 2 nodes (nginx on node 0, the first frontend on node 1); this job has 1\n"
     );
 }
 
@@ -369,8 +369,8 @@ fn swept_flag_in_launch_script() {
     assert!(o.status.success());
     assert_eq!(
         normalize(&stderr(&o), &fx),
-        "sweep-submit: warning: <stdin>:1: swept key \"mem-fraction-static\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:5 (--mem-fraction-static on the command line overrides the swept value)\n\
-         sweep-submit: warning: <stdin>:1: swept key \"decode-log-interval\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:4 (--decode-log-interval on the command line overrides the swept value)\n"
+        "sweep-submit: <stdin>:1: warning: swept key \"mem-fraction-static\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:5 (--mem-fraction-static on the command line overrides the swept value)\n\
+         sweep-submit: <stdin>:1: warning: swept key \"decode-log-interval\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:4 (--decode-log-interval on the command line overrides the swept value)\n"
     );
     let o = submit(
         &fx,
@@ -385,7 +385,7 @@ fn swept_flag_in_launch_script() {
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(normalize(&stderr(&o), &fx).starts_with(
-        "sweep-submit: <stdin>:1: record 0: swept key \"mem-fraction-static\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:5"
+        "sweep-submit: <stdin>:1: swept key \"mem-fraction-static\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:5"
     ), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
 }
@@ -467,7 +467,9 @@ fn header_values_are_checked() {
 fn hostile_values_are_quoted() {
     let fx = fixture("js_hostile_quote");
     let evil = "x'; touch /tmp/js-pwned-static; echo '$(touch /tmp/js-pwned-static)`id`\n";
-    let sweep = fx.dir.join(evil.trim_end());
+    // Hostile parent of the sweep directory (the sweep directory's own name ends up in the
+    // log path, which goes on an #SBATCH line).
+    let sweep = fx.dir.join(evil.trim_end()).join("sweep");
     std::fs::create_dir_all(&sweep).unwrap();
     let fx2 = Fixture {
         dir: fx.dir.clone(),
@@ -620,7 +622,7 @@ fn missing_config_file_is_an_error() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         normalize(&stderr(&o), &fx),
-        "sweep-submit: <stdin>:1: record 0: config_path @TMP@/sweep/sglang_config_0.yaml: no such file\n"
+        "sweep-submit: <stdin>:1: config_path @TMP@/sweep/sglang_config_0.yaml: no such file\n"
     );
 }
 

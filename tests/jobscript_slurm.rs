@@ -346,7 +346,9 @@ fn hostile_values_run_nothing() {
     let mark = base.dir.join("pwned");
     let m = mark.display().to_string();
     let evil = format!("a'b\"c $(touch {m}) `touch {m}` ; touch {m}\nnext line \\ end");
-    let sweep_dir = base.dir.join(format!("sweep 'q' $(touch {m})"));
+    // The hostile part is a parent of the sweep directory: the sweep directory's own name
+    // becomes part of the log path, which goes on an #SBATCH line and must stay plain.
+    let sweep_dir = base.dir.join(format!("in 'q' $(touch {m})")).join("sweep");
     std::fs::create_dir_all(&sweep_dir).unwrap();
     let fx = Fixture {
         dir: base.dir.clone(),
