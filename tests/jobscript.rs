@@ -586,10 +586,16 @@ fn template_undefined_variable_is_an_error_with_its_line() {
     let t = tpl.display().to_string();
     let o = submit(&fx, &["--template", &t], "");
     assert_eq!(o.status.code(), Some(1));
-    let err = normalize(&stderr(&o), &fx);
-    assert!(
-        err.starts_with("sweep-submit: @TMP@/t.j2:3: undefined variable \"node_count\" (a template gets: job_name, total_nodes, "),
-        "{err}"
+    assert_eq!(
+        normalize(&stderr(&o), &fx),
+        "sweep-submit: @TMP@/t.j2:3: undefined variable \"node_count\" (a template gets: \
+         job_name, total_nodes, account, time_limit, log_dir_prefix, partition, prefill_nodes, \
+         decode_nodes, prefill_workers, decode_workers, agg_nodes, agg_workers, is_aggregated, \
+         model_dir, config_dir, container_image, gpus_per_node, network_interface, gpu_type, \
+         script_variant, timestamp, enable_multiple_frontends, num_additional_frontends, \
+         use_init_location, enable_config_dump, use_dynamo_whls, do_profile, profiler_type, \
+         profiler_arg, isl, osl, concurrencies, req_rate, sglang_config, sglang_config_path, \
+         sglang_config_host_path, log_dir, scripts_dir, sweep_dir, script_path, tag, record)\n"
     );
     // An attribute that does not exist is found at render time, with its expression.
     std::fs::write(&tpl, "#!/bin/bash\n\n{{ record.parameters.slurm.prefill_nodes }}\n{{ record.parameters.nope }}\n").unwrap();
@@ -634,4 +640,16 @@ fn scripts_are_deterministic() {
     let first = script_of(&records(&submit(&fx, &[], &rec))[0]);
     let second = script_of(&records(&submit(&fx, &[], &rec))[0]);
     assert_eq!(first, second);
+}
+
+#[test]
+fn template_syntax_error_names_its_line() {
+    let fx = fixture("js_tpl_syntax");
+    let tpl = fx.dir.join("t.j2");
+    std::fs::write(&tpl, "#!/bin/bash\n{% if total_nodes %}\necho {{ job_name }\n").unwrap();
+    let t = tpl.display().to_string();
+    let o = submit(&fx, &["--template", &t], "");
+    assert_eq!(o.status.code(), Some(1));
+    let err = normalize(&stderr(&o), &fx);
+    assert!(err.starts_with("sweep-submit: @TMP@/t.j2:3: syntax error: "), "{err}");
 }
