@@ -646,10 +646,17 @@ fn scripts_are_deterministic() {
 fn template_syntax_error_names_its_line() {
     let fx = fixture("js_tpl_syntax");
     let tpl = fx.dir.join("t.j2");
-    std::fs::write(&tpl, "#!/bin/bash\n{% if total_nodes %}\necho {{ job_name }\n").unwrap();
+    std::fs::write(
+        &tpl,
+        "#!/bin/bash\n{% if total_nodes %}\necho {{ job_name }\n",
+    )
+    .unwrap();
     let t = tpl.display().to_string();
     let o = submit(&fx, &["--template", &t], "");
     assert_eq!(o.status.code(), Some(1));
     let err = normalize(&stderr(&o), &fx);
-    assert!(err.starts_with("sweep-submit: @TMP@/t.j2:3: syntax error: "), "{err}");
+    assert!(
+        err.starts_with("sweep-submit: @TMP@/t.j2:3: syntax error: "),
+        "{err}"
+    );
 }
