@@ -660,3 +660,136 @@ fn template_syntax_error_names_its_line() {
         "{err}"
     );
 }
+
+/// Runs a rendered script under bash with stand-in `scontrol` and `srun` (nodes gpu-001..004
+/// at 10.0.0.1..4, every `srun` argv logged as a JSON line, every step exiting 0): checks
+/// what the local cluster cannot show, distinct addresses and the pyxis arguments.
+fn run_with_fake_slurm(fx: &Fixture, script: &str) -> (Output, Vec<Vec<String>>) {
+    let bindir = fx.dir.join("fakebin");
+    std::fs::create_dir_all(&bindir).unwrap();
+    let log = fx.dir.join("srun.log");
+    let fake = |name: &str, body: &str| {
+        let p = bindir.join(name);
+        std::fs::write(&p, format!("#!/bin/bash\n{body}")).unwrap();
+        Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+    };
+    fake("scontrol", "printf 'gpu-%03d\\n' 1 2 3 4\n");
+    fake(
+        "srun",
+        "python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \"$@\" >> \"$FAKE_SRUN_LOG\"\n\
+         for a in \"$@\"; do [ \"$a\" = --ntasks-per-node=1 ] && printf 'gpu-%03d 10.0.0.%d\\n' 1 1 2 2 3 3 4 4; done\nexit 0\n",
+    );
+    let path = format!("{}:{}", bindir.display(), std::env::var("PATH").unwrap());
+    let out = Command::new("bash")
+        .arg(script)
+        .env("PATH", path)
+        .env("SLURM_JOB_NODELIST", "gpu-[001-004]")
+        .env("FAKE_SRUN_LOG", &log)
+        .output()
+        .unwrap();
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out, calls)
+}
+
+/// The words after `flag` in `argv`.
+fn after<'a>(argv: &'a [String], flag: &str) -> Option<&'a str> {
+    argv.iter()
+        .position(|a| a == flag)
+        .and_then(|i| argv.get(i + 1))
+        .map(String::as_str)
+}
+
+#[test]
+fn container_layout_with_distinct_addresses() {
+    let fx = fixture("js_fake_container");
+    let rec = disagg(&fx, 0, [2, 2, 2, 1], sglang(), Value::Null);
+    let flags = [
+        "--container-image",
+        "registry/sglang:v1",
+        "--enable-multiple-frontends",
+        "--num-additional-frontends",
+        "1",
+        "--pass-config-key",
+    ];
+    let o = submit(&fx, &flags, &rec);
+    let out = &records(&o)[0];
+    let (run, calls) = run_with_fake_slurm(&fx, out["job_script"].as_str().unwrap());
+    assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
+    let log = out["log_dir"].as_str().unwrap();
+    let mounts = format!(
+        "--container-mounts={d}/model:/model/,{d}/configs:/configs/,{s}:/scripts/,{log}:/logs/,{log}/outputs:/outputs/,{d}/sweep:/sweep/",
+        d = fx.dir.display(),
+        s = demo_scripts()
+    );
+    let launches: Vec<&Vec<String>> = calls
+        .iter()
+        .filter(|c| c.contains(&"--overlap".to_string()))
+        .collect();
+    // nginx, 2 frontends, 2 prefill, 2 decode.
+    assert_eq!(launches.len(), 7, "{calls:?}");
+    for argv in &launches {
+        for w in [
+            "--container-image=registry/sglang:v1",
+            "--no-container-entrypoint",
+            mounts.as_str(),
+        ] {
+            assert!(argv.iter().any(|a| a == w), "{w} missing in {argv:?}");
+        }
+        assert_eq!(
+            after(argv, "--master_ip"),
+            Some("10.0.0.2"),
+            "master = node 1 behind nginx"
+        );
+        assert_eq!(
+            after(argv, "--sglang-config-path"),
+            Some("/sweep/sglang_config_0.yaml")
+        );
+    }
+    let find = |node: &str, role: &str| {
+        launches
+            .iter()
+            .find(|a| {
+                a.contains(&format!("--nodelist={node}")) && after(a, "--worker_type") == Some(role)
+            })
+            .unwrap_or_else(|| panic!("no {role} on {node}: {launches:?}"))
+    };
+    let p1 = find("gpu-002", "prefill");
+    assert_eq!(
+        (
+            after(p1, "--leader_ip"),
+            after(p1, "--worker_idx"),
+            after(p1, "--config-key")
+        ),
+        (Some("10.0.0.2"), Some("1"), Some("prefill"))
+    );
+    assert!(p1.iter().any(|a| a == "/scripts/worker_setup.py"));
+    assert!(p1.iter().any(|a| a == "SGLANG_CONFIG_KEY=prefill"));
+    let d1 = find("gpu-004", "decode");
+    assert_eq!(
+        (
+            after(d1, "--leader_ip"),
+            after(d1, "--local_rank"),
+            after(d1, "--config-key")
+        ),
+        (Some("10.0.0.3"), Some("1"), Some("decode"))
+    );
+    assert_eq!(
+        after(find("gpu-003", "frontend"), "--worker_idx"),
+        Some("1")
+    );
+    assert_eq!(
+        after(find("gpu-001", "nginx"), "--nginx_config"),
+        Some("/logs/nginx.conf")
+    );
+    let nginx = std::fs::read_to_string(format!("{log}/nginx.conf")).unwrap();
+    let servers: Vec<&str> = nginx
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("server ") && l.ends_with(":8000;"))
+        .collect();
+    assert_eq!(servers, ["server 10.0.0.2:8000;", "server 10.0.0.3:8000;"]);
+}
