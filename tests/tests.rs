@@ -8,4 +8,6 @@ mod cli_docs;
 mod common;
 mod examples;
 mod expand;
+mod jobscript;
+mod jobscript_slurm;
 mod lib_record;
