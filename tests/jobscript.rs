@@ -136,8 +136,35 @@ pub fn records(o: &Output) -> Vec<Value> {
 
 /// `text` with the fixture dir as `@TMP@` and the repository as `@REPO@`.
 pub fn normalize(text: &str, fx: &Fixture) -> String {
-    text.replace(&fx.dir.display().to_string(), "@TMP@")
-        .replace(&repo().display().to_string(), "@REPO@")
+    let text = text
+        .replace(&fx.dir.display().to_string(), "@TMP@")
+        .replace(&repo().display().to_string(), "@REPO@");
+    mask_sweep_key_hashes(&text)
+}
+
+/// The sweep key in a tag ends in a hash of the sweep directory's absolute path, which differs
+/// per checkout: `sweep:<name>-1a2b3c4d:` becomes `sweep:<name>-@HASH@:`.
+fn mask_sweep_key_hashes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(sweep::tag::PREFIX) {
+        let (head, tail) = rest.split_at(at + sweep::tag::PREFIX.len());
+        out.push_str(head);
+        let key_end = tail.find(':').unwrap_or(tail.len());
+        let key = &tail[..key_end];
+        match key.rsplit_once('-') {
+            Some((name, hash))
+                if hash.len() == 8 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                out.push_str(name);
+                out.push_str("-@HASH@");
+            }
+            _ => out.push_str(key),
+        }
+        rest = &tail[key_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn golden(name: &str, actual: &str) {
