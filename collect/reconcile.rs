@@ -1,0 +1,151 @@
+//! `--reconcile`: jobs that Slurm holds for this sweep but no record mentions.
+//!
+//! `sweep-submit` tags every job with `sweep:<sweep key>:<id>:<index>` (`--comment`). If it
+//! is killed between `sbatch` returning and the record reaching stdout, or `sbatch` timed out
+//! after creating the job, the job exists without a record. One `squeue --me` call and one
+//! `sacct` call over `--since` list the user's jobs with their comments; each job whose tag
+//! names one of the input's sweeps and whose ID no record mentions becomes a submission of
+//! its combination (marked `"reconciled": true`), merged like any other.
+
+use crate::merge;
+use crate::slurm::{self, Slurm, Unreachable};
+use anyhow::Result;
+use chrono::{Local, NaiveDateTime, TimeZone};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use sweep::record::{JobStatus, SubmitStatus};
+use sweep::tag::{self, Tag};
+use sweep::Record;
+
+/// A tagged job found in Slurm.
+struct Found {
+    tag: Tag,
+    /// Submit time, RFC 3339, when Slurm gave one.
+    submitted_at: Option<String>,
+}
+
+/// Adds the tagged jobs no record mentions; reports them on stderr.
+pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Record>> {
+    let keys = sweep_keys(&records);
+    if keys.is_empty() {
+        crate::warn("note: --reconcile: no record has a tag or sweep_dir; nothing to look for");
+        return Ok(records);
+    }
+    let mentioned = mentioned(&records);
+    let found: BTreeMap<String, Found> = tagged_jobs(slurm, since)?
+        .into_iter()
+        .filter(|(id, f)| keys.contains(&f.tag.sweep_key) && !mentioned.contains(id))
+        .collect();
+    let mut added = Vec::new();
+    let mut orphans = Vec::new();
+    for (job_id, f) in &found {
+        match records.iter().find(|r| r.id == f.tag.id) {
+            Some(r) => added.push(submission(r, job_id, f)),
+            None => orphans.push(format!("{job_id} (id {}, index {})", f.tag.id, f.tag.index)),
+        }
+    }
+    report(&added, &orphans);
+    let mut all = records;
+    all.extend(added);
+    Ok(merge::merge(all))
+}
+
+/// Sweep keys of the input: from tags, else from sweep directories.
+fn sweep_keys(records: &[Record]) -> BTreeSet<String> {
+    let from_record = |r: &Record| match r.tag.as_deref().and_then(tag::parse) {
+        Some(t) => Some(t.sweep_key),
+        None => r.sweep_dir.as_deref().map(tag::sweep_key),
+    };
+    records.iter().filter_map(from_record).collect()
+}
+
+/// Every job ID a record mentions: current, retries, history.
+fn mentioned(records: &[Record]) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for r in records {
+        ids.extend(r.job_id.iter().cloned());
+        ids.extend(r.retry_job_ids.iter().cloned());
+        ids.extend(r.history.iter().map(|h| h.job_id.clone()));
+        ids.extend(
+            r.history
+                .iter()
+                .flat_map(|h| h.retry_job_ids.iter().cloned()),
+        );
+    }
+    ids
+}
+
+/// The user's jobs with one of our tags: squeue (live and recently ended), then sacct (older).
+fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
+    let mut found = BTreeMap::new();
+    let args = ["-h", "-t", "all", "--me", "-o", "%i|%V|%k"].map(String::from);
+    let text = slurm::run(&cmds.squeue, &args).map_err(Unreachable)?;
+    collect_tagged(&text, &mut found);
+    let args = ["-n", "-X", "-P", "-S", since, "-o", "JobID,Submit,Comment"].map(String::from);
+    match slurm::run(&cmds.sacct, &args) {
+        Ok(text) => collect_tagged(&text, &mut found),
+        Err(e) if e.contains("accounting storage is disabled") => {
+            crate::warn("note: --reconcile: Slurm accounting is disabled; only jobs squeue still lists were searched");
+        }
+        Err(e) => return Err(Unreachable(e).into()),
+    }
+    Ok(found)
+}
+
+/// Lines `ID|submit time|comment`; keeps those whose comment is one of our tags.
+fn collect_tagged(text: &str, found: &mut BTreeMap<String, Found>) {
+    for line in text.lines() {
+        let mut f = line.splitn(3, '|');
+        let (Some(id), Some(submit), Some(comment)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        let Some(tag) = tag::parse(comment) else {
+            continue;
+        };
+        found.entry(id.trim().to_string()).or_insert(Found {
+            tag,
+            submitted_at: rfc3339(submit.trim()),
+        });
+    }
+}
+
+/// Slurm's local `2025-11-13T12:34:56` as RFC 3339.
+fn rfc3339(t: &str) -> Option<String> {
+    let naive = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok()?;
+    Some(Local.from_local_datetime(&naive).earliest()?.to_rfc3339())
+}
+
+/// The combination's record as a submission of the found job.
+fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
+    let mut s = r.clone();
+    s.job_id = Some(job_id.to_string());
+    s.submitted_at = f.submitted_at.clone();
+    s.submit_status = Some(SubmitStatus::Submitted);
+    s.submit_error = None;
+    s.retry_job_ids.clear();
+    s.history.clear();
+    s.status = JobStatus::default();
+    s.extra.insert("reconciled".to_string(), Value::Bool(true));
+    s
+}
+
+fn report(added: &[Record], orphans: &[String]) {
+    if !added.is_empty() {
+        let list: Vec<String> = added
+            .iter()
+            .map(|r| format!("{} (index {})", r.job_id.as_deref().unwrap_or(""), r.index))
+            .collect();
+        crate::warn(&format!(
+            "reconciled {} job(s) no record mentioned: {}",
+            added.len(),
+            list.join(", ")
+        ));
+    }
+    if !orphans.is_empty() {
+        crate::warn(&format!(
+            "warning: {} job(s) carry this sweep's tag but no input has their combination's record (add the records from sweep-render to place them): {}",
+            orphans.len(),
+            orphans.join(", ")
+        ));
+    }
+}

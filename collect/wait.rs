@@ -1,0 +1,157 @@
+//! `--wait`: poll Slurm with backoff until every job is in a final state.
+//!
+//! Each poll asks only about combinations not yet settled, in the same batched calls as
+//! `--status`. The pause starts at `--poll-interval` and doubles up to `--max-interval`.
+//! Progress goes to stderr: a status line rewritten in place on a terminal, otherwise one
+//! line each time the counts change. A failed poll (controller busy or restarting) is
+//! retried after the next pause; five failures in a row end the wait with the error.
+
+use crate::slurm::Slurm;
+use crate::status;
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use sweep::Record;
+
+/// How to wait.
+pub struct Options {
+    /// First pause, seconds.
+    pub first: f64,
+    /// Longest pause, seconds.
+    pub max: f64,
+    /// Give up after this many seconds.
+    pub timeout: Option<f64>,
+}
+
+const MAX_FAILED_POLLS: u32 = 5;
+
+/// Polls until every combination is settled (or the timeout passes), calling `update` after
+/// each poll that changed something. Exit code: success only if every job COMPLETED.
+pub fn run(
+    slurm: &Slurm,
+    records: &mut [Record],
+    opts: &Options,
+    mut update: impl FnMut(&[Record]) -> Result<()>,
+) -> Result<ExitCode> {
+    let start = Instant::now();
+    let mut pause = opts.first;
+    let mut progress = Progress::new();
+    let mut failures = 0;
+    let mut first = true;
+    loop {
+        match status::refresh(slurm, records, !first) {
+            Ok(unknowable) => {
+                crate::note_unknowable(unknowable);
+                failures = 0;
+                first = false;
+                if progress.show(records, pause) {
+                    update(records)?;
+                }
+            }
+            Err(e) if failures + 1 < MAX_FAILED_POLLS && e.is::<crate::slurm::Unreachable>() => {
+                failures += 1;
+                progress.note(&format!("{e:#}; retrying in {pause:.0}s"));
+            }
+            Err(e) => return Err(e),
+        }
+        if !first && records.iter().all(status::settled) {
+            return Ok(progress.summary(records, false));
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        if opts.timeout.is_some_and(|t| elapsed + pause > t) {
+            return Ok(progress.summary(records, true));
+        }
+        std::thread::sleep(Duration::from_secs_f64(pause));
+        pause = (pause * 2.0).min(opts.max);
+    }
+}
+
+/// Counts of combinations by state: jobs without a job ID count as `NOT_SUBMITTED`.
+fn counts(records: &[Record]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let state = match (&r.job_id, &r.status.state) {
+            (None, _) => "NOT_SUBMITTED",
+            (Some(_), Some(s)) => s.as_str(),
+            (Some(_), None) => "UNKNOWN",
+        };
+        *counts.entry(state.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn describe(counts: &BTreeMap<String, usize>) -> String {
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    parts.join(", ")
+}
+
+/// Progress on stderr.
+struct Progress {
+    tty: bool,
+    last: Option<BTreeMap<String, usize>>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    /// Shows the current counts; true when they changed since the last poll.
+    fn show(&mut self, records: &[Record], pause: f64) -> bool {
+        let now = counts(records);
+        let changed = self.last.as_ref() != Some(&now);
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let settled = records.iter().filter(|r| status::settled(r)).count();
+            let _ = write!(
+                err,
+                "\r\x1b[Ksweep-collect: {settled}/{} settled: {} (next check in {pause:.0}s)",
+                records.len(),
+                describe(&now)
+            );
+        } else if changed {
+            let time = chrono::Local::now().format("%H:%M:%S");
+            let _ = writeln!(err, "sweep-collect: {time} {}", describe(&now));
+        }
+        self.last = Some(now);
+        changed
+    }
+
+    fn note(&self, msg: &str) {
+        let lead = if self.tty { "\r\x1b[K" } else { "" };
+        let _ = writeln!(std::io::stderr().lock(), "{lead}sweep-collect: {msg}");
+    }
+
+    /// The closing summary; success only if every combination COMPLETED.
+    fn summary(&self, records: &[Record], timed_out: bool) -> ExitCode {
+        let now = counts(records);
+        let done = now.get("COMPLETED").copied().unwrap_or(0);
+        let total = records.len();
+        let msg = if timed_out {
+            let open = records.iter().filter(|r| !status::settled(r)).count();
+            format!(
+                "timed out with {open} of {total} jobs not finished: {}",
+                describe(&now)
+            )
+        } else if done == total {
+            format!("all {total} jobs COMPLETED")
+        } else {
+            format!(
+                "{} of {total} jobs did not complete: {}",
+                total - done,
+                describe(&now)
+            )
+        };
+        self.note(&msg);
+        if done == total && !timed_out {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
