@@ -81,7 +81,16 @@ fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     let args = ["-h", "-t", "all", "--me", "-o", "%i|%V|%k"].map(String::from);
     let text = slurm::run(&cmds.squeue, &args).map_err(Unreachable)?;
     collect_tagged(&text, &mut found);
-    let args = ["-n", "-X", "-P", "-S", since, "-o", "JobID,Submit,Comment"].map(String::from);
+    let args = [
+        "-n",
+        "-X",
+        "-P",
+        "-S",
+        since,
+        "-o",
+        "JobID,Submit,Comment,SubmitLine",
+    ]
+    .map(String::from);
     match slurm::run(&cmds.sacct, &args) {
         Ok(text) => collect_tagged(&text, &mut found),
         Err(e) if e.contains("accounting storage is disabled") => {
@@ -92,21 +101,37 @@ fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     Ok(found)
 }
 
-/// Lines `ID|submit time|comment`; keeps those whose comment is one of our tags.
+/// Lines `ID|submit time|comment[|submit line]`; keeps the jobs tagged as ours. sacct keeps
+/// comments only with `AccountingStoreFlags=job_comment`, so the tag is also looked for in the
+/// `sbatch` command line that sacct always keeps.
 fn collect_tagged(text: &str, found: &mut BTreeMap<String, Found>) {
     for line in text.lines() {
-        let mut f = line.splitn(3, '|');
-        let (Some(id), Some(submit), Some(comment)) = (f.next(), f.next(), f.next()) else {
-            continue;
+        let f: Vec<&str> = line.splitn(4, '|').collect();
+        let (id, submit, comment) = match f[..] {
+            [id, submit, comment, ..] => (id, submit, comment),
+            _ => continue,
         };
-        let Some(tag) = tag::parse(comment) else {
-            continue;
-        };
+        let tag = tag::parse(comment).or_else(|| f.get(3).and_then(|l| tag_in_command(l)));
+        let Some(tag) = tag else { continue };
         found.entry(id.trim().to_string()).or_insert(Found {
             tag,
             submitted_at: rfc3339(submit.trim()),
         });
     }
+}
+
+/// The tag in `sbatch ... --comment=TAG ...` or `--comment TAG`.
+fn tag_in_command(line: &str) -> Option<Tag> {
+    let mut words = line.split_whitespace();
+    while let Some(w) = words.next() {
+        let value = match w.strip_prefix("--comment") {
+            Some("") => words.next()?,
+            Some(rest) => rest.strip_prefix('=')?,
+            None => continue,
+        };
+        return tag::parse(value.trim_matches(['\'', '"']));
+    }
+    None
 }
 
 /// Slurm's local `2025-11-13T12:34:56` as RFC 3339.

@@ -5,5 +5,7 @@
 //! reachable, and skip loudly otherwise.
 
 mod cli_docs;
+mod collect;
+mod collect_slurm;
 mod common;
 mod lib_record;
