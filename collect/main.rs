@@ -35,14 +35,14 @@ Examples:
   sweep-collect --wait --output m.json m.json && echo all good
 
   # re-submit what failed; the manifest keeps the old job IDs in history
-  sweep-collect --status --jsonl m.json | jq -c 'select(.state == \"FAILED\" or .state == \"TIMEOUT\")' \\
+  sweep-collect --status --jsonl m.json \\
+    | jq -c 'select(.state == \"FAILED\" or .state == \"TIMEOUT\")' \\
     | sweep-submit ... | sweep-collect m.json - --output m.json
 
-Exit status: 0 on success (with --wait: only when every job COMPLETED), 1 on failure (with
---wait: some job did not complete, or --timeout passed), 2 on a usage error.";
+Exit status: 0 on success (with --wait: only when every job COMPLETED), 1 on failure
+(with --wait: some job did not complete, or --timeout passed), 2 on a usage error.";
 
-/// Merges record streams and manifests of a sweep into its manifest, with job states from
-/// Slurm on request.
+/// Merges record streams and manifests into the sweep manifest, with job states from Slurm.
 #[derive(Parser)]
 #[command(name = "sweep-collect", version, after_help = AFTER_HELP)]
 struct Args {
@@ -205,5 +205,14 @@ fn write_output(args: &Args, records: &[Record], stamps: &[String]) -> Result<()
             out.write_all(text.as_bytes())?;
             Ok(out.flush()?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
     }
 }
