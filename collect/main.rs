@@ -133,9 +133,8 @@ fn run(args: Args) -> Result<ExitCode> {
         let waited = wait::run(&slurm, &mut records, &opts, update);
         code = tolerate(&args, waited, ExitCode::FAILURE)?;
     } else if args.status {
-        let refreshed = status::refresh(&slurm, &mut records, false).map(|n| {
-            note_unknowable(n);
-        });
+        let refreshed = status::refresh(&slurm, &mut records, status::Scope::All)
+            .map(|r| note_unknowable(r.unknowable));
         tolerate(&args, refreshed, ())?;
     }
     write_output(&args, &records, &read.manifest_timestamps)?;

@@ -10,24 +10,47 @@ use anyhow::Result;
 use sweep::record::JobStatus;
 use sweep::Record;
 
-/// Every job the records mention: current jobs, their retries, and earlier submissions.
-/// With `unsettled_only`, only the jobs of combinations not yet in a final state.
-pub fn jobs_of(records: &[Record], unsettled_only: bool) -> Vec<JobRef> {
+/// Which combinations a lookup asks about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every job: current, retries, and earlier submissions in `history`.
+    All,
+    /// Combinations not yet in a final state (current job and retries).
+    Unsettled,
+    /// Ended combinations whose exit code accounting has not given yet.
+    NoExitCode,
+}
+
+impl Scope {
+    /// True when `r` is in this scope.
+    pub fn wants(self, r: &Record) -> bool {
+        r.job_id.is_some()
+            && match self {
+                Scope::All => true,
+                Scope::Unsettled => !settled(r),
+                Scope::NoExitCode => settled(r) && lacks_exit_code(r),
+            }
+    }
+}
+
+/// True for an ended job whose exit code accounting may still add.
+fn lacks_exit_code(r: &Record) -> bool {
+    r.status.exit_code.is_none() && r.status.state.as_deref() != Some("UNKNOWN")
+}
+
+/// The jobs of the combinations in `scope`.
+fn jobs_of(records: &[Record], scope: Scope) -> Vec<JobRef> {
     let mut jobs = Vec::new();
-    for r in records {
-        let Some(job_id) = &r.job_id else { continue };
-        if unsettled_only && settled(r) {
-            continue;
-        }
+    for r in records.iter().filter(|r| scope.wants(r)) {
         let mut push = |id: &str| {
             jobs.push(JobRef {
                 cluster: r.cluster.clone(),
                 job_id: id.to_string(),
             })
         };
-        push(job_id);
+        r.job_id.iter().for_each(|id| push(id));
         r.retry_job_ids.iter().for_each(|id| push(id));
-        if !unsettled_only {
+        if scope == Scope::All {
             r.history.iter().for_each(|h| push(&h.job_id));
         }
     }
@@ -39,18 +62,25 @@ pub fn settled(r: &Record) -> bool {
     r.job_id.is_none() || r.status.state.as_deref().is_some_and(is_final)
 }
 
-/// Looks up and applies the states of `records`' jobs; returns how many jobs got UNKNOWN
-/// because accounting is disabled.
-pub fn refresh(slurm: &Slurm, records: &mut [Record], unsettled_only: bool) -> Result<usize> {
-    let answers = slurm.lookup(&jobs_of(records, unsettled_only))?;
+/// What one refresh learnt besides the states.
+pub struct Refreshed {
+    /// Jobs whose state is UNKNOWN because accounting is disabled.
+    pub unknowable: usize,
+    /// sacct said accounting is disabled.
+    pub accounting_disabled: bool,
+}
+
+/// Looks up the states of the jobs in `scope` and puts them into the records.
+pub fn refresh(slurm: &Slurm, records: &mut [Record], scope: Scope) -> Result<Refreshed> {
+    let answers = slurm.lookup(&jobs_of(records, scope))?;
     let mut unknowable = 0;
-    for r in records.iter_mut() {
-        if r.job_id.is_none() || (unsettled_only && settled(r)) {
-            continue;
-        }
+    for r in records.iter_mut().filter(|r| scope.wants(r)) {
         unknowable += apply(r, &answers);
     }
-    Ok(unknowable)
+    Ok(Refreshed {
+        unknowable,
+        accounting_disabled: answers.accounting_disabled,
+    })
 }
 
 /// Sets one record's status from the answers; returns 1 when its state could not be known

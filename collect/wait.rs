@@ -4,10 +4,12 @@
 //! `--status`. The pause starts at `--poll-interval` and doubles up to `--max-interval`.
 //! Progress goes to stderr: a status line rewritten in place on a terminal, otherwise one
 //! line each time the counts change. A failed poll (controller busy or restarting) is
-//! retried after the next pause; five failures in a row end the wait with the error.
+//! retried after the next pause; five failures in a row end the wait with the error. Once
+//! every job ended, jobs still without an exit code (accounting lags a few seconds) are asked
+//! about again for up to 20 s, so the final output has them.
 
 use crate::slurm::Slurm;
-use crate::status;
+use crate::status::{self, Scope};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -27,6 +29,9 @@ pub struct Options {
 
 const MAX_FAILED_POLLS: u32 = 5;
 
+/// Longest wait for accounting's exit codes once every job ended, seconds.
+const EXIT_CODE_GRACE: f64 = 20.0;
+
 /// Polls until every combination is settled (or the timeout passes), calling `update` after
 /// each poll that changed something. Exit code: success only if every job COMPLETED.
 pub fn run(
@@ -40,10 +45,13 @@ pub fn run(
     let mut progress = Progress::new();
     let mut failures = 0;
     let mut first = true;
+    let mut accounting_disabled = false;
     loop {
-        match status::refresh(slurm, records, !first) {
-            Ok(unknowable) => {
-                crate::note_unknowable(unknowable);
+        let scope = if first { Scope::All } else { Scope::Unsettled };
+        match status::refresh(slurm, records, scope) {
+            Ok(r) => {
+                crate::note_unknowable(r.unknowable);
+                accounting_disabled = r.accounting_disabled;
                 failures = 0;
                 first = false;
                 if progress.show(records, pause) {
@@ -56,16 +64,39 @@ pub fn run(
             }
             Err(e) => return Err(e),
         }
+        let left = opts.timeout.map(|t| t - start.elapsed().as_secs_f64());
         if !first && records.iter().all(status::settled) {
+            if !accounting_disabled && add_exit_codes(slurm, records, opts.first, left) {
+                update(records)?;
+            }
             return Ok(progress.summary(records, false));
         }
-        let elapsed = start.elapsed().as_secs_f64();
-        if opts.timeout.is_some_and(|t| elapsed + pause > t) {
+        if left.is_some_and(|left| pause > left) {
             return Ok(progress.summary(records, true));
         }
         std::thread::sleep(Duration::from_secs_f64(pause));
         pause = (pause * 2.0).min(opts.max);
     }
+}
+
+/// Accounting lags a few seconds behind the end of a job, and only it has exit codes: polls
+/// the jobs that ended without one for up to [`EXIT_CODE_GRACE`] seconds. Best effort; true
+/// when something was added.
+fn add_exit_codes(slurm: &Slurm, records: &mut [Record], pause: f64, left: Option<f64>) -> bool {
+    let pause = pause.min(1.0);
+    let grace = left.map_or(EXIT_CODE_GRACE, |l| l.min(EXIT_CODE_GRACE));
+    let start = Instant::now();
+    let mut added = false;
+    while records.iter().any(|r| Scope::NoExitCode.wants(r))
+        && start.elapsed().as_secs_f64() + pause <= grace
+    {
+        std::thread::sleep(Duration::from_secs_f64(pause));
+        match status::refresh(slurm, records, Scope::NoExitCode) {
+            Ok(_) => added = true,
+            Err(_) => break,
+        }
+    }
+    added
 }
 
 /// Counts of combinations by state: jobs without a job ID count as `NOT_SUBMITTED`.

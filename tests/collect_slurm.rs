@@ -320,6 +320,12 @@ fn wait_until_final_with_exit_status() {
         manifest["counts"]["by_state"],
         serde_json::json!({"COMPLETED": 2})
     );
+    for job in manifest["jobs"].as_array().unwrap() {
+        assert_eq!(
+            job["exit_code"], "0:0",
+            "exit codes wait for accounting: {job}"
+        );
+    }
     let c = calls(&dir);
     assert!(
         c.iter().filter(|l| l.starts_with("squeue")).count() >= 2,
