@@ -60,7 +60,7 @@ pub fn run(
             }
             Err(e) if failures + 1 < MAX_FAILED_POLLS && e.is::<crate::slurm::Unreachable>() => {
                 failures += 1;
-                progress.note(&format!("{e:#}; retrying in {pause:.0}s"));
+                progress.note(&format!("{e:#}; retrying in {}", seconds(pause)));
             }
             Err(e) => return Err(e),
         }
@@ -118,6 +118,15 @@ fn describe(counts: &BTreeMap<String, usize>) -> String {
     parts.join(", ")
 }
 
+/// `0.5s`, `8s`.
+fn seconds(s: f64) -> String {
+    if s < 10.0 && s.fract() != 0.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{s:.0}s")
+    }
+}
+
 /// Progress on stderr.
 struct Progress {
     tty: bool,
@@ -139,9 +148,14 @@ impl Progress {
         let mut err = std::io::stderr().lock();
         if self.tty {
             let settled = records.iter().filter(|r| status::settled(r)).count();
+            let next = if settled < records.len() {
+                format!(" (next check in {})", seconds(pause))
+            } else {
+                String::new()
+            };
             let _ = write!(
                 err,
-                "\r\x1b[Ksweep-collect: {settled}/{} settled: {} (next check in {pause:.0}s)",
+                "\r\x1b[Ksweep-collect: {settled}/{} settled: {}{next}",
                 records.len(),
                 describe(&now)
             );
