@@ -455,6 +455,15 @@ fn unreachable_slurm_fails_unless_allowed() {
         stderr(&out),
         "sweep-collect: warning: ./squeue: slurm_load_jobs error: Unable to contact slurm controller (connect failure); writing the output without job states\n"
     );
+    // Nothing submitted, nothing to ask: no Slurm call at all.
+    let _ = std::fs::remove_file(dir.join("calls.log"));
+    let unsubmitted = rec(1, "b1", r#","submit_status":"failed","submit_error":"x""#);
+    let out = sh(&format!("echo '{unsubmitted}' | sweep-collect --status --squeue ./squeue --sacct ./sacct --jsonl"), &dir);
+    assert_eq!(
+        (out.status.code(), stdout(&out)),
+        (Some(0), format!("{unsubmitted}\n"))
+    );
+    assert!(!dir.join("calls.log").exists());
 }
 
 #[test]
@@ -499,6 +508,21 @@ fn accounting_disabled_gives_unknown_with_a_reason() {
     assert_eq!(
         calls,
         "squeue -h -t all -j 12,13 -o %i|%T|%r|%M|%N|%k\nsacct -n -X -P -j 13 -o JobID,State,ExitCode,Elapsed,NodeList,Reason,Comment\n"
+    );
+    // A final state recorded earlier (a manifest being re-collected) is not lost to UNKNOWN.
+    let known = rec(
+        2,
+        "c2",
+        r#","job_id":"14","state":"COMPLETED","exit_code":"0:0","state_source":"sacct""#,
+    );
+    write(&dir, "known.jsonl", &format!("{known}\n"));
+    let out = sh(
+        "sweep-collect --status --jsonl --squeue ./squeue --sacct ./sacct known.jsonl",
+        &dir,
+    );
+    assert_eq!(
+        (stdout(&out), stderr(&out)),
+        (format!("{known}\n"), String::new())
     );
 }
 
