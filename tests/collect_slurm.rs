@@ -589,6 +589,7 @@ fn resubmission_pipeline() {
     let script = format!(
         "set -euo pipefail
 sweep-collect --output sweep_manifest.json records.jsonl
+cp sweep_manifest.json before.json
 sweep-collect --status --jsonl sweep_manifest.json \\
   | jq -c 'select(.state == \"FAILED\" or .state == \"TIMEOUT\")' \\
   | sweep-submit --account sweepacct --partition batch --model-dir /tmp --config-dir /tmp --gpu-type demo --script-variant max-tpt --output-dir {sweep_dir} \\
@@ -614,7 +615,13 @@ sweep-collect --status --jsonl sweep_manifest.json \\
     let j = m["jobs"].as_array().unwrap();
     assert_eq!(j.len(), 2);
     assert_eq!(j[0]["job_id"].as_str(), Some(ok.as_str()));
-    assert!(j[0].get("history").is_none(), "untouched: {}", j[0]);
+    let before: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("before.json")).unwrap()).unwrap();
+    assert_eq!(
+        j[0], before["jobs"][0],
+        "the combination that completed is untouched"
+    );
+    assert_eq!(m["sweep_timestamp"], before["sweep_timestamp"]);
     let new = j[1]["job_id"].as_str().unwrap().to_string();
     jobs.0.push(new.clone());
     assert_ne!(new, failed);
