@@ -17,8 +17,9 @@ pub enum Scope {
     All,
     /// Combinations not yet in a final state (current job and retries).
     Unsettled,
-    /// Ended combinations whose exit code accounting has not given yet.
-    NoExitCode,
+    /// Ended combinations with loose ends: no exit code from accounting yet, or `--retries`
+    /// follow-ups not ended yet (Slurm cancels unneeded ones a moment later).
+    LooseEnds,
 }
 
 impl Scope {
@@ -28,14 +29,16 @@ impl Scope {
             && match self {
                 Scope::All => true,
                 Scope::Unsettled => !settled(r),
-                Scope::NoExitCode => settled(r) && lacks_exit_code(r),
+                Scope::LooseEnds => settled(r) && loose_ends(r),
             }
     }
 }
 
-/// True for an ended job whose exit code accounting may still add.
-fn lacks_exit_code(r: &Record) -> bool {
-    r.status.exit_code.is_none() && r.status.state.as_deref() != Some("UNKNOWN")
+/// True when an ended combination may still learn its exit code or its retries' end.
+fn loose_ends(r: &Record) -> bool {
+    let unknown = r.status.state.as_deref() == Some("UNKNOWN");
+    let no_exit_code = r.status.exit_code.is_none() && !unknown;
+    no_exit_code || r.status.retry_states.iter().any(|s| !is_final(s))
 }
 
 /// The jobs of the combinations in `scope`.

@@ -5,8 +5,9 @@
 //! Progress goes to stderr: a status line rewritten in place on a terminal, otherwise one
 //! line each time the counts change. A failed poll (controller busy or restarting) is
 //! retried after the next pause; five failures in a row end the wait with the error. Once
-//! every job ended, jobs still without an exit code (accounting lags a few seconds) are asked
-//! about again for up to 20 s, so the final output has them.
+//! every job ended, jobs still without an exit code (accounting lags a few seconds) or with
+//! retries not yet cancelled are asked about again for up to 20 s, so the final output has
+//! them.
 
 use crate::slurm::Slurm;
 use crate::status::{self, Scope};
@@ -66,7 +67,7 @@ pub fn run(
         }
         let left = opts.timeout.map(|t| t - start.elapsed().as_secs_f64());
         if !first && records.iter().all(status::settled) {
-            if !accounting_disabled && add_exit_codes(slurm, records, opts.first, left) {
+            if !accounting_disabled && tie_loose_ends(slurm, records, opts.first, left) {
                 update(records)?;
             }
             return Ok(progress.summary(records, false));
@@ -79,19 +80,19 @@ pub fn run(
     }
 }
 
-/// Accounting lags a few seconds behind the end of a job, and only it has exit codes: polls
-/// the jobs that ended without one for up to [`EXIT_CODE_GRACE`] seconds. Best effort; true
-/// when something was added.
-fn add_exit_codes(slurm: &Slurm, records: &mut [Record], pause: f64, left: Option<f64>) -> bool {
+/// Accounting lags a few seconds behind the end of a job, and only it has exit codes; Slurm
+/// cancels unneeded `--retries` follow-ups a moment after the first attempt completes. Polls
+/// such combinations for up to [`EXIT_CODE_GRACE`] seconds. Best effort; true when polled.
+fn tie_loose_ends(slurm: &Slurm, records: &mut [Record], pause: f64, left: Option<f64>) -> bool {
     let pause = pause.min(1.0);
     let grace = left.map_or(EXIT_CODE_GRACE, |l| l.min(EXIT_CODE_GRACE));
     let start = Instant::now();
     let mut added = false;
-    while records.iter().any(|r| Scope::NoExitCode.wants(r))
+    while records.iter().any(|r| Scope::LooseEnds.wants(r))
         && start.elapsed().as_secs_f64() + pause <= grace
     {
         std::thread::sleep(Duration::from_secs_f64(pause));
-        match status::refresh(slurm, records, Scope::NoExitCode) {
+        match status::refresh(slurm, records, Scope::LooseEnds) {
             Ok(_) => added = true,
             Err(_) => break,
         }

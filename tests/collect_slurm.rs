@@ -25,6 +25,18 @@ impl Drop for Jobs {
 impl Jobs {
     /// `sbatch --parsable --comment=TAG -A sweepacct -p batch -N NODES --wrap CMD`.
     fn submit(&mut self, dir: &Path, tag: &str, nodes: u32, cmd: &str) -> String {
+        self.submit_with(dir, tag, nodes, cmd, &[])
+    }
+
+    /// [`Jobs::submit`] with more sbatch options.
+    fn submit_with(
+        &mut self,
+        dir: &Path,
+        tag: &str,
+        nodes: u32,
+        cmd: &str,
+        extra: &[&str],
+    ) -> String {
         let out = Command::new("sbatch")
             .args([
                 "--parsable",
@@ -34,6 +46,7 @@ impl Jobs {
                 "-p",
                 "batch",
             ])
+            .args(extra)
             .args([
                 "-N",
                 &nodes.to_string(),
@@ -243,6 +256,64 @@ fn states_of_real_jobs_in_two_calls() {
         m["counts"]["by_state"],
         serde_json::json!({"CANCELLED": 1, "COMPLETED": 1, "FAILED": 1, "PENDING": 1})
     );
+}
+
+#[test]
+fn retries_decide_the_state_of_a_combination() {
+    if !slurm_available("retries_decide_the_state_of_a_combination") {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = temp_dir("collect_slurm_retries");
+    let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000006");
+    let mut jobs = Jobs(Vec::new());
+    // As sweep-submit --retries 1 queues them: the follow-up runs only if the first fails.
+    let mut chain = |i: u64, id: &str, first_cmd: &str| {
+        let tag = tag_of(i, id, &sweep_dir);
+        let first = jobs.submit(&dir, &tag, 1, first_cmd);
+        let dep = format!("--dependency=afternotok:{first}");
+        let retry = jobs.submit_with(&dir, &tag, 1, "true", &[&dep, "--kill-on-invalid-dep=yes"]);
+        (first, retry)
+    };
+    let (failed, rescued) = chain(0, "r0", "exit 3");
+    let (ok, unneeded) = chain(1, "r1", "true");
+    let input: String = [(0, "r0", &failed, &rescued), (1, "r1", &ok, &unneeded)]
+        .iter()
+        .map(|(i, id, job, retry)| {
+            record(*i, id, &sweep_dir, Some(job)).replace(
+                r#","tag""#,
+                &format!(r#","retry_job_ids":["{retry}"],"tag""#),
+            ) + "\n"
+        })
+        .collect();
+    let bindir = wrappers(&dir, false);
+    let out = collect(
+        &bindir,
+        &[
+            "--wait",
+            "--poll-interval",
+            "0.3",
+            "--max-interval",
+            "1",
+            "--jsonl",
+        ],
+        &input,
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let r = lines(&out);
+    // The first attempt failed and its retry completed: the combination completed.
+    assert_eq!(
+        (r[0]["state"].as_str(), r[0]["state_job_id"].as_str()),
+        (Some("COMPLETED"), Some(rescued.as_str())),
+        "{}",
+        r[0]
+    );
+    assert_eq!(r[0]["retry_states"], serde_json::json!(["COMPLETED"]));
+    // The first attempt completed: Slurm cancels the unneeded retry.
+    assert_eq!(r[1]["state"], "COMPLETED");
+    assert!(r[1].get("state_job_id").is_none(), "{}", r[1]);
+    assert_eq!(r[1]["retry_states"], serde_json::json!(["CANCELLED"]));
 }
 
 #[test]
