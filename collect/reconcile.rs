@@ -5,7 +5,9 @@
 //! after creating the job, the job exists without a record. One `squeue --me` call and one
 //! `sacct` call over `--since` list the user's jobs with their comments; each job whose tag
 //! names one of the input's sweeps and whose ID no record mentions becomes a submission of
-//! its combination (marked `"reconciled": true`), merged like any other.
+//! its combination (marked `"reconciled": true`), merged like any other. A job queued
+//! `--dependency=afternotok:<ID>` behind a job of the same combination is one of its
+//! `--retries` follow-ups and joins that submission's `retry_job_ids` instead.
 
 use crate::merge;
 use crate::slurm::{self, Slurm, Unreachable};
@@ -22,6 +24,8 @@ struct Found {
     tag: Tag,
     /// Submit time, RFC 3339, when Slurm gave one.
     submitted_at: Option<String>,
+    /// The job this one is a `--retries` follow-up of (`--dependency=afternotok:ID`).
+    after: Option<String>,
 }
 
 /// Adds the tagged jobs no record mentions; reports them on stderr.
@@ -32,22 +36,61 @@ pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Recor
         return Ok(records);
     }
     let mentioned = mentioned(&records);
-    let found: BTreeMap<String, Found> = tagged_jobs(slurm, since)?
+    let mut found: Vec<(String, Found)> = tagged_jobs(slurm, since)?
         .into_iter()
         .filter(|(id, f)| keys.contains(&f.tag.sweep_key) && !mentioned.contains(id))
         .collect();
-    let mut added = Vec::new();
-    let mut orphans = Vec::new();
+    // Oldest first (numeric job ID order), so a job comes before its follow-ups.
+    found.sort_by(|(a, _), (b, _)| (a.len(), a).cmp(&(b.len(), b)));
+    let mut records = records;
+    let mut added: Vec<Record> = Vec::new();
+    let (mut notes, mut orphans) = (Vec::new(), Vec::new());
     for (job_id, f) in &found {
+        let parent = f.after.as_deref();
+        if parent.is_some_and(|p| attach_retry(&mut records, &mut added, &f.tag.id, p, job_id)) {
+            notes.push(format!(
+                "{job_id} (retry of {})",
+                parent.unwrap_or_default()
+            ));
+            continue;
+        }
         match records.iter().find(|r| r.id == f.tag.id) {
-            Some(r) => added.push(submission(r, job_id, f)),
+            Some(r) => {
+                notes.push(format!("{job_id} (index {})", r.index));
+                added.push(submission(r, job_id, f));
+            }
             None => orphans.push(format!("{job_id} (id {}, index {})", f.tag.id, f.tag.index)),
         }
     }
-    report(&added, &orphans);
-    let mut all = records;
-    all.extend(added);
-    Ok(merge::merge(all))
+    report(&notes, &orphans);
+    records.extend(added);
+    Ok(merge::merge(records))
+}
+
+/// Adds `job_id` to the retries of the submission of combination `id` whose chain holds
+/// `parent`; false when there is none.
+fn attach_retry(
+    records: &mut [Record],
+    added: &mut [Record],
+    id: &str,
+    parent: &str,
+    job_id: &str,
+) -> bool {
+    let chain_has = |r: &Record| {
+        r.job_id.as_deref() == Some(parent) || r.retry_job_ids.iter().any(|j| j == parent)
+    };
+    match records
+        .iter_mut()
+        .chain(added.iter_mut())
+        .find(|r| r.id == id && chain_has(r))
+    {
+        Some(r) => {
+            r.retry_job_ids.push(job_id.to_string());
+            r.extra.insert("reconciled".to_string(), Value::Bool(true));
+            true
+        }
+        None => false,
+    }
 }
 
 /// Sweep keys of the input: from tags, else from sweep directories.
@@ -78,21 +121,28 @@ fn mentioned(records: &[Record]) -> BTreeSet<String> {
 /// The user's jobs with one of our tags: squeue (live and recently ended), then sacct (older).
 fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     let mut found = BTreeMap::new();
-    let args = ["-h", "-t", "all", "--me", "-o", "%i|%V|%k"].map(String::from);
+    let args = ["-h", "-t", "all", "--me", "-o", "%i|%V|%E|%k"].map(String::from);
     let text = slurm::run(&cmds.squeue, &args).map_err(Unreachable)?;
-    collect_tagged(&text, &mut found);
-    let args = [
-        "-n",
-        "-X",
-        "-P",
-        "-S",
-        since,
-        "-o",
-        "JobID,Submit,Comment,SubmitLine",
-    ]
-    .map(String::from);
+    for line in text.lines() {
+        // The comment last: it is free text.
+        if let [id, submit, dependency, comment] = line.splitn(4, '|').collect::<Vec<_>>()[..] {
+            add_tagged(&mut found, id, submit, tag::parse(comment), dependency);
+        }
+    }
+    let fields = "JobID,Submit,Comment,SubmitLine";
+    let args = ["-n", "-X", "-P", "-S", since, "-o", fields].map(String::from);
     match slurm::run(&cmds.sacct, &args) {
-        Ok(text) => collect_tagged(&text, &mut found),
+        Ok(text) => {
+            for line in text.lines() {
+                // sacct keeps comments only with AccountingStoreFlags=job_comment, so the tag
+                // is also looked for in the sbatch command line, which sacct always keeps.
+                if let [id, submit, comment, command] = line.splitn(4, '|').collect::<Vec<_>>()[..]
+                {
+                    let tag = tag::parse(comment).or_else(|| tag_in_command(command));
+                    add_tagged(&mut found, id, submit, tag, command);
+                }
+            }
+        }
         Err(e) if e.contains("accounting storage is disabled") => {
             crate::warn("note: --reconcile: Slurm accounting is disabled; only jobs squeue still lists were searched");
         }
@@ -101,23 +151,32 @@ fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     Ok(found)
 }
 
-/// Lines `ID|submit time|comment[|submit line]`; keeps the jobs tagged as ours. sacct keeps
-/// comments only with `AccountingStoreFlags=job_comment`, so the tag is also looked for in the
-/// `sbatch` command line that sacct always keeps.
-fn collect_tagged(text: &str, found: &mut BTreeMap<String, Found>) {
-    for line in text.lines() {
-        let f: Vec<&str> = line.splitn(4, '|').collect();
-        let (id, submit, comment) = match f[..] {
-            [id, submit, comment, ..] => (id, submit, comment),
-            _ => continue,
-        };
-        let tag = tag::parse(comment).or_else(|| f.get(3).and_then(|l| tag_in_command(l)));
-        let Some(tag) = tag else { continue };
-        found.entry(id.trim().to_string()).or_insert(Found {
-            tag,
-            submitted_at: rfc3339(submit.trim()),
-        });
+/// Records a tagged job; a second sighting fills what the first left unknown.
+fn add_tagged(
+    found: &mut BTreeMap<String, Found>,
+    id: &str,
+    submit: &str,
+    tag: Option<Tag>,
+    dependency: &str,
+) {
+    let Some(tag) = tag else { return };
+    let after = after_not_ok(dependency);
+    let f = found.entry(id.trim().to_string()).or_insert(Found {
+        tag,
+        submitted_at: rfc3339(submit.trim()),
+        after: None,
+    });
+    if f.after.is_none() {
+        f.after = after;
     }
+}
+
+/// The job ID in `afternotok:ID` (squeue's `afternotok:123(unfulfilled)`, or sbatch's
+/// `--dependency=afternotok:123`).
+fn after_not_ok(text: &str) -> Option<String> {
+    let rest = &text[text.find("afternotok:")? + "afternotok:".len()..];
+    let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(id).filter(|id| !id.is_empty())
 }
 
 /// The tag in `sbatch ... --comment=TAG ...` or `--comment TAG`.
@@ -154,16 +213,12 @@ fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
     s
 }
 
-fn report(added: &[Record], orphans: &[String]) {
-    if !added.is_empty() {
-        let list: Vec<String> = added
-            .iter()
-            .map(|r| format!("{} (index {})", r.job_id.as_deref().unwrap_or(""), r.index))
-            .collect();
+fn report(notes: &[String], orphans: &[String]) {
+    if !notes.is_empty() {
         crate::warn(&format!(
             "reconciled {} job(s) no record mentioned: {}",
-            added.len(),
-            list.join(", ")
+            notes.len(),
+            notes.join(", ")
         ));
     }
     if !orphans.is_empty() {

@@ -460,6 +460,15 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
     // index 2's job exists but no input has index 2's record at all.
     let known = jobs.submit(&dir, &tag_of(0, "k0", &sweep_dir), 36, "true");
     let lost = jobs.submit(&dir, &tag_of(1, "k1", &sweep_dir), 36, "true");
+    // ... and its --retries follow-up, queued behind it.
+    let dep = format!("--dependency=afternotok:{lost}");
+    let lost_retry = jobs.submit_with(
+        &dir,
+        &tag_of(1, "k1", &sweep_dir),
+        36,
+        "true",
+        &[&dep, "--kill-on-invalid-dep=yes"],
+    );
     let orphan = jobs.submit(&dir, &tag_of(2, "k2", &sweep_dir), 36, "true");
     let other_sweep = jobs.submit(&dir, &tag_of(1, "k1", "/elsewhere/sweep_x"), 36, "true");
     let input = format!(
@@ -470,13 +479,30 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
     for squeue_forgets in [false, true] {
         if squeue_forgets {
             // Accounting learns of new jobs a few seconds late; squeue forgets after 300 s.
-            wait_in_accounting(&[&lost, &orphan]);
+            wait_in_accounting(&[&lost, &lost_retry, &orphan]);
         }
         let bindir = wrappers(&dir, squeue_forgets);
         let out = collect(&bindir, &["--reconcile", "--jsonl"], &input, &[]);
         assert!(out.status.success(), "{}", stderr(&out));
         let r = lines(&out);
         assert_eq!(r.len(), 2);
+        // sacct -S lists only eligible jobs, and a follow-up pending on its dependency is not
+        // eligible yet; squeue, though, never forgets a pending job. So the follow-up is found
+        // by squeue, and the simulated "squeue forgot everything" case finds only the job.
+        let (retries, found, n) = if squeue_forgets {
+            (Value::Null, format!("{lost} (index 1)"), 1)
+        } else {
+            (
+                serde_json::json!([lost_retry]),
+                format!("{lost} (index 1), {lost_retry} (retry of {lost})"),
+                2,
+            )
+        };
+        assert_eq!(
+            r[1]["retry_job_ids"], retries,
+            "forgets={squeue_forgets}: {}",
+            r[1]
+        );
         assert_eq!(r[0]["job_id"].as_str(), Some(known.as_str()));
         assert_eq!(
             r[1]["job_id"].as_str(),
@@ -493,7 +519,7 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
         assert_eq!(
             stderr(&out),
             format!(
-                "sweep-collect: reconciled 1 job(s) no record mentioned: {lost} (index 1)\nsweep-collect: warning: 1 job(s) carry this sweep's tag but no input has their combination's record (add the records from sweep-render to place them): {orphan} (id k2, index 2)\n"
+                "sweep-collect: reconciled {n} job(s) no record mentioned: {found}\nsweep-collect: warning: 1 job(s) carry this sweep's tag but no input has their combination's record (add the records from sweep-render to place them): {orphan} (id k2, index 2)\n"
             ),
             "squeue_forgets={squeue_forgets}"
         );
