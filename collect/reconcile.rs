@@ -229,3 +229,32 @@ fn report(notes: &[String], orphans: &[String]) {
         ));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_dependencies_are_read_from_slurm_text() {
+        let line =
+            "sbatch --parsable --comment=sweep:k-1a2b3c4d:abc:3 --dependency=afternotok:41 job.sh";
+        let t = tag_in_command(line).unwrap();
+        assert_eq!(
+            (t.sweep_key.as_str(), t.id.as_str(), t.index),
+            ("k-1a2b3c4d", "abc", 3)
+        );
+        assert_eq!(
+            tag_in_command("sbatch --comment 'sweep:k:x:1' s.sh")
+                .unwrap()
+                .id,
+            "x"
+        );
+        assert!(tag_in_command("sbatch --comment=hello s.sh").is_none());
+        assert_eq!(after_not_ok(line).as_deref(), Some("41"));
+        assert_eq!(
+            after_not_ok("afternotok:123(unfulfilled)").as_deref(),
+            Some("123")
+        );
+        assert_eq!(after_not_ok("(null)"), None);
+    }
+}

@@ -290,3 +290,20 @@ fn base_id(id: &str) -> &str {
 fn non_empty(s: &str) -> Option<&str> {
     Some(s.trim()).filter(|s| !s.is_empty())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_and_times_are_normalised() {
+        assert_eq!(normalise_state("CANCELLED by 0"), "CANCELLED");
+        assert_eq!(normalise_state("RUNNING"), "RUNNING");
+        assert_eq!(normalise_state(""), "UNKNOWN");
+        assert_eq!(normalise_elapsed("0:05"), "00:00:05");
+        assert_eq!(normalise_elapsed("1:02:03"), "01:02:03");
+        assert_eq!(normalise_elapsed("2-03:04:05"), "2-03:04:05");
+        assert_eq!(normalise_elapsed("INVALID"), "INVALID");
+        assert_eq!(base_id("12.batch"), "12");
+    }
+}
