@@ -5,6 +5,8 @@
 //! reachable, and skip loudly otherwise.
 
 mod cli_docs;
+mod collect;
+mod collect_slurm;
 mod common;
 mod examples;
 mod expand;
