@@ -10,7 +10,7 @@ fn promised_count(text: &str) -> Option<u64> {
     before_jobs
         .split(|c: char| !c.is_ascii_digit())
         .filter(|s| !s.is_empty())
-        .last()?
+        .next_back()?
         .parse()
         .ok()
 }
