@@ -9,8 +9,7 @@ fn promised_count(text: &str) -> Option<u64> {
     let before_jobs = line.split(" job").next()?;
     before_jobs
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .next_back()?
+        .rfind(|s| !s.is_empty())?
         .parse()
         .ok()
 }
