@@ -44,6 +44,8 @@ cat > "$TMP/per_job.sh" <<'EOF'
 while read -r id; do squeue -h -t all -j "$id" -o '%i|%T|%r|%M|%N|%k'; done < "$1"
 EOF
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 max() { printf '%s\n' "$@" | sort -g | tail -1; }
 
@@ -64,6 +66,7 @@ scenario() {
   done
   local mc mb
   mc=$(median "${col_t[@]}"); mb=$(median "${base_t[@]}")
+  bench_row collect "states of $N $name jobs ($calls Slurm calls)" "squeue -j per job" "$mb" "$mc" "$(max "${col_m[@]}")"
   printf '\n%-34s %10s %8s %8s %14s\n' "$N jobs, $name" "median s" "ratio" "calls" "peak RSS KiB"
   printf '%-34s %10s %8s %8s %14s\n' "squeue -j ID, one call per job" "$mb" "1.00" "$N" "$(max "${base_m[@]}")"
   printf '%-34s %10s %8s %8s %14s\n' "sweep-collect --status" "$mc" \

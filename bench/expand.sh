@@ -45,6 +45,10 @@ measure() {
 read -r rust_s rust_kib < <(measure rust "$bin" --max-jobs 0 "$sweep")
 read -r py_s py_kib < <(measure python python3 bench/expand_baseline.py "$sweep")
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_row expand "$n combinations -> JSON Lines" "python itertools.product" "$py_s" "$rust_s" "$rust_kib"
+
 awk -v runs="$runs" -v rs="$rust_s" -v rk="$rust_kib" -v ps="$py_s" -v pk="$py_kib" 'BEGIN {
   printf "\n%-30s %11s %8s %15s\n", "program (" runs " runs)", "median (s)", "speed", "peak RSS (MiB)"
   printf "%-30s %11.2f %8s %15.1f\n", "python3 expand_baseline.py", ps, "1.0x", pk / 1024
