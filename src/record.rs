@@ -29,7 +29,8 @@
 //! | `sbatch_command` | submit | the exact `sbatch` argv (always in dry runs) |
 //! | `retry_job_ids` | submit | IDs of the `--retries` follow-up jobs |
 //! | `history` | submit / collect | earlier submissions of this combination, oldest first |
-//! | `state` ... | collect | job state from Slurm: see [`JobStatus`] |
+//! | `state` ... | collect | job state from Slurm: see [`JobStatus`] (`state`, `state_reason`, `exit_code`, `elapsed`, `node_list`, `retry_states`, `state_source`, `state_job_id`) |
+//! | `reconciled` | collect | `true` on a submission `sweep-collect --reconcile` found in Slurm without a record |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -203,6 +204,10 @@ pub struct JobStatus {
     /// Where the state came from: `squeue`, `sacct`, or `none` when Slurm could not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_source: Option<String>,
+    /// The job the state describes when it is not `job_id`: the `--retries` follow-up that
+    /// took over after `job_id` failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_job_id: Option<String>,
 }
 
 impl Record {

@@ -9,8 +9,6 @@
 //!       --gpu-type gb200-fp8 --script-variant max-tpt > sweeps/tpt/submitted.jsonl
 //! ```
 
-// The job-script stub leaves some Job fields unread until the job-script issue lands.
-#[allow(dead_code)]
 mod jobscript;
 mod prepare;
 mod progress;
@@ -116,10 +114,8 @@ fn run(args: Args) -> Result<ExitCode> {
     };
     let mut scripts = Vec::with_capacity(records.len());
     for s in &mut records {
-        let script = plan
-            .prepare(&mut s.record)
-            .with_context(|| format!("{}: failed to prepare the job", s.origin))?;
-        scripts.push(script);
+        // Errors name their own position: the template's file and line, or the directory.
+        scripts.push(plan.prepare(&mut s.record)?);
     }
     let saved = prepare::save_in_order(scripts);
     let mut out = sweep::jsonl::Writer::stdout();

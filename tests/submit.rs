@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/submit");
 
-/// The options every run needs (the seed's required ones).
-pub const REQUIRED: [&str; 12] = [
+/// The options every run needs (the seed's required ones), with the demo launch scripts.
+pub const REQUIRED: [&str; 16] = [
     "--account",
     "sweepacct",
     "--partition",
@@ -23,9 +23,13 @@ pub const REQUIRED: [&str; 12] = [
     "--config-dir",
     "/cfg",
     "--gpu-type",
-    "gb200-fp8",
+    "demo",
     "--script-variant",
     "max-tpt",
+    "--scripts-dir",
+    concat!(env!("CARGO_MANIFEST_DIR"), "/examples/demo-scripts"),
+    "--network-interface",
+    "lo",
 ];
 
 pub fn data(name: &str) -> String {

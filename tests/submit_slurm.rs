@@ -115,7 +115,11 @@ fn a_rejected_record_has_slurms_message_and_the_others_are_submitted() {
     let input: String = data("three.jsonl")
         .lines()
         .zip(["8", "100", "8"])
-        .map(|(l, n)| l.replace("\"total_nodes\":1", &format!("\"total_nodes\":{n}")) + "\n")
+        .map(|(l, n)| {
+            l.replace("\"total_nodes\":1", &format!("\"total_nodes\":{n}"))
+                .replace("\"agg_nodes\":1", &format!("\"agg_nodes\":{n}"))
+                + "\n"
+        })
         .collect();
     let out = submit(&["--output-dir", &sw], &input, &[]);
     let recs = records(&out);

@@ -5,7 +5,13 @@
 //! reachable, and skip loudly otherwise.
 
 mod cli_docs;
+mod collect;
+mod collect_slurm;
 mod common;
+mod examples;
+mod expand;
+mod jobscript;
+mod jobscript_slurm;
 mod lib_record;
 mod submit;
 mod submit_slurm;

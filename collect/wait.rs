@@ -1,0 +1,203 @@
+//! `--wait`: poll Slurm with backoff until every job is in a final state.
+//!
+//! Each poll asks only about combinations not yet settled, in the same batched calls as
+//! `--status`. The pause starts at `--poll-interval` and doubles up to `--max-interval`.
+//! Progress goes to stderr: a status line rewritten in place on a terminal, otherwise one
+//! line each time the counts change. A failed poll (controller busy or restarting) is
+//! retried after the next pause; five failures in a row end the wait with the error. Once
+//! every job ended, jobs still without an exit code (accounting lags a few seconds) or with
+//! retries not yet cancelled are asked about again for up to 20 s, so the final output has
+//! them.
+
+use crate::slurm::Slurm;
+use crate::status::{self, Scope};
+use anyhow::Result;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use sweep::Record;
+
+/// How to wait.
+pub struct Options {
+    /// First pause, seconds.
+    pub first: f64,
+    /// Longest pause, seconds.
+    pub max: f64,
+    /// Give up after this many seconds.
+    pub timeout: Option<f64>,
+}
+
+const MAX_FAILED_POLLS: u32 = 5;
+
+/// Longest wait for accounting's exit codes once every job ended, seconds.
+const EXIT_CODE_GRACE: f64 = 20.0;
+
+/// Polls until every combination is settled (or the timeout passes), calling `update` after
+/// each poll that changed something. Exit code: success only if every job COMPLETED.
+pub fn run(
+    slurm: &Slurm,
+    records: &mut [Record],
+    opts: &Options,
+    mut update: impl FnMut(&[Record]) -> Result<()>,
+) -> Result<ExitCode> {
+    let start = Instant::now();
+    let mut pause = opts.first;
+    let mut progress = Progress::new();
+    let mut failures = 0;
+    let mut first = true;
+    let mut accounting_disabled = false;
+    loop {
+        let scope = if first { Scope::All } else { Scope::Unsettled };
+        match status::refresh(slurm, records, scope) {
+            Ok(r) => {
+                crate::note_unknowable(r.unknowable);
+                accounting_disabled = r.accounting_disabled;
+                failures = 0;
+                first = false;
+                if progress.show(records, pause) {
+                    update(records)?;
+                }
+            }
+            Err(e) if failures + 1 < MAX_FAILED_POLLS && e.is::<crate::slurm::Unreachable>() => {
+                failures += 1;
+                progress.note(&format!("{e:#}; retrying in {}", seconds(pause)));
+            }
+            Err(e) => return Err(e),
+        }
+        let left = opts.timeout.map(|t| t - start.elapsed().as_secs_f64());
+        if !first && records.iter().all(status::settled) {
+            if !accounting_disabled && tie_loose_ends(slurm, records, opts.first, left) {
+                update(records)?;
+            }
+            return Ok(progress.summary(records, false));
+        }
+        if left.is_some_and(|left| pause > left) {
+            return Ok(progress.summary(records, true));
+        }
+        std::thread::sleep(Duration::from_secs_f64(pause));
+        pause = (pause * 2.0).min(opts.max);
+    }
+}
+
+/// Accounting lags a few seconds behind the end of a job, and only it has exit codes; Slurm
+/// cancels unneeded `--retries` follow-ups a moment after the first attempt completes. Polls
+/// such combinations for up to [`EXIT_CODE_GRACE`] seconds. Best effort; true when polled.
+fn tie_loose_ends(slurm: &Slurm, records: &mut [Record], pause: f64, left: Option<f64>) -> bool {
+    let pause = pause.min(1.0);
+    let grace = left.map_or(EXIT_CODE_GRACE, |l| l.min(EXIT_CODE_GRACE));
+    let start = Instant::now();
+    let mut added = false;
+    while records.iter().any(|r| Scope::LooseEnds.wants(r))
+        && start.elapsed().as_secs_f64() + pause <= grace
+    {
+        std::thread::sleep(Duration::from_secs_f64(pause));
+        match status::refresh(slurm, records, Scope::LooseEnds) {
+            Ok(_) => added = true,
+            Err(_) => break,
+        }
+    }
+    added
+}
+
+/// Counts of combinations by state: jobs without a job ID count as `NOT_SUBMITTED`.
+fn counts(records: &[Record]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for r in records {
+        let state = match (&r.job_id, &r.status.state) {
+            (None, _) => "NOT_SUBMITTED",
+            (Some(_), Some(s)) => s.as_str(),
+            (Some(_), None) => "UNKNOWN",
+        };
+        *counts.entry(state.to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn describe(counts: &BTreeMap<String, usize>) -> String {
+    let parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    parts.join(", ")
+}
+
+/// `0.5s`, `8s`.
+fn seconds(s: f64) -> String {
+    if s < 10.0 && s.fract() != 0.0 {
+        format!("{s:.1}s")
+    } else {
+        format!("{s:.0}s")
+    }
+}
+
+/// Progress on stderr.
+struct Progress {
+    tty: bool,
+    last: Option<BTreeMap<String, usize>>,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: None,
+        }
+    }
+
+    /// Shows the current counts; true when they changed since the last poll.
+    fn show(&mut self, records: &[Record], pause: f64) -> bool {
+        let now = counts(records);
+        let changed = self.last.as_ref() != Some(&now);
+        let mut err = std::io::stderr().lock();
+        if self.tty {
+            let settled = records.iter().filter(|r| status::settled(r)).count();
+            let next = if settled < records.len() {
+                format!(" (next check in {})", seconds(pause))
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                err,
+                "\r\x1b[Ksweep-collect: {settled}/{} settled: {}{next}",
+                records.len(),
+                describe(&now)
+            );
+        } else if changed {
+            let time = chrono::Local::now().format("%H:%M:%S");
+            let _ = writeln!(err, "sweep-collect: {time} {}", describe(&now));
+        }
+        self.last = Some(now);
+        changed
+    }
+
+    fn note(&self, msg: &str) {
+        let lead = if self.tty { "\r\x1b[K" } else { "" };
+        let _ = writeln!(std::io::stderr().lock(), "{lead}sweep-collect: {msg}");
+    }
+
+    /// The closing summary; success only if every combination COMPLETED.
+    fn summary(&self, records: &[Record], timed_out: bool) -> ExitCode {
+        let now = counts(records);
+        let done = now.get("COMPLETED").copied().unwrap_or(0);
+        let total = records.len();
+        let msg = if timed_out {
+            let open = records.iter().filter(|r| !status::settled(r)).count();
+            format!(
+                "timed out with {open} of {total} jobs not finished: {}",
+                describe(&now)
+            )
+        } else if done == total {
+            format!("all {total} jobs COMPLETED")
+        } else {
+            format!(
+                "{} of {total} jobs did not complete: {}",
+                total - done,
+                describe(&now)
+            )
+        };
+        self.note(&msg);
+        if done == total && !timed_out {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}

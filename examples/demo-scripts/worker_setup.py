@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Stand-in for srt-slurm's worker_setup.py: same arguments, no GPUs, no Dynamo.
+
+Every node of a sweep job runs this (see the README, "What a job does on the nodes"). It
+records what it received as one JSON file per process,
+<SWEEP_LOG_DIR>/nodes/<node>_<role>_w<worker_idx>_r<local_rank>.json, then, for prefill,
+decode and aggregated workers, runs <gpu_type>/<disagg|agg>/<script_variant>.sh with the
+environment the real worker_setup.py gives it. It exits non-zero when the config it was given
+cannot be read or the launch script fails. Python standard library only (PyYAML if present).
+
+SWEEP_DEMO_FAIL=<role>_w<idx>_r<rank> makes that process exit 3 (to test failing jobs).
+"""
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+DIST_INIT_PORT = 29500
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description="worker setup (demo stand-in)")
+    p.add_argument("--leader_ip", type=str)
+    p.add_argument("--master_ip", type=str, required=True)
+    p.add_argument("--worker_idx", type=int)
+    p.add_argument("--local_rank", type=int)
+    p.add_argument("--nodes_per_worker", type=int)
+    p.add_argument("--worker_type", required=True,
+                   choices=["decode", "prefill", "frontend", "nginx", "aggregated"])
+    p.add_argument("--gpus_per_node", type=int, default=8)
+    p.add_argument("--gpu_utilization_log", type=str)
+    p.add_argument("--gpu_type", type=str, default="gb200-fp8")
+    p.add_argument("--script-variant", type=str)
+    p.add_argument("--nginx_config", type=str)
+    p.add_argument("--multiple-frontends-enabled", action="store_true")
+    p.add_argument("--use_init_locations", action="store_true")
+    p.add_argument("--dump-config-path", type=str)
+    p.add_argument("--use-dynamo-whls", action="store_true")
+    p.add_argument("--sglang-config-path", type=str)
+    p.add_argument("--config-key", type=str)
+    return p.parse_args(argv)
+
+
+def scalar(text):
+    """One YAML scalar of a simple block document (what sweep-render writes)."""
+    text = text.strip()
+    if text in ("", "~", "null"):
+        return None
+    if text.startswith("'") and text.endswith("'") and len(text) >= 2:
+        return text[1:-1].replace("''", "'")
+    try:
+        return json.loads(text)  # numbers, true/false, "double quoted", [flow, lists]
+    except ValueError:
+        return text
+
+
+def tiny_yaml(text):
+    """Mappings nested by indentation, scalar values: enough for rendered SGLang configs."""
+    root = {}
+    stack = [(-1, root)]
+    for raw in text.splitlines():
+        if not raw.strip() or raw.lstrip().startswith("#") or raw.strip() == "---":
+            continue
+        indent = len(raw) - len(raw.lstrip(" "))
+        key, sep, value = raw.strip().partition(":")
+        if not sep:
+            raise ValueError("not a 'key: value' line: %r" % raw)
+        key = scalar(key)
+        while stack[-1][0] >= indent:
+            stack.pop()
+        parent = stack[-1][1]
+        if value.strip() == "":
+            parent[key] = {}
+            stack.append((indent, parent[key]))
+        else:
+            parent[key] = scalar(value)
+    return root
+
+
+def read_config(path):
+    text = Path(path).read_text()
+    try:
+        import yaml  # noqa: PLC0415
+        return yaml.safe_load(text), "yaml"
+    except ImportError:
+        return tiny_yaml(text), "tiny"
+
+
+def launch_script(args):
+    base = Path(__file__).resolve().parent
+    if args.worker_type == "aggregated":
+        return [str(base / args.gpu_type / "agg" / (args.script_variant + ".sh"))]
+    return [str(base / args.gpu_type / "disagg" / (args.script_variant + ".sh")), args.worker_type]
+
+
+def run_launch_script(args, config_path):
+    env = dict(os.environ)
+    nodes = args.nodes_per_worker or 1
+    env.update({
+        "HOST_IP_MACHINE": args.leader_ip or "",
+        "PORT": str(DIST_INIT_PORT),
+        "TOTAL_GPUS": str(nodes * args.gpus_per_node),
+        "RANK": str(args.local_rank or 0),
+        "TOTAL_NODES": str(nodes),
+        "USE_INIT_LOCATIONS": str(args.use_init_locations),
+        "USE_DYNAMO_WHLS": str(args.use_dynamo_whls),
+        "NATS_SERVER": "nats://%s:4222" % args.master_ip,
+        "ETCD_ENDPOINTS": "http://%s:2379" % args.master_ip,
+    })
+    if args.dump_config_path:
+        env["DUMP_CONFIG_PATH"] = args.dump_config_path
+    if config_path:
+        env["SGLANG_CONFIG_PATH"] = config_path
+    cmd = ["bash"] + launch_script(args)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    return {"command": cmd, "exit": proc.returncode, "stdout": proc.stdout.splitlines()}
+
+
+def main():
+    args = parse_args()
+    node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+    role = args.worker_type
+    idx = args.worker_idx if args.worker_idx is not None else 0
+    rank = args.local_rank if args.local_rank is not None else 0
+    name = "%s_w%d_r%d" % (role, idx, rank)
+    config_path = args.sglang_config_path or os.environ.get("SGLANG_CONFIG_PATH")
+    config_key = args.config_key or os.environ.get("SGLANG_CONFIG_KEY")
+    out = {
+        "node": node,
+        "hostname": socket.gethostname(),
+        "role": role,
+        "worker_idx": args.worker_idx,
+        "local_rank": args.local_rank,
+        "nodes_per_worker": args.nodes_per_worker,
+        "leader_ip": args.leader_ip,
+        "master_ip": args.master_ip,
+        "gpu_type": args.gpu_type,
+        "script_variant": args.script_variant,
+        "gpus_per_node": args.gpus_per_node,
+        "multiple_frontends": args.multiple_frontends_enabled,
+        "use_init_locations": args.use_init_locations,
+        "use_dynamo_whls": args.use_dynamo_whls,
+        "dump_config_path": args.dump_config_path,
+        "gpu_utilization_log": args.gpu_utilization_log,
+        "nginx_config": args.nginx_config,
+        "config_path_flag": args.sglang_config_path,
+        "config_key_flag": args.config_key,
+        "config_path_env": os.environ.get("SGLANG_CONFIG_PATH"),
+        "config_key_env": os.environ.get("SGLANG_CONFIG_KEY"),
+        "argv": sys.argv[1:],
+    }
+    status = 0
+    if config_path and role in ("prefill", "decode", "aggregated"):
+        try:
+            config, parser = read_config(config_path)
+            out["config_parser"] = parser
+            out["config"] = config.get(config_key) if config_key else config
+            if out["config"] is None:
+                raise KeyError("no section %r in %s" % (config_key, config_path))
+        except Exception as e:  # noqa: BLE001
+            out["config_error"] = "%s: %s" % (type(e).__name__, e)
+            status = 1
+    if role == "nginx":
+        try:
+            out["nginx_conf"] = Path(args.nginx_config).read_text().splitlines()
+        except OSError as e:
+            out["nginx_error"] = str(e)
+            status = 1
+    if status == 0 and role in ("prefill", "decode", "aggregated"):
+        out["launch"] = run_launch_script(args, config_path)
+        status = 1 if out["launch"]["exit"] != 0 else 0
+    if os.environ.get("SWEEP_DEMO_FAIL") == name:
+        status = 3
+    out["exit"] = status
+    log_dir = Path(os.environ.get("SWEEP_LOG_DIR") or ".") / "nodes"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    target = log_dir / ("%s_%s.json" % (node, name))
+    tmp = target.with_name("." + target.name + ".tmp")
+    tmp.write_text(json.dumps(out, indent=1) + "\n")
+    tmp.replace(target)
+    print("%s on %s: %s" % (name, node, "ok" if status == 0 else "exit %d" % status))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+//! The job script: what runs on the nodes.
+//!
+//! [`Builder::new`] checks the options once (scripts directory, profiler spec, custom
+//! template); [`Builder::check`] looks at one record before it is submitted (launch script
+//! present, node counts usable, swept flags that the launch script would override);
+//! [`Builder::render`] writes the script of one job: the built-in layout ([`builtin`]) or the
+//! user's Jinja template ([`template`]). The README section "What a job does on the nodes"
+//! is the user-facing description of both.
+
+mod builtin;
+mod checks;
+mod layout;
+mod overrides;
+mod profiler;
+mod quote;
+mod template;
+
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+use sweep::{Mode, Record};
+
+pub use layout::Layout;
+pub use profiler::Profiler;
+
+/// Options that shape the job script (the seed's names and defaults).
+// The field docs are the --help text, where `<scripts-dir>` reads right and backticks would not.
+#[allow(rustdoc::invalid_html_tags)]
+#[derive(clap::Args, Debug, Clone)]
+pub struct ScriptArgs {
+    /// Slurm account (#SBATCH --account)
+    #[arg(long)]
+    pub account: String,
+    /// Slurm partition (#SBATCH --partition)
+    #[arg(long)]
+    pub partition: String,
+    /// Base job name; each job is named {job-name}_sweep{index}
+    #[arg(long, default_value = "sweep_job")]
+    pub job_name: String,
+    /// Time limit, HH:MM:SS (#SBATCH --time)
+    #[arg(long, default_value = "04:00:00")]
+    pub time_limit: String,
+    /// Model directory (mounted at /model/ in the container)
+    #[arg(long)]
+    pub model_dir: PathBuf,
+    /// Config directory (mounted at /configs/ in the container)
+    #[arg(long)]
+    pub config_dir: PathBuf,
+    /// Container image (pyxis); without it the layout runs on the bare nodes
+    #[arg(long)]
+    pub container_image: Option<String>,
+    /// GPU type (gb200-fp8, gb200-fp4, ...): selects <scripts-dir>/<gpu-type>/
+    #[arg(long)]
+    pub gpu_type: String,
+    /// Script variant (max-tpt, 1p_4d, ...): selects <gpu-type>/<agg|disagg>/<variant>.sh
+    #[arg(long)]
+    pub script_variant: String,
+    /// GPUs per node
+    #[arg(long, default_value_t = 8)]
+    pub gpus_per_node: u32,
+    /// Network interface whose address is the master IP
+    #[arg(long, default_value = "eth3")]
+    pub network_interface: String,
+    /// Log directory (default: <sweep dir>/logs)
+    #[arg(long)]
+    pub log_dir: Option<PathBuf>,
+    /// Directory with worker_setup.py and <gpu-type>/<mode>/<variant>.sh, resolved to an
+    /// absolute path at submit time
+    #[arg(long, default_value = "scripts")]
+    pub scripts_dir: PathBuf,
+    /// Use init expert locations
+    #[arg(long)]
+    pub use_init_location: bool,
+    /// Disable config dump
+    #[arg(long)]
+    pub disable_config_dump: bool,
+    /// Use dynamo wheels
+    #[arg(long)]
+    pub use_dynamo_whls: bool,
+    /// Enable multiple frontends (nginx on node 0, frontends behind it)
+    #[arg(long)]
+    pub enable_multiple_frontends: bool,
+    /// Number of additional frontends
+    #[arg(long, default_value_t = 9)]
+    pub num_additional_frontends: u32,
+    /// Benchmark spec: "type=...; isl=...; osl=...; concurrencies=AxBxC; req-rate=..."
+    #[arg(long)]
+    pub profiler: Option<String>,
+    /// Jinja job template to use instead of the built-in job script
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// Make it an error (not a warning) when the launch script sets a flag that the sweep
+    /// also sets (the launch script's command line would override the swept value)
+    #[arg(long)]
+    pub strict_overrides: bool,
+    /// Also pass `--config-key <role>` to worker_setup.py (its parser must accept it; the
+    /// key is always in the environment as SGLANG_CONFIG_KEY)
+    #[arg(long)]
+    pub pass_config_key: bool,
+}
+
+/// Everything about one job that is not in the record.
+pub struct Job<'a> {
+    /// The record.
+    pub record: &'a Record,
+    /// `{job-name}_sweep{index}`.
+    pub job_name: &'a str,
+    /// Absolute sweep directory.
+    pub sweep_dir: &'a Path,
+    /// Absolute log directory of this job (exists before submission).
+    pub log_dir: &'a Path,
+    /// Where the script is saved.
+    pub script_path: &'a Path,
+    /// The job's tag (`--comment`).
+    pub tag: &'a str,
+}
+
+/// Validated options, ready to render scripts (templates compiled, paths resolved).
+pub struct Builder {
+    args: ScriptArgs,
+    /// `--scripts-dir`, absolute.
+    scripts_dir: PathBuf,
+    model_dir: PathBuf,
+    config_dir: PathBuf,
+    profiler: Option<Profiler>,
+    template: Option<template::Custom>,
+}
+
+impl Builder {
+    /// Checks the options once, before anything is submitted.
+    pub fn new(args: &ScriptArgs) -> Result<Builder> {
+        checks::options(args).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?;
+        let scripts_dir = checks::scripts_dir(&args.scripts_dir)?;
+        let model_dir = sweep::fsutil::absolute(&args.model_dir)?;
+        let config_dir = sweep::fsutil::absolute(&args.config_dir)?;
+        if args.container_image.is_some() {
+            quote::check_mount_source("--model-dir", &model_dir)?;
+            quote::check_mount_source("--config-dir", &config_dir)?;
+            quote::check_mount_source("--scripts-dir", &scripts_dir)?;
+        }
+        if args.enable_multiple_frontends && !scripts_dir.join("nginx.conf.j2").is_file() {
+            bail!(
+                "--enable-multiple-frontends: {} not found (the job renders nginx's \
+                 configuration from it)",
+                scripts_dir.join("nginx.conf.j2").display()
+            );
+        }
+        let profiler = match &args.profiler {
+            Some(spec) => {
+                Profiler::parse(spec).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?
+            }
+            None => None,
+        };
+        if let Some(p) = &profiler {
+            p.check_script(&scripts_dir)?;
+        }
+        let template = match &args.template {
+            Some(path) => Some(template::Custom::load(path)?),
+            None => None,
+        };
+        Ok(Builder {
+            args: args.clone(),
+            scripts_dir,
+            model_dir,
+            config_dir,
+            profiler,
+            template,
+        })
+    }
+
+    /// Warnings (or, in strict mode, an error) about one record before submission: the launch
+    /// script for the record's mode must exist, its node counts must lay out, and flags that
+    /// the launch script sets itself are reported.
+    pub fn check(&self, record: &Record) -> Result<Vec<String>> {
+        let variant = self.variant_script(record.mode)?;
+        checks::config_path(record)?;
+        let layout = Layout::of(record, &self.args)?;
+        let mut warnings = layout.warnings.clone();
+        let found = overrides::find(record, &variant)?;
+        if !found.is_empty() && self.args.strict_overrides {
+            bail!("{}", found.join("; "));
+        }
+        warnings.extend(found);
+        Ok(warnings)
+    }
+
+    /// The job script text for one job.
+    pub fn render(&self, job: &Job) -> Result<String> {
+        let layout = Layout::of(job.record, &self.args)?;
+        quote::check_header_value("job name", job.job_name)?;
+        quote::check_header_path("log directory", job.log_dir)?;
+        let config = job.record.config_path.as_deref().map(PathBuf::from);
+        if self.args.container_image.is_some() {
+            quote::check_mount_source("log directory", job.log_dir)?;
+            if let Some(dir) = config.as_deref().and_then(Path::parent) {
+                quote::check_mount_source("config directory", dir)?;
+            }
+        }
+        let ctx = Context {
+            b: self,
+            job,
+            layout: &layout,
+            config: config.as_deref(),
+        };
+        match &self.template {
+            Some(t) => t.render(&ctx),
+            None => Ok(builtin::render(&ctx)),
+        }
+    }
+
+    /// `<scripts-dir>/<gpu-type>/<mode>/<variant>.sh`, which must exist; the error lists what
+    /// does.
+    fn variant_script(&self, mode: Mode) -> Result<PathBuf> {
+        let dir = self
+            .scripts_dir
+            .join(&self.args.gpu_type)
+            .join(mode.as_str());
+        let path = dir.join(format!("{}.sh", self.args.script_variant));
+        if path.is_file() {
+            return Ok(path);
+        }
+        bail!(
+            "launch script {} not found; {}",
+            path.display(),
+            checks::available_scripts(&self.scripts_dir)
+        )
+    }
+}
+
+/// What one render needs, shared by the built-in script and the template variables.
+pub(crate) struct Context<'a> {
+    b: &'a Builder,
+    job: &'a Job<'a>,
+    layout: &'a Layout,
+    /// The record's rendered SGLang config (host path), if it has one.
+    config: Option<&'a Path>,
+}
+
+impl Context<'_> {
+    fn args(&self) -> &ScriptArgs {
+        &self.b.args
+    }
+
+    fn container(&self) -> Option<&str> {
+        self.b.args.container_image.as_deref()
+    }
+
+    /// Where the config is seen by the worker: `/sweep/<file>` in the container (its
+    /// directory is mounted there), the host path on bare nodes.
+    fn config_in_worker(&self) -> Option<String> {
+        let config = self.config?;
+        Some(match self.container() {
+            Some(_) => format!(
+                "/sweep/{}",
+                config
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            None => config.display().to_string(),
+        })
+    }
+}
+
+/// Reads a file for the override check, with the path in the error.
+fn read_to_string(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("failed to read {}", path.display()))
+}

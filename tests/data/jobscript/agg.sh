@@ -1,0 +1,86 @@
+#!/bin/bash
+#SBATCH --job-name=sweep_job_sweep3
+#SBATCH --nodes=2
+#SBATCH --ntasks-per-node=1
+#SBATCH --account=sweepacct
+#SBATCH --partition=batch
+#SBATCH --time=00:05:00
+#SBATCH --output=@TMP@/sweep/logs/sweep_job_sweep3/%j.out
+#SBATCH --error=@TMP@/sweep/logs/sweep_job_sweep3/%j.err
+
+# sweep-submit: record 3 (agg). Values below are single-quoted: nothing in them runs.
+# aggregated: 2 nodes, 1 workers of 2 nodes, first node 0
+LOG_DIR='@TMP@/sweep/logs/sweep_job_sweep3'
+SCRIPTS_DIR='@REPO@/examples/demo-scripts'
+NETWORK_INTERFACE='lo'
+TOTAL_NODES='2'
+# No container: the workers see the host paths.
+W_SCRIPTS=$SCRIPTS_DIR
+W_LOGS=$LOG_DIR
+export MODEL_DIR='@TMP@/model' CONFIG_DIR='@TMP@/configs'
+CONTAINER=()
+export SWEEP_LOG_DIR=$W_LOGS
+export SWEEP_RECORD_INDEX=3 SWEEP_RECORD_ID='0000000000000003'
+export SGLANG_CONFIG_PATH='@TMP@/sweep/sglang_config_3.yaml'
+unset SGLANG_CONFIG_KEY
+mkdir -p "$LOG_DIR/outputs" || exit 1
+
+fail() { echo "sweep job: $*" >&2; exit 1; }
+
+mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+if [ "${#nodes[@]}" -ne "$TOTAL_NODES" ]; then
+    fail "expected $TOTAL_NODES nodes, got ${#nodes[@]}: ${nodes[*]}"
+fi
+for i in "${!nodes[@]}"; do echo "node $i: ${nodes[$i]}"; done
+
+# The IPv4 address of every node on $NETWORK_INTERFACE, read on the node itself.
+ADDR_CMD='a=$(ip -o -4 addr show dev "$1" 2>/dev/null | sed -n "s/.* inet \([0-9.]*\)\/.*/\1/p" | head -n 1); printf "%s %s\n" "$SLURMD_NODENAME" "$a"'
+declare -A addr
+while read -r node ip; do
+    addr[$node]=$ip
+done < <(srun --nodes="$TOTAL_NODES" --ntasks="$TOTAL_NODES" --ntasks-per-node=1 bash -c "$ADDR_CMD" _ "$NETWORK_INTERFACE")
+for node in "${nodes[@]}"; do
+    [ -n "${addr[$node]:-}" ] || fail "could not read an IPv4 address of interface $NETWORK_INTERFACE on node $node"
+done
+
+# The master node runs NATS/etcd and the first frontend (started by worker_setup.py).
+MASTER_NODE=${nodes[0]}
+MASTER_IP=${addr[$MASTER_NODE]}
+echo "master: node 0 $MASTER_NODE ($MASTER_IP)"
+
+# Every launched step reports "NAME STATUS" on fd 3 when it ends.
+STATUS_DIR=$(mktemp -d) || fail "mktemp failed"
+trap 'rm -rf "$STATUS_DIR"' EXIT
+mkfifo "$STATUS_DIR/status" || fail "mkfifo failed"
+exec 3<>"$STATUS_DIR/status"
+running=0
+launch() { # NAME NODE LOG_NAME COMMAND...
+    local name=$1 node=$2 log=$3
+    shift 3
+    echo "launching $name on $node: $*"
+    {
+        srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
+            --output="$LOG_DIR/$log.out" --error="$LOG_DIR/$log.err" \
+            ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
+        echo "$name $?" >&3
+    } &
+    running=$((running + 1))
+}
+
+WORKER_ARGS=(--gpu_type 'demo' --script-variant 'max-tpt' --gpus_per_node 8 --master_ip "$MASTER_IP" --sglang-config-path '@TMP@/sweep/sglang_config_3.yaml')
+
+# aggregated worker 0: nodes 0-1, leader node 0
+launch agg_w0_r0 "${nodes[0]}" "${nodes[0]}_agg_w0" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[0]}]}" --worker_idx 0 --local_rank 0 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[0]}_agg_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[0]}_config.json"
+launch agg_w0_r1 "${nodes[1]}" "${nodes[1]}_agg_w0" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[0]}]}" --worker_idx 0 --local_rank 1 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[1]}_agg_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[1]}_config.json"
+
+# Wait: a step that fails ends the job with its status (FAILED in Slurm).
+while [ "$running" -gt 0 ]; do
+    read -r name rc <&3 || fail "lost the status channel"
+    running=$((running - 1))
+    echo "$name exited with status $rc"
+    if [ "$rc" -ne 0 ]; then
+        echo "sweep job: $name failed with status $rc" >&2
+        exit "$rc"
+    fi
+done
+echo "every step exited 0"

@@ -1,0 +1,110 @@
+#!/bin/bash
+#SBATCH --job-name=sweep_job_sweep2
+#SBATCH --nodes=4
+#SBATCH --ntasks-per-node=1
+#SBATCH --account=sweepacct
+#SBATCH --partition=batch
+#SBATCH --time=00:05:00
+#SBATCH --output=@TMP@/sweep/logs/sweep_job_sweep2/%j.out
+#SBATCH --error=@TMP@/sweep/logs/sweep_job_sweep2/%j.err
+
+# sweep-submit: record 2 (agg). Values below are single-quoted: nothing in them runs.
+# aggregated: 4 nodes, 2 workers of 2 nodes, first node 0
+LOG_DIR='@TMP@/sweep/logs/sweep_job_sweep2'
+SCRIPTS_DIR='@REPO@/examples/demo-scripts'
+NETWORK_INTERFACE='lo'
+TOTAL_NODES='4'
+# Paths as the workers see them: the container's mount points.
+W_SCRIPTS=/scripts
+W_LOGS=/logs
+export MODEL_DIR=/model/ CONFIG_DIR=/configs/
+CONTAINER=(--container-image='sglang.sqsh' --no-container-entrypoint --no-container-mount-home --container-mounts='@TMP@/model:/model/,@TMP@/configs:/configs/,@REPO@/examples/demo-scripts:/scripts/,@TMP@/sweep/logs/sweep_job_sweep2:/logs/,@TMP@/sweep/logs/sweep_job_sweep2/outputs:/outputs/,@TMP@/sweep:/sweep/')
+export SWEEP_LOG_DIR=$W_LOGS
+export SWEEP_RECORD_INDEX=2 SWEEP_RECORD_ID='0000000000000002'
+export SGLANG_CONFIG_PATH='/sweep/sglang_config_2.yaml'
+unset SGLANG_CONFIG_KEY
+mkdir -p "$LOG_DIR/outputs" || exit 1
+
+fail() { echo "sweep job: $*" >&2; exit 1; }
+
+mapfile -t nodes < <(scontrol show hostnames "$SLURM_JOB_NODELIST")
+if [ "${#nodes[@]}" -ne "$TOTAL_NODES" ]; then
+    fail "expected $TOTAL_NODES nodes, got ${#nodes[@]}: ${nodes[*]}"
+fi
+for i in "${!nodes[@]}"; do echo "node $i: ${nodes[$i]}"; done
+
+# The IPv4 address of every node on $NETWORK_INTERFACE, read on the node itself.
+ADDR_CMD='a=$(ip -o -4 addr show dev "$1" 2>/dev/null | sed -n "s/.* inet \([0-9.]*\)\/.*/\1/p" | head -n 1); printf "%s %s\n" "$SLURMD_NODENAME" "$a"'
+declare -A addr
+while read -r node ip; do
+    addr[$node]=$ip
+done < <(srun --nodes="$TOTAL_NODES" --ntasks="$TOTAL_NODES" --ntasks-per-node=1 bash -c "$ADDR_CMD" _ "$NETWORK_INTERFACE")
+for node in "${nodes[@]}"; do
+    [ -n "${addr[$node]:-}" ] || fail "could not read an IPv4 address of interface $NETWORK_INTERFACE on node $node"
+done
+
+# The master node runs NATS/etcd and the first frontend (started by worker_setup.py).
+MASTER_NODE=${nodes[1]}
+MASTER_IP=${addr[$MASTER_NODE]}
+echo "master: node 1 $MASTER_NODE ($MASTER_IP)"
+
+# Every launched step reports "NAME STATUS" on fd 3 when it ends.
+STATUS_DIR=$(mktemp -d) || fail "mktemp failed"
+trap 'rm -rf "$STATUS_DIR"' EXIT
+mkfifo "$STATUS_DIR/status" || fail "mkfifo failed"
+exec 3<>"$STATUS_DIR/status"
+running=0
+launch() { # NAME NODE LOG_NAME COMMAND...
+    local name=$1 node=$2 log=$3
+    shift 3
+    echo "launching $name on $node: $*"
+    {
+        srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
+            --output="$LOG_DIR/$log.out" --error="$LOG_DIR/$log.err" \
+            ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
+        echo "$name $?" >&3
+    } &
+    running=$((running + 1))
+}
+
+WORKER_ARGS=(--gpu_type 'demo' --script-variant 'max-tpt' --gpus_per_node 8 --master_ip "$MASTER_IP" --sglang-config-path '/sweep/sglang_config_2.yaml' --multiple-frontends-enabled)
+
+# nginx on node 0; frontends on nodes 1, 2, 3
+FRONTEND_IPS=("${addr[${nodes[1]}]}" "${addr[${nodes[2]}]}" "${addr[${nodes[3]}]}")
+python3 - "$SCRIPTS_DIR/nginx.conf.j2" "$LOG_DIR/nginx.conf" "${FRONTEND_IPS[@]}" <<'PY' || fail "could not render $LOG_DIR/nginx.conf (needs python3 with jinja2)"
+import sys
+from jinja2 import Template
+src, dst, *hosts = sys.argv[1:]
+with open(src) as f:
+    template = Template(f.read())
+with open(dst, "w") as f:
+    f.write(template.render(frontend_hosts=hosts))
+PY
+launch nginx "${nodes[0]}" "${nodes[0]}_nginx" python3 "$W_SCRIPTS/worker_setup.py" --worker_type nginx --nginx_config "$W_LOGS/nginx.conf" "${WORKER_ARGS[@]}"
+launch frontend_0 "${nodes[1]}" "${nodes[1]}_frontend_0" python3 "$W_SCRIPTS/worker_setup.py" --worker_type frontend --worker_idx 0 "${WORKER_ARGS[@]}"
+launch frontend_1 "${nodes[2]}" "${nodes[2]}_frontend_1" python3 "$W_SCRIPTS/worker_setup.py" --worker_type frontend --worker_idx 1 "${WORKER_ARGS[@]}"
+launch frontend_2 "${nodes[3]}" "${nodes[3]}_frontend_2" python3 "$W_SCRIPTS/worker_setup.py" --worker_type frontend --worker_idx 2 "${WORKER_ARGS[@]}"
+
+# aggregated worker 0: nodes 0-1, leader node 0
+launch agg_w0_r0 "${nodes[0]}" "${nodes[0]}_agg_w0" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[0]}]}" --worker_idx 0 --local_rank 0 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[0]}_agg_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[0]}_config.json"
+launch agg_w0_r1 "${nodes[1]}" "${nodes[1]}_agg_w0" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[0]}]}" --worker_idx 0 --local_rank 1 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[1]}_agg_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[1]}_config.json"
+
+# aggregated worker 1: nodes 2-3, leader node 2
+launch agg_w1_r0 "${nodes[2]}" "${nodes[2]}_agg_w1" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[2]}]}" --worker_idx 1 --local_rank 0 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[2]}_agg_w1_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[2]}_config.json"
+launch agg_w1_r1 "${nodes[3]}" "${nodes[3]}_agg_w1" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[2]}]}" --worker_idx 1 --local_rank 1 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[3]}_agg_w1_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[3]}_config.json"
+
+# Benchmark on node 0; the job ends when it does, with its status.
+launch benchmark "${nodes[0]}" profile bash "$W_SCRIPTS/"'sglang'"/bench.sh" 0 2 0 32 '128' '64' '4x8' 'inf'
+
+# Wait: a step that fails ends the job with its status (FAILED in Slurm).
+while [ "$running" -gt 0 ]; do
+    read -r name rc <&3 || fail "lost the status channel"
+    running=$((running - 1))
+    echo "$name exited with status $rc"
+    if [ "$name" = benchmark ]; then exit "$rc"; fi
+    if [ "$rc" -ne 0 ]; then
+        echo "sweep job: $name failed with status $rc" >&2
+        exit "$rc"
+    fi
+done
+echo "every step exited 0"
