@@ -9,6 +9,7 @@
 # after each run. Prints wall time per run, the medians, their ratio and peak memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=${1:-500}
 RUNS=${2:-3}
 
@@ -64,3 +65,4 @@ ms=$(median "${sub_t[@]}"); mb=$(median "${bare_t[@]}")
 printf '\n%-28s %10s %10s %14s\n' "$N submissions" "median s" "ratio" "peak RSS KiB"
 printf '%-28s %10s %10s %14s\n' "bare sbatch --parsable loop" "$mb" "1.00" "$(max "${bare_m[@]}")"
 printf '%-28s %10s %10s %14s\n' "sweep-submit" "$ms" "$(awk -v a="$ms" -v b="$mb" 'BEGIN {printf "%.2f", a / b}')" "$(max "${sub_m[@]}")"
+bench_row submit "$N submissions, 36-node jobs (pending)" "bare sbatch --parsable loop" "$mb" "$ms" "$(max "${sub_m[@]}")"
