@@ -25,7 +25,7 @@ for ((i = 0; i < N; i++)); do
 done > "$TMP/records.jsonl"
 
 OPTS=(--account sweepacct --partition batch --model-dir /models/m --config-dir /cfg
-      --gpu-type gb200-fp8 --script-variant max-tpt)
+      --scripts-dir examples/demo-scripts --gpu-type demo --script-variant max-tpt)
 TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench/submit.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 
