@@ -27,10 +27,26 @@ use sweep::record::SubmitStatus;
 use sweep::Record;
 
 /// Submits one Slurm job per record and writes the records back with their job IDs.
+// mut_arg: the seed README's metavars (`--network-interface IFACE`) for the job-script
+// options, short enough that --help keeps every description beside its option.
 #[derive(Parser)]
 #[command(
     name = "sweep-submit",
     version,
+    mut_arg("job_name", |a| a.value_name("NAME")),
+    mut_arg("time_limit", |a| a.value_name("TIME")),
+    mut_arg("model_dir", |a| a.value_name("PATH")),
+    mut_arg("config_dir", |a| a.value_name("PATH")),
+    mut_arg("container_image", |a| a.value_name("IMAGE")),
+    mut_arg("gpu_type", |a| a.value_name("TYPE")),
+    mut_arg("script_variant", |a| a.value_name("VARIANT")),
+    mut_arg("gpus_per_node", |a| a.value_name("N")),
+    mut_arg("network_interface", |a| a.value_name("IFACE")),
+    mut_arg("log_dir", |a| a.value_name("PATH")),
+    mut_arg("scripts_dir", |a| a.value_name("PATH")),
+    mut_arg("num_additional_frontends", |a| a.value_name("N")),
+    mut_arg("profiler", |a| a.value_name("CONFIG")),
+    mut_arg("template", |a| a.value_name("PATH")),
     after_help = "Reads every record first (one bad line: nothing is submitted), saves each job \
         script as <sweep dir>/job_<index>.sh, then runs sbatch --parsable once per record. Each \
         record reaches stdout with its job_id (or submit_error) as soon as sbatch returns; every \
