@@ -237,3 +237,46 @@ impl Wanted<'_> {
             .map_or(true, |t| t >= self.since)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> chrono::NaiveDateTime {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn only_a_newer_job_with_the_tag_is_taken() {
+        let known = vec!["77".to_string()];
+        let by_time = Wanted {
+            tag: "sweep:k:id:3",
+            known: &known,
+            after_id: None,
+            since: at("2026-01-01T10:00:00"),
+        };
+        assert!(by_time.is("90", "2026-01-01T10:00:05", "sweep:k:id:3"));
+        assert!(
+            !by_time.is("90", "2026-01-01T09:59:59", "sweep:k:id:3"),
+            "older"
+        );
+        assert!(
+            !by_time.is("77", "2026-01-01T10:00:05", "sweep:k:id:3"),
+            "known"
+        );
+        assert!(
+            !by_time.is("91", "2026-01-01T10:00:05", "sweep:k:id:4"),
+            "other tag"
+        );
+        assert!(
+            by_time.is("92", "N/A", "sweep:k:id:3"),
+            "unreadable time: adopt"
+        );
+        let by_id = Wanted {
+            after_id: Some(100),
+            ..by_time
+        };
+        assert!(by_id.is("101", "2020-01-01T00:00:00", "sweep:k:id:3"));
+        assert!(!by_id.is("99", "2026-01-01T10:00:05", "sweep:k:id:3"));
+    }
+}
