@@ -174,7 +174,8 @@ fn is_plain_safe(s: &str, in_flow: bool) -> bool {
     if s.contains(": ") || s.contains(" #") {
         return false;
     }
-    if in_flow && b.iter().any(|c| b",[]{}:#".contains(c)) {
+    // PyYAML ends a plain scalar in a flow collection at any of these, even mid-word.
+    if in_flow && b.iter().any(|c| b",[]{}:#?".contains(c)) {
         return false;
     }
     !RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w))

@@ -7,3 +7,4 @@
 mod cli_docs;
 mod common;
 mod lib_record;
+mod render;
