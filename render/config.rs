@@ -103,7 +103,8 @@ impl OutDir {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
         }
-        sweep::fsutil::write_atomic(&path, text.as_bytes())?;
+        // No fsync per file: see the README (sweep-render, durability).
+        sweep::fsutil::write_atomic_unsynced(&path, text.as_bytes())?;
         if self.force {
             self.written.insert(index);
         }
