@@ -107,3 +107,12 @@ fn render_one(record: &mut Record, out_dir: &mut OutDir, at: &str) -> Result<boo
     record.config_path = Some(written.path);
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn args_are_consistent() {
+        use clap::CommandFactory;
+        super::Args::command().debug_assert();
+    }
+}
