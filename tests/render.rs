@@ -827,3 +827,37 @@ fn sweep_expand_into_sweep_render_through_real_pipes() {
         assert!(config["prefill"]["mem-fraction-static"].is_f64());
     }
 }
+
+#[test]
+fn keys_too_long_for_pyyaml_are_refused_and_long_ones_still_read_back() {
+    let dir = temp_dir("render_long_keys");
+    let long = "k".repeat(1000);
+    let line = json!({"index": 0, "id": "a", "mode": "agg", "parameters": {"slurm": {}, "sglang": {long.clone(): [{long.clone(): 1}]}}});
+    let out = run(
+        "sweep-render",
+        &["--out-dir", dir.to_str().unwrap()],
+        &format!("{line}\n"),
+    );
+    assert_eq!(stderr(&out), "");
+    let expected = json!({long.clone(): [{long: 1}]});
+    assert_same(
+        &pyyaml(&[dir.join("sglang_config_0.yaml")])[0],
+        &expected,
+        "1000-character keys",
+    );
+
+    // 300 characters, but escaped in quotes they take 1202.
+    let escaped = "\u{e9}".repeat(300);
+    let line = json!({"index": 1, "id": "b", "mode": "agg", "parameters": {"slurm": {}, "sglang": {escaped: 1}}});
+    let out = run(
+        "sweep-render",
+        &["--out-dir", dir.to_str().unwrap()],
+        &format!("{line}\n"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("sweep-render: <stdin>:1: invalid record: key \"{}\"... takes 1202 characters in YAML, more than PyYAML reads in a key (1000)\n", "\u{e9}".repeat(20))
+    );
+    assert!(!dir.join("sglang_config_1.yaml").exists());
+}
