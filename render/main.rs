@@ -25,16 +25,15 @@ use sweep::Record;
 #[command(
     name = "sweep-render",
     version,
-    long_about = "Write one SGLang config file per record and pass the records on with its path.\n\n\
-        For each record with SGLang values, writes sglang_config_{index}.yaml into the output \
-        directory: `prefill:` and `decode:` sections for disaggregated records (common values \
+    after_help = "For each record with SGLang values, writes sglang_config_{index}.yaml into the \
+        output directory: prefill: and decode: sections for disaggregated records (common values \
         plus that role's own), a flat mapping for aggregated ones; this is the file that \
         `python -m dynamo.sglang --config FILE [--config-key prefill|decode]` reads. The record \
-        is then written to stdout with `sweep_dir` and `config_path` (absolute) added. Records \
-        without SGLang values get no file and pass through unchanged.\n\n\
-        Re-rendering a record into the same directory is a no-op when the file is identical; \
-        a different existing file is an error unless --force.",
-    after_help = "Example:\n  \
+        is then written to stdout with sweep_dir and config_path (absolute) added. Records \
+        without SGLang values get no file and pass through unchanged. Re-rendering a record into \
+        the same directory is a no-op when the file is identical; a different existing file is \
+        an error unless --force.\n\n\
+        Example:\n  \
         set -o pipefail\n  \
         sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ..."
 )]
