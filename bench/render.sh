@@ -78,28 +78,35 @@ for line in sys.stdin:
     os.rename(path + ".tmp", path)
 EOF
 
-# measure NAME CMD...: RUNS timed runs, each into a fresh $work/NAME.k;
-# prints "median_wall_s median_cpu_s peak_rss_kb".
-measure() {
-  local name=$1; shift
-  local k times=() cpus=() rss=0
-  for k in $(seq 1 "$RUNS"); do
-    local dir="$work/$name.$k"
-    /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" "$dir" < "$work/records.jsonl" > "$work/$name.out"
-    read -r t u s m < "$work/time"
-    times+=("$t")
-    cpus+=("$(echo "$u + $s" | bc -l)")
-    (( m > rss )) && rss=$m
-    [ "$(ls "$dir" | wc -l)" = "$N" ] || { echo "$name wrote $(ls "$dir" | wc -l) files, expected $N" >&2; exit 1; }
-    [ "$k" = 1 ] || rm -rf "$dir"
-  done
-  printf '%s %s %s\n' "$(printf '%s\n' "${times[@]}" | median)" "$(printf '%s\n' "${cpus[@]}" | median)" "$rss"
+# once K NAME CMD...: one timed run into a fresh $work/NAME.K; appends "wall cpu rss_kb" to
+# $work/NAME.times. The programs take turns run by run, so load from other processes on the
+# machine falls on all of them alike.
+once() {
+  local k=$1 name=$2; shift 2
+  local dir="$work/$name.$k"
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" "$dir" < "$work/records.jsonl" > "$work/$name.out"
+  read -r t u s m < "$work/time"
+  echo "$t $(echo "$u + $s" | bc -l) $m" >> "$work/$name.times"
+  [ "$(ls "$dir" | wc -l)" = "$N" ] || { echo "$name wrote $(ls "$dir" | wc -l) files, expected $N" >&2; exit 1; }
+  [ "$k" = 1 ] || rm -rf "$dir"
 }
 
-read -r t_rust c_rust m_rust < <(measure rust "$bin" --out-dir)
-read -r t_py c_py m_py < <(measure py python3 "$work/baseline.py" pure)
-read -r t_pyc c_pyc m_pyc < <(measure pyc python3 "$work/baseline.py" c)
-read -r t_floor c_floor m_floor < <(measure floor python3 "$work/floor.py")
+# summary NAME: "median_wall_s median_cpu_s peak_rss_kb"
+summary() {
+  local f="$work/$1.times"
+  echo "$(cut -d' ' -f1 "$f" | median) $(cut -d' ' -f2 "$f" | median) $(cut -d' ' -f3 "$f" | sort -n | tail -1)"
+}
+
+for k in $(seq 1 "$RUNS"); do
+  once "$k" rust "$bin" --out-dir
+  once "$k" py python3 "$work/baseline.py" pure
+  once "$k" pyc python3 "$work/baseline.py" c
+  once "$k" floor python3 "$work/floor.py"
+done
+read -r t_rust c_rust m_rust < <(summary rust)
+read -r t_py c_py m_py < <(summary py)
+read -r t_pyc c_pyc m_pyc < <(summary pyc)
+read -r t_floor c_floor m_floor < <(summary floor)
 
 echo "sweep-render vs Python + PyYAML: $N configs in $(df --output=fstype "$work" | tail -1) $work, median of $RUNS runs"
 printf '%-34s %8s %7s %8s %7s %9s\n' program "wall s" ratio "CPU s" ratio "RSS MiB"
