@@ -13,3 +13,4 @@ mod expand;
 mod jobscript;
 mod jobscript_slurm;
 mod lib_record;
+mod render;
