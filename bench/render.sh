@@ -108,6 +108,12 @@ read -r t_py c_py m_py < <(summary py)
 read -r t_pyc c_pyc m_pyc < <(summary pyc)
 read -r t_floor c_floor m_floor < <(summary floor)
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+fs=$(df --output=fstype "$work" | tail -1 | tr -d ' ')
+bench_row render "$N configs on $fs" "python yaml.safe_dump loop" "$t_py" "$t_rust" "$m_rust"
+bench_row render "$N configs on $fs, CPU time" "python yaml.safe_dump loop" "$c_py" "$c_rust" "$m_rust"
+
 echo "sweep-render vs Python + PyYAML: $N configs in $(df --output=fstype "$work" | tail -1) $work, median of $RUNS runs"
 printf '%-34s %8s %7s %8s %7s %9s\n' program "wall s" ratio "CPU s" ratio "RSS MiB"
 row() {

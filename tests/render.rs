@@ -787,7 +787,7 @@ fn records_flow_through_real_pipes() {
 
 // needs sweep-expand (merged by the lead)
 #[test]
-#[ignore = "needs sweep-expand; the lead un-ignores it at merge"]
+
 fn sweep_expand_into_sweep_render_through_real_pipes() {
     let dir = temp_dir("render_expand_pipeline");
     std::fs::write(
