@@ -13,5 +13,6 @@ mod expand;
 mod jobscript;
 mod jobscript_slurm;
 mod lib_record;
+mod render;
 mod submit;
 mod submit_slurm;

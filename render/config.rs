@@ -1,0 +1,142 @@
+//! What goes into a record's config file, and where it goes: the output directory, created on
+//! first use, and files that are written once, complete, and never silently replaced.
+
+use crate::yaml;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{Map, Value};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use sweep::{Mode, Record};
+
+/// The config text for `record`: `prefill:` and `decode:` sections (common values, then that
+/// role's own) for disagg, a flat mapping for agg. The error says what is wrong with the
+/// record, without position.
+pub fn render(record: &Record) -> Result<String, String> {
+    let mut out = String::with_capacity(512);
+    match record.mode {
+        Mode::Disagg => {
+            let _ = writeln!(
+                out,
+                "# sglang_config_{}.yaml (disaggregated): dynamo.sglang --config FILE --config-key prefill|decode",
+                record.index
+            );
+            let mut roles = Map::new();
+            for role in ["prefill", "decode"] {
+                roles.insert(role.into(), Value::Object(record.sglang_for_role(role)));
+            }
+            yaml::document(&roles, &mut out)?;
+        }
+        Mode::Agg => {
+            if record.role_parameters.is_some() {
+                return Err("role_parameters are for disagg records, this one is agg".into());
+            }
+            let _ = writeln!(
+                out,
+                "# sglang_config_{}.yaml (aggregated): dynamo.sglang --config FILE",
+                record.index
+            );
+            yaml::document(&record.parameters.sglang, &mut out)?;
+        }
+    }
+    Ok(out)
+}
+
+/// The directory config files go to: given (`--out-dir`) or a new `sweep_YYYYMMDD_HHMMSS`,
+/// created when the first file is written so that an input without SGLang values leaves
+/// nothing behind.
+pub struct OutDir {
+    requested: Option<PathBuf>,
+    force: bool,
+    /// Once created: the absolute path, and the same as a string for records.
+    created: Option<(PathBuf, String)>,
+    /// Indexes written in this run (kept only under `--force`, where the disk no longer tells
+    /// an earlier run's file from one this run wrote for another record).
+    written: BTreeSet<u64>,
+}
+
+/// Where a record's config went.
+pub struct Written {
+    /// Absolute path of the output directory.
+    pub dir: String,
+    /// Absolute path of the config file.
+    pub path: String,
+}
+
+impl OutDir {
+    /// `requested` is made absolute now (the process could not find it again after a `cd`);
+    /// nothing is created yet.
+    pub fn new(requested: Option<&Path>, force: bool) -> Result<OutDir> {
+        let requested = requested.map(sweep::fsutil::absolute).transpose()?;
+        Ok(OutDir {
+            requested,
+            force,
+            created: None,
+            written: BTreeSet::new(),
+        })
+    }
+
+    /// Writes `text` as `sglang_config_{index}.yaml`. An identical existing file is left alone;
+    /// a different one is an error unless `--force` (and never when this run wrote it).
+    /// `at` is the record's position, `name:N`, for errors caused by the record.
+    pub fn write(&mut self, index: u64, text: &str, at: &str) -> Result<Written> {
+        let (dir, dir_str) = self.dir()?;
+        let path = dir.join(format!("sglang_config_{index}.yaml"));
+        let path_str = utf8(&path)?;
+        let written = Written {
+            dir: dir_str.clone(),
+            path: path_str,
+        };
+        match fs::read(&path) {
+            Ok(existing) if existing == text.as_bytes() => return Ok(written),
+            Ok(_) if self.written.contains(&index) => bail!(
+                "{at}: index {index} was already rendered in this run with a different config ({})",
+                path.display()
+            ),
+            Ok(_) if !self.force => bail!(
+                "{at}: {} already exists with different content (--force replaces it)",
+                path.display()
+            ),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
+        }
+        // No fsync per file: see the README (sweep-render, durability).
+        sweep::fsutil::write_atomic_unsynced(&path, text.as_bytes())?;
+        if self.force {
+            self.written.insert(index);
+        }
+        Ok(written)
+    }
+
+    /// The directory, created on first call.
+    fn dir(&mut self) -> Result<(&Path, &String)> {
+        if self.created.is_none() {
+            let dir = match &self.requested {
+                Some(dir) => {
+                    fs::create_dir_all(dir)
+                        .with_context(|| format!("failed to create directory {}", dir.display()))?;
+                    dir.clone()
+                }
+                None => {
+                    let cwd =
+                        std::env::current_dir().context("failed to find the current directory")?;
+                    sweep::fsutil::create_sweep_dir(&cwd)?
+                }
+            };
+            let text = utf8(&dir)?;
+            self.created = Some((dir, text));
+        }
+        let (dir, text) = self.created.as_ref().expect("set above");
+        Ok((dir, text))
+    }
+}
+
+/// Records carry paths as JSON strings, so they must be UTF-8.
+fn utf8(path: &Path) -> Result<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("path {} is not valid UTF-8", path.display()))
+}
