@@ -427,3 +427,47 @@ fn a_job_created_before_sbatch_timed_out_is_found_by_its_tag_in_the_real_squeue(
     assert_eq!(s(&recs[0], "job_id"), real[0]);
     assert_eq!(squeue(&real, "%k")[&real[0]], [s(&recs[0], "tag")]);
 }
+
+#[test]
+fn sweep_config_submits_the_seeds_scaling_study_in_one_command() {
+    if !slurm_available("sweep_config_submits_the_seeds_scaling_study_in_one_command") {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = temp_dir("submit_slurm_sweep_config");
+    let sw = dir.join("sweep").display().to_string();
+    let sweep_file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/scaling-study.yaml");
+    let out = submit(
+        &[
+            "--sweep-config",
+            sweep_file,
+            "--output-dir",
+            &sw,
+            "--job-name",
+            "scal1",
+        ],
+        "",
+        &[],
+    );
+    let recs = records(&out);
+    let _cancel = Cancel(job_ids(&recs));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(recs.len(), 4);
+    let held = squeue(&job_ids(&recs), "%D|%j|%k|%T");
+    for (r, nodes) in recs.iter().zip(["9", "18", "36", "54"]) {
+        assert_eq!(r["total_nodes"].to_string(), nodes);
+        let name = format!("scal1_sweep{}", r["index"]);
+        assert_eq!(
+            held[s(r, "job_id")],
+            [nodes, &name, s(r, "tag"), "PENDING"],
+            "{r}"
+        );
+        let config = s(r, "config_path");
+        assert!(
+            config.starts_with(&sw) && Path::new(config).is_file(),
+            "{r}"
+        );
+    }
+    assert!(Path::new(&sw).join("records.jsonl").is_file());
+}
