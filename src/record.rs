@@ -26,7 +26,7 @@
 //! | `cluster` | submit | cluster name when `sbatch --parsable` printed `ID;cluster` |
 //! | `submitted_at` | submit | RFC 3339 time `sbatch` returned |
 //! | `submit_error` | submit | why submission failed (Slurm's own message) |
-//! | `sbatch_command` | submit | the exact `sbatch` argv (always in dry runs) |
+//! | `sbatch_command` | submit | the exact `sbatch` argv (dry runs too) |
 //! | `retry_job_ids` | submit | IDs of the `--retries` follow-up jobs |
 //! | `history` | submit / collect | earlier submissions of this combination, oldest first |
 //! | `state` ... | collect | job state from Slurm: see [`JobStatus`] (`state`, `state_reason`, `exit_code`, `elapsed`, `node_list`, `retry_states`, `state_source`, `state_job_id`) |

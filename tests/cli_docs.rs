@@ -26,9 +26,14 @@ fn help_has_summary_documented_options_and_an_example() {
             "{prog}: --help needs an example pipeline with set -o pipefail:\n{help}"
         );
         // Every option line ("  --name ...") must carry a description after the flag itself.
+        // Option lines are indented by 2 ("  -h, --help") or 6 ("      --long"); deeper
+        // lines continue a wrapped description and may well start with an option's name.
         for line in help.lines() {
             let t = line.trim_start();
-            if t.starts_with("--") || (t.starts_with('-') && t.chars().nth(2) == Some(',')) {
+            let indent = line.len() - t.len();
+            let is_option = indent <= 6
+                && (t.starts_with("--") || (t.starts_with('-') && t.chars().nth(2) == Some(',')));
+            if is_option {
                 let described = t.split("  ").filter(|p| !p.trim().is_empty()).count() >= 2;
                 assert!(described, "{prog}: option without a description: {line:?}");
             }

@@ -663,7 +663,6 @@ fn unreachable_controller_is_a_clear_error() {
 
 /// The issue's partial re-submission pipeline, end to end, with sweep-submit.
 #[test]
-#[ignore = "needs sweep-submit; the lead un-ignores it at merge"]
 fn resubmission_pipeline() {
     if !slurm_available("resubmission_pipeline") {
         return;
@@ -689,8 +688,11 @@ sweep-collect --output sweep_manifest.json records.jsonl
 cp sweep_manifest.json before.json
 sweep-collect --status --jsonl sweep_manifest.json \\
   | jq -c 'select(.state == \"FAILED\" or .state == \"TIMEOUT\")' \\
-  | sweep-submit --account sweepacct --partition batch --model-dir /tmp --config-dir /tmp --gpu-type demo --script-variant max-tpt --output-dir {sweep_dir} \\
-  | sweep-collect sweep_manifest.json - --output sweep_manifest.json"
+  | sweep-submit --account sweepacct --partition batch --model-dir /tmp --config-dir /tmp --gpu-type demo --script-variant max-tpt --scripts-dir {scripts} --network-interface lo --output-dir {sweep_dir} \\
+  | sweep-collect sweep_manifest.json - --output sweep_manifest.json",
+        scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples/demo-scripts")
+            .display()
     );
     let path = format!(
         "{}:{}:{}",
