@@ -8,6 +8,7 @@ mod cli_docs;
 mod collect;
 mod collect_slurm;
 mod common;
+mod demo;
 mod examples;
 mod expand;
 mod jobscript;

@@ -1,0 +1,77 @@
+//! The README's first command, scripts/demo, keeps working: for real on the local cluster, and
+//! on the path a machine without Slurm takes (--dry-run).
+
+use crate::common::{bin, slurm_available, slurm_shared, stderr, stdout, temp_dir};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn demo(dir: &Path, dry_run: bool) -> Output {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    Command::new(repo.join("scripts/demo"))
+        .current_dir(dir)
+        .env("SWEEP_BIN_DIR", bin("sweep-expand").parent().unwrap())
+        .env("SWEEP_DEMO_DIR", dir.join("run"))
+        .env("SWEEP_DEMO_DRY_RUN", if dry_run { "1" } else { "0" })
+        .output()
+        .expect("run scripts/demo")
+}
+
+fn manifest(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("run/sweep/sweep_manifest.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn demo_runs_for_real_on_the_local_cluster() {
+    if !slurm_available("demo_runs_for_real_on_the_local_cluster") {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = temp_dir("demo_real");
+    let out = demo(&dir, false);
+    assert!(
+        out.status.success(),
+        "scripts/demo failed:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let m = manifest(&dir);
+    assert_eq!(m["total_jobs"], 2);
+    assert_eq!(m["counts"]["by_state"]["COMPLETED"], 2, "{m}");
+    // Four nodes per job, each of which read its role's swept values (the demo checks them and
+    // says so; it exits non-zero on any mismatch).
+    assert_eq!(
+        stdout(&out).matches("swept values received").count(),
+        8,
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn demo_falls_back_to_a_dry_run() {
+    let dir = temp_dir("demo_dry");
+    let out = demo(&dir, true);
+    assert!(
+        out.status.success(),
+        "scripts/demo failed:\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let m = manifest(&dir);
+    assert_eq!(m["counts"]["dry_run"], 2, "{m}");
+    for job in m["jobs"].as_array().unwrap() {
+        assert!(
+            job.get("job_id").is_none(),
+            "a dry run has no job ID: {job}"
+        );
+        let script = job["job_script"].as_str().unwrap();
+        assert!(
+            Path::new(script).is_file(),
+            "job script {script} not written"
+        );
+        let argv0 = job["sbatch_command"][0].as_str().unwrap_or_default();
+        assert!(argv0.ends_with("sbatch"), "{job}");
+    }
+    assert!(stdout(&out).contains("would run: "), "{}", stdout(&out));
+}
