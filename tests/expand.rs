@@ -4,6 +4,7 @@
 use crate::common::{run, sh, stderr, stdout, temp_dir};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn data(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -27,7 +28,13 @@ fn expand(yaml: &str, args: &[&str]) -> String {
 
 /// Expands `yaml`, which must fail: returns (exit code, stderr); stdout must be empty.
 fn expand_err(yaml: &str, args: &[&str]) -> (i32, String) {
-    let dir = temp_dir("expand_err");
+    // A directory of its own per call: tests run in parallel, and temp_dir empties the
+    // directory it is given, so a shared one loses another test's sweep.yaml mid-run.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    let dir = temp_dir(&format!(
+        "expand_err_{}",
+        CALLS.fetch_add(1, Ordering::Relaxed)
+    ));
     let file = dir.join("sweep.yaml");
     std::fs::write(&file, yaml).unwrap();
     let mut all = args.to_vec();
