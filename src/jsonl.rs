@@ -56,10 +56,15 @@ impl Input {
     pub fn next_line(&mut self, buf: &mut String, line_no: &mut usize) -> Result<Option<usize>> {
         loop {
             buf.clear();
-            let n = self
-                .reader
-                .read_line(buf)
-                .with_context(|| format!("failed to read {}", self.name))?;
+            let n = match self.reader.read_line(buf) {
+                Ok(n) => n,
+                // Bad bytes are bad input: name the line, as for any other invalid record.
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    let at = format!("{}:{}", self.name, *line_no + 1);
+                    return Err(e).with_context(|| format!("{at}: invalid record"));
+                }
+                Err(e) => return Err(e).with_context(|| format!("failed to read {}", self.name)),
+            };
             if n == 0 {
                 return Ok(None);
             }

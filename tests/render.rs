@@ -559,6 +559,26 @@ fn positions_name_the_input_file() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_is_named_by_its_position() {
+    let dir = temp_dir("render_not_utf8");
+    let mut bytes = records(1).into_bytes();
+    bytes.extend_from_slice(b"{\"index\":1,\"note\":\"caf\xe9\"}\n");
+    std::fs::write(dir.join("latin1.jsonl"), bytes).unwrap();
+    let out = run_in(
+        "sweep-render",
+        &["--out-dir", "out", "latin1.jsonl"],
+        "",
+        Some(&dir),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "sweep-render: latin1.jsonl:2: invalid record: stream did not contain valid UTF-8\n"
+    );
+    assert_eq!(stdout(&out).lines().count(), 1, "record 1 is out");
+}
+
+#[test]
 fn records_without_sglang_values_pass_through_unchanged_and_get_no_file() {
     let dir = temp_dir("render_no_sglang");
     let input = concat!(
