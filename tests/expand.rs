@@ -196,6 +196,28 @@ fn file_path_gives_absolute_sweep_file_and_stdin_none() {
     assert!(!expand(AGG, &[]).contains("sweep_file"));
 }
 
+#[test]
+fn a_sweep_file_path_that_is_not_utf8_is_refused_not_mangled() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = temp_dir("expand_not_utf8_path");
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.yaml");
+    std::fs::write(dir.join(name), AGG).unwrap();
+    let o = std::process::Command::new(crate::common::bin("sweep-expand"))
+        .arg(name)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        format!(
+            "sweep-expand: path {}/caf\u{fffd}.yaml is not valid UTF-8\n",
+            dir.display()
+        )
+    );
+    assert_eq!(stdout(&o), "");
+}
+
 fn sha16(text: &str) -> String {
     let d = Sha256::digest(text.as_bytes());
     d[..8].iter().map(|b| format!("{b:02x}")).collect()
