@@ -5,7 +5,8 @@
 //! strings and numbers exactly as serde_json writes them in the record itself (so `1`, `1.0`
 //! and `"1"` hash differently). This equals Python's
 //! `json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)` for every
-//! value a sweep file normally holds (floats differ only in exponent notation, `1e16`).
+//! value a sweep file normally holds (floats below 0.0001 differ: Python's `1e-05`, `1e-07`
+//! against our `0.00001`, `1e-7`).
 //!
 //! Expansion hashes a million records a second, so the canonical text of each `"key":value`
 //! pair is computed once per value ([`fragment`]) and the per-record text is only joined.
