@@ -319,6 +319,33 @@ fn values_keep_their_types_through_pyyaml_and_a_yaml_1_2_reader() {
     }
 }
 
+#[test]
+fn floats_pass_through_to_the_last_bit() {
+    // serde_json's default parser reads about one float in twenty one ULP off (these three
+    // among them): the record and the config then held a value the sweep never had.
+    let dir = temp_dir("render_float_bits");
+    let line = r#"{"index":0,"id":"f","mode":"agg","parameters":{"slurm":{},"sglang":{"a":0.9477416010037529,"b":0.0009321029604194967,"c":2.7715077941825975e-163}}}"#;
+    let out = run(
+        "sweep-render",
+        &["--out-dir", dir.to_str().unwrap()],
+        &format!("{line}\n"),
+    );
+    assert_eq!(stderr(&out), "");
+    let d = dir.display();
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "{},\"sweep_dir\":\"{d}\",\"config_path\":\"{d}/sglang_config_0.yaml\"}}\n",
+            line.strip_suffix('}').unwrap()
+        )
+    );
+    assert_eq!(
+        read(&dir.join("sglang_config_0.yaml")),
+        "# sglang_config_0.yaml (aggregated): dynamo.sglang --config FILE\n\
+         a: 0.9477416010037529\nb: 0.0009321029604194967\nc: 2.7715077941825975e-163\n"
+    );
+}
+
 /// Tiny deterministic generator, so a failure can be replayed.
 struct XorShift(u64);
 
