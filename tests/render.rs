@@ -832,9 +832,7 @@ fn records_flow_through_real_pipes() {
     assert_eq!(loaded[4]["prefill"]["max-running-requests"], json!(5004));
 }
 
-// needs sweep-expand (merged by the lead)
 #[test]
-
 fn sweep_expand_into_sweep_render_through_real_pipes() {
     let dir = temp_dir("render_expand_pipeline");
     std::fs::write(
