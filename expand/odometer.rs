@@ -51,10 +51,6 @@ pub fn check_divisible(sweep: &Sweep) -> Result<()> {
         Mode::Agg => &[("agg_nodes", "agg_workers")],
     };
     let lens: Vec<usize> = (0..sweep.axes.len()).map(|a| sweep.axis_len(a)).collect();
-    let mut strides = vec![1u64; lens.len()];
-    for a in (0..lens.len().saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1].saturating_mul(lens[a + 1] as u64);
-    }
     let slurm_axes: Vec<usize> = (0..sweep.axes.len())
         .filter(|&a| sweep.axes[a].iter().any(|&(s, _)| s == SLURM))
         .collect();
@@ -64,14 +60,13 @@ pub fn check_divisible(sweep: &Sweep) -> Result<()> {
             let n = slurm_value(sweep, &slurm_axes, &odo.pos, nodes);
             let w = slurm_value(sweep, &slurm_axes, &odo.pos, workers);
             if !n.is_multiple_of(w) {
-                let index: u64 = slurm_axes
-                    .iter()
-                    .zip(&odo.pos)
-                    .map(|(&a, &p)| strides[a] * p as u64)
-                    .sum();
+                let at = match index(&lens, &slurm_axes, &odo.pos) {
+                    Some(index) => format!(" (combination index {index})"),
+                    None => String::new(),
+                };
                 return Err(Issue::new(
                     key_path(&["slurm", nodes]),
-                    format!("slurm: {nodes}={n} is not divisible by {workers}={w} (combination index {index})"),
+                    format!("slurm: {nodes}={n} is not divisible by {workers}={w}{at}"),
                 ));
             }
         }
@@ -79,6 +74,22 @@ pub fn check_divisible(sweep: &Sweep) -> Result<()> {
             return Ok(());
         }
     }
+}
+
+/// The index of the first full combination at position `pos` over `slurm_axes`, the other
+/// axes at 0; `None` when it does not fit in a u64 (a sweep too big to count).
+fn index(lens: &[usize], slurm_axes: &[usize], pos: &[usize]) -> Option<u64> {
+    let mut index = 0u64;
+    for (&a, &p) in slurm_axes.iter().zip(pos) {
+        if p == 0 {
+            continue;
+        }
+        let stride = lens[a + 1..]
+            .iter()
+            .try_fold(1u64, |s, &len| s.checked_mul(len as u64))?;
+        index = stride.checked_mul(p as u64)?.checked_add(index)?;
+    }
+    Some(index)
 }
 
 /// The value of slurm key `name` at odometer position `pos` over `slurm_axes` (validated

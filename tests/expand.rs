@@ -547,6 +547,24 @@ fn count_ignores_the_ceiling_and_max_jobs_guards_expansion() {
 }
 
 #[test]
+fn divisibility_in_a_sweep_too_big_to_count_names_no_index() {
+    // The index of agg_nodes=6 would be 2 * 10^20: past u64, it overflowed (a panic in debug
+    // builds, a wrong number in release ones).
+    let mut huge = String::from("slurm:\n  agg_nodes: [4, 8, 6]\n  agg_workers: 4\nsglang:\n");
+    for k in 0..20 {
+        huge += &format!("  k{k}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n");
+    }
+    let (code, err) = expand_err(&huge, &["--count"]);
+    assert_eq!(
+        (code, err.as_str()),
+        (
+            1,
+            "sweep-expand: sweep.yaml:2:3: slurm: agg_nodes=6 is not divisible by agg_workers=4\n"
+        )
+    );
+}
+
+#[test]
 fn closed_pipe_after_one_line_is_success() {
     // 663,552 records (> 64 KiB) with no ceiling; head takes one line and goes away.
     let dir = temp_dir("expand_closed_pipe");
