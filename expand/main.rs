@@ -66,7 +66,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let sweep_file = match args.file.to_str() {
         Some("-") => None,
-        _ => Some(utf8(sweep::fsutil::absolute(&args.file)?)?),
+        _ => Some(sweep::fsutil::utf8(&sweep::fsutil::absolute(&args.file)?)?),
     };
     odometer::write_all(&sweep, sweep_file, &mut out)?;
     out.flush()?;
@@ -107,11 +107,4 @@ fn position(name: &str, text: &str, issue: sweepfile::Issue) -> String {
         Some((line, col)) => format!("{name}:{line}:{col}: {}", issue.msg),
         None => format!("{name}: {}", issue.msg),
     }
-}
-
-/// Records carry paths as JSON strings: a path that is not UTF-8 would reach them mangled.
-fn utf8(path: PathBuf) -> anyhow::Result<String> {
-    path.into_os_string()
-        .into_string()
-        .map_err(|p| anyhow::anyhow!("path {} is not valid UTF-8", p.to_string_lossy()))
 }

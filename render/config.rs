@@ -2,7 +2,7 @@
 //! first use, and files that are written once, complete, and never silently replaced.
 
 use crate::yaml;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -84,7 +84,7 @@ impl OutDir {
     pub fn write(&mut self, index: u64, text: &str, at: &str) -> Result<Written> {
         let (dir, dir_str) = self.dir()?;
         let path = dir.join(format!("sglang_config_{index}.yaml"));
-        let path_str = utf8(&path)?;
+        let path_str = sweep::fsutil::utf8(&path)?;
         let written = Written {
             dir: dir_str.clone(),
             path: path_str,
@@ -126,17 +126,10 @@ impl OutDir {
                     sweep::fsutil::create_sweep_dir(&cwd)?
                 }
             };
-            let text = utf8(&dir)?;
+            let text = sweep::fsutil::utf8(&dir)?;
             self.created = Some((dir, text));
         }
         let (dir, text) = self.created.as_ref().expect("set above");
         Ok((dir, text))
     }
-}
-
-/// Records carry paths as JSON strings, so they must be UTF-8.
-fn utf8(path: &Path) -> Result<String> {
-    path.to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("path {} is not valid UTF-8", path.display()))
 }

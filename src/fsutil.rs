@@ -55,6 +55,14 @@ pub fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("failed to resolve {}", path.display()))
 }
 
+/// `path` as a string for a record: records carry paths as JSON strings, so a path that is
+/// not UTF-8 is an error rather than a lossy copy that names some other file.
+pub fn utf8(path: &Path) -> Result<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("path {} is not valid UTF-8", path.display()))
+}
+
 /// Creates a new sweep directory `sweep_YYYYMMDD_HHMMSS` (local time, as the seed names them)
 /// under `parent`. Two sweeps started in the same second never share one: creation is atomic
 /// (`create_dir` fails if the directory exists) and a taken name gets a `_2`, `_3`... suffix.
