@@ -325,14 +325,17 @@ pub fn key_path(keys: &[&str]) -> Vec<Step> {
     keys.iter().map(|k| Step::Key(k.to_string())).collect()
 }
 
-/// How a value is described in messages.
+/// How a value is described in messages ("empty" matters: `sglang: {}` is refused because it
+/// is empty, and "expected a mapping ..., found a mapping" would not say so).
 pub fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "nothing (null)",
         Value::Bool(_) => "a boolean",
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
+        Value::Array(a) if a.is_empty() => "an empty list",
         Value::Array(_) => "a list",
+        Value::Object(m) if m.is_empty() => "an empty mapping",
         Value::Object(_) => "a mapping",
     }
 }
