@@ -52,8 +52,8 @@ pub struct OutDir {
     force: bool,
     /// Once created: the absolute path, and the same as a string for records.
     created: Option<(PathBuf, String)>,
-    /// Indexes written in this run (kept only under `--force`, where the disk no longer tells
-    /// an earlier run's file from one this run wrote for another record).
+    /// Indexes the records of this run have claimed (kept only under `--force`, where the disk
+    /// no longer tells an earlier run's file from one this run wrote for another record).
     written: BTreeSet<u64>,
 }
 
@@ -89,9 +89,12 @@ impl OutDir {
             dir: dir_str.clone(),
             path: path_str,
         };
+        // Every index a record of this run has claimed, whether its file was written now or
+        // was already there, identical: a later record must not take the file from it.
+        let claimed = self.force && !self.written.insert(index);
         match fs::read(&path) {
             Ok(existing) if existing == text.as_bytes() => return Ok(written),
-            Ok(_) if self.written.contains(&index) => bail!(
+            Ok(_) if claimed => bail!(
                 "{at}: index {index} was already rendered in this run with a different config ({})",
                 path.display()
             ),
@@ -105,9 +108,6 @@ impl OutDir {
         }
         // No fsync per file: see the README (sweep-render, durability).
         sweep::fsutil::write_atomic_unsynced(&path, text.as_bytes())?;
-        if self.force {
-            self.written.insert(index);
-        }
         Ok(written)
     }
 

@@ -490,6 +490,21 @@ fn force_never_lets_two_records_of_one_run_share_a_file() {
         )
     );
     assert!(read(&dir.join("sglang_config_0.yaml")).contains("5000"));
+    // Also when the first record's file was already there from an earlier run, identical.
+    let out = run(
+        "sweep-render",
+        &["--force", "--out-dir", dir.to_str().unwrap()],
+        &input,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "sweep-render: <stdin>:2: index 0 was already rendered in this run with a different config ({}/sglang_config_0.yaml)\n",
+            dir.display()
+        )
+    );
+    assert!(read(&dir.join("sglang_config_0.yaml")).contains("5000"));
     // The same record twice is fine: same file.
     let twice = format!("{}{}", records(1), records(1));
     let out = run(
