@@ -118,11 +118,26 @@ pub fn finish(name: &str, result: anyhow::Result<ExitCode>) -> ExitCode {
                 EXIT_FAILURE
             };
             use std::io::Write as _;
+            let msg = one_line(&format!("{err:#}"));
             // If stderr itself is gone there is nobody left to tell.
-            let _ = writeln!(io::stderr().lock(), "{name}: {err:#}");
+            let _ = writeln!(io::stderr().lock(), "{name}: {msg}");
             ExitCode::from(code)
         }
     }
+}
+
+/// `msg` with its control characters escaped (`\n`, `\u{1b}`): an error is one line on
+/// stderr even when it quotes a key or value of the input that holds a newline.
+fn one_line(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    for c in msg.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// True when any error in the chain is an I/O error of kind `BrokenPipe`.

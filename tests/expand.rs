@@ -423,6 +423,7 @@ fn validation_errors_name_file_position_key_and_value() {
         (format!("{AGG}sglang:\n  a: !custom 1\n"), "sweep.yaml:5:6: sglang.a: yaml tags (!name) are not supported"),
         (format!("{AGG}sglang:\n  a: {{1: x}}\n"), "sweep.yaml:5:7: sglang.a: map key 1 is not a string (quote it)"),
         (format!("{AGG}slrum: {{}}\n"), "sweep.yaml:4:1: slrum: unknown section (did you mean slurm?)"),
+        (format!("{AGG}\"sl\\nurm\": {{}}\n"), "sweep.yaml:4:1: sl\\nurm: unknown section (did you mean slurm?)"),
         (format!("{AGG}benchmark: {{}}\n"), "sweep.yaml:4:1: benchmark: unknown section (valid: slurm, sglang, prefill, decode, linked)"),
         ("slurm:\n  prefil_nodes: [6]\n".into(), "sweep.yaml:2:3: slurm.prefil_nodes: unknown slurm key (did you mean prefill_nodes?)"),
         ("slurm:\n  partition: batch\n".into(), "sweep.yaml:2:3: slurm.partition: unknown slurm key (valid: prefill_nodes, decode_nodes, prefill_workers, decode_workers, agg_nodes, agg_workers)"),

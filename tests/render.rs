@@ -536,6 +536,10 @@ fn bad_lines_stop_with_their_position_after_earlier_records_are_out() {
             "<stdin>:3: invalid record: unknown variant `both`, expected `disagg` or `agg`",
         ),
         (
+            r#"{"index":2,"id":"x","mode":"a\nb","parameters":{"slurm":{}}}"#,
+            r"<stdin>:3: invalid record: unknown variant `a\nb`, expected `disagg` or `agg`",
+        ),
+        (
             r#"{"index":2,"id":"x","mode":"agg","parameters":{"slurm":{},"sglang":{"a":1}},"role_parameters":{"decode":{"a":2}}}"#,
             "<stdin>:3: invalid record: role_parameters are for disagg records, this one is agg",
         ),
