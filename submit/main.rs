@@ -177,14 +177,16 @@ fn check_options(a: &Args) -> Result<()> {
     if a.submit_attempts == 0 {
         return sweep::cli::usage("--submit-attempts must be at least 1");
     }
-    if !(a.retry_backoff >= 0.0 && a.retry_backoff.is_finite()) {
+    // Duration::try_from_secs_f64 refuses negative, non-finite and too large values alike.
+    let secs = |v: f64| Duration::try_from_secs_f64(v).is_ok();
+    if !secs(a.retry_backoff) {
         return sweep::cli::usage("--retry-backoff must be a number of seconds, 0 or more");
     }
-    if !(a.sbatch_timeout > 0.0 && a.sbatch_timeout.is_finite()) {
+    if !(a.sbatch_timeout > 0.0 && secs(a.sbatch_timeout)) {
         return sweep::cli::usage("--sbatch-timeout must be a positive number of seconds");
     }
     if let Some(r) = a.max_submit_rate {
-        if !(r > 0.0 && r.is_finite()) {
+        if !(r > 0.0 && r.is_finite() && secs(1.0 / r)) {
             return sweep::cli::usage("--max-submit-rate must be a positive number per second");
         }
     }

@@ -82,7 +82,10 @@ impl Submitter {
         let mut lookup_error = None;
         for attempt in 1..=self.attempts {
             if attempt > 1 {
-                std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt - 2));
+                std::thread::sleep(
+                    self.backoff
+                        .saturating_mul(2u32.saturating_pow(attempt - 2)),
+                );
             }
             if maybe_created {
                 match self.lookup(wanted) {

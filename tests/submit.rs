@@ -547,6 +547,19 @@ fn usage_errors_exit_2() {
             vec!["--sbatch-timeout=-1"],
             "sweep-submit: --sbatch-timeout must be a positive number of seconds\n",
         ),
+        // Too large for a Duration: a usage error, not a panic.
+        (
+            vec!["--sbatch-timeout", "1e20"],
+            "sweep-submit: --sbatch-timeout must be a positive number of seconds\n",
+        ),
+        (
+            vec!["--retry-backoff", "1e20"],
+            "sweep-submit: --retry-backoff must be a number of seconds, 0 or more\n",
+        ),
+        (
+            vec!["--max-submit-rate", "1e-300"],
+            "sweep-submit: --max-submit-rate must be a positive number per second\n",
+        ),
     ] {
         let out = submit(&args, "", &[]);
         assert_eq!(stderr(&out), msg);
