@@ -135,27 +135,37 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     let saved = prepare::save_in_order(scripts);
     let mut out = sweep::jsonl::Writer::stdout();
-    if args.dry_run {
-        for s in &mut records {
-            saved.recv().context("the job-script writer stopped")??;
-            s.record.submit_status = Some(SubmitStatus::DryRun);
-            out.write(&s.record)?;
-        }
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let submitter = Submitter::new(
-        &sbatch,
-        args.submit_attempts,
-        Duration::from_secs_f64(args.retry_backoff),
-        Duration::from_secs_f64(args.sbatch_timeout),
-        args.max_submit_rate,
-    );
-    let result = submit_all(&args, &plan, submitter, records, &saved, &mut out);
+    let result = if args.dry_run {
+        write_dry_run(records, &saved, &mut out)
+    } else {
+        let submitter = Submitter::new(
+            &sbatch,
+            args.submit_attempts,
+            Duration::from_secs_f64(args.retry_backoff),
+            Duration::from_secs_f64(args.sbatch_timeout),
+            args.max_submit_rate,
+        );
+        submit_all(&args, &plan, submitter, records, &saved, &mut out)
+    };
     // Let the writer finish the scripts of records not submitted (fail-fast, a closed pipe):
     // every record's job_script exists, and no temporary file is left behind.
     saved.iter().for_each(drop);
     result
+}
+
+/// `--dry-run`: each record, once its job script is saved, marked `dry_run`.
+fn write_dry_run(
+    records: Vec<Sourced>,
+    saved: &std::sync::mpsc::Receiver<Result<()>>,
+    out: &mut sweep::jsonl::Writer<std::io::StdoutLock<'static>>,
+) -> Result<ExitCode> {
+    for mut s in records {
+        saved.recv().context("the job-script writer stopped")??;
+        s.record.submit_status = Some(SubmitStatus::DryRun);
+        out.write(&s.record)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The record files to read: the arguments, or with `--sweep-config` the records that

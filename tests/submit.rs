@@ -592,6 +592,16 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(0));
     let first = std::fs::read_to_string(dir.join("first")).unwrap();
     assert!(first.starts_with("{\"index\":0,"), "{first}");
+    // The scripts not yet saved when the pipe closed are finished, not left half-written.
+    let names: Vec<String> = std::fs::read_dir(dir.join("sweep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains(".tmp.")),
+        "temporary files left: {names:?}"
+    );
+    assert_eq!(names.len(), 401, "400 job scripts and logs/");
 }
 
 #[test]
