@@ -96,7 +96,8 @@ impl Layout {
         let stride = candidates.div_ceil(n);
         self.extra_frontends = (0..n)
             .map(|k| 2 + k * stride)
-            .filter(|&i| i < total)
+            // Increasing: stop at the first past the end instead of trying all n.
+            .take_while(|&i| i < total)
             .collect();
         let placed = self.extra_frontends.len() as u64;
         if placed < n {
