@@ -278,7 +278,8 @@ fn submit_all(
             }
         };
         progress.report(&record);
-        out.write_flush(&record)?;
+        out.write_flush(&record)
+            .with_context(|| unwritten(&origin, &record))?;
         if let Some(err) = &record.submit_error {
             failed += 1;
             first_failure.get_or_insert_with(|| format!("{origin}: {err}"));
@@ -298,6 +299,23 @@ fn submit_all(
         None => Ok(ExitCode::SUCCESS),
         Some(first) => anyhow::bail!("{failed} of {total} records not submitted; first: {first}"),
     }
+}
+
+/// The error of a record that could not be written (a full disk): the jobs it submitted, and
+/// their tag, must still reach the user.
+fn unwritten(origin: &str, r: &Record) -> String {
+    let Some(job_id) = &r.job_id else {
+        return format!("{origin}: failed to write the record");
+    };
+    let jobs: Vec<&str> = std::iter::once(job_id)
+        .chain(&r.retry_job_ids)
+        .map(String::as_str)
+        .collect();
+    format!(
+        "{origin}: job {} submitted (tag {}) but its record could not be written",
+        jobs.join(", "),
+        r.tag.as_deref().unwrap_or_default()
+    )
 }
 
 /// Submits one record and its `--retries` follow-ups, filling in the outcome. Returns true when

@@ -570,6 +570,30 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn a_record_that_cannot_be_written_names_its_submitted_job() {
+    let fake = Fake::new("submit_dev_full", "echo $((300 + n))");
+    let cmd = format!(
+        "{} {} --sbatch {} --output-dir {} {DATA}/three.jsonl > /dev/full",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+    );
+    let out = Command::new("bash").arg("-c").arg(&cmd).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let key = sweep::tag::sweep_key(&fake.out_dir());
+    assert_eq!(
+        stderr(&out),
+        format!("sweep-submit: {DATA}/three.jsonl:1: job 301 submitted (tag sweep:{key}:a1b2c3d4e5f60000:0) but its record could not be written: No space left on device (os error 28)\n")
+    );
+    assert_eq!(
+        fake.calls(),
+        1,
+        "no sbatch after a record that was not written"
+    );
+}
+
+#[test]
 fn a_closed_pipe_ends_quietly() {
     let dir = temp_dir("submit_closed_pipe");
     let line = data("three.jsonl").lines().next().unwrap().to_string();
