@@ -23,6 +23,9 @@ pub struct Submitter {
     highest_id: Option<u64>,
 }
 
+/// The longest pause `--max-submit-rate` makes between two calls.
+const MAX_INTERVAL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// What became of one submission.
 #[derive(Debug)]
 pub enum Done {
@@ -51,7 +54,8 @@ impl Submitter {
             attempts,
             backoff,
             timeout,
-            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            // Capped (about a century) so that adding it to an Instant cannot overflow.
+            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r).min(MAX_INTERVAL)),
             next_call: None,
             highest_id: None,
         }

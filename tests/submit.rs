@@ -767,6 +767,16 @@ fn progress_goes_to_a_terminal_only() {
 }
 
 #[test]
+fn a_vanishingly_small_submit_rate_still_makes_the_first_call() {
+    // One call in 10^19 s: the pause after it is longer than an Instant can hold.
+    let fake = Fake::new("submit_rate_tiny", "echo $((500 + n))");
+    let line = data("three.jsonl").lines().next().unwrap().to_string();
+    let out = fake.run(&["--max-submit-rate", "1e-19"], &(line + "\n"));
+    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    assert_eq!(s(&records(&out)[0], "job_id"), "501");
+}
+
+#[test]
 fn max_submit_rate_paces_the_sbatch_calls() {
     let fake = Fake::new("submit_rate", "date +%s.%N >> $D/times; echo $n");
     let line = data("three.jsonl").lines().next().unwrap().to_string();
