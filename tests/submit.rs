@@ -404,6 +404,21 @@ fn a_socket_timeout_is_looked_up_before_submitting_again() {
 }
 
 #[test]
+fn an_sbatch_killed_by_a_signal_is_looked_up_before_submitting_again() {
+    // Call 1 creates job 701 (squeue lists it with its tag), then dies of SIGKILL: the job
+    // is adopted, not submitted a second time.
+    let (fake, out, recs) = three(
+        "submit_signal",
+        "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
+        &["--retry-backoff", "0.01"],
+    );
+    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
+    assert_eq!(ids, ["701", "702", "703"]);
+    assert_eq!((fake.calls(), fake.squeue_calls()), (3, 1));
+}
+
+#[test]
 fn a_hung_sbatch_is_killed_and_the_run_ends_in_bounded_time() {
     let t0 = Instant::now();
     let (fake, out, recs) = three(
