@@ -516,7 +516,9 @@ fn retries_queue_follow_ups_that_slurm_cancels_when_a_run_succeeds() {
 #[test]
 fn a_record_submitted_before_keeps_its_earlier_job_in_history() {
     let fake = Fake::new("submit_history", "echo 500");
-    let out = fake.run(&[], &data("resubmit.jsonl"));
+    // Job 77 was found by sweep-collect --reconcile: that mark belongs to it, not to job 500.
+    let input = data("resubmit.jsonl").replace("\"note\"", "\"reconciled\":true,\"note\"");
+    let out = fake.run(&[], &input);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = &records(&out)[0];
     assert_eq!(s(r, "job_id"), "500");
@@ -524,7 +526,13 @@ fn a_record_submitted_before_keeps_its_earlier_job_in_history() {
         r["history"],
         serde_json::json!([{"job_id":"77","submitted_at":"2025-11-13T12:34:56+00:00","retry_job_ids":["78"],"state":"FAILED"}])
     );
-    for stale in ["state", "exit_code", "state_source", "retry_job_ids"] {
+    for stale in [
+        "state",
+        "exit_code",
+        "state_source",
+        "retry_job_ids",
+        "reconciled",
+    ] {
         assert!(r.get(stale).is_none(), "{stale} left over: {r}");
     }
     assert_eq!(s(r, "note"), "kept");
