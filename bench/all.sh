@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(expand render submit collect)
-for tool in time bc; do   # /usr/bin/time for peak memory, bc for ratios
-  command -v "$tool" >/dev/null || [ -x "/usr/bin/$tool" ] || apt-get install -y -qq "$tool" >/dev/null 2>&1 || true
-done
+# GNU time for peak memory (looked for by path: `command -v time` finds the shell keyword),
+# bc for ratios.
+[ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null 2>&1 || true
+command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null 2>&1 || true
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 for s in "${stages[@]}"; do
   case $s in submit|collect)

@@ -17,7 +17,12 @@ scontrol ping | grep -q 'is UP' || { echo "bench/submit.sh: no Slurm controller 
 cargo build --release --quiet --bin sweep-submit
 BIN=target/release/sweep-submit
 TMP=$(mktemp -d /tmp/sweep-bench-submit.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+# On any exit (a failed run included), cancel every job a run submitted: the cluster is shared.
+cancel_all() {
+  { grep -ho '"job_id":"[0-9]*"' "$TMP"/sub_*.jsonl | grep -o '[0-9]*'; cat "$TMP"/bare_*.ids; } 2>/dev/null |
+    xargs -r -n 200 scancel 2>/dev/null || true
+}
+trap 'cancel_all; rm -rf "$TMP"' EXIT
 
 # N disaggregated 36-node records (12 prefill + 24 decode), distinct ids.
 for ((i = 0; i < N; i++)); do

@@ -9,7 +9,7 @@
 use anyhow::{Context, Result};
 use serde_json::Value;
 use std::path::PathBuf;
-use sweep::jsonl::Input;
+use sweep::jsonl::{record_from_value, Input};
 use sweep::Record;
 
 /// Everything read from the inputs, in input order.
@@ -73,7 +73,7 @@ fn take_value(value: Value, out: &mut Collected) -> Result<(), String> {
         .is_some_and(|o| o.get("jobs").is_some_and(Value::is_array) && !o.contains_key("index"));
     if !is_manifest {
         out.records
-            .push(to_record(value).map_err(|e| format!("invalid record: {e}"))?);
+            .push(record_from_value(value).map_err(|e| format!("invalid record: {e}"))?);
         return Ok(());
     }
     let Value::Object(mut manifest) = value else {
@@ -86,26 +86,9 @@ fn take_value(value: Value, out: &mut Collected) -> Result<(), String> {
         unreachable!("checked above")
     };
     for (i, job) in jobs.into_iter().enumerate() {
-        let record = to_record(job).map_err(|e| format!("invalid manifest: jobs[{i}]: {e}"))?;
+        let record =
+            record_from_value(job).map_err(|e| format!("invalid manifest: jobs[{i}]: {e}"))?;
         out.records.push(record);
     }
     Ok(())
-}
-
-fn to_record(value: Value) -> Result<Record, String> {
-    if !value.is_object() {
-        return Err(format!("expected a JSON object, found {}", kind_of(&value)));
-    }
-    serde_json::from_value(value).map_err(|e| e.to_string())
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }

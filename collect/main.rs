@@ -145,7 +145,8 @@ fn check_args(args: &Args) -> Result<()> {
     if args.batch_size == 0 {
         return sweep::cli::usage("--batch-size must be at least 1");
     }
-    let positive = |v: f64| v.is_finite() && v > 0.0;
+    // Each pause becomes a Duration: a value too large for one would panic in the wait.
+    let positive = |v: f64| v > 0.0 && std::time::Duration::try_from_secs_f64(v).is_ok();
     if !positive(args.poll_interval) || !positive(args.max_interval) {
         return sweep::cli::usage("--poll-interval and --max-interval must be positive numbers");
     }

@@ -117,6 +117,13 @@ impl<T: DeserializeOwned> Iterator for Records<T> {
 /// Parses one line as a record; the error says what is wrong without the position.
 pub fn parse_record<T: DeserializeOwned>(line: &str) -> std::result::Result<T, String> {
     let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    record_from_value(value)
+}
+
+/// A record from an already parsed JSON value (a manifest's job); errors as [`parse_record`].
+pub fn record_from_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+) -> std::result::Result<T, String> {
     if !value.is_object() {
         return Err(format!("expected a JSON object, found {}", kind_of(&value)));
     }

@@ -135,27 +135,37 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     let saved = prepare::save_in_order(scripts);
     let mut out = sweep::jsonl::Writer::stdout();
-    if args.dry_run {
-        for s in &mut records {
-            saved.recv().context("the job-script writer stopped")??;
-            s.record.submit_status = Some(SubmitStatus::DryRun);
-            out.write(&s.record)?;
-        }
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    let submitter = Submitter::new(
-        &sbatch,
-        args.submit_attempts,
-        Duration::from_secs_f64(args.retry_backoff),
-        Duration::from_secs_f64(args.sbatch_timeout),
-        args.max_submit_rate,
-    );
-    let result = submit_all(&args, &plan, submitter, records, &saved, &mut out);
+    let result = if args.dry_run {
+        write_dry_run(records, &saved, &mut out)
+    } else {
+        let submitter = Submitter::new(
+            &sbatch,
+            args.submit_attempts,
+            Duration::from_secs_f64(args.retry_backoff),
+            Duration::from_secs_f64(args.sbatch_timeout),
+            args.max_submit_rate,
+        );
+        submit_all(&args, &plan, submitter, records, &saved, &mut out)
+    };
     // Let the writer finish the scripts of records not submitted (fail-fast, a closed pipe):
     // every record's job_script exists, and no temporary file is left behind.
     saved.iter().for_each(drop);
     result
+}
+
+/// `--dry-run`: each record, once its job script is saved, marked `dry_run`.
+fn write_dry_run(
+    records: Vec<Sourced>,
+    saved: &std::sync::mpsc::Receiver<Result<()>>,
+    out: &mut sweep::jsonl::Writer<std::io::StdoutLock<'static>>,
+) -> Result<ExitCode> {
+    for mut s in records {
+        saved.recv().context("the job-script writer stopped")??;
+        s.record.submit_status = Some(SubmitStatus::DryRun);
+        out.write(&s.record)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The record files to read: the arguments, or with `--sweep-config` the records that
@@ -177,14 +187,16 @@ fn check_options(a: &Args) -> Result<()> {
     if a.submit_attempts == 0 {
         return sweep::cli::usage("--submit-attempts must be at least 1");
     }
-    if !(a.retry_backoff >= 0.0 && a.retry_backoff.is_finite()) {
+    // Duration::try_from_secs_f64 refuses negative, non-finite and too large values alike.
+    let secs = |v: f64| Duration::try_from_secs_f64(v).is_ok();
+    if !secs(a.retry_backoff) {
         return sweep::cli::usage("--retry-backoff must be a number of seconds, 0 or more");
     }
-    if !(a.sbatch_timeout > 0.0 && a.sbatch_timeout.is_finite()) {
+    if !(a.sbatch_timeout > 0.0 && secs(a.sbatch_timeout)) {
         return sweep::cli::usage("--sbatch-timeout must be a positive number of seconds");
     }
     if let Some(r) = a.max_submit_rate {
-        if !(r > 0.0 && r.is_finite()) {
+        if !(r > 0.0 && r.is_finite() && secs(1.0 / r)) {
             return sweep::cli::usage("--max-submit-rate must be a positive number per second");
         }
     }
@@ -266,7 +278,8 @@ fn submit_all(
             }
         };
         progress.report(&record);
-        out.write_flush(&record)?;
+        out.write_flush(&record)
+            .with_context(|| unwritten(&origin, &record))?;
         if let Some(err) = &record.submit_error {
             failed += 1;
             first_failure.get_or_insert_with(|| format!("{origin}: {err}"));
@@ -286,6 +299,23 @@ fn submit_all(
         None => Ok(ExitCode::SUCCESS),
         Some(first) => anyhow::bail!("{failed} of {total} records not submitted; first: {first}"),
     }
+}
+
+/// The error of a record that could not be written (a full disk): the jobs it submitted, and
+/// their tag, must still reach the user.
+fn unwritten(origin: &str, r: &Record) -> String {
+    let Some(job_id) = &r.job_id else {
+        return format!("{origin}: failed to write the record");
+    };
+    let jobs: Vec<&str> = std::iter::once(job_id)
+        .chain(&r.retry_job_ids)
+        .map(String::as_str)
+        .collect();
+    format!(
+        "{origin}: job {} submitted (tag {}) but its record could not be written",
+        jobs.join(", "),
+        r.tag.as_deref().unwrap_or_default()
+    )
 }
 
 /// Submits one record and its `--retries` follow-ups, filling in the outcome. Returns true when

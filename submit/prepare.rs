@@ -195,4 +195,6 @@ fn start_over(r: &mut Record) {
     r.cluster = None;
     r.submit_status = None;
     r.submit_error = None;
+    // sweep-collect --reconcile's mark: it was about the old submission.
+    r.extra.shift_remove("reconciled");
 }

@@ -23,6 +23,9 @@ pub struct Submitter {
     highest_id: Option<u64>,
 }
 
+/// The longest pause `--max-submit-rate` makes between two calls.
+const MAX_INTERVAL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// What became of one submission.
 #[derive(Debug)]
 pub enum Done {
@@ -51,7 +54,8 @@ impl Submitter {
             attempts,
             backoff,
             timeout,
-            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r)),
+            // Capped (about a century) so that adding it to an Instant cannot overflow.
+            interval: rate.map(|r| Duration::from_secs_f64(1.0 / r).min(MAX_INTERVAL)),
             next_call: None,
             highest_id: None,
         }
@@ -82,7 +86,10 @@ impl Submitter {
         let mut lookup_error = None;
         for attempt in 1..=self.attempts {
             if attempt > 1 {
-                std::thread::sleep(self.backoff * 2u32.saturating_pow(attempt - 2));
+                std::thread::sleep(
+                    self.backoff
+                        .saturating_mul(2u32.saturating_pow(attempt - 2)),
+                );
             }
             if maybe_created {
                 match self.lookup(wanted) {

@@ -89,10 +89,17 @@ pub fn outcome(f: &Finished, timeout: Duration) -> Outcome {
         };
     };
     if !status.success() {
-        let message = one_line(&f.stderr).unwrap_or_else(|| match status.code() {
-            Some(code) => format!("sbatch exited with status {code} and no message"),
-            None => "sbatch was killed by a signal".to_string(),
-        });
+        let Some(code) = status.code() else {
+            // Killed mid-call (not by us): like a timeout, the request may have reached
+            // slurmctld, so the job is looked up before another sbatch.
+            return Outcome::Transient {
+                message: one_line(&f.stderr)
+                    .unwrap_or_else(|| "sbatch was killed by a signal".to_string()),
+                maybe_created: true,
+            };
+        };
+        let message = one_line(&f.stderr)
+            .unwrap_or_else(|| format!("sbatch exited with status {code} and no message"));
         return classify(message);
     }
     match parse_parsable(&f.stdout) {

@@ -390,6 +390,14 @@ fn bad_input_errors_name_input_and_line() {
         "sweep-collect: --batch-size must be at least 1\n"
     );
     assert_eq!(out.status.code(), Some(2));
+    for interval in ["--poll-interval", "--max-interval"] {
+        let out = run("sweep-collect", &["--wait", interval, "1e20"], "");
+        assert_eq!(
+            stderr(&out),
+            "sweep-collect: --poll-interval and --max-interval must be positive numbers\n"
+        );
+        assert_eq!(out.status.code(), Some(2));
+    }
     // An empty stream in JSON Lines mode is an empty stream out, not an error.
     let out = run("sweep-collect", &["--jsonl"], "");
     assert_eq!(

@@ -363,6 +363,17 @@ fn unusable_counts_are_errors() {
         stderr(&o),
         "sweep-submit: <stdin>:1: prefill_nodes (3) must be divisible by prefill_workers (2)\n"
     );
+    // A count so large that the node total would overflow (or the script never end).
+    let mut rec: Value =
+        serde_json::from_str(&disagg(&fx, 0, [1; 4], sglang(), Value::Null)).unwrap();
+    rec["parameters"]["slurm"]["prefill_nodes"] = json!(u64::MAX);
+    rec.as_object_mut().unwrap().remove("total_nodes");
+    let o = submit(&fx, &[], &rec.to_string());
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "sweep-submit: <stdin>:1: parameters.slurm.prefill_nodes is 18446744073709551615, more than the 100000 a job can use\n"
+    );
     let rec = agg(&fx, 0, 1, 1, sglang());
     let o = submit(&fx, &["--enable-multiple-frontends"], &rec);
     assert_eq!(

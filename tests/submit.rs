@@ -404,6 +404,21 @@ fn a_socket_timeout_is_looked_up_before_submitting_again() {
 }
 
 #[test]
+fn an_sbatch_killed_by_a_signal_is_looked_up_before_submitting_again() {
+    // Call 1 creates job 701 (squeue lists it with its tag), then dies of SIGKILL: the job
+    // is adopted, not submitted a second time.
+    let (fake, out, recs) = three(
+        "submit_signal",
+        "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
+        &["--retry-backoff", "0.01"],
+    );
+    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
+    assert_eq!(ids, ["701", "702", "703"]);
+    assert_eq!((fake.calls(), fake.squeue_calls()), (3, 1));
+}
+
+#[test]
 fn a_hung_sbatch_is_killed_and_the_run_ends_in_bounded_time() {
     let t0 = Instant::now();
     let (fake, out, recs) = three(
@@ -501,7 +516,9 @@ fn retries_queue_follow_ups_that_slurm_cancels_when_a_run_succeeds() {
 #[test]
 fn a_record_submitted_before_keeps_its_earlier_job_in_history() {
     let fake = Fake::new("submit_history", "echo 500");
-    let out = fake.run(&[], &data("resubmit.jsonl"));
+    // Job 77 was found by sweep-collect --reconcile: that mark belongs to it, not to job 500.
+    let input = data("resubmit.jsonl").replace("\"note\"", "\"reconciled\":true,\"note\"");
+    let out = fake.run(&[], &input);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let r = &records(&out)[0];
     assert_eq!(s(r, "job_id"), "500");
@@ -509,7 +526,13 @@ fn a_record_submitted_before_keeps_its_earlier_job_in_history() {
         r["history"],
         serde_json::json!([{"job_id":"77","submitted_at":"2025-11-13T12:34:56+00:00","retry_job_ids":["78"],"state":"FAILED"}])
     );
-    for stale in ["state", "exit_code", "state_source", "retry_job_ids"] {
+    for stale in [
+        "state",
+        "exit_code",
+        "state_source",
+        "retry_job_ids",
+        "reconciled",
+    ] {
         assert!(r.get(stale).is_none(), "{stale} left over: {r}");
     }
     assert_eq!(s(r, "note"), "kept");
@@ -547,6 +570,19 @@ fn usage_errors_exit_2() {
             vec!["--sbatch-timeout=-1"],
             "sweep-submit: --sbatch-timeout must be a positive number of seconds\n",
         ),
+        // Too large for a Duration: a usage error, not a panic.
+        (
+            vec!["--sbatch-timeout", "1e20"],
+            "sweep-submit: --sbatch-timeout must be a positive number of seconds\n",
+        ),
+        (
+            vec!["--retry-backoff", "1e20"],
+            "sweep-submit: --retry-backoff must be a number of seconds, 0 or more\n",
+        ),
+        (
+            vec!["--max-submit-rate", "1e-300"],
+            "sweep-submit: --max-submit-rate must be a positive number per second\n",
+        ),
     ] {
         let out = submit(&args, "", &[]);
         assert_eq!(stderr(&out), msg);
@@ -554,6 +590,30 @@ fn usage_errors_exit_2() {
     }
     let out = submit(&["--retries", "x"], "", &[]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_record_that_cannot_be_written_names_its_submitted_job() {
+    let fake = Fake::new("submit_dev_full", "echo $((300 + n))");
+    let cmd = format!(
+        "{} {} --sbatch {} --output-dir {} {DATA}/three.jsonl > /dev/full",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+    );
+    let out = Command::new("bash").arg("-c").arg(&cmd).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let key = sweep::tag::sweep_key(&fake.out_dir());
+    assert_eq!(
+        stderr(&out),
+        format!("sweep-submit: {DATA}/three.jsonl:1: job 301 submitted (tag sweep:{key}:a1b2c3d4e5f60000:0) but its record could not be written: No space left on device (os error 28)\n")
+    );
+    assert_eq!(
+        fake.calls(),
+        1,
+        "no sbatch after a record that was not written"
+    );
 }
 
 #[test]
@@ -579,6 +639,16 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(0));
     let first = std::fs::read_to_string(dir.join("first")).unwrap();
     assert!(first.starts_with("{\"index\":0,"), "{first}");
+    // The scripts not yet saved when the pipe closed are finished, not left half-written.
+    let names: Vec<String> = std::fs::read_dir(dir.join("sweep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains(".tmp.")),
+        "temporary files left: {names:?}"
+    );
+    assert_eq!(names.len(), 401, "400 job scripts and logs/");
 }
 
 #[test]
@@ -717,6 +787,16 @@ fn progress_goes_to_a_terminal_only() {
         text,
         "[1/3] submitted sweep_job_sweep0 -> 304\n[2/3] submitted sweep_job_sweep1 -> 305\n[3/3] submitted sweep_job_sweep2 -> 306\n"
     );
+}
+
+#[test]
+fn a_vanishingly_small_submit_rate_still_makes_the_first_call() {
+    // One call in 10^19 s: the pause after it is longer than an Instant can hold.
+    let fake = Fake::new("submit_rate_tiny", "echo $((500 + n))");
+    let line = data("three.jsonl").lines().next().unwrap().to_string();
+    let out = fake.run(&["--max-submit-rate", "1e-19"], &(line + "\n"));
+    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    assert_eq!(s(&records(&out)[0], "job_id"), "501");
 }
 
 #[test]

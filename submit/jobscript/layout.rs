@@ -96,7 +96,8 @@ impl Layout {
         let stride = candidates.div_ceil(n);
         self.extra_frontends = (0..n)
             .map(|k| 2 + k * stride)
-            .filter(|&i| i < total)
+            // Increasing: stop at the first past the end instead of trying all n.
+            .take_while(|&i| i < total)
             .collect();
         let placed = self.extra_frontends.len() as u64;
         if placed < n {
@@ -116,6 +117,10 @@ impl Layout {
     }
 }
 
+/// Largest node or worker count of one role. Far beyond any Slurm cluster, and it keeps the
+/// sum of the counts and the job script (one line per node) bounded.
+const MAX_COUNT: u64 = 100_000;
+
 /// One role's counts from `parameters.slurm`: `<prefix>_nodes` and `<prefix>_workers`.
 fn group(
     record: &Record,
@@ -126,6 +131,9 @@ fn group(
 ) -> Result<Group> {
     let count = |key: String| -> Result<u64> {
         match record.slurm_count(&key) {
+            Some(n) if n > MAX_COUNT => {
+                bail!("parameters.slurm.{key} is {n}, more than the {MAX_COUNT} a job can use")
+            }
             Some(n) if n > 0 => Ok(n),
             _ => bail!(
                 "parameters.slurm.{key} must be a positive integer, found {}",
