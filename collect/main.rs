@@ -93,6 +93,10 @@ struct Args {
     /// The sacct program.
     #[arg(long, value_name = "PROGRAM", default_value = "sacct")]
     sacct: String,
+    /// Longest wait for one squeue or sacct call, in seconds (a hung one is killed and counts
+    /// as Slurm unreachable)
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    slurm_timeout: f64,
 }
 
 fn main() -> ExitCode {
@@ -110,6 +114,7 @@ fn run(args: Args) -> Result<ExitCode> {
         squeue: args.squeue.clone(),
         sacct: args.sacct.clone(),
         batch: args.batch_size,
+        timeout: std::time::Duration::from_secs_f64(args.slurm_timeout),
     };
     if args.reconcile {
         records = tolerate(
@@ -149,6 +154,9 @@ fn check_args(args: &Args) -> Result<()> {
     let positive = |v: f64| v > 0.0 && std::time::Duration::try_from_secs_f64(v).is_ok();
     if !positive(args.poll_interval) || !positive(args.max_interval) {
         return sweep::cli::usage("--poll-interval and --max-interval must be positive numbers");
+    }
+    if !positive(args.slurm_timeout) {
+        return sweep::cli::usage("--slurm-timeout must be a positive number");
     }
     if args.timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
         return sweep::cli::usage("--timeout must be a non-negative number");

@@ -122,7 +122,7 @@ fn mentioned(records: &[Record]) -> BTreeSet<String> {
 fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     let mut found = BTreeMap::new();
     let args = ["-h", "-t", "all", "--me", "-o", "%i|%V|%E|%k"].map(String::from);
-    let text = slurm::run(&cmds.squeue, &args).map_err(Unreachable)?;
+    let text = slurm::run(&cmds.squeue, &args, cmds.timeout).map_err(Unreachable)?;
     for line in text.lines() {
         // The comment last: it is free text.
         if let [id, submit, dependency, comment] = line.splitn(4, '|').collect::<Vec<_>>()[..] {
@@ -131,7 +131,7 @@ fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     }
     let fields = "JobID,Submit,Comment,SubmitLine";
     let args = ["-n", "-X", "-P", "-S", since, "-o", fields].map(String::from);
-    match slurm::run(&cmds.sacct, &args) {
+    match slurm::run(&cmds.sacct, &args, cmds.timeout) {
         Ok(text) => {
             for line in text.lines() {
                 // sacct keeps comments only with AccountingStoreFlags=job_comment, so the tag

@@ -9,7 +9,7 @@
 
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::time::Duration;
 
 /// A job to look up: its ID, its cluster (`sbatch -M`), and the tag it should carry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,6 +57,8 @@ pub struct Slurm {
     pub sacct: String,
     /// Job IDs per call.
     pub batch: usize,
+    /// Longest wait for one `squeue` or `sacct` call.
+    pub timeout: Duration,
 }
 
 /// Slurm could not be asked (controller unreachable, command missing, unexpected failure).
@@ -132,7 +134,7 @@ impl Slurm {
             "-o".into(),
             SQUEUE_FORMAT.into(),
         ]);
-        let text = match run(&self.squeue, &args) {
+        let text = match run(&self.squeue, &args, self.timeout) {
             Ok(text) => text,
             // One unknown job ID alone: squeue asks for that job and is told it is invalid.
             Err(e) if e.contains("Invalid job id specified") => String::new(),
@@ -167,7 +169,7 @@ impl Slurm {
         let mut args = vec!["-n".to_string(), "-X".into(), "-P".into()];
         args.extend(cluster_args(cluster));
         args.extend(["-j".into(), ids.join(","), "-o".into(), SACCT_FIELDS.into()]);
-        let text = match run(&self.sacct, &args) {
+        let text = match run(&self.sacct, &args, self.timeout) {
             Ok(text) => text,
             Err(e) if e.contains("accounting storage is disabled") => return Ok(false),
             Err(e) => return Err(Unreachable(e).into()),
@@ -235,18 +237,29 @@ fn cluster_args(cluster: &Option<String>) -> Vec<String> {
     }
 }
 
-/// Runs `program args`; its stdout, or its stderr's first line as the error.
-pub fn run(program: &str, args: &[String]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| format!("failed to run {program}: {e}"))?;
-    if out.status.success() {
-        return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
+/// Runs `program args` with a deadline (a hung `squeue` must not hang `--wait`); its stdout,
+/// or its stderr's first line as the error.
+pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, String> {
+    let argv: Vec<String> = std::iter::once(program.to_string())
+        .chain(args.iter().cloned())
+        .collect();
+    let out =
+        sweep::proc::run(&argv, timeout).map_err(|e| format!("failed to run {program}: {e}"))?;
+    let Some(status) = out.status else {
+        return Err(format!(
+            "{program} did not answer within {}s (--slurm-timeout)",
+            timeout.as_secs_f64()
+        ));
+    };
+    if status.success() {
+        return Ok(out.stdout);
     }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    Err(match (first, out.status.code()) {
+    let first = out
+        .stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    Err(match (first, status.code()) {
         ("", Some(code)) => format!("{program} exited with status {code}"),
         ("", None) => format!("{program} was killed by a signal"),
         (line, _) => format!("{program}: {}", line.trim()),

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod fsutil;
 pub mod jsonl;
+pub mod proc;
 pub mod record;
 pub mod tag;
 

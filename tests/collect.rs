@@ -474,6 +474,32 @@ fn unreachable_slurm_fails_unless_allowed() {
     assert!(!dir.join("calls.log").exists());
 }
 
+/// A hung squeue (a frozen controller) is killed at --slurm-timeout and counts as Slurm
+/// unreachable: bounded time, one clear line, nothing written.
+#[test]
+fn hung_squeue_is_killed_at_the_timeout() {
+    let dir = fakes("collect_hung_squeue", "exec sleep 60", "exec sleep 60");
+    let input = rec(0, "a0", r#","job_id":"12""#);
+    let started = std::time::Instant::now();
+    let out = sh(&format!("echo '{input}' | sweep-collect --status --slurm-timeout 1 --squeue ./squeue --sacct ./sacct --jsonl"), &dir);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "sweep-collect: failed to read job states from Slurm (nothing written; --allow-missing-status writes the output without states): ./squeue did not answer within 1s (--slurm-timeout)\n"
+    );
+    assert_eq!(stdout(&out), "");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "took {took:?}: the hung squeue was not killed"
+    );
+    let out = sh(
+        &format!("echo '{input}' | sweep-collect --status --slurm-timeout 0 --jsonl"),
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
 #[test]
 fn accounting_disabled_gives_unknown_with_a_reason() {
     let dir = fakes(
