@@ -213,7 +213,9 @@ fn find_sbatch(a: &Args) -> Result<PathBuf> {
         if !a.dry_run && !p.is_file() {
             anyhow::bail!("sbatch not found: {} is not a file", p.display());
         }
-        return Ok(p.clone());
+        // Absolute like every other path in a record: sbatch_command must still run from
+        // another directory weeks later.
+        return absolute(p);
     }
     match which::which("sbatch") {
         Ok(p) => Ok(p),

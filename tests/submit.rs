@@ -886,3 +886,46 @@ fn a_script_that_cannot_be_saved_fails_its_record_before_any_sbatch_for_it() {
         format!("sweep-submit: 1 of 3 records not submitted; first: <stdin>:2: {err}\n")
     );
 }
+
+/// A relative `--sbatch` is recorded absolute: `sbatch_command` must run from anywhere later.
+#[test]
+fn relative_sbatch_path_is_recorded_absolute() {
+    let dir = temp_dir("submit_relative_sbatch");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/true", dir.join("bin/sbatch")).unwrap();
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scripts");
+    let record = r#"{"index":0,"id":"rel0","mode":"agg","total_nodes":1,"parameters":{"slurm":{"agg_nodes":1,"agg_workers":1},"sglang":{}}}"#;
+    let out = crate::common::run_in(
+        "sweep-submit",
+        &[
+            "--dry-run",
+            "--sbatch",
+            "bin/sbatch",
+            "--account",
+            "a",
+            "--partition",
+            "p",
+            "--model-dir",
+            "/m",
+            "--config-dir",
+            "/c",
+            "--gpu-type",
+            "demo",
+            "--script-variant",
+            "max-tpt",
+            "--scripts-dir",
+            scripts.to_str().unwrap(),
+            "--output-dir",
+            "out",
+        ],
+        &format!("{record}\n"),
+        Some(&dir),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rec: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(
+        rec["sbatch_command"][0],
+        dir.join("bin/sbatch").to_str().unwrap(),
+        "{rec}"
+    );
+}
