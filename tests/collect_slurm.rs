@@ -3,7 +3,7 @@
 //! controller. Slurm calls are counted by wrapper `squeue`/`sacct` scripts first on PATH that
 //! log their arguments and exec the real commands.
 
-use crate::common::{bin, slurm_available, slurm_shared, stderr, stdout, temp_dir};
+use crate::common::{bin, slurm_available, slurm_shared, stderr, stdout, temp_dir, Cancel};
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -12,15 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Jobs submitted by a test, cancelled when it ends (pass or fail).
-struct Jobs(Vec<String>);
-
-impl Drop for Jobs {
-    fn drop(&mut self) {
-        if !self.0.is_empty() {
-            let _ = Command::new("scancel").args(&self.0).status();
-        }
-    }
-}
+struct Jobs(Cancel);
 
 impl Jobs {
     /// `sbatch --parsable --comment=TAG -A sweepacct -p batch -N NODES --wrap CMD`.
@@ -188,7 +180,7 @@ fn states_of_real_jobs_in_two_calls() {
     let _slurm = slurm_shared();
     let dir = temp_dir("collect_slurm_states");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000000");
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     let ok = jobs.submit(&dir, &tag_of(0, "c0", &sweep_dir), 1, "true");
     let fail = jobs.submit(&dir, &tag_of(1, "c1", &sweep_dir), 1, "exit 3");
     let cancel = jobs.submit(&dir, &tag_of(2, "c2", &sweep_dir), 1, "sleep 300");
@@ -266,7 +258,7 @@ fn retries_decide_the_state_of_a_combination() {
     let _slurm = slurm_shared();
     let dir = temp_dir("collect_slurm_retries");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000006");
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     // As sweep-submit --retries 1 queues them: the follow-up runs only if the first fails.
     let mut chain = |i: u64, id: &str, first_cmd: &str| {
         let tag = tag_of(i, id, &sweep_dir);
@@ -324,7 +316,7 @@ fn jobs_squeue_forgot_come_from_sacct() {
     let _slurm = slurm_shared();
     let dir = temp_dir("collect_slurm_forgotten");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000001");
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     let fail = jobs.submit(&dir, &tag_of(0, "f0", &sweep_dir), 1, "exit 3");
     wait_ended(&[&fail]);
     // squeue forgets a job MinJobAge (300 s) after it ended: simulated by a squeue that knows
@@ -359,7 +351,7 @@ fn wait_until_final_with_exit_status() {
     let _slurm = slurm_shared();
     let dir = temp_dir("collect_slurm_wait");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000002");
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     let a = jobs.submit(&dir, &tag_of(0, "w0", &sweep_dir), 1, "sleep 2");
     let b = jobs.submit(&dir, &tag_of(1, "w1", &sweep_dir), 1, "true");
     let bindir = wrappers(&dir, false);
@@ -455,7 +447,7 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
     let _slurm = slurm_shared();
     let dir = temp_dir("collect_slurm_reconcile");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000003");
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     // Submit was killed after sbatch returned for index 1 but before its record was written;
     // index 2's job exists but no input has index 2's record at all.
     let known = jobs.submit(&dir, &tag_of(0, "k0", &sweep_dir), 36, "true");
@@ -558,7 +550,7 @@ fn a_thousand_jobs_take_a_bounded_number_of_calls() {
     let _slurm = slurm_shared();
     let dir = temp_dir("collect_slurm_thousand");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000004");
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     let pend = jobs.submit(&dir, &tag_of(0, "t0000", &sweep_dir), 36, "true");
     let done = jobs.submit(&dir, &tag_of(1, "t0001", &sweep_dir), 1, "true");
     wait_ended(&[&done]);
@@ -671,7 +663,7 @@ fn resubmission_pipeline() {
     let dir = temp_dir("collect_slurm_resubmit");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000005");
     std::fs::create_dir_all(&sweep_dir).unwrap();
-    let mut jobs = Jobs(Vec::new());
+    let mut jobs = Jobs(Cancel(Vec::new()));
     let ok = jobs.submit(&dir, &tag_of(0, "p0", &sweep_dir), 1, "true");
     let failed = jobs.submit(&dir, &tag_of(1, "p1", &sweep_dir), 1, "exit 3");
     wait_ended(&[&ok, &failed]);

@@ -2,24 +2,13 @@
 //! is read back from Slurm (`squeue`), never from our own output. Every test cancels the jobs
 //! it created (a guard runs `scancel` on them even when an assertion fails).
 
-use crate::common::{bin, slurm_available, slurm_shared, stderr, temp_dir};
+use crate::common::{bin, slurm_available, slurm_shared, stderr, temp_dir, Cancel};
 use crate::submit::{data, records, submit, submit_with, REQUIRED};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Cancels the listed jobs when dropped.
-struct Cancel(Vec<String>);
-
-impl Drop for Cancel {
-    fn drop(&mut self) {
-        if !self.0.is_empty() {
-            let _ = Command::new("scancel").args(&self.0).status();
-        }
-    }
-}
 
 /// Every job ID a record names (its job and its follow-ups).
 fn job_ids(recs: &[Value]) -> Vec<String> {

@@ -110,3 +110,22 @@ pub fn slurm_shared() -> std::sync::RwLockReadGuard<'static, ()> {
 pub fn slurm_exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
     SLURM_LOCK.write().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Cancels the listed Slurm jobs when dropped, so a test cleans up after itself whether it
+/// passes or panics (the local cluster is shared by every test of the run).
+pub struct Cancel(pub Vec<String>);
+
+impl Cancel {
+    /// One more job to cancel at the end.
+    pub fn push(&mut self, job_id: String) {
+        self.0.push(job_id);
+    }
+}
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            let _ = Command::new("scancel").args(&self.0).status();
+        }
+    }
+}
