@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use sweep::jsonl::{parse_record, Input, Writer};
+use sweep::jsonl::{Input, Writer};
 use sweep::Record;
 
 /// Write one SGLang config file per record and pass the records on with its path
@@ -75,14 +75,15 @@ fn render_all<W: Write>(
     out_dir: &mut OutDir,
     writer: &mut Writer<W>,
 ) -> Result<()> {
-    let mut line = String::new();
-    for mut input in inputs {
-        let mut line_no = 0;
-        while let Some(n) = input.next_line(&mut line, &mut line_no)? {
-            let at = format!("{}:{n}", input.name);
-            let invalid = |e: String| anyhow!("{at}: invalid record: {e}");
-            let value: Value = parse_record(&line).map_err(invalid)?;
-            let mut record = Record::deserialize(&value).map_err(|e| invalid(e.to_string()))?;
+    for input in inputs {
+        let name = input.name.clone();
+        // Read as a plain JSON object first: a record without SGLang values passes through
+        // exactly as it came.
+        for item in input.records::<Value>() {
+            let (n, value) = item?;
+            let at = format!("{name}:{n}");
+            let mut record =
+                Record::deserialize(&value).map_err(|e| anyhow!("{at}: invalid record: {e}"))?;
             if render_one(&mut record, out_dir, &at)? {
                 writer.write(&record)?;
             } else {

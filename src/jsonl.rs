@@ -53,7 +53,7 @@ impl Input {
 
     /// Reads the next non-blank line into `buf` (without its newline) and returns its 1-based
     /// line number, or `None` at end of input.
-    pub fn next_line(&mut self, buf: &mut String, line_no: &mut usize) -> Result<Option<usize>> {
+    fn next_line(&mut self, buf: &mut String, line_no: &mut usize) -> Result<Option<usize>> {
         loop {
             buf.clear();
             let n = match self.reader.read_line(buf) {
