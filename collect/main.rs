@@ -11,40 +11,40 @@
 //!   | sweep-collect --output sweeps/tpt/sweep_manifest.json
 //! ```
 
+mod collection;
 mod input;
 mod manifest;
 mod merge;
 mod reconcile;
-mod slurm;
 mod status;
 mod wait;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Parser;
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use sweep::Record;
+use std::time::Duration;
+use sweep::cli::usage;
+use sweep::slurm::Slurm;
 
-const AFTER_HELP: &str = "\
-Examples:
+const AFTER_HELP: &str = r#"Examples:
   set -o pipefail
-  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ... \\
+  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ... \
     | sweep-collect --output sweeps/tpt/sweep_manifest.json
   sweep-collect --status sweeps/tpt/sweep_manifest.json | jq .counts
   sweep-collect --wait --output m.json m.json && echo all good
 
   # re-submit what failed; the manifest keeps the old job IDs in history
-  sweep-collect --status --jsonl m.json \\
-    | jq -c 'select(.state == \"FAILED\" or .state == \"TIMEOUT\")' \\
+  sweep-collect --status --jsonl m.json \
+    | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
     | sweep-submit ... | sweep-collect m.json - --output m.json
 
 Exit status: 0 on success (with --wait: only when every job COMPLETED), 1 on failure
-(with --wait: some job did not complete, or --timeout passed), 2 on a usage error.";
+(with --wait: some job did not complete, or --timeout passed), 2 on a usage error."#;
 
 /// Merges record streams and manifests into the sweep manifest, with job states from Slurm.
 #[derive(Parser)]
-#[command(name = "sweep-collect", version, after_help = AFTER_HELP)]
+#[command(version, after_help = AFTER_HELP)]
 struct Args {
     /// Record streams (JSON Lines) or manifests to merge, in any mix; `-` is stdin. Default:
     /// stdin.
@@ -100,126 +100,58 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    sweep::cli::main("sweep-collect", run)
+    sweep::cli::main(env!("CARGO_BIN_NAME"), run)
 }
 
 fn run(args: Args) -> Result<ExitCode> {
-    check_args(&args)?;
-    let read = input::read_all(&args.inputs)?;
-    let mut records = merge::merge(read.records);
-    if records.is_empty() && !args.jsonl {
-        anyhow::bail!("no records to collect: the input is empty");
-    }
-    let slurm = slurm::Slurm {
-        squeue: args.squeue.clone(),
-        sacct: args.sacct.clone(),
-        batch: args.batch_size,
-        timeout: std::time::Duration::from_secs_f64(args.slurm_timeout),
-    };
-    if args.reconcile {
-        records = tolerate(
-            &args,
-            reconcile::run(&slurm, records.clone(), &args.since),
-            records,
-        )?;
-    }
-    let mut code = ExitCode::SUCCESS;
-    if args.wait {
-        let opts = wait::Options {
+    args.validate()?;
+    collection::run(collection::Options {
+        inputs: args.inputs,
+        output: args.output,
+        jsonl: args.jsonl,
+        status: args.status,
+        wait: args.wait.then_some(wait::Options {
             first: args.poll_interval,
             max: args.max_interval,
             timeout: args.timeout,
-        };
-        // With --output the file follows the wait: rewritten (atomically) at each change.
-        let update = |r: &[Record]| match &args.output {
-            Some(_) => write_output(&args, r, &read.manifest_timestamps),
-            None => Ok(()),
-        };
-        let waited = wait::run(&slurm, &mut records, &opts, update);
-        code = tolerate(&args, waited, ExitCode::FAILURE)?;
-    } else if args.status {
-        let refreshed = status::refresh(&slurm, &mut records, status::Scope::All)
-            .map(|r| note_unknowable(r.unknowable));
-        tolerate(&args, refreshed, ())?;
-    }
-    write_output(&args, &records, &read.manifest_timestamps)?;
-    Ok(code)
+        }),
+        reconcile_since: args.reconcile.then_some(args.since),
+        allow_missing_status: args.allow_missing_status,
+        slurm: Slurm {
+            squeue: args.squeue,
+            sacct: args.sacct,
+            batch: args.batch_size,
+            timeout: Duration::from_secs_f64(args.slurm_timeout),
+            timeout_option: "--slurm-timeout",
+        },
+    })
 }
 
-fn check_args(args: &Args) -> Result<()> {
-    if args.batch_size == 0 {
-        return sweep::cli::usage("--batch-size must be at least 1");
-    }
-    // Each pause becomes a Duration: a value too large for one would panic in the wait.
-    let positive = |v: f64| v > 0.0 && std::time::Duration::try_from_secs_f64(v).is_ok();
-    if !positive(args.poll_interval) || !positive(args.max_interval) {
-        return sweep::cli::usage("--poll-interval and --max-interval must be positive numbers");
-    }
-    if !positive(args.slurm_timeout) {
-        return sweep::cli::usage("--slurm-timeout must be a positive number");
-    }
-    if args.timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
-        return sweep::cli::usage("--timeout must be a non-negative number");
-    }
-    Ok(())
-}
-
-/// A Slurm failure fails the run, unless --allow-missing-status: then a warning, and `fallback`.
-fn tolerate<T>(args: &Args, result: Result<T>, fallback: T) -> Result<T> {
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) if args.allow_missing_status && e.downcast_ref::<slurm::Unreachable>().is_some() => {
-            warn(&format!("warning: {e:#}; writing the output without job states"));
-            Ok(fallback)
+impl Args {
+    /// Usage errors that clap cannot see.
+    fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return usage("--batch-size must be at least 1");
         }
-        Err(e) if e.downcast_ref::<slurm::Unreachable>().is_some() => Err(e.context(
-            "failed to read job states from Slurm (nothing written; --allow-missing-status writes the output without states)",
-        )),
-        Err(e) => Err(e),
-    }
-}
-
-pub(crate) fn note_unknowable(n: usize) {
-    if n > 0 {
-        warn(&format!(
-            "note: {n} job(s) are no longer in squeue and Slurm accounting is disabled: their state is UNKNOWN"
-        ));
-    }
-}
-
-/// One line on stderr, prefixed with the program name.
-pub(crate) fn warn(msg: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "sweep-collect: {msg}");
-}
-
-/// The manifest or the JSON Lines, to stdout or atomically to --output.
-fn write_output(args: &Args, records: &[Record], stamps: &[String]) -> Result<()> {
-    let text = if args.jsonl {
-        let mut buf = Vec::new();
-        let mut w = sweep::jsonl::Writer::new(&mut buf);
-        for r in records {
-            w.write(r)?;
+        // Each pause becomes a Duration: a value too large for one would panic in the wait.
+        let positive = |v: f64| v > 0.0 && Duration::try_from_secs_f64(v).is_ok();
+        if !positive(self.poll_interval) || !positive(self.max_interval) {
+            return usage("--poll-interval and --max-interval must be positive numbers");
         }
-        w.flush()?;
-        drop(w);
-        String::from_utf8(buf).context("records are not UTF-8")?
-    } else {
-        manifest::render(records, stamps)?
-    };
-    match &args.output {
-        Some(path) => sweep::fsutil::write_atomic(path, text.as_bytes()),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            Ok(out.flush()?)
+        if !positive(self.slurm_timeout) {
+            return usage("--slurm-timeout must be a positive number");
         }
+        if self.timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
+            return usage("--timeout must be a non-negative number");
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn cli_definition_is_consistent() {
+    fn args_are_consistent() {
         use clap::CommandFactory;
         super::Args::command().debug_assert();
     }

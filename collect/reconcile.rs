@@ -10,12 +10,13 @@
 //! `--retries` follow-ups and joins that submission's `retry_job_ids` instead.
 
 use crate::merge;
-use crate::slurm::{self, Slurm, Unreachable};
 use anyhow::Result;
-use chrono::{Local, NaiveDateTime, TimeZone};
+use chrono::NaiveDateTime;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use sweep::cli::warn;
 use sweep::record::{JobStatus, SubmitStatus};
+use sweep::slurm::{local_rfc3339, parse_time, Slurm};
 use sweep::tag::{self, Tag};
 use sweep::Record;
 
@@ -32,7 +33,7 @@ struct Found {
 pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Record>> {
     let keys = sweep_keys(&records);
     if keys.is_empty() {
-        crate::warn("note: --reconcile: no record has a tag or sweep_dir; nothing to look for");
+        warn("note: --reconcile: no record has a tag or sweep_dir; nothing to look for");
         return Ok(records);
     }
     let mentioned = mentioned(&records);
@@ -119,34 +120,31 @@ fn mentioned(records: &[Record]) -> BTreeSet<String> {
 }
 
 /// The user's jobs with one of our tags: squeue (live and recently ended), then sacct (older).
-fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
+fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     let mut found = BTreeMap::new();
-    let args = ["-h", "-t", "all", "--me", "-o", "%i|%V|%E|%k"].map(String::from);
-    let text = slurm::run(&cmds.squeue, &args, cmds.timeout).map_err(Unreachable)?;
-    for line in text.lines() {
-        // The comment last: it is free text.
-        if let [id, submit, dependency, comment] = line.splitn(4, '|').collect::<Vec<_>>()[..] {
-            add_tagged(&mut found, id, submit, tag::parse(comment), dependency);
-        }
+    for job in slurm.tagged_jobs()? {
+        let dependency = job.dependency.as_deref().unwrap_or_default();
+        add_tagged(&mut found, &job.job_id, job.submitted, job.tag, dependency);
     }
     let fields = "JobID,Submit,Comment,SubmitLine";
     let args = ["-n", "-X", "-P", "-S", since, "-o", fields].map(String::from);
-    match slurm::run(&cmds.sacct, &args, cmds.timeout) {
+    match slurm.call(&slurm.sacct, &args) {
         Ok(text) => {
             for line in text.lines() {
                 // sacct keeps comments only with AccountingStoreFlags=job_comment, so the tag
                 // is also looked for in the sbatch command line, which sacct always keeps.
                 if let [id, submit, comment, command] = line.splitn(4, '|').collect::<Vec<_>>()[..]
                 {
-                    let tag = tag::parse(comment).or_else(|| tag_in_command(command));
-                    add_tagged(&mut found, id, submit, tag, command);
+                    if let Some(tag) = tag::parse(comment).or_else(|| tag_in_command(command)) {
+                        add_tagged(&mut found, id, parse_time(submit), tag, command);
+                    }
                 }
             }
         }
-        Err(e) if e.contains("accounting storage is disabled") => {
-            crate::warn("note: --reconcile: Slurm accounting is disabled; only jobs squeue still lists were searched");
+        Err(e) if e.0.contains("accounting storage is disabled") => {
+            warn("note: --reconcile: Slurm accounting is disabled; only jobs squeue still lists were searched");
         }
-        Err(e) => return Err(Unreachable(e).into()),
+        Err(e) => return Err(e.into()),
     }
     Ok(found)
 }
@@ -155,15 +153,14 @@ fn tagged_jobs(cmds: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
 fn add_tagged(
     found: &mut BTreeMap<String, Found>,
     id: &str,
-    submit: &str,
-    tag: Option<Tag>,
+    submitted: Option<NaiveDateTime>,
+    tag: Tag,
     dependency: &str,
 ) {
-    let Some(tag) = tag else { return };
     let after = after_not_ok(dependency);
     let f = found.entry(id.trim().to_string()).or_insert(Found {
         tag,
-        submitted_at: rfc3339(submit.trim()),
+        submitted_at: submitted.and_then(local_rfc3339),
         after: None,
     });
     if f.after.is_none() {
@@ -193,12 +190,6 @@ fn tag_in_command(line: &str) -> Option<Tag> {
     None
 }
 
-/// Slurm's local `2025-11-13T12:34:56` as RFC 3339.
-fn rfc3339(t: &str) -> Option<String> {
-    let naive = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok()?;
-    Some(Local.from_local_datetime(&naive).earliest()?.to_rfc3339())
-}
-
 /// The combination's record as a submission of the found job.
 fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
     let mut s = r.clone();
@@ -215,14 +206,14 @@ fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
 
 fn report(notes: &[String], orphans: &[String]) {
     if !notes.is_empty() {
-        crate::warn(&format!(
+        warn(format_args!(
             "reconciled {} job(s) no record mentioned: {}",
             notes.len(),
             notes.join(", ")
         ));
     }
     if !orphans.is_empty() {
-        crate::warn(&format!(
+        warn(format_args!(
             "warning: {} job(s) carry this sweep's tag but no input has their combination's record (add the records from sweep-render to place them): {}",
             orphans.len(),
             orphans.join(", ")

@@ -5,9 +5,9 @@
 //! every follow-up's own state. A final state already recorded is kept when Slurm no longer
 //! knows the job (purged from squeue, accounting disabled).
 
-use crate::slurm::{is_final, Answers, JobInfo, JobRef, Slurm};
 use anyhow::Result;
 use sweep::record::JobStatus;
+use sweep::slurm::{is_final, Answers, JobInfo, JobRef, Slurm};
 use sweep::Record;
 
 /// Which combinations a lookup asks about.
@@ -71,6 +71,15 @@ pub struct Refreshed {
     pub unknowable: usize,
     /// sacct said accounting is disabled.
     pub accounting_disabled: bool,
+}
+
+/// A note on stderr when some jobs' states cannot be known.
+pub fn note_unknowable(n: usize) {
+    if n > 0 {
+        sweep::cli::warn(format_args!(
+            "note: {n} job(s) are no longer in squeue and Slurm accounting is disabled: their state is UNKNOWN"
+        ));
+    }
 }
 
 /// Looks up the states of the jobs in `scope` and puts them into the records.

@@ -9,13 +9,14 @@
 //! retries not yet cancelled are asked about again for up to 20 s, so the final output has
 //! them.
 
-use crate::slurm::Slurm;
 use crate::status::{self, Scope};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+use sweep::cli::program;
+use sweep::slurm::{Slurm, Unreachable};
 use sweep::Record;
 
 /// How to wait.
@@ -51,7 +52,7 @@ pub fn run(
         let scope = if first { Scope::All } else { Scope::Unsettled };
         match status::refresh(slurm, records, scope) {
             Ok(r) => {
-                crate::note_unknowable(r.unknowable);
+                status::note_unknowable(r.unknowable);
                 accounting_disabled = r.accounting_disabled;
                 failures = 0;
                 first = false;
@@ -59,7 +60,7 @@ pub fn run(
                     update(records)?;
                 }
             }
-            Err(e) if failures + 1 < MAX_FAILED_POLLS && e.is::<crate::slurm::Unreachable>() => {
+            Err(e) if failures + 1 < MAX_FAILED_POLLS && e.is::<Unreachable>() => {
                 failures += 1;
                 progress.note(&format!("{e:#}; retrying in {}", seconds(pause)));
             }
@@ -156,13 +157,14 @@ impl Progress {
             };
             let _ = write!(
                 err,
-                "\r\x1b[Ksweep-collect: {settled}/{} settled: {}{next}",
+                "\r\x1b[K{}: {settled}/{} settled: {}{next}",
+                program(),
                 records.len(),
                 describe(&now)
             );
         } else if changed {
             let time = chrono::Local::now().format("%H:%M:%S");
-            let _ = writeln!(err, "sweep-collect: {time} {}", describe(&now));
+            let _ = writeln!(err, "{}: {time} {}", program(), describe(&now));
         }
         self.last = Some(now);
         changed
@@ -170,7 +172,7 @@ impl Progress {
 
     fn note(&self, msg: &str) {
         let lead = if self.tty { "\r\x1b[K" } else { "" };
-        let _ = writeln!(std::io::stderr().lock(), "{lead}sweep-collect: {msg}");
+        let _ = writeln!(std::io::stderr().lock(), "{lead}{}: {msg}", program());
     }
 
     /// The closing summary; success only if every combination COMPLETED.

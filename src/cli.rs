@@ -1,7 +1,9 @@
-//! The common `main` wrapper: one-line errors, exit codes, and a quiet exit on a closed pipe.
+//! The common `main` wrapper: one-line errors, exit codes, and a quiet exit on a closed pipe;
+//! and [`warn`], the one place that prints warnings and notes.
 
 use std::io;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
 /// Exit code for runtime failures (bad input, Slurm refused, I/O error).
 pub const EXIT_FAILURE: u8 = 1;
@@ -25,6 +27,23 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
     Err(UsageError(msg.into()).into())
 }
 
+/// The running program's name, set once by [`main`].
+static PROGRAM: OnceLock<&'static str> = OnceLock::new();
+
+/// The running program's name (`sweep-collect`), as given to [`main`]; `sweep` before that.
+pub fn program() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("sweep")
+}
+
+/// Prints one warning or note on stderr, prefixed with the program's name:
+/// `sweep-submit: <stdin>:3: warning: ...`. Every diagnostic that is not the final error goes
+/// through here (the final error through [`finish`]), so every line names its program.
+pub fn warn(msg: impl std::fmt::Display) {
+    use std::io::Write as _;
+    // If stderr itself is gone there is nobody left to tell.
+    let _ = writeln!(io::stderr().lock(), "{}: {msg}", program());
+}
+
 /// Parses `A` with clap (usage errors exit 2, `--help` exits 0), runs `run`, and maps its
 /// result to an exit code.
 ///
@@ -33,7 +52,11 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
 ///
 /// Every program also answers `--completions SHELL` (bash, zsh, fish, elvish, powershell) and
 /// `--man`, generated from its own clap definition, so they never drift from `--help`.
-pub fn main<A: clap::Parser>(name: &str, run: fn(A) -> anyhow::Result<ExitCode>) -> ExitCode {
+pub fn main<A: clap::Parser>(
+    name: &'static str,
+    run: fn(A) -> anyhow::Result<ExitCode>,
+) -> ExitCode {
+    let _ = PROGRAM.set(name);
     // Looked at before the real parse: a required argument must not block `--man`.
     let wants_doc = std::env::args_os().skip(1).any(|a| {
         let a = a.to_string_lossy();

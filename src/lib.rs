@@ -1,12 +1,13 @@
-//! Shared support for the four `sweep-*` programs: the record, JSON Lines I/O, the `main` wrapper.
+//! Shared support for the four `sweep-*` programs: the record, JSON Lines I/O, the `main`
+//! wrapper, talking to Slurm.
 //!
 //! Only what two or more programs need lives here; stage-specific code stays in its folder.
 
 pub mod cli;
 pub mod fsutil;
 pub mod jsonl;
-pub mod proc;
 pub mod record;
+pub mod slurm;
 pub mod tag;
 
 pub use record::{Mode, Record};

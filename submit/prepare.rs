@@ -1,6 +1,7 @@
-//! Everything before the first `sbatch`: read and check every record, then give each one its
-//! sweep directory, job name, log directory, tag and rendered job script; the scripts are
-//! saved in order, each before its own `sbatch`.
+//! Everything before the first `sbatch`: find the record files (or make them from
+//! `--sweep-config`), read and check every record, then give each one its sweep directory,
+//! job name, log directory, tag and rendered job script; the scripts are saved in order, each
+//! before its own `sbatch`.
 
 use crate::jobscript::{Builder, Job};
 use anyhow::{bail, Context, Result};
@@ -10,6 +11,24 @@ use std::sync::mpsc;
 use sweep::jsonl::Input;
 use sweep::record::{JobStatus, Submission};
 use sweep::Record;
+
+/// The record files to read: `paths`, or with `--sweep-config` the records that sweep-expand
+/// and sweep-render made in the sweep directory (which `output_dir` then names).
+pub fn inputs(
+    paths: &[PathBuf],
+    sweep_config: Option<&Path>,
+    output_dir: &mut Option<PathBuf>,
+) -> Result<Vec<PathBuf>> {
+    let Some(file) = sweep_config else {
+        return Ok(paths.to_vec());
+    };
+    let dir = match output_dir.take() {
+        Some(d) => d,
+        None => new_sweep_dir()?,
+    };
+    *output_dir = Some(dir.clone());
+    Ok(vec![crate::sweepconfig::expand_and_render(file, &dir)?])
+}
 
 /// A record and where it came from (`<stdin>:7`), for messages.
 pub struct Sourced {
@@ -34,7 +53,7 @@ pub fn read_all(
             let origin = format!("{name}:{line}");
             check(&record).with_context(|| format!("{origin}: invalid record"))?;
             for warning in builder.check(&record).with_context(|| origin.clone())? {
-                eprintln!("sweep-submit: {origin}: warning: {warning}");
+                sweep::cli::warn(format_args!("{origin}: warning: {warning}"));
             }
             let dir = record
                 .sweep_dir
@@ -51,6 +70,28 @@ pub fn read_all(
         }
     }
     Ok(all)
+}
+
+/// Gives every record without a sweep_dir `--output-dir`, or one new directory for the run.
+pub fn set_sweep_dirs(records: &mut [Sourced], output_dir: Option<PathBuf>) -> Result<()> {
+    if records.iter().all(|s| s.record.sweep_dir.is_some()) {
+        return Ok(());
+    }
+    let dir = match output_dir {
+        Some(d) => d,
+        None => new_sweep_dir()?,
+    };
+    let dir = dir.display().to_string();
+    for s in records.iter_mut().filter(|s| s.record.sweep_dir.is_none()) {
+        s.record.sweep_dir = Some(dir.clone());
+    }
+    Ok(())
+}
+
+/// A new `./sweep_YYYYMMDD_HHMMSS`, never shared with another run.
+fn new_sweep_dir() -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    sweep::fsutil::create_sweep_dir(&cwd)
 }
 
 /// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
@@ -159,11 +200,14 @@ pub struct Script {
     pub text: String,
 }
 
+/// One result per saved job script, in order (see [`save_in_order`]).
+pub type Saved = mpsc::Receiver<Result<()>>;
+
 /// Saves the scripts in order on a thread of its own, each atomically (complete or absent,
 /// synced to disk); the receiver yields one result per script, in order. Submission waits for
 /// a script's result before its `sbatch`, so saving runs ahead, overlapped with the `sbatch`
 /// calls: a sync can cost as much as the `sbatch` call itself.
-pub fn save_in_order(scripts: Vec<Script>) -> mpsc::Receiver<Result<()>> {
+pub fn save_in_order(scripts: Vec<Script>) -> Saved {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for s in scripts {

@@ -3,21 +3,24 @@
 //! site's slurmctld is not flooded. Never two jobs for one submission.
 
 use crate::sbatch::{self, Outcome};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
+use sweep::slurm::{Slurm, TaggedJob, Unreachable};
+use sweep::tag::Tag;
 
 /// How to talk to Slurm, fixed for the whole run.
 pub struct Submitter {
-    /// The `squeue` used for tag look-ups (found next to `sbatch`, else on PATH).
-    pub squeue: Option<PathBuf>,
+    /// The `squeue` (and `sacct`) found next to `sbatch`, else on PATH; calls have the
+    /// `sbatch` deadline.
+    slurm: Slurm,
     /// Calls per submission, the first included.
-    pub attempts: u32,
+    attempts: u32,
     /// First backoff; doubles after each failed attempt.
-    pub backoff: Duration,
-    /// Deadline of one `sbatch`/`squeue` call.
-    pub timeout: Duration,
+    backoff: Duration,
+    /// Deadline of one `sbatch` call.
+    timeout: Duration,
     /// Least time between two `sbatch` calls (`--max-submit-rate`).
-    pub interval: Option<Duration>,
+    interval: Option<Duration>,
     next_call: Option<Instant>,
     /// The highest job ID this run has seen: a job created later has a higher one.
     highest_id: Option<u64>,
@@ -48,9 +51,19 @@ impl Submitter {
         timeout: Duration,
         rate: Option<f64>,
     ) -> Submitter {
-        let squeue = sbatch::sibling_or_path(sbatch, "squeue");
+        // Not found: the plain name, and a look-up fails saying it could not run it.
+        let beside = |name: &str| {
+            sbatch::sibling_or_path(sbatch, name)
+                .map_or_else(|| name.to_string(), |p| p.display().to_string())
+        };
         Submitter {
-            squeue,
+            slurm: Slurm {
+                squeue: beside("squeue"),
+                sacct: beside("sacct"),
+                batch: 1000,
+                timeout,
+                timeout_option: "--sbatch-timeout",
+            },
             attempts,
             backoff,
             timeout,
@@ -68,6 +81,7 @@ impl Submitter {
     pub fn submit(&mut self, argv: &[String], tag: &str, known: &[String]) -> Done {
         let wanted = Wanted {
             tag,
+            parsed: sweep::tag::parse(tag),
             known,
             after_id: self.highest_id,
             since: chrono::Local::now().naive_local() - LOOKUP_CLOCK_SLACK,
@@ -163,7 +177,7 @@ impl Submitter {
     /// One paced `sbatch` call.
     fn call(&mut self, argv: &[String]) -> Outcome {
         self.pace();
-        match sbatch::run(argv, self.timeout) {
+        match sweep::slurm::run(argv, self.timeout) {
             Ok(f) => sbatch::outcome(&f, self.timeout),
             Err(e) => Outcome::Refused(format!("failed to run {}: {e}", argv[0])),
         }
@@ -183,36 +197,11 @@ impl Submitter {
         self.next_call = Some(self.next_call.map_or(now, |n| n.max(now)) + interval);
     }
 
-    /// The job this submission may have created, if Slurm holds one: one `squeue` of this
-    /// user's jobs in every state (ended jobs stay listed for MinJobAge, 300 s by default, far
-    /// longer than the backoff). `%k` is the comment (checked on Slurm 22.05), `%V` the submit
-    /// time.
-    pub fn lookup(&self, wanted: &Wanted) -> Result<Option<String>, String> {
-        let squeue = self
-            .squeue
-            .as_ref()
-            .ok_or("squeue not found next to sbatch or on PATH")?;
-        let argv: Vec<String> = [
-            squeue.display().to_string(),
-            "--me".into(),
-            "-h".into(),
-            "-t".into(),
-            "all".into(),
-            "-o".into(),
-            "%i|%V|%k".into(),
-        ]
-        .into();
-        let f = sbatch::run(&argv, self.timeout).map_err(|e| e.to_string())?;
-        match f.status {
-            Some(s) if s.success() => {}
-            Some(_) => return Err(sbatch::one_line(&f.stderr).unwrap_or("squeue failed".into())),
-            None => return Err("squeue did not answer in time".into()),
-        }
-        Ok(f.stdout.lines().find_map(|line| {
-            let mut fields = line.trim().splitn(3, '|');
-            let (id, submitted, comment) = (fields.next()?, fields.next()?, fields.next()?);
-            wanted.is(id, submitted, comment).then(|| id.to_string())
-        }))
+    /// The job this submission may have created, if Slurm holds one: one tag query (ended
+    /// jobs stay listed for MinJobAge, 300 s by default, far longer than the backoff).
+    pub fn lookup(&self, wanted: &Wanted) -> Result<Option<String>, Unreachable> {
+        let jobs = self.slurm.tagged_jobs()?;
+        Ok(jobs.into_iter().find(|j| wanted.is(j)).map(|j| j.job_id))
     }
 }
 
@@ -226,31 +215,39 @@ const LOOKUP_CLOCK_SLACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 /// before that, its submit time must not be earlier than when this submission started.
 pub struct Wanted<'a> {
     tag: &'a str,
+    /// `tag` parsed (`None` if it is not a tag: then nothing is adopted).
+    parsed: Option<Tag>,
     known: &'a [String],
     after_id: Option<u64>,
     since: chrono::NaiveDateTime,
 }
 
 impl Wanted<'_> {
-    fn is(&self, id: &str, submitted: &str, comment: &str) -> bool {
-        if comment.trim() != self.tag || self.known.iter().any(|k| k == id) {
+    fn is(&self, job: &TaggedJob) -> bool {
+        if self.parsed.as_ref() != Some(&job.tag) || self.known.contains(&job.job_id) {
             return false;
         }
-        if let (Some(after), Ok(id)) = (self.after_id, id.parse::<u64>()) {
+        if let (Some(after), Ok(id)) = (self.after_id, job.job_id.parse::<u64>()) {
             return id > after;
         }
         // A time that cannot be read counts as new: adopting is safer than a second job.
-        chrono::NaiveDateTime::parse_from_str(submitted.trim(), "%Y-%m-%dT%H:%M:%S")
-            .map_or(true, |t| t >= self.since)
+        job.submitted.is_none_or(|t| t >= self.since)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep::slurm::parse_time;
 
-    fn at(s: &str) -> chrono::NaiveDateTime {
-        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap()
+    /// A row of the tag query.
+    fn job(id: &str, submitted: &str, tag: &str) -> TaggedJob {
+        TaggedJob {
+            job_id: id.to_string(),
+            submitted: parse_time(submitted),
+            dependency: None,
+            tag: sweep::tag::parse(tag).unwrap(),
+        }
     }
 
     #[test]
@@ -258,32 +255,33 @@ mod tests {
         let known = vec!["77".to_string()];
         let by_time = Wanted {
             tag: "sweep:k:id:3",
+            parsed: sweep::tag::parse("sweep:k:id:3"),
             known: &known,
             after_id: None,
-            since: at("2026-01-01T10:00:00"),
+            since: parse_time("2026-01-01T10:00:00").unwrap(),
         };
-        assert!(by_time.is("90", "2026-01-01T10:00:05", "sweep:k:id:3"));
+        assert!(by_time.is(&job("90", "2026-01-01T10:00:05", "sweep:k:id:3")));
         assert!(
-            !by_time.is("90", "2026-01-01T09:59:59", "sweep:k:id:3"),
+            !by_time.is(&job("90", "2026-01-01T09:59:59", "sweep:k:id:3")),
             "older"
         );
         assert!(
-            !by_time.is("77", "2026-01-01T10:00:05", "sweep:k:id:3"),
+            !by_time.is(&job("77", "2026-01-01T10:00:05", "sweep:k:id:3")),
             "known"
         );
         assert!(
-            !by_time.is("91", "2026-01-01T10:00:05", "sweep:k:id:4"),
+            !by_time.is(&job("91", "2026-01-01T10:00:05", "sweep:k:id:4")),
             "other tag"
         );
         assert!(
-            by_time.is("92", "N/A", "sweep:k:id:3"),
+            by_time.is(&job("92", "N/A", "sweep:k:id:3")),
             "unreadable time: adopt"
         );
         let by_id = Wanted {
             after_id: Some(100),
             ..by_time
         };
-        assert!(by_id.is("101", "2020-01-01T00:00:00", "sweep:k:id:3"));
-        assert!(!by_id.is("99", "2026-01-01T10:00:05", "sweep:k:id:3"));
+        assert!(by_id.is(&job("101", "2020-01-01T00:00:00", "sweep:k:id:3")));
+        assert!(!by_id.is(&job("99", "2026-01-01T10:00:05", "sweep:k:id:3")));
     }
 }

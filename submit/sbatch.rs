@@ -1,10 +1,11 @@
-//! Running `sbatch` (through [`sweep::proc::run`], with its deadline) and reading what
-//! `sbatch --parsable` said: a job ID, a permanent refusal, or a transient failure worth
-//! retrying.
+//! Finding `sbatch` and reading what `sbatch --parsable` said (the call itself runs through
+//! [`sweep::slurm::run`], with its deadline): a job ID, a permanent refusal, or a transient
+//! failure worth retrying.
 
-use std::path::Path;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-pub use sweep::proc::{run, Finished};
+use sweep::slurm::{summary, Finished};
 
 /// How one `sbatch` call ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,12 +38,12 @@ pub fn outcome(f: &Finished, timeout: Duration) -> Outcome {
             // Killed mid-call (not by us): like a timeout, the request may have reached
             // slurmctld, so the job is looked up before another sbatch.
             return Outcome::Transient {
-                message: one_line(&f.stderr)
+                message: summary(&f.stderr)
                     .unwrap_or_else(|| "sbatch was killed by a signal".to_string()),
                 maybe_created: true,
             };
         };
-        let message = one_line(&f.stderr)
+        let message = summary(&f.stderr)
             .unwrap_or_else(|| format!("sbatch exited with status {code} and no message"));
         return classify(message);
     }
@@ -52,7 +53,7 @@ pub fn outcome(f: &Finished, timeout: Duration) -> Outcome {
         None => Outcome::Refused(format!(
             "sbatch exited 0 but printed no job ID (stdout: {:?}{})",
             f.stdout.trim(),
-            one_line(&f.stderr)
+            summary(&f.stderr)
                 .map(|e| format!(", stderr: {e:?}"))
                 .unwrap_or_default()
         )),
@@ -70,23 +71,6 @@ pub fn parse_parsable(stdout: &str) -> Option<(String, Option<String>)> {
     let cluster_ok = cluster
         .is_none_or(|c| !c.is_empty() && !c.contains(|ch: char| ch.is_whitespace() || ch == ';'));
     (id_ok && cluster_ok).then(|| (id.to_string(), cluster.map(str::to_string)))
-}
-
-/// Slurm's message as one line: the lines that say `error`, else every non-empty line,
-/// joined with "; ". `None` when there is nothing.
-pub fn one_line(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let errors: Vec<&str> = lines
-        .iter()
-        .copied()
-        .filter(|l| l.to_ascii_lowercase().contains("error"))
-        .collect();
-    let chosen = if errors.is_empty() { lines } else { errors };
-    (!chosen.is_empty()).then(|| chosen.join("; "))
 }
 
 /// Messages of failures that go away by themselves. Matched case-insensitively. Limits such
@@ -132,9 +116,28 @@ pub fn classify(message: String) -> Outcome {
     Outcome::Refused(message)
 }
 
+/// `--sbatch`, else `sbatch` on PATH. A dry run needs none and records plain `sbatch`.
+pub fn find(given: Option<&Path>, dry_run: bool) -> Result<PathBuf> {
+    if let Some(p) = given {
+        if !dry_run && !p.is_file() {
+            anyhow::bail!("sbatch not found: {} is not a file", p.display());
+        }
+        // Absolute like every other path in a record: sbatch_command must still run from
+        // another directory weeks later.
+        return sweep::fsutil::absolute(p);
+    }
+    match which::which("sbatch") {
+        Ok(p) => Ok(p),
+        Err(_) if dry_run => Ok(PathBuf::from("sbatch")),
+        Err(_) => anyhow::bail!(
+            "sbatch not found on PATH: not on a Slurm login node? use --sbatch PATH or --dry-run"
+        ),
+    }
+}
+
 /// The program `name` next to `beside` (an explicit `--sbatch` in a site's Slurm bin
 /// directory), else on PATH.
-pub fn sibling_or_path(beside: &Path, name: &str) -> Option<std::path::PathBuf> {
+pub fn sibling_or_path(beside: &Path, name: &str) -> Option<PathBuf> {
     let sibling = beside.with_file_name(name);
     if sibling.is_file() {
         return Some(sibling);
@@ -186,15 +189,5 @@ mod tests {
             t("sbatch: error: AssocMaxSubmitJobLimit"),
             Outcome::Refused(_)
         ));
-    }
-
-    #[test]
-    fn one_line_prefers_errors() {
-        assert_eq!(
-            one_line("sbatch: warning: x\nsbatch: error: bad thing\n\n").as_deref(),
-            Some("sbatch: error: bad thing")
-        );
-        assert_eq!(one_line("a\nb\n").as_deref(), Some("a; b"));
-        assert_eq!(one_line(" \n"), None);
     }
 }

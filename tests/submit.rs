@@ -72,7 +72,8 @@ pub fn records(out: &Output) -> Vec<Value> {
 
 /// A stand-in Slurm in `dir/bin`: `sbatch` counts its calls in `dir/calls`, logs its argv to
 /// `dir/argv`, sets `$n` (this call's number) and `$tag` (its --comment), then runs `body`.
-/// `squeue` prints `dir/jobs` (lines `ID|SUBMIT TIME|TAG`, what the fake has "created").
+/// `squeue` prints `dir/jobs` (lines `ID|SUBMIT TIME|DEPENDENCY|TAG`, what the fake has
+/// "created").
 struct Fake {
     dir: PathBuf,
 }
@@ -409,7 +410,7 @@ fn an_sbatch_killed_by_a_signal_is_looked_up_before_submitting_again() {
     // is adopted, not submitted a second time.
     let (fake, out, recs) = three(
         "submit_signal",
-        "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
+        "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|(null)|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
         &["--retry-backoff", "0.01"],
     );
     assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
@@ -460,7 +461,7 @@ fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
     // Call 1 creates job 901 (it appears in squeue with its tag), then hangs.
     let (fake, out, recs) = three(
         "submit_created_then_timeout",
-        "if [ $n = 1 ]; then now=$(date +%Y-%m-%dT%H:%M:%S); echo \"900|$now|sweep:other:0:0\" >> $D/jobs; echo \"901|$now|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
+        "if [ $n = 1 ]; then now=$(date +%Y-%m-%dT%H:%M:%S); echo \"900|$now|(null)|sweep:other:0:0\" >> $D/jobs; echo \"901|$now|(null)|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
         &["--sbatch-timeout", "0.5", "--retry-backoff", "0.01"],
     );
     assert_eq!(stderr(&out), "");
@@ -478,7 +479,7 @@ fn an_earlier_job_with_the_same_tag_is_never_adopted() {
     // neither, and the record is submitted again.
     let fake = Fake::new(
         "submit_old_same_tag",
-        "if [ $n = 1 ]; then echo \"77|2025-11-13T12:34:56|$tag\" > $D/jobs; echo \"55|2025-01-01T00:00:00|$tag\" >> $D/jobs; \
+        "if [ $n = 1 ]; then echo \"77|2025-11-13T12:34:56|(null)|$tag\" > $D/jobs; echo \"55|2025-01-01T00:00:00|(null)|$tag\" >> $D/jobs; \
          echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2; exit 1; fi; echo 600",
     );
     let out = fake.run(&["--retry-backoff", "0.01"], &data("resubmit.jsonl"));

@@ -4,6 +4,10 @@
 //! whose names end in `_slurm`; they fail when `SWEEP_REQUIRE_SLURM=1` (CI) and Slurm is not
 //! reachable, and skip loudly otherwise.
 
+// A test that skips says so on stderr, where `cargo test` shows it (the programs themselves
+// print diagnostics only through sweep::cli).
+#![allow(clippy::print_stderr)]
+
 mod cli_docs;
 mod collect;
 mod collect_slurm;

@@ -24,6 +24,8 @@ pub use profiler::Profiler;
 
 /// Options that shape the job script (the seed's names and defaults).
 // The field docs are the --help text, where `<scripts-dir>` reads right and backticks would not.
+// Value names are the seed README's (`--network-interface IFACE`), short enough that --help
+// keeps every description beside its option.
 #[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug, Clone)]
 pub struct ScriptArgs {
@@ -34,38 +36,38 @@ pub struct ScriptArgs {
     #[arg(long)]
     pub partition: String,
     /// Base job name; each job is named {job-name}_sweep{index}
-    #[arg(long, default_value = "sweep_job")]
+    #[arg(long, value_name = "NAME", default_value = "sweep_job")]
     pub job_name: String,
     /// Time limit, HH:MM:SS (#SBATCH --time)
-    #[arg(long, default_value = "04:00:00")]
+    #[arg(long, value_name = "TIME", default_value = "04:00:00")]
     pub time_limit: String,
     /// Model directory (mounted at /model/ in the container)
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub model_dir: PathBuf,
     /// Config directory (mounted at /configs/ in the container)
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub config_dir: PathBuf,
     /// Container image (pyxis); without it the layout runs on the bare nodes
-    #[arg(long)]
+    #[arg(long, value_name = "IMAGE")]
     pub container_image: Option<String>,
     /// GPU type (gb200-fp8, gb200-fp4, ...): selects <scripts-dir>/<gpu-type>/
-    #[arg(long)]
+    #[arg(long, value_name = "TYPE")]
     pub gpu_type: String,
     /// Script variant (max-tpt, 1p_4d, ...): selects <gpu-type>/<agg|disagg>/<variant>.sh
-    #[arg(long)]
+    #[arg(long, value_name = "VARIANT")]
     pub script_variant: String,
     /// GPUs per node
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8)]
     pub gpus_per_node: u32,
     /// Network interface whose address is the master IP
-    #[arg(long, default_value = "eth3")]
+    #[arg(long, value_name = "IFACE", default_value = "eth3")]
     pub network_interface: String,
     /// Log directory (default: <sweep dir>/logs)
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
     /// Directory with worker_setup.py and <gpu-type>/<mode>/<variant>.sh, resolved to an
     /// absolute path at submit time
-    #[arg(long, default_value = "scripts")]
+    #[arg(long, value_name = "PATH", default_value = "scripts")]
     pub scripts_dir: PathBuf,
     /// Use init expert locations
     #[arg(long)]
@@ -80,13 +82,13 @@ pub struct ScriptArgs {
     #[arg(long)]
     pub enable_multiple_frontends: bool,
     /// Number of additional frontends
-    #[arg(long, default_value_t = 9)]
+    #[arg(long, value_name = "N", default_value_t = 9)]
     pub num_additional_frontends: u32,
     /// Benchmark spec: "type=...; isl=...; osl=...; concurrencies=AxBxC; req-rate=..."
-    #[arg(long)]
+    #[arg(long, value_name = "CONFIG")]
     pub profiler: Option<String>,
     /// Jinja job template to use instead of the built-in job script
-    #[arg(long)]
+    #[arg(long, value_name = "PATH")]
     pub template: Option<PathBuf>,
     /// Make it an error (not a warning) when the launch script sets a flag that the sweep
     /// also sets (the launch script's command line would override the swept value)

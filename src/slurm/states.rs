@@ -1,4 +1,4 @@
-//! Talking to Slurm: job states for many job IDs in a few batched `squeue` and `sacct` calls.
+//! Job states for many job IDs in a few batched `squeue` and `sacct` calls.
 //!
 //! `squeue -t all` is asked first: it is right the moment a job changes state, but forgets a
 //! job `MinJobAge` (300 s by default) after it ends. `sacct` (accounting) remembers ended jobs
@@ -7,9 +7,9 @@
 //! knows and for the ended ones (whose exit code only sacct has). Each call takes up to
 //! `batch` job IDs; never one call per job.
 
+use super::Slurm;
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// A job to look up: its ID, its cluster (`sbatch -M`), and the tag it should carry.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,30 +48,6 @@ pub struct Answers {
     /// known at all.
     pub accounting_disabled: bool,
 }
-
-/// The two commands and how many job IDs one call may carry.
-pub struct Slurm {
-    /// `squeue` program.
-    pub squeue: String,
-    /// `sacct` program.
-    pub sacct: String,
-    /// Job IDs per call.
-    pub batch: usize,
-    /// Longest wait for one `squeue` or `sacct` call.
-    pub timeout: Duration,
-}
-
-/// Slurm could not be asked (controller unreachable, command missing, unexpected failure).
-#[derive(Debug)]
-pub struct Unreachable(pub String);
-
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Unreachable {}
 
 /// Final states: the job will not change any more.
 pub fn is_final(state: &str) -> bool {
@@ -134,11 +110,11 @@ impl Slurm {
             "-o".into(),
             SQUEUE_FORMAT.into(),
         ]);
-        let text = match run(&self.squeue, &args, self.timeout) {
+        let text = match self.call(&self.squeue, &args) {
             Ok(text) => text,
             // One unknown job ID alone: squeue asks for that job and is told it is invalid.
-            Err(e) if e.contains("Invalid job id specified") => String::new(),
-            Err(e) => return Err(Unreachable(e).into()),
+            Err(e) if e.0.contains("Invalid job id specified") => String::new(),
+            Err(e) => return Err(e.into()),
         };
         for line in text.lines().filter(|l| !l.starts_with("CLUSTER: ")) {
             let f: Vec<&str> = line.splitn(6, '|').collect();
@@ -169,10 +145,10 @@ impl Slurm {
         let mut args = vec!["-n".to_string(), "-X".into(), "-P".into()];
         args.extend(cluster_args(cluster));
         args.extend(["-j".into(), ids.join(","), "-o".into(), SACCT_FIELDS.into()]);
-        let text = match run(&self.sacct, &args, self.timeout) {
+        let text = match self.call(&self.sacct, &args) {
             Ok(text) => text,
-            Err(e) if e.contains("accounting storage is disabled") => return Ok(false),
-            Err(e) => return Err(Unreachable(e).into()),
+            Err(e) if e.0.contains("accounting storage is disabled") => return Ok(false),
+            Err(e) => return Err(e.into()),
         };
         for line in text.lines() {
             let f: Vec<&str> = line.splitn(7, '|').collect();
@@ -235,35 +211,6 @@ fn cluster_args(cluster: &Option<String>) -> Vec<String> {
         Some(c) => vec!["-M".to_string(), c.clone()],
         None => Vec::new(),
     }
-}
-
-/// Runs `program args` with a deadline (a hung `squeue` must not hang `--wait`); its stdout,
-/// or its stderr's first line as the error.
-pub fn run(program: &str, args: &[String], timeout: Duration) -> Result<String, String> {
-    let argv: Vec<String> = std::iter::once(program.to_string())
-        .chain(args.iter().cloned())
-        .collect();
-    let out =
-        sweep::proc::run(&argv, timeout).map_err(|e| format!("failed to run {program}: {e}"))?;
-    let Some(status) = out.status else {
-        return Err(format!(
-            "{program} did not answer within {}s (--slurm-timeout)",
-            timeout.as_secs_f64()
-        ));
-    };
-    if status.success() {
-        return Ok(out.stdout);
-    }
-    let first = out
-        .stderr
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    Err(match (first, status.code()) {
-        ("", Some(code)) => format!("{program} exited with status {code}"),
-        ("", None) => format!("{program} was killed by a signal"),
-        (line, _) => format!("{program}: {}", line.trim()),
-    })
 }
 
 /// `CANCELLED by 0` -> `CANCELLED`; the first word of whatever Slurm prints.

@@ -1,0 +1,100 @@
+//! The whole collection: read and merge the inputs, optionally reconcile with Slurm and add job
+//! states (once, or polling until every job ended), and write the manifest or JSON Lines.
+
+use crate::{input, manifest, merge, reconcile, status, wait};
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use sweep::slurm::{Slurm, Unreachable};
+use sweep::Record;
+
+/// What to collect and how (sweep-collect's options, checked).
+pub struct Options {
+    /// Record streams and manifests; none or `-` is stdin.
+    pub inputs: Vec<PathBuf>,
+    /// Write here atomically instead of stdout.
+    pub output: Option<PathBuf>,
+    /// The merged records as JSON Lines instead of the manifest.
+    pub jsonl: bool,
+    /// Add each job's state once.
+    pub status: bool,
+    /// Poll until every job is in a final state (implies `status`).
+    pub wait: Option<wait::Options>,
+    /// `--reconcile`, searching accounting back to this time (`sacct --starttime`).
+    pub reconcile_since: Option<String>,
+    /// Slurm unreachable: write the output without states (a warning) instead of failing.
+    pub allow_missing_status: bool,
+    /// The Slurm commands and their deadline.
+    pub slurm: Slurm,
+}
+
+/// Collects; the exit code is --wait's verdict (success otherwise).
+pub fn run(opts: Options) -> Result<ExitCode> {
+    let read = input::read_all(&opts.inputs)?;
+    let mut records = merge::merge(read.records);
+    if records.is_empty() && !opts.jsonl {
+        anyhow::bail!("no records to collect: the input is empty");
+    }
+    if let Some(since) = &opts.reconcile_since {
+        let reconciled = reconcile::run(&opts.slurm, records.clone(), since);
+        records = tolerate(&opts, reconciled, records)?;
+    }
+    let mut code = ExitCode::SUCCESS;
+    if let Some(wait_opts) = &opts.wait {
+        // With --output the file follows the wait: rewritten (atomically) at each change.
+        let update = |r: &[Record]| match &opts.output {
+            Some(_) => write_output(&opts, r, &read.manifest_timestamps),
+            None => Ok(()),
+        };
+        let waited = wait::run(&opts.slurm, &mut records, wait_opts, update);
+        code = tolerate(&opts, waited, ExitCode::FAILURE)?;
+    } else if opts.status {
+        let refreshed = status::refresh(&opts.slurm, &mut records, status::Scope::All)
+            .map(|r| status::note_unknowable(r.unknowable));
+        tolerate(&opts, refreshed, ())?;
+    }
+    write_output(&opts, &records, &read.manifest_timestamps)?;
+    Ok(code)
+}
+
+/// A Slurm failure fails the run, unless --allow-missing-status: then a warning, and `fallback`.
+fn tolerate<T>(opts: &Options, result: Result<T>, fallback: T) -> Result<T> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) if opts.allow_missing_status && e.is::<Unreachable>() => {
+            sweep::cli::warn(format_args!(
+                "warning: {e:#}; writing the output without job states"
+            ));
+            Ok(fallback)
+        }
+        Err(e) if e.is::<Unreachable>() => Err(e.context(
+            "failed to read job states from Slurm (nothing written; --allow-missing-status writes the output without states)",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// The manifest or the JSON Lines, to stdout or atomically to --output.
+fn write_output(opts: &Options, records: &[Record], stamps: &[String]) -> Result<()> {
+    let text = if opts.jsonl {
+        let mut buf = Vec::new();
+        let mut w = sweep::jsonl::Writer::new(&mut buf);
+        for r in records {
+            w.write(r)?;
+        }
+        w.flush()?;
+        drop(w);
+        String::from_utf8(buf).context("records are not UTF-8")?
+    } else {
+        manifest::render(records, stamps)?
+    };
+    match &opts.output {
+        Some(path) => sweep::fsutil::write_atomic(path, text.as_bytes()),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            Ok(out.flush()?)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Finding the jobs of a sweep by their tag (`sbatch --comment`, see [`crate::tag`]): one
+//! `squeue --me -t all` call lists this user's jobs, live and recently ended (squeue keeps an
+//! ended job for `MinJobAge`, 300 s by default), with their comments.
+
+use super::{parse_time, Slurm, Unreachable};
+use crate::tag::{self, Tag};
+use chrono::NaiveDateTime;
+
+/// `squeue -o` of the tag query: job ID, submit time, dependency, comment. The comment comes
+/// last: it is free text (`%k` is the comment, checked on Slurm 22.05).
+pub const TAG_FORMAT: &str = "%i|%V|%E|%k";
+
+/// One job that carries a sweep tag, as squeue lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaggedJob {
+    /// Slurm job ID.
+    pub job_id: String,
+    /// Submit time in Slurm's local time; `None` when squeue printed none that can be read.
+    pub submitted: Option<NaiveDateTime>,
+    /// Slurm's dependency text (`afternotok:41(unfulfilled)`); `None` when the job has none.
+    pub dependency: Option<String>,
+    /// The parsed tag.
+    pub tag: Tag,
+}
+
+impl Slurm {
+    /// This user's jobs in every state that squeue still lists and that carry a sweep tag, in
+    /// squeue's order; jobs with any other comment are left out. One `squeue` call.
+    pub fn tagged_jobs(&self) -> Result<Vec<TaggedJob>, Unreachable> {
+        let args = ["--me", "-h", "-t", "all", "-o", TAG_FORMAT].map(String::from);
+        let text = self.call(&self.squeue, &args)?;
+        Ok(text.lines().filter_map(parse_row).collect())
+    }
+}
+
+/// One line of [`TAG_FORMAT`] output; `None` when its comment is not a tag.
+fn parse_row(line: &str) -> Option<TaggedJob> {
+    let [id, submitted, dependency, comment] = line.splitn(4, '|').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let dependency = dependency.trim();
+    Some(TaggedJob {
+        tag: tag::parse(comment)?,
+        job_id: id.trim().to_string(),
+        submitted: parse_time(submitted),
+        dependency: Some(dependency)
+            .filter(|d| !d.is_empty() && *d != "(null)")
+            .map(String::from),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_read_and_untagged_jobs_left_out() {
+        let row =
+            parse_row("41|2026-01-01T10:00:05|afternotok:40(unfulfilled)|sweep:k:id:3").unwrap();
+        assert_eq!(row.job_id, "41");
+        assert_eq!(row.submitted, parse_time("2026-01-01T10:00:05"));
+        assert_eq!(
+            row.dependency.as_deref(),
+            Some("afternotok:40(unfulfilled)")
+        );
+        assert_eq!((row.tag.id.as_str(), row.tag.index), ("id", 3));
+        let row = parse_row("42|N/A|(null)|sweep:k:id:3").unwrap();
+        assert_eq!((row.submitted, row.dependency), (None, None));
+        assert_eq!(
+            parse_row("43|2026-01-01T10:00:05|(null)|my own comment"),
+            None
+        );
+        assert_eq!(parse_row("44|2026-01-01T10:00:05|sweep:k:id:3"), None);
+    }
+}
