@@ -19,7 +19,7 @@ TIME=/usr/bin/time
 cargo build --release --quiet --bin sweep-collect
 BIN=$PWD/target/release/sweep-collect
 TMP=$(mktemp -d /tmp/sweep-bench-collect.XXXXXX)
-cancel_all() { [ -s "$TMP/ids" ] && xargs -n 200 scancel < "$TMP/ids" || true; }
+cancel_all() { if [ -s "$TMP/ids" ]; then xargs -n 200 scancel < "$TMP/ids" || true; fi; }
 trap 'cancel_all; rm -rf "$TMP"' EXIT
 
 SWEEP_DIR=$TMP/sweep_20260101_000000

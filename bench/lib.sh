@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # bench/lib.sh: sourced by every bench/<stage>.sh. bench_row appends one result to the file
 # named by $BENCH_ROWS (bench/all.sh sets it) so that all benchmarks print as one table.
 #

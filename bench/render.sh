@@ -87,7 +87,8 @@ once() {
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" "$dir" < "$work/records.jsonl" > "$work/$name.out"
   read -r t u s m < "$work/time"
   echo "$t $(echo "$u + $s" | bc -l) $m" >> "$work/$name.times"
-  [ "$(ls "$dir" | wc -l)" = "$N" ] || { echo "$name wrote $(ls "$dir" | wc -l) files, expected $N" >&2; exit 1; }
+  local files; files=$(find "$dir" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l)
+  [ "$files" = "$N" ] || { echo "$name wrote $files files, expected $N" >&2; exit 1; }
   [ "$k" = 1 ] || rm -rf "$dir"
 }
 

@@ -35,7 +35,7 @@ TIME=/usr/bin/time
 [ -x "$TIME" ] || { echo "bench/submit.sh: /usr/bin/time missing (apt-get install time)" >&2; exit 1; }
 
 cancel_ids() { # file of job IDs, one a line
-  [ -s "$1" ] && xargs -n 200 scancel < "$1" || true
+  if [ -s "$1" ]; then xargs -n 200 scancel < "$1" || true; fi
 }
 
 # Wall seconds and peak RSS (KiB) of one command, via GNU time.
