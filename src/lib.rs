@@ -8,6 +8,7 @@ pub mod fsutil;
 pub mod jsonl;
 pub mod record;
 pub mod slurm;
+pub mod state;
 pub mod tag;
 
 pub use record::{Mode, Record};
