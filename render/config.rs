@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::ErrorKind;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use sweep::state::{self, Lock, LockKind, Numbers};
 use sweep::{Mode, Record};
 
 /// The config text for `record`: `prefill:` and `decode:` sections (common values, then that
@@ -44,23 +46,31 @@ pub fn render(record: &Record) -> Result<String, String> {
     Ok(out)
 }
 
-/// The directory config files go to: given (`--out-dir`) or a new `sweep_YYYYMMDD_HHMMSS`,
-/// created when the first file is written so that an input without SGLang values leaves
-/// nothing behind.
+/// The sweep directory the configs go to: given (`--out-dir`) or a new
+/// `sweep_YYYYMMDD_HHMMSS`, created at the first record so that an empty input leaves nothing
+/// behind. While a run uses it, it holds the directory's names lock: a second sweep-render (or
+/// a sweep-submit giving numbers) into the same directory waits, so two runs never give one
+/// number, or one file, to two combinations.
 pub struct OutDir {
     requested: Option<PathBuf>,
     force: bool,
-    /// Once created: the absolute path, and the same as a string for records.
-    created: Option<(PathBuf, String)>,
-    /// Indexes the records of this run have claimed (kept only under `--force`, where the disk
+    /// Once opened: the directory, its lock and its numbers.
+    open: Option<Opened>,
+    /// Numbers the records of this run have claimed (kept only under `--force`, where the disk
     /// no longer tells an earlier run's file from one this run wrote for another record).
     written: BTreeSet<u64>,
 }
 
+struct Opened {
+    dir: PathBuf,
+    /// The same as a string, for records.
+    text: String,
+    numbers: Numbers,
+    _lock: Lock,
+}
+
 /// Where a record's config went.
 pub struct Written {
-    /// Absolute path of the output directory.
-    pub dir: String,
     /// Absolute path of the config file.
     pub path: String,
 }
@@ -73,33 +83,41 @@ impl OutDir {
         Ok(OutDir {
             requested,
             force,
-            created: None,
+            open: None,
             written: BTreeSet::new(),
         })
+    }
+
+    /// Gives `record` its number in the sweep directory (see [`sweep::state::Numbers`]: the
+    /// number it had, else its index when free, else a fresh one) and its `sweep_dir`.
+    pub fn place(&mut self, record: &mut Record) -> Result<()> {
+        let open = self.open()?;
+        record.index = open.numbers.number(&record.id, record.index)?;
+        record.sweep_dir = Some(open.text.clone());
+        Ok(())
     }
 
     /// Writes `text` as `sglang_config_{index}.yaml`. An identical existing file is left alone;
     /// a different one is an error unless `--force` (and never when this run wrote it).
     /// `at` is the record's position, `name:N`, for errors caused by the record.
     pub fn write(&mut self, index: u64, text: &str, at: &str) -> Result<Written> {
-        let (dir, dir_str) = self.dir()?;
+        let force = self.force;
+        let dir = self.open()?.dir.clone();
         let path = dir.join(format!("sglang_config_{index}.yaml"));
-        let path_str = sweep::fsutil::utf8(&path)?;
         let written = Written {
-            dir: dir_str.clone(),
-            path: path_str,
+            path: sweep::fsutil::utf8(&path)?,
         };
-        // Every index a record of this run has claimed, whether its file was written now or
+        // Every number a record of this run has claimed, whether its file was written now or
         // was already there, identical: a later record must not take the file from it.
-        let claimed = self.force && !self.written.insert(index);
+        let claimed = force && !self.written.insert(index);
         match fs::read(&path) {
             Ok(existing) if existing == text.as_bytes() => return Ok(written),
             Ok(_) if claimed => bail!(
                 "{at}: index {index} was already rendered in this run with a different config ({})",
                 path.display()
             ),
-            Ok(_) if !self.force => bail!(
-                "{at}: {} already exists with different content (--force replaces it)",
+            Ok(_) if !force => bail!(
+                "{at}: {} already exists with different content: the record's values no longer match its id, or the file was edited (--force replaces it, and the job that used it then no longer matches it)",
                 path.display()
             ),
             Ok(_) => {}
@@ -111,9 +129,9 @@ impl OutDir {
         Ok(written)
     }
 
-    /// The directory, created on first call.
-    fn dir(&mut self) -> Result<(&Path, &String)> {
-        if self.created.is_none() {
+    /// The directory, created, locked and its numbers loaded on first call.
+    fn open(&mut self) -> Result<&mut Opened> {
+        if self.open.is_none() {
             let dir = match &self.requested {
                 Some(dir) => {
                     fs::create_dir_all(dir)
@@ -127,9 +145,17 @@ impl OutDir {
                 }
             };
             let text = sweep::fsutil::utf8(&dir)?;
-            self.created = Some((dir, text));
+            let lock = state::lock(&dir, LockKind::Names, "sweep-render", |msg| {
+                let _ = writeln!(std::io::stderr().lock(), "sweep-render: {msg}");
+            })?;
+            let numbers = Numbers::load(&dir)?;
+            self.open = Some(Opened {
+                dir,
+                text,
+                numbers,
+                _lock: lock,
+            });
         }
-        let (dir, text) = self.created.as_ref().expect("set above");
-        Ok((dir, text))
+        Ok(self.open.as_mut().expect("set above"))
     }
 }

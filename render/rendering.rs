@@ -1,10 +1,8 @@
-//! The rendering: one SGLang config file per record that has SGLang values, each record passed
-//! on with its paths.
+//! The rendering: each record gets its number and sweep directory, and one SGLang config file
+//! when it has SGLang values; each record is passed on with its paths.
 
 use crate::config::{self, OutDir};
 use anyhow::{anyhow, Result};
-use serde::Deserialize;
-use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,33 +41,22 @@ fn render_all<W: Write>(
 ) -> Result<()> {
     for input in inputs {
         let name = input.name.clone();
-        // Read as a plain JSON object first: a record without SGLang values passes through
-        // exactly as it came.
-        for item in input.records::<Value>() {
-            let (n, value) = item?;
-            let at = format!("{name}:{n}");
-            let mut record =
-                Record::deserialize(&value).map_err(|e| anyhow!("{at}: invalid record: {e}"))?;
-            if render_one(&mut record, out_dir, &at)? {
-                writer.write(&record)?;
-            } else {
-                writer.write(&value)?;
-            }
+        for item in input.records::<Record>() {
+            let (n, mut record) = item?;
+            render_one(&mut record, out_dir, &format!("{name}:{n}"))?;
+            writer.write(&record)?;
         }
     }
     Ok(())
 }
 
-/// Writes the record's config file and adds its paths to the record; false (and nothing done)
-/// when the record has no SGLang values: it then passes through as it came (not even the
-/// contract's default fields are added).
-fn render_one(record: &mut Record, out_dir: &mut OutDir, at: &str) -> Result<bool> {
-    if !record.has_sglang() {
-        return Ok(false);
+/// Gives the record its number and `sweep_dir` in the sweep directory and, when it has SGLang
+/// values, writes its config file and adds `config_path`.
+fn render_one(record: &mut Record, out_dir: &mut OutDir, at: &str) -> Result<()> {
+    out_dir.place(record)?;
+    if record.has_sglang() {
+        let text = config::render(record).map_err(|e| anyhow!("{at}: invalid record: {e}"))?;
+        record.config_path = Some(out_dir.write(record.index, &text, at)?.path);
     }
-    let text = config::render(record).map_err(|e| anyhow!("{at}: invalid record: {e}"))?;
-    let written = out_dir.write(record.index, &text, at)?;
-    record.sweep_dir = Some(written.dir);
-    record.config_path = Some(written.path);
-    Ok(true)
+    Ok(())
 }

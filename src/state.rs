@@ -120,7 +120,11 @@ pub fn lock(
     let _ = file.set_len(0).and_then(|()| {
         use std::io::Seek;
         file.seek(std::io::SeekFrom::Start(0))?;
-        writeln!(file, "{program} (pid {}, since {since})", std::process::id())
+        writeln!(
+            file,
+            "{program} (pid {}, since {since})",
+            std::process::id()
+        )
     });
     Ok(Lock { _file: file })
 }
@@ -131,10 +135,7 @@ pub fn lock(
 /// its newline was cut short by a crash of the machine mid-write: it is skipped (the write it
 /// belonged to never completed, so nothing depended on it). Any other bad line is an error
 /// naming the file and line: the state is not guessed at.
-fn read_lines<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    mut each: impl FnMut(T),
-) -> Result<()> {
+fn read_lines<T: serde::de::DeserializeOwned>(path: &Path, mut each: impl FnMut(T)) -> Result<()> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -461,7 +462,10 @@ mod tests {
         assert_eq!((n.get("a"), n.get("b")), (Some(0), None));
         fs::write(&p, "{\"id\":\"a\",\"index\":0}\nnot json\n").unwrap();
         let err = format!("{:#}", Numbers::load(&d).err().unwrap());
-        assert!(err.contains("numbers.jsonl:2: damaged sweep state"), "{err}");
+        assert!(
+            err.contains("numbers.jsonl:2: damaged sweep state"),
+            "{err}"
+        );
     }
 
     #[test]

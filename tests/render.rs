@@ -46,11 +46,12 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Names of the entries of `dir`, sorted.
+/// Names of the entries of `dir`, sorted, without the sweep's own state (`.sweep/`).
 fn entries(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != ".sweep")
         .collect();
     names.sort();
     names
@@ -447,7 +448,7 @@ fn a_different_existing_config_is_refused_unless_forced() {
     assert_eq!(
         stderr(&out),
         format!(
-            "sweep-render: <stdin>:2: {} already exists with different content (--force replaces it)\n",
+            "sweep-render: <stdin>:2: {} already exists with different content: the record's values no longer match its id, or the file was edited (--force replaces it, and the job that used it then no longer matches it)\n",
             path.display()
         )
     );
@@ -625,7 +626,9 @@ fn a_line_that_is_not_utf8_is_named_by_its_position() {
 }
 
 #[test]
-fn records_without_sglang_values_pass_through_unchanged_and_get_no_file() {
+fn records_without_sglang_values_get_their_sweep_dir_and_no_file() {
+    // They are still part of the sweep: sweep-submit saves their job scripts there, and
+    // sweep-collect --reconcile finds their jobs by the sweep directory.
     let dir = temp_dir("render_no_sglang");
     let input = concat!(
         r#"{"index":0,"id":"a","mode":"agg","parameters":{"slurm":{"agg_nodes":2,"agg_workers":1}},"mine":[1,{"z":0}]}"#,
@@ -633,14 +636,22 @@ fn records_without_sglang_values_pass_through_unchanged_and_get_no_file() {
         r#"{"index":1,"id":"b","mode":"disagg","parameters":{"slurm":{"prefill_nodes":1},"sglang":{}},"role_parameters":{}}"#,
         "\n"
     );
-    let out = run_in("sweep-render", &[], input, Some(&dir));
+    let out = run_in("sweep-render", &["--out-dir", "s"], input, Some(&dir));
     assert_eq!(stderr(&out), "");
-    assert_eq!(stdout(&out), input);
-    assert!(
-        entries(&dir).is_empty(),
-        "no sweep directory: {:?}",
-        entries(&dir)
+    let d = dir.join("s");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            concat!(
+                r#"{{"index":0,"id":"a","mode":"agg","parameters":{{"slurm":{{"agg_nodes":2,"agg_workers":1}},"sglang":{{}}}},"sweep_dir":"{d}","mine":[1,{{"z":0}}]}}"#,
+                "\n",
+                r#"{{"index":1,"id":"b","mode":"disagg","parameters":{{"slurm":{{"prefill_nodes":1}},"sglang":{{}}}},"role_parameters":{{}},"sweep_dir":"{d}"}}"#,
+                "\n"
+            ),
+            d = d.display()
+        )
     );
+    assert!(entries(&d).is_empty(), "no config: {:?}", entries(&d));
 }
 
 #[test]
@@ -742,27 +753,58 @@ fn a_full_disk_or_read_only_directory_names_the_path_and_leaves_no_partial_file(
     let Some(_mounted) = Tmpfs::mount(&dir, "size=64k", test) else {
         return;
     };
-    // Fill it: the write is cut short when the file system is full.
-    let _ = std::fs::write(dir.join("filler"), vec![b'x'; 256 * 1024]);
-    let out = run(
+    // The first record's config, while there is room; then fill the file system.
+    let first = run(
         "sweep-render",
         &["--out-dir", dir.to_str().unwrap()],
         &records(1),
+    );
+    assert_eq!(stderr(&first), "");
+    let config = dir.join("sglang_config_0.yaml");
+    let before = read(&config);
+    let _ = std::fs::write(dir.join("filler"), vec![b'x'; 256 * 1024]);
+    // Replacing it (--force) is cut short when the file system is full.
+    let out = run(
+        "sweep-render",
+        &["--force", "--out-dir", dir.to_str().unwrap()],
+        &records(1).replace("5000", "5001"),
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
         format!(
-            "sweep-render: failed to write {}/sglang_config_0.yaml: No space left on device (os error 28)\n",
-            dir.display()
+            "sweep-render: failed to write {}: No space left on device (os error 28)\n",
+            config.display()
         )
     );
     assert_eq!(stdout(&out), "");
+    assert_eq!(read(&config), before, "the old config is whole");
     assert_eq!(
         entries(&dir),
-        ["filler"],
+        ["filler", "sglang_config_0.yaml"],
         "no temporary or partial config left"
     );
+    // A new combination: its number still fits in the state file's last page, its config
+    // does not.
+    let out = run(
+        "sweep-render",
+        &["--out-dir", dir.to_str().unwrap()],
+        &records(2),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "sweep-render: failed to write {}/sglang_config_1.yaml: No space left on device (os error 28)\n",
+            dir.display()
+        )
+    );
+    assert_eq!(
+        stdout(&out).lines().count(),
+        1,
+        "the record before it is out"
+    );
+    assert!(!dir.join("sglang_config_1.yaml").exists());
 
     let ro = temp_dir("render_read_only");
     let Some(_mounted) = Tmpfs::mount(&ro, "ro,size=64k", test) else {
@@ -776,7 +818,7 @@ fn a_full_disk_or_read_only_directory_names_the_path_and_leaves_no_partial_file(
     assert_eq!(
         stderr(&out),
         format!(
-            "sweep-render: failed to write {}/sglang_config_0.yaml: Read-only file system (os error 30)\n",
+            "sweep-render: failed to create directory {}/.sweep: Read-only file system (os error 30)\n",
             ro.display()
         )
     );
@@ -924,4 +966,132 @@ fn keys_too_long_for_pyyaml_are_refused_and_long_ones_still_read_back() {
         format!("sweep-render: <stdin>:1: invalid record: key \"{}\"... takes 1202 characters in YAML, more than PyYAML reads in a key (1000)\n", "\u{e9}".repeat(20))
     );
     assert!(!dir.join("sglang_config_1.yaml").exists());
+}
+
+/// The records of `path`, one JSON value per line.
+fn jsonl(path: &Path) -> Vec<Value> {
+    read(path)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn extending_a_sweep_in_place_keeps_every_existing_name_and_gives_new_ones_fresh_numbers() {
+    // Issue 10, item 5: one more value shifts the expansion's indices; rendering into the same
+    // directory must not move, overwrite or share any existing file.
+    let dir = temp_dir("render_extend");
+    let sweep = |mrr: &str| {
+        format!(
+            "slurm:\n  prefill_nodes: [6]\n  decode_nodes: [12]\n  prefill_workers: [3]\n  decode_workers: [1]\n\
+             sglang:\n  max-running-requests: {mrr}\n  mem-fraction-static: [0.82, 0.84]\n"
+        )
+    };
+    std::fs::write(dir.join("sweep.yaml"), sweep("[5632, 8000]")).unwrap();
+    let out = sh(
+        "sweep-expand sweep.yaml | sweep-render --out-dir out > first.jsonl",
+        &dir,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let first = jsonl(&dir.join("first.jsonl"));
+    // A fresh sweep keeps the seed's names: number = position.
+    for (i, r) in first.iter().enumerate() {
+        assert_eq!(r["index"], json!(i));
+        assert!(r["config_path"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("sglang_config_{i}.yaml")));
+    }
+    let inodes: Vec<u64> = (0..4)
+        .map(|i| ino(&dir.join(format!("out/sglang_config_{i}.yaml"))))
+        .collect();
+
+    // A value inserted in the middle: the old combinations move to other positions.
+    std::fs::write(dir.join("sweep.yaml"), sweep("[5632, 6000, 8000]")).unwrap();
+    let out = sh(
+        "sweep-expand sweep.yaml | sweep-render --out-dir out > second.jsonl",
+        &dir,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(out.status.success());
+    let second = jsonl(&dir.join("second.jsonl"));
+    assert_eq!(second.len(), 6);
+    for old in &first {
+        let now = second.iter().find(|r| r["id"] == old["id"]).unwrap();
+        assert_eq!(now["index"], old["index"], "{} kept its number", old["id"]);
+        assert_eq!(now["config_path"], old["config_path"]);
+    }
+    for (i, inode) in inodes.iter().enumerate() {
+        let path = dir.join(format!("out/sglang_config_{i}.yaml"));
+        assert_eq!(ino(&path), *inode, "{} was rewritten", path.display());
+    }
+    let mut numbers: Vec<u64> = second
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, [0, 1, 2, 3, 4, 5], "the new ones get 4 and 5");
+    for r in &second {
+        let config = pyyaml(&[PathBuf::from(r["config_path"].as_str().unwrap())]);
+        assert_same(
+            &config[0]["prefill"],
+            &r["parameters"]["sglang"],
+            "each file holds its own record's values",
+        );
+    }
+    // Rendering the first sweep again changes nothing either.
+    std::fs::write(dir.join("sweep.yaml"), sweep("[5632, 8000]")).unwrap();
+    let out = sh(
+        "sweep-expand sweep.yaml | sweep-render --out-dir out > third.jsonl",
+        &dir,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(
+        read(&dir.join("third.jsonl")),
+        read(&dir.join("first.jsonl"))
+    );
+}
+
+#[test]
+fn concurrent_renders_into_one_directory_never_hand_out_another_sweeps_values() {
+    // Issue 10, item 9: two renders at once, same indices, different values (two sweeps).
+    let dir = temp_dir("render_concurrent");
+    let a = records(40);
+    let b = records(40).replace("\"id\":\"", "\"id\":\"b").replace(
+        "\"mem-fraction-static\":0.82",
+        "\"mem-fraction-static\":0.5",
+    );
+    std::fs::write(dir.join("a.jsonl"), &a).unwrap();
+    std::fs::write(dir.join("b.jsonl"), &b).unwrap();
+    for round in 0..5 {
+        let out = dir.join(format!("out{round}"));
+        let script = format!(
+            "sweep-render --out-dir {o} a.jsonl > a{round}.out & sweep-render --out-dir {o} b.jsonl > b{round}.out; wait",
+            o = out.display()
+        );
+        let run = sh(&script, &dir);
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let mut files = std::collections::BTreeSet::new();
+        for (name, want) in [("a", 0.82), ("b", 0.5)] {
+            let records = jsonl(&dir.join(format!("{name}{round}.out")));
+            assert_eq!(records.len(), 40);
+            let paths: Vec<PathBuf> = records
+                .iter()
+                .map(|r| PathBuf::from(r["config_path"].as_str().unwrap()))
+                .collect();
+            for (path, config) in paths.iter().zip(pyyaml(&paths)) {
+                assert!(
+                    files.insert(path.clone()),
+                    "{} handed out twice",
+                    path.display()
+                );
+                assert_eq!(config["prefill"]["mem-fraction-static"], json!(want));
+            }
+        }
+        assert_eq!(entries(&out).len(), 80);
+    }
 }
