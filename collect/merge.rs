@@ -38,7 +38,8 @@ fn submitted_at(s: Option<&str>) -> Option<DateTime<FixedOffset>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
 }
 
-/// One combination's versions (in input order) into one record.
+/// One combination's versions (in input order) into one record. A union: every job ID any
+/// version mentions (current, follow-up, history) is kept somewhere in the result.
 fn merge_group(versions: Vec<Record>) -> Record {
     // max_by_key keeps the last of equal maxima: later input wins ties.
     let pos = (0..versions.len())
@@ -52,21 +53,38 @@ fn merge_group(versions: Vec<Record>) -> Record {
         if let Some(job_id) = &other.job_id {
             if Some(job_id) == current.job_id.as_ref() {
                 // The same job read twice (a manifest and the stream it came from): keep the
-                // state one of them knows.
+                // state one of them knows, and every follow-up either one knows.
                 if current.status.state.is_none() && other.status.state.is_some() {
                     current.status = other.status.clone();
                 }
+                union(&mut current.retry_job_ids, &other.retry_job_ids);
                 continue;
             }
             add_history(&mut history, &[as_submission(other, job_id)]);
         }
     }
     add_history(&mut history, &std::mem::take(&mut current.history));
+    // A history entry of the current job itself (a manifest re-read after re-submission) only
+    // adds the follow-ups it knows.
+    if let Some(job_id) = &current.job_id {
+        for h in history.iter().filter(|h| &h.job_id == job_id) {
+            union(&mut current.retry_job_ids, &h.retry_job_ids);
+        }
+    }
     history.retain(|h| Some(&h.job_id) != current.job_id.as_ref());
     // Stable sort: entries without a time keep the order they were first seen in, first.
     history.sort_by_key(|h| submitted_at(h.submitted_at.as_deref()));
     current.history = history;
     current
+}
+
+/// Appends the IDs of `more` that `ids` lacks, in their order.
+fn union(ids: &mut Vec<String>, more: &[String]) {
+    for id in more {
+        if !ids.contains(id) {
+            ids.push(id.clone());
+        }
+    }
 }
 
 fn as_submission(r: &Record, job_id: &str) -> Submission {
@@ -87,14 +105,98 @@ fn add_history(history: &mut Vec<Submission>, entries: &[Submission]) {
                 if h.submitted_at.is_none() {
                     h.submitted_at = entry.submitted_at.clone();
                 }
-                if h.retry_job_ids.is_empty() {
-                    h.retry_job_ids = entry.retry_job_ids.clone();
-                }
+                union(&mut h.retry_job_ids, &entry.retry_job_ids);
                 if entry.state.is_some() {
                     h.state = entry.state.clone();
                 }
             }
             None => history.push(entry.clone()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every job ID a record mentions.
+    fn ids(r: &Record) -> BTreeSet<String> {
+        let mut all: BTreeSet<String> = r.job_id.iter().cloned().collect();
+        all.extend(r.retry_job_ids.iter().cloned());
+        for h in &r.history {
+            all.insert(h.job_id.clone());
+            all.extend(h.retry_job_ids.iter().cloned());
+        }
+        all
+    }
+
+    fn version(job: Option<u32>, retries: &[u32], history: &[(u32, &[u32])]) -> Record {
+        let s = |n: &u32| n.to_string();
+        let mut r: Record =
+            serde_json::from_str(r#"{"index":0,"id":"a","mode":"agg","parameters":{"slurm":{}}}"#)
+                .unwrap();
+        r.job_id = job.map(|j| j.to_string());
+        r.retry_job_ids = retries.iter().map(s).collect();
+        r.history = history
+            .iter()
+            .map(|(j, rs)| Submission {
+                job_id: j.to_string(),
+                retry_job_ids: rs.iter().map(s).collect(),
+                ..Submission::default()
+            })
+            .collect();
+        r
+    }
+
+    #[test]
+    fn the_same_job_read_twice_keeps_every_follow_up() {
+        // Issue 10, item 8.
+        let merged = merge(vec![
+            version(Some(100), &[101, 102], &[]),
+            version(Some(100), &[101], &[]),
+        ]);
+        assert_eq!(merged[0].retry_job_ids, ["101", "102"]);
+        let merged = merge(vec![
+            version(Some(100), &[101], &[]),
+            version(Some(100), &[101, 102], &[]),
+        ]);
+        assert_eq!(merged[0].retry_job_ids, ["101", "102"]);
+    }
+
+    #[test]
+    fn merging_is_a_union_of_job_ids() {
+        // A small deterministic generator: versions of one combination that mention jobs as
+        // current, follow-up or history, in every mix.
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n) as u32
+        };
+        for _ in 0..2000 {
+            let versions: Vec<Record> = (0..1 + next(4))
+                .map(|_| {
+                    let job = (next(3) > 0).then(|| next(6));
+                    let retries: Vec<u32> = (0..next(3)).map(|_| 10 + next(6)).collect();
+                    let hist: Vec<(u32, Vec<u32>)> = (0..next(3))
+                        .map(|_| (next(6), (0..next(2)).map(|_| 10 + next(6)).collect()))
+                        .collect();
+                    let hist: Vec<(u32, &[u32])> =
+                        hist.iter().map(|(j, r)| (*j, r.as_slice())).collect();
+                    // A version without a job has no follow-ups of it.
+                    let retries = if job.is_some() { retries } else { vec![] };
+                    version(job, &retries, &hist)
+                })
+                .collect();
+            let before: BTreeSet<String> = versions.iter().flat_map(ids).collect();
+            let merged = merge(versions.clone());
+            assert_eq!(merged.len(), 1);
+            assert_eq!(ids(&merged[0]), before, "{versions:?}");
+            // Merging the result again with any input changes nothing.
+            let again = merge(vec![merged[0].clone(), versions[0].clone()]);
+            assert_eq!(ids(&again[0]), before);
         }
     }
 }

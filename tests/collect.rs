@@ -265,6 +265,18 @@ fn history_is_merged_once_per_job_oldest_first() {
 }
 
 #[test]
+fn merging_the_same_job_twice_keeps_every_follow_up() {
+    // Issue 10, item 8: job 102 was in neither retry_job_ids nor history.
+    let more = rec(0, "a0", r#","job_id":"100","retry_job_ids":["101","102"]"#);
+    let fewer = rec(0, "a0", r#","job_id":"100","retry_job_ids":["101"]"#);
+    for input in [format!("{more}\n{fewer}\n"), format!("{fewer}\n{more}\n")] {
+        let out = run("sweep-collect", &["--jsonl"], &input);
+        assert_eq!(stderr(&out), "");
+        assert_eq!(stdout(&out), more.clone() + "\n");
+    }
+}
+
+#[test]
 fn output_file_can_be_an_input_and_is_written_atomically() {
     let dir = temp_dir("collect_same_file");
     let first = format!(
