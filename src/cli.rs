@@ -77,6 +77,30 @@ pub fn main<A: clap::Parser>(
     }
 }
 
+/// An error when the program was started with its stdout closed (`prog >&-`): a program that
+/// changes the world (sweep-submit) calls it before it does anything.
+///
+/// Rust's runtime reopens a closed stdout on `/dev/null` before `main` (read-write, where a
+/// shell's `> /dev/null` opens it write-only), so writes "succeed": every job would be
+/// submitted and every record lost, with exit 0. Linux only (`/proc`); elsewhere it cannot
+/// tell and says nothing.
+pub fn stdout_must_be_open() -> anyhow::Result<()> {
+    let target = std::fs::read_link("/proc/self/fd/1");
+    let info = std::fs::read_to_string("/proc/self/fdinfo/1").unwrap_or_default();
+    let flags = info
+        .lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok());
+    const O_ACCMODE: u32 = 0o3;
+    const O_RDWR: u32 = 0o2;
+    let reopened = target.is_ok_and(|t| t == std::path::Path::new("/dev/null"))
+        && flags.is_some_and(|f| f & O_ACCMODE == O_RDWR);
+    if reopened {
+        anyhow::bail!("stdout is closed: the records of submitted jobs would be lost; nothing was submitted (use > /dev/null to discard them on purpose)");
+    }
+    Ok(())
+}
+
 /// Adds the `--completions` and `--man` options to a program's command.
 fn with_doc_options(cmd: clap::Command) -> clap::Command {
     use clap::{Arg, ArgAction};
