@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::ErrorKind;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use sweep::state::{self, Lock, LockKind, Numbers};
 use sweep::{Mode, Record};
@@ -145,9 +144,7 @@ impl OutDir {
                 }
             };
             let text = sweep::fsutil::utf8(&dir)?;
-            let lock = state::lock(&dir, LockKind::Names, "sweep-render", |msg| {
-                let _ = writeln!(std::io::stderr().lock(), "sweep-render: {msg}");
-            })?;
+            let lock = state::lock(&dir, LockKind::Names)?;
             let numbers = Numbers::load(&dir)?;
             self.open = Some(Opened {
                 dir,

@@ -78,14 +78,9 @@ pub struct Lock {
 }
 
 /// Takes the `kind` lock of `sweep_dir` (creating `.sweep/` if needed). When another process
-/// holds it, `waiting` is called once with a line saying who (program, pid, since when, as
-/// the holder wrote them into the lock file), then this waits for it.
-pub fn lock(
-    sweep_dir: &Path,
-    kind: LockKind,
-    program: &str,
-    waiting: impl FnOnce(&str),
-) -> Result<Lock> {
+/// holds it, one line on stderr says who (program, pid, since when, as the holder wrote them
+/// into the lock file), then this waits for it.
+pub fn lock(sweep_dir: &Path, kind: LockKind) -> Result<Lock> {
     let path = create_state_dir(sweep_dir)?.join(kind.file_name());
     let mut file = OpenOptions::new()
         .read(true)
@@ -104,7 +99,7 @@ pub fn lock(
             } else {
                 holder.to_string()
             };
-            waiting(&format!(
+            crate::cli::warn(format!(
                 "waiting for {who}, which holds {} (one at a time per sweep directory)",
                 path.display()
             ));
@@ -122,7 +117,8 @@ pub fn lock(
         file.seek(std::io::SeekFrom::Start(0))?;
         writeln!(
             file,
-            "{program} (pid {}, since {since})",
+            "{} (pid {}, since {since})",
+            crate::cli::program(),
             std::process::id()
         )
     });
