@@ -120,6 +120,8 @@ fn run(args: Args) -> Result<ExitCode> {
         slurm: Slurm {
             squeue: args.squeue,
             sacct: args.sacct,
+            scontrol: "scontrol".to_string(),
+            scancel: "scancel".to_string(),
             batch: args.batch_size,
             timeout: Duration::from_secs_f64(args.slurm_timeout),
             timeout_option: "--slurm-timeout",

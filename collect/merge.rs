@@ -93,6 +93,7 @@ fn as_submission(r: &Record, job_id: &str) -> Submission {
         submitted_at: r.submitted_at.clone(),
         retry_job_ids: r.retry_job_ids.clone(),
         state: r.status.state.clone(),
+        job_script: None,
     }
 }
 
@@ -106,6 +107,9 @@ fn add_history(history: &mut Vec<Submission>, entries: &[Submission]) {
                     h.submitted_at = entry.submitted_at.clone();
                 }
                 union(&mut h.retry_job_ids, &entry.retry_job_ids);
+                if h.job_script.is_none() {
+                    h.job_script = entry.job_script.clone();
+                }
                 if entry.state.is_some() {
                     h.state = entry.state.clone();
                 }

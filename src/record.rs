@@ -21,7 +21,7 @@
 //! | `job_script` | submit | absolute path of the saved job script |
 //! | `log_dir` | submit | absolute path of the job's log directory |
 //! | `tag` | submit | the `--comment` that finds this job in Slurm: see [`crate::tag`] |
-//! | `submit_status` | submit | `"submitted"`, `"failed"`, `"not_submitted"` (fail-fast stopped first) or `"dry_run"` |
+//! | `submit_status` | submit | `"submitted"`, `"already_submitted"` (the combination had a pending, running or completed job: not submitted again), `"failed"`, `"not_submitted"` (fail-fast stopped first) or `"dry_run"` |
 //! | `job_id` | submit | Slurm job ID, a string as in the seed manifest; absent unless submitted |
 //! | `cluster` | submit | cluster name when `sbatch --parsable` printed `ID;cluster` |
 //! | `submitted_at` | submit | RFC 3339 time `sbatch` returned |
@@ -161,6 +161,9 @@ pub enum SubmitStatus {
     NotSubmitted,
     /// `--dry-run`: the script was written, nothing was submitted.
     DryRun,
+    /// Not submitted because the combination already has a pending, running or completed job
+    /// in its sweep directory (the record carries that job).
+    AlreadySubmitted,
 }
 
 /// One earlier submission of a combination, kept when it is submitted again.
@@ -177,6 +180,10 @@ pub struct Submission {
     /// Its last known state, if collect had read one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Where its job script was kept when a re-submission replaced it
+    /// (`<sweep dir>/history/job_{index}.{job_id}.sh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_script: Option<String>,
 }
 
 /// Job state read from Slurm by `sweep-collect --status`; every field is absent until then.

@@ -9,9 +9,12 @@
 //!       --gpu-type gb200-fp8 --script-variant max-tpt > sweeps/tpt/submitted.jsonl
 //! ```
 
+mod already;
 mod jobscript;
+mod options;
 mod prepare;
 mod progress;
+mod release;
 mod retry;
 mod sbatch;
 mod submission;
@@ -55,7 +58,7 @@ struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "inputs")]
     sweep_config: Option<PathBuf>,
     #[command(flatten)]
-    script: jobscript::ScriptArgs,
+    script: options::ScriptArgs,
     /// Sweep directory for records that have no sweep_dir (default: a new
     /// ./sweep_YYYYMMDD_HHMMSS)
     #[arg(long, value_name = "PATH")]
@@ -65,9 +68,13 @@ struct Args {
     #[arg(long)]
     dry_run: bool,
     /// Queue up to N follow-up jobs per record, each run only if the previous runs failed
-    /// (afternotok); Slurm cancels them once a run succeeds
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    retries: u32,
+    /// (afternotok); Slurm cancels them once a run succeeds [default: 0]
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
+    /// Submit a combination again even when it already has a COMPLETED job (by default a
+    /// combination with a pending, running or completed job is passed through with it)
+    #[arg(long)]
+    resubmit_completed: bool,
     /// Stop at the first record that cannot be submitted; the rest are written with
     /// submit_status "not_submitted"
     #[arg(long)]
@@ -76,11 +83,12 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     sbatch: Option<PathBuf>,
     /// Extra raw sbatch option, placed before the script path; repeatable
-    /// (--sbatch-arg=--qos=high)
+    /// (--sbatch-arg=--qos=high); replaces the ones a re-submitted sweep had
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     sbatch_arg: Vec<String>,
-    /// sbatch calls per job when Slurm is unreachable or busy (first call included)
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    /// sbatch calls per job when Slurm is unreachable or busy (first call included; the
+    /// default rides out a controller stalled for about a minute)
+    #[arg(long, value_name = "N", default_value_t = 6)]
     submit_attempts: u32,
     /// Wait before the 2nd call after a transient failure; doubles each time
     #[arg(long, value_name = "SECS", default_value_t = 1.0)]
@@ -102,13 +110,16 @@ fn run(args: Args) -> Result<ExitCode> {
     submission::run(submission::Options {
         inputs: args.inputs,
         sweep_config: args.sweep_config,
-        script: args.script,
+        given: options::Given {
+            script: args.script,
+            retries: args.retries,
+            sbatch_args: args.sbatch_arg,
+        },
         output_dir: args.output_dir,
         dry_run: args.dry_run,
-        retries: args.retries,
+        resubmit_completed: args.resubmit_completed,
         fail_fast: args.fail_fast,
         sbatch: args.sbatch,
-        sbatch_args: args.sbatch_arg,
         attempts: args.submit_attempts,
         backoff: Duration::from_secs_f64(args.retry_backoff),
         timeout: Duration::from_secs_f64(args.sbatch_timeout),

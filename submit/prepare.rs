@@ -1,15 +1,17 @@
 //! Everything before the first `sbatch`: find the record files (or make them from
-//! `--sweep-config`), read and check every record, then give each one its sweep directory,
-//! job name, log directory, tag and rendered job script; the scripts are saved in order, each
-//! before its own `sbatch`.
+//! `--sweep-config`), read and check every record, give each one its sweep directory and its
+//! number there, then its job name, log directory, tag and rendered job script; the scripts
+//! are saved in order, each before its own `sbatch`.
 
 use crate::jobscript::{Builder, Job};
+use crate::options::JobOptions;
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use sweep::jsonl::Input;
 use sweep::record::{JobStatus, Submission};
+use sweep::state::{LockKind, Numbers};
 use sweep::Record;
 
 /// The record files to read: `paths`, or with `--sweep-config` the records that sweep-expand
@@ -38,31 +40,25 @@ pub struct Sourced {
 
 /// Reads every record of every input and checks it; nothing is written and nothing submitted
 /// until all are good. `output_dir` is the sweep directory of records without one (None: a new
-/// one will be created), used here to catch two records that would share a job script.
-pub fn read_all(
-    paths: &[PathBuf],
-    builder: &Builder,
-    output_dir: Option<&Path>,
-) -> Result<Vec<Sourced>> {
+/// one will be created), used here to catch one combination twice for one sweep directory.
+pub fn read_all(paths: &[PathBuf], output_dir: Option<&Path>) -> Result<Vec<Sourced>> {
     let mut all = Vec::new();
-    let mut seen: BTreeMap<(String, u64), String> = BTreeMap::new();
+    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
     for input in Input::open_all(paths)? {
         let name = input.name.clone();
         for item in input.records::<Record>() {
             let (line, record) = item?;
             let origin = format!("{name}:{line}");
             check(&record).with_context(|| format!("{origin}: invalid record"))?;
-            for warning in builder.check(&record).with_context(|| origin.clone())? {
-                sweep::cli::warn(format_args!("{origin}: warning: {warning}"));
-            }
             let dir = record
                 .sweep_dir
                 .clone()
                 .or_else(|| output_dir.map(|d| d.display().to_string()))
                 .unwrap_or_default();
-            if let Some(first) = seen.insert((dir, record.index), origin.clone()) {
+            if let Some(first) = seen.insert((dir, record.id.clone()), origin.clone()) {
                 bail!(
-                    "{origin}: record index {} appears twice for the same sweep directory (first at {first}): it would be submitted twice",
+                    "{origin}: combination {} (index {}) appears twice for the same sweep directory (first at {first}): it would be submitted twice",
+                    record.id,
                     record.index
                 );
             }
@@ -72,18 +68,39 @@ pub fn read_all(
     Ok(all)
 }
 
-/// Gives every record without a sweep_dir `--output-dir`, or one new directory for the run.
-pub fn set_sweep_dirs(records: &mut [Sourced], output_dir: Option<PathBuf>) -> Result<()> {
-    if records.iter().all(|s| s.record.sweep_dir.is_some()) {
-        return Ok(());
+/// Gives every record without a sweep_dir `--output-dir`, or one new directory for the run
+/// (said on stderr: it is where the sweep's state and scripts are), then every record its
+/// number in its sweep directory ([`Numbers`]): the one it has there, or a new one. A record
+/// from sweep-render already has its number; one straight from sweep-expand gets it here.
+pub fn place(records: &mut [Sourced], output_dir: Option<PathBuf>) -> Result<()> {
+    if records.iter().any(|s| s.record.sweep_dir.is_none()) {
+        let dir = match output_dir {
+            Some(d) => d,
+            None => {
+                let d = new_sweep_dir()?;
+                sweep::cli::warn(format_args!("sweep directory: {}", d.display()));
+                d
+            }
+        };
+        let dir = sweep::fsutil::utf8(&dir)?;
+        for s in records.iter_mut().filter(|s| s.record.sweep_dir.is_none()) {
+            s.record.sweep_dir = Some(dir.clone());
+        }
     }
-    let dir = match output_dir {
-        Some(d) => d,
-        None => new_sweep_dir()?,
-    };
-    let dir = dir.display().to_string();
-    for s in records.iter_mut().filter(|s| s.record.sweep_dir.is_none()) {
-        s.record.sweep_dir = Some(dir.clone());
+    let mut by_dir: BTreeMap<String, Vec<&mut Sourced>> = BTreeMap::new();
+    for s in records.iter_mut() {
+        let dir = s.record.sweep_dir.clone().expect("set above");
+        by_dir.entry(dir).or_default().push(s);
+    }
+    for (dir, list) in by_dir {
+        let path = Path::new(&dir);
+        std::fs::create_dir_all(path)
+            .with_context(|| format!("failed to create directory {dir}"))?;
+        let _lock = sweep::state::lock(path, LockKind::Names)?;
+        let mut numbers = Numbers::load(path)?;
+        for s in list {
+            s.record.index = numbers.number(&s.record.id, s.record.index)?;
+        }
     }
     Ok(())
 }
@@ -95,7 +112,7 @@ fn new_sweep_dir() -> Result<PathBuf> {
 }
 
 /// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
-/// sweep directory.
+/// sweep directory, and the config file of its SGLang values.
 fn check(r: &Record) -> Result<()> {
     if r.id.is_empty()
         || !r
@@ -110,30 +127,53 @@ fn check(r: &Record) -> Result<()> {
             bail!("sweep_dir {dir:?} is not an absolute path");
         }
     }
+    if r.has_sglang() && r.config_path.is_none() {
+        bail!(
+            "index {}: the record has SGLang values but no config_path, so every job would run the same engine config; pipe the records through sweep-render first (sweep-expand FILE | sweep-render --out-dir DIR | sweep-submit ...)",
+            r.index
+        );
+    }
     Ok(())
 }
 
-/// Fixed for the whole run: how jobs are named and laid out, and the `sbatch` command.
-pub struct Plan<'a> {
-    pub builder: &'a Builder,
-    /// `--job-name`: jobs are `{job_name}_sweep{index}`.
-    pub job_name: &'a str,
-    /// `--log-dir`, absolute.
-    pub log_dir: Option<PathBuf>,
-    /// The `sbatch` program, as it will be called.
-    pub sbatch: String,
-    /// `--sbatch-arg`s, in order.
-    pub sbatch_args: &'a [String],
+/// Where a record's job script is saved: `<sweep dir>/job_{index}.sh`, the seed's name. A dry
+/// run never replaces the script of a submitted job: it writes `job_{index}.dry-run.sh` when
+/// the combination was submitted before.
+pub fn script_path(sweep_dir: &Path, index: u64, dry_run_beside_a_job: bool) -> PathBuf {
+    if dry_run_beside_a_job {
+        sweep_dir.join(format!("job_{index}.dry-run.sh"))
+    } else {
+        sweep_dir.join(format!("job_{index}.sh"))
+    }
 }
 
-impl Plan<'_> {
-    /// Fills in the submit fields of `r` (whose `sweep_dir` is set) and creates its log
-    /// directory; `sbatch_command` is the command that submits it. Returns the job script to
-    /// save (see [`save_in_order`]).
-    pub fn prepare(&self, r: &mut Record) -> Result<Script> {
+/// Where a replaced job script is kept: `<sweep dir>/history/job_{index}.{job_id}.sh`.
+pub fn kept_script_path(sweep_dir: &Path, index: u64, job_id: &str) -> PathBuf {
+    sweep_dir
+        .join("history")
+        .join(format!("job_{index}.{job_id}.sh"))
+}
+
+/// Fixed for the whole run: the `sbatch` command.
+pub struct Plan {
+    /// The `sbatch` program, as it will be called.
+    pub sbatch: String,
+}
+
+impl Plan {
+    /// Fills in the submit fields of `r` (whose `sweep_dir` is set) for a job made with
+    /// `options` by `builder`, and creates its log directory; `sbatch_command` is the command
+    /// that submits it. Returns the job script to save (see [`save_in_order`]).
+    pub fn prepare(
+        &self,
+        r: &mut Record,
+        options: &JobOptions,
+        builder: &Builder,
+        dry_run_beside_a_job: bool,
+    ) -> Result<Script> {
         let sweep_dir = PathBuf::from(r.sweep_dir.as_deref().expect("sweep_dir set"));
-        let job_name = format!("{}_sweep{}", self.job_name, r.index);
-        let log_dir = match &self.log_dir {
+        let job_name = format!("{}_sweep{}", options.job_name, r.index);
+        let log_dir = match &options.log_dir {
             // A shared --log-dir gets one folder per sweep, so sweeps never mix their logs.
             Some(base) => base
                 .join(sweep_dir.file_name().unwrap_or_default())
@@ -144,14 +184,24 @@ impl Plan<'_> {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create directory {}", dir.display()))?;
         }
-        let script_path = sweep_dir.join(format!("job_{}.sh", r.index));
+        let script_path = script_path(&sweep_dir, r.index, dry_run_beside_a_job);
         let tag = sweep::tag::format(
             &sweep::tag::sweep_key(&sweep_dir.display().to_string()),
             &r.id,
             r.index,
         );
         start_over(r);
-        let text = self.builder.render(&Job {
+        // The script this one replaces belongs to the latest earlier submission: it is kept,
+        // and that submission's history entry says where.
+        let mut keep_old = None;
+        if let Some(h) = r.history.last_mut() {
+            if !dry_run_beside_a_job && h.job_script.is_none() && script_path.is_file() {
+                let kept = kept_script_path(&sweep_dir, r.index, &h.job_id);
+                h.job_script = Some(kept.display().to_string());
+                keep_old = Some(kept);
+            }
+        }
+        let text = builder.render(&Job {
             record: r,
             job_name: &job_name,
             sweep_dir: &sweep_dir,
@@ -159,7 +209,7 @@ impl Plan<'_> {
             script_path: &script_path,
             tag: &tag,
         })?;
-        let argv = self.argv(&tag, &[], &script_path.display().to_string());
+        let argv = self.argv(options, &tag, &[], &script_path.display().to_string());
         r.job_name = Some(job_name);
         r.job_script = Some(script_path.display().to_string());
         r.log_dir = Some(log_dir.display().to_string());
@@ -168,17 +218,26 @@ impl Plan<'_> {
         Ok(Script {
             path: script_path,
             text,
+            keep_old,
         })
     }
 
-    /// `sbatch --parsable --comment=TAG [dependency] SBATCH_ARGS... SCRIPT`. A `--retries`
-    /// follow-up runs only if every job in `after_not_ok` failed, and Slurm cancels it
-    /// (`--kill-on-invalid-dep=yes`) as soon as one of them succeeds, instead of leaving it
-    /// pending forever with `DependencyNeverSatisfied`.
-    pub fn argv(&self, tag: &str, after_not_ok: &[String], script: &str) -> Vec<String> {
+    /// `sbatch --parsable --hold --comment=TAG [dependency] SBATCH_ARGS... SCRIPT`. Every job
+    /// is submitted held and released once this run knows its ID (see the README, "Never
+    /// twice"). A `--retries` follow-up runs only if every job in `after_not_ok` failed, and
+    /// Slurm cancels it (`--kill-on-invalid-dep=yes`) as soon as one of them succeeds, instead
+    /// of leaving it pending forever with `DependencyNeverSatisfied`.
+    pub fn argv(
+        &self,
+        options: &JobOptions,
+        tag: &str,
+        after_not_ok: &[String],
+        script: &str,
+    ) -> Vec<String> {
         let mut argv = vec![
             self.sbatch.clone(),
             "--parsable".to_string(),
+            "--hold".to_string(),
             format!("--comment={tag}"),
         ];
         if !after_not_ok.is_empty() {
@@ -188,16 +247,27 @@ impl Plan<'_> {
             ));
             argv.push("--kill-on-invalid-dep=yes".to_string());
         }
-        argv.extend(self.sbatch_args.iter().cloned());
+        argv.extend(options.sbatch_args.iter().cloned());
         argv.push(script.to_string());
         argv
     }
+}
+
+/// True when the user asked for the jobs to stay held (`--sbatch-arg=--hold`): this run then
+/// never releases them.
+pub fn user_holds(options: &JobOptions) -> bool {
+    options
+        .sbatch_args
+        .iter()
+        .any(|a| a == "--hold" || a == "-H")
 }
 
 /// A job script to be saved.
 pub struct Script {
     pub path: PathBuf,
     pub text: String,
+    /// Where the script it replaces (a re-submitted combination's) is kept first.
+    pub keep_old: Option<PathBuf>,
 }
 
 /// One result per saved job script, in order (see [`save_in_order`]).
@@ -211,15 +281,29 @@ pub fn save_in_order(scripts: Vec<Script>) -> Saved {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for s in scripts {
-            if tx
-                .send(sweep::fsutil::write_atomic(&s.path, s.text.as_bytes()))
-                .is_err()
-            {
+            let saved =
+                keep(&s).and_then(|()| sweep::fsutil::write_atomic(&s.path, s.text.as_bytes()));
+            if tx.send(saved).is_err() {
                 return; // nobody waits any more
             }
         }
     });
     rx
+}
+
+/// Moves the script a re-submission replaces to where its job's history entry says.
+fn keep(s: &Script) -> Result<()> {
+    let Some(kept) = &s.keep_old else {
+        return Ok(());
+    };
+    if !s.path.is_file() || kept.exists() {
+        return Ok(());
+    }
+    let dir = kept.parent().expect("in history/");
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create directory {}", dir.display()))?;
+    std::fs::rename(&s.path, kept)
+        .with_context(|| format!("failed to keep {} as {}", s.path.display(), kept.display()))
 }
 
 /// A record submitted before (it has a `job_id`, from a manifest) keeps that submission in
@@ -231,6 +315,7 @@ fn start_over(r: &mut Record) {
             submitted_at: r.submitted_at.take(),
             retry_job_ids: std::mem::take(&mut r.retry_job_ids),
             state: r.status.state.take(),
+            job_script: None,
         });
     }
     r.status = JobStatus::default();

@@ -20,6 +20,22 @@ impl Progress {
         }
     }
 
+    /// One line for a record not submitted again: its combination already has a job.
+    pub fn kept(&mut self, r: &Record, state: &str) {
+        self.done += 1;
+        if !self.on {
+            return;
+        }
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "[{}/{}] {} already has job {} ({state}): not submitted again",
+            self.done,
+            self.total,
+            r.job_name.as_deref().unwrap_or("?"),
+            r.job_id.as_deref().unwrap_or("?")
+        );
+    }
+
     /// One line for a record whose submission has just ended.
     pub fn report(&mut self, r: &Record) {
         self.done += 1;

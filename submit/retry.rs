@@ -2,6 +2,7 @@
 //! been created looked up by its tag before anything is submitted again, and pacing so that a
 //! site's slurmctld is not flooded. Never two jobs for one submission.
 
+use crate::release::Releaser;
 use crate::sbatch::{self, Outcome};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,6 +25,11 @@ pub struct Submitter {
     next_call: Option<Instant>,
     /// The highest job ID this run has seen: a job created later has a higher one.
     highest_id: Option<u64>,
+    /// Jobs submitted (held) and waiting for their release; released before any pause.
+    pub releaser: Releaser,
+    /// Some `sbatch` call may have created a job this run does not know (a timeout): worth a
+    /// last look for such ghosts at the end of the run.
+    pub ghosts_possible: bool,
 }
 
 /// The longest pause `--max-submit-rate` makes between two calls.
@@ -56,14 +62,19 @@ impl Submitter {
             sbatch::sibling_or_path(sbatch, name)
                 .map_or_else(|| name.to_string(), |p| p.display().to_string())
         };
+        let slurm = Slurm {
+            squeue: beside("squeue"),
+            sacct: beside("sacct"),
+            scontrol: beside("scontrol"),
+            scancel: beside("scancel"),
+            batch: 1000,
+            timeout,
+            timeout_option: "--sbatch-timeout",
+        };
         Submitter {
-            slurm: Slurm {
-                squeue: beside("squeue"),
-                sacct: beside("sacct"),
-                batch: 1000,
-                timeout,
-                timeout_option: "--sbatch-timeout",
-            },
+            releaser: Releaser::new(slurm.clone()),
+            ghosts_possible: false,
+            slurm,
             attempts,
             backoff,
             timeout,
@@ -72,6 +83,19 @@ impl Submitter {
             next_call: None,
             highest_id: None,
         }
+    }
+
+    /// The Slurm commands next to `sbatch` (for look-ups, release and cancel).
+    pub fn slurm(&self) -> &Slurm {
+        &self.slurm
+    }
+
+    /// Sleeps, releasing waiting jobs first: a job must not stay held through a pause.
+    fn sleep(&mut self, pause: Duration) {
+        if pause >= Duration::from_millis(50) {
+            self.releaser.flush();
+        }
+        std::thread::sleep(pause);
     }
 
     /// Runs `argv` (a full `sbatch` command line) until it yields a job or a definite failure.
@@ -100,7 +124,7 @@ impl Submitter {
         let mut lookup_error = None;
         for attempt in 1..=self.attempts {
             if attempt > 1 {
-                std::thread::sleep(
+                self.sleep(
                     self.backoff
                         .saturating_mul(2u32.saturating_pow(attempt - 2)),
                 );
@@ -136,6 +160,7 @@ impl Submitter {
                 } => {
                     last = message;
                     maybe_created |= m;
+                    self.ghosts_possible |= m;
                 }
             }
         }
@@ -188,13 +213,15 @@ impl Submitter {
         let Some(interval) = self.interval else {
             return;
         };
-        let now = Instant::now();
         if let Some(next) = self.next_call {
+            let now = Instant::now();
             if next > now {
-                std::thread::sleep(next - now);
+                self.sleep(next - now);
             }
         }
-        self.next_call = Some(self.next_call.map_or(now, |n| n.max(now)) + interval);
+        // From when this call really starts: a sleep that overslept under load must not let
+        // the next call come sooner than the interval.
+        self.next_call = Some(Instant::now() + interval);
     }
 
     /// The job this submission may have created, if Slurm holds one: one tag query (ended
@@ -246,6 +273,9 @@ mod tests {
             job_id: id.to_string(),
             submitted: parse_time(submitted),
             dependency: None,
+            state: "PENDING".to_string(),
+            reason: Some("JobHeldUser".to_string()),
+            name: "j".to_string(),
             tag: sweep::tag::parse(tag).unwrap(),
         }
     }

@@ -1,17 +1,24 @@
-//! The submission loop: every record prepared and its job script saved, then one `sbatch` per
-//! record, in order, each record written (and flushed) before the next `sbatch` starts.
+//! The submission: every record read and checked, placed in its sweep directory, judged
+//! against what the sweep already has (never twice), given its options (they travel with the
+//! sweep), and its job script rendered; then one `sbatch` per record still to submit, in
+//! order, each record written (and flushed) before the next `sbatch` starts.
 
-use crate::jobscript::{Builder, ScriptArgs};
-use crate::prepare::{self, Plan, Saved, Sourced};
+use crate::already::{Decisions, Fate, Sweeps};
+use crate::jobscript::Builder;
+use crate::options::{Given, JobOptions};
+use crate::prepare::{self, Plan, Saved, Script, Sourced};
 use crate::progress::Progress;
 use crate::retry::{Done, Submitter};
 use crate::sbatch;
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
+use std::collections::BTreeMap;
 use std::io::StdoutLock;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use sweep::cli::{warn, UsageError};
 use sweep::record::SubmitStatus;
+use sweep::state::Submitted;
 use sweep::Record;
 
 /// Where submitted records go.
@@ -23,20 +30,19 @@ pub struct Options {
     pub inputs: Vec<PathBuf>,
     /// Expand and render this sweep file first, into the sweep directory.
     pub sweep_config: Option<PathBuf>,
-    /// How the job script is made.
-    pub script: ScriptArgs,
+    /// The options that shape a job, as given (the rest comes from the sweep's earlier
+    /// submissions, then the defaults).
+    pub given: Given,
     /// Sweep directory of records that have none (default: a new one).
     pub output_dir: Option<PathBuf>,
     /// Save the job scripts, submit nothing.
     pub dry_run: bool,
-    /// `--retries` follow-up jobs per record.
-    pub retries: u32,
+    /// Submit a combination again even when it already has a COMPLETED job.
+    pub resubmit_completed: bool,
     /// Stop at the first record that cannot be submitted.
     pub fail_fast: bool,
     /// `--sbatch`, else `sbatch` on PATH.
     pub sbatch: Option<PathBuf>,
-    /// Extra raw sbatch options.
-    pub sbatch_args: Vec<String>,
     /// `sbatch` calls per job when Slurm is unreachable or busy (at least 1).
     pub attempts: u32,
     /// First pause after a transient failure; doubles each time.
@@ -47,173 +53,427 @@ pub struct Options {
     pub max_rate: Option<f64>,
 }
 
-/// Reads, prepares and submits every record; exit 1 (with the first failure) when any record
-/// was not submitted.
+/// One record to submit, ready: its options and the job script to save before its `sbatch`.
+struct Ready {
+    options: JobOptions,
+    options_hash: String,
+}
+
+/// Reads, places, judges, prepares and submits every record; exit 1 (with the first failure)
+/// when any record was not submitted.
 pub fn run(opts: Options) -> Result<ExitCode> {
+    sweep::cli::stdout_must_be_open()?;
+    crate::jobscript::check_given(&opts.given.script)?;
     let sbatch = sbatch::find(opts.sbatch.as_deref(), opts.dry_run)?;
-    let builder = Builder::new(&opts.script)?;
     let absolute = sweep::fsutil::absolute;
     let mut output_dir = opts.output_dir.as_deref().map(absolute).transpose()?;
     let inputs = prepare::inputs(&opts.inputs, opts.sweep_config.as_deref(), &mut output_dir)?;
-    let mut records = prepare::read_all(&inputs, &builder, output_dir.as_deref())?;
-    prepare::set_sweep_dirs(&mut records, output_dir)?;
-    let plan = Plan {
-        builder: &builder,
-        job_name: &opts.script.job_name,
-        log_dir: opts.script.log_dir.as_deref().map(absolute).transpose()?,
-        sbatch: sbatch.display().to_string(),
-        sbatch_args: &opts.sbatch_args,
+    let mut records = prepare::read_all(&inputs, output_dir.as_deref())?;
+    prepare::place(&mut records, output_dir)?;
+    let mut sweeps = Sweeps::open(&records)?;
+    let mut submitter = Submitter::new(
+        &sbatch,
+        opts.attempts,
+        opts.backoff,
+        opts.timeout,
+        opts.max_rate,
+    );
+    let snapshot = match !opts.dry_run && sweeps.needs_slurm(&records) {
+        true => Some(sweeps.snapshot(submitter.slurm(), &records)?),
+        false => None,
     };
-    let mut scripts = Vec::with_capacity(records.len());
-    for s in &mut records {
-        // Errors name their own position: the template's file and line, or the directory.
-        scripts.push(plan.prepare(&mut s.record)?);
-    }
+    let decisions = sweeps.decide(&mut records, snapshot.as_ref(), opts.resubmit_completed)?;
+    let plan = Plan {
+        sbatch: sbatch.display().to_string(),
+    };
+    let (ready, scripts) = prepare_all(&opts, &plan, &mut sweeps, &mut records, &decisions)?;
+    report_decisions(&decisions, &mut submitter);
     let saved = prepare::save_in_order(scripts);
     let mut out = Out::stdout();
     let result = if opts.dry_run {
-        write_dry_run(records, &saved, &mut out)
+        write_dry_run(records, &decisions.fates, &saved, &mut out)
     } else {
-        let submitter = Submitter::new(
-            &sbatch,
-            opts.attempts,
-            opts.backoff,
-            opts.timeout,
-            opts.max_rate,
-        );
-        submit_all(&opts, &plan, submitter, records, &saved, &mut out)
+        submitter.releaser.add(decisions.release.iter().cloned());
+        let mut run = Run {
+            opts: &opts,
+            plan: &plan,
+            sweeps: &mut sweeps,
+            submitter: &mut submitter,
+            out: &mut out,
+        };
+        run.submit_all(records, &decisions.fates, ready, &saved)
     };
     // Let the writer finish the scripts of records not submitted (fail-fast, a closed pipe):
     // every record's job_script exists, and no temporary file is left behind.
     saved.iter().for_each(drop);
+    if !opts.dry_run {
+        let held = finish_releases(&opts, &mut submitter);
+        cancel_ghosts(&mut submitter, &sweeps);
+        if let Some(err) = held {
+            return match result {
+                Ok(_) => Err(err),
+                Err(first) => Err(first.context(format!("{err:#}"))),
+            };
+        }
+    }
     result
 }
 
-/// `--dry-run`: each record, once its job script is saved, marked `dry_run`.
-fn write_dry_run(records: Vec<Sourced>, saved: &Saved, out: &mut Out) -> Result<ExitCode> {
-    for mut s in records {
-        saved.recv().context("the job-script writer stopped")??;
-        s.record.submit_status = Some(SubmitStatus::DryRun);
+/// Resolves every record's options (given, else its combination's last submission's, else
+/// the sweep's, else the defaults), checks them and the record, and renders its job script:
+/// any error stops the run before the first `sbatch`.
+fn prepare_all(
+    opts: &Options,
+    plan: &Plan,
+    sweeps: &mut Sweeps,
+    records: &mut [Sourced],
+    decisions: &Decisions,
+) -> Result<(Vec<Option<Ready>>, Vec<Script>)> {
+    let mut builders: BTreeMap<String, Builder> = BTreeMap::new();
+    let mut ready = Vec::with_capacity(records.len());
+    let mut scripts = Vec::new();
+    let mut changes: BTreeMap<String, (usize, String)> = BTreeMap::new();
+    for (s, fate) in records.iter_mut().zip(&decisions.fates) {
+        if *fate != Fate::Submit {
+            ready.push(None);
+            continue;
+        }
+        let dir = s.record.sweep_dir.clone().expect("placed");
+        let saved = sweeps
+            .saved_options(&dir, &s.record.id)
+            .with_context(|| s.origin.clone())?;
+        let options = opts.given.resolve(saved.as_ref()).map_err(|missing| {
+            UsageError(format!(
+                "{}: {} required: {} has no earlier submission to take {} from",
+                s.origin,
+                missing.join(", "),
+                dir,
+                if missing.len() == 1 { "it" } else { "them" }
+            ))
+        })?;
+        if let Some(before) = saved.filter(|_| sweeps.was_submitted(&dir, &s.record.id)) {
+            for change in options.changes_from(&before) {
+                changes.entry(change).or_insert((0, s.origin.clone())).0 += 1;
+            }
+        }
+        let key = options.to_value().to_string();
+        if !builders.contains_key(&key) {
+            builders.insert(key.clone(), Builder::new(&options)?);
+        }
+        let builder = &builders[&key];
+        for warning in builder.check(&s.record).with_context(|| s.origin.clone())? {
+            warn(format_args!("{}: warning: {warning}", s.origin));
+        }
+        let beside_a_job =
+            opts.dry_run && (!s.record.history.is_empty() || s.record.job_id.is_some());
+        // Errors name their own position: the template's file and line, or the directory.
+        scripts.push(plan.prepare(&mut s.record, &options, builder, beside_a_job)?);
+        let options_hash = match opts.dry_run {
+            true => String::new(),
+            false => sweeps.save_options(&dir, &options)?,
+        };
+        ready.push(Some(Ready {
+            options,
+            options_hash,
+        }));
+    }
+    for (change, (n, first)) in changes {
+        warn(format_args!(
+            "note: {n} re-submitted record(s) with {change} (first: {first})"
+        ));
+    }
+    Ok((ready, scripts))
+}
+
+/// Says on stderr what the judgement of the sweep's state did besides keeping records.
+fn report_decisions(d: &Decisions, submitter: &mut Submitter) {
+    if !d.cancel.is_empty() {
+        let ids: Vec<String> = d.cancel.iter().map(|(j, _)| j.clone()).collect();
+        match submitter.slurm().cancel(&ids) {
+            Ok(()) => warn(format_args!(
+                "note: cancelled {} held job(s) that no record or journal names (a stalled controller's duplicates, or a run killed before it wrote them down): {}",
+                ids.len(),
+                ids.join(", ")
+            )),
+            Err(e) => warn(format_args!(
+                "warning: {} held duplicate job(s) could not be cancelled ({e}); they stay held and never run: scancel {}",
+                ids.len(),
+                ids.join(" ")
+            )),
+        }
+    }
+    if d.unknown > 0 {
+        warn(format_args!(
+            "note: {} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, or purged); pipe in the manifest with its states, or use --resubmit-completed",
+            d.unknown
+        ));
+    }
+}
+
+/// `--dry-run`: each record to submit, once its job script is saved, marked `dry_run`; kept
+/// records as they are.
+fn write_dry_run(
+    records: Vec<Sourced>,
+    fates: &[Fate],
+    saved: &Saved,
+    out: &mut Out,
+) -> Result<ExitCode> {
+    for (mut s, fate) in records.into_iter().zip(fates) {
+        if *fate == Fate::Submit {
+            saved.recv().context("the job-script writer stopped")??;
+            s.record.submit_status = Some(SubmitStatus::DryRun);
+        }
         out.write(&s.record)?;
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Submits each record in order and writes it out, flushed, before the next `sbatch`.
-fn submit_all(
-    opts: &Options,
-    plan: &Plan,
-    mut submitter: Submitter,
-    records: Vec<Sourced>,
-    saved: &Saved,
-    out: &mut Out,
-) -> Result<ExitCode> {
-    let total = records.len();
-    let mut progress = Progress::new(total);
-    let mut first_failure: Option<String> = None;
-    let mut failed = 0;
-    let mut stop: Option<String> = None;
-    for Sourced { origin, mut record } in records {
-        if let Some(why) = &stop {
-            record.submit_status = Some(SubmitStatus::NotSubmitted);
-            record.submit_error = Some(why.clone());
-            failed += 1;
-            out.write_flush(&record)?;
-            continue;
-        }
-        // The job script must be on disk before its sbatch.
-        let unreachable = match saved.recv().context("the job-script writer stopped")? {
-            Ok(()) => submit_record(opts.retries, plan, &mut submitter, &mut record),
-            Err(e) => {
-                record.submit_status = Some(SubmitStatus::Failed);
-                record.submit_error = Some(format!("{e:#}"));
-                false
-            }
-        };
-        progress.report(&record);
-        out.write_flush(&record)
-            .with_context(|| unwritten(&origin, &record))?;
-        if let Some(err) = &record.submit_error {
-            failed += 1;
-            first_failure.get_or_insert_with(|| format!("{origin}: {err}"));
-            if unreachable {
-                stop = Some(format!(
-                    "not attempted: Slurm did not answer for an earlier record ({origin})"
-                ));
-            } else if opts.fail_fast {
-                stop = Some(format!(
-                    "not attempted: an earlier record failed ({origin})"
-                ));
-            }
-        }
+/// Releases the jobs still waiting; an error naming them when Slurm would not.
+fn finish_releases(opts: &Options, submitter: &mut Submitter) -> Option<anyhow::Error> {
+    let unknown = std::mem::take(&mut submitter.releaser.unknown);
+    if !unknown.is_empty() {
+        warn(format_args!(
+            "note: job(s) {} were gone before they could be released (cancelled meanwhile?)",
+            unknown.join(", ")
+        ));
     }
-    out.flush()?;
-    match first_failure {
-        None => Ok(ExitCode::SUCCESS),
-        Some(first) => anyhow::bail!("{failed} of {total} records not submitted; first: {first}"),
+    let (held, why) = submitter.releaser.finish(opts.attempts, opts.backoff)?;
+    Some(anyhow!(
+        "job(s) {} were submitted but are still held: releasing them failed ({why}); run the same command again, or: scontrol release {}",
+        held.join(", "),
+        held.join(",")
+    ))
+}
+
+/// After a run in which an `sbatch` may have created a job it never heard of: one last look
+/// for held jobs of this run's sweeps that no journal names, cancelled. (One that a
+/// controller creates even later stays held, never runs, and the next run cancels it.)
+fn cancel_ghosts(submitter: &mut Submitter, sweeps: &Sweeps) {
+    if !submitter.ghosts_possible {
+        return;
+    }
+    let keys = sweeps.keys();
+    let known = sweeps.journal_jobs();
+    let Ok(jobs) = submitter.slurm().tagged_jobs() else {
+        return;
+    };
+    let ghosts: Vec<String> = jobs
+        .into_iter()
+        .filter(|j| j.held() && keys.contains(&j.tag.sweep_key) && !known.contains(&j.job_id))
+        .map(|j| j.job_id)
+        .collect();
+    if ghosts.is_empty() {
+        return;
+    }
+    match submitter.slurm().cancel(&ghosts) {
+        Ok(()) => warn(format_args!(
+            "note: cancelled {} held duplicate job(s) that a stalled controller created after sbatch gave up: {}",
+            ghosts.len(),
+            ghosts.join(", ")
+        )),
+        Err(e) => warn(format_args!(
+            "warning: held duplicate job(s) {} could not be cancelled ({e}); they never run: scancel {}",
+            ghosts.join(", "),
+            ghosts.join(" ")
+        )),
     }
 }
 
-/// The error of a record that could not be written (a full disk): the jobs it submitted, and
-/// their tag, must still reach the user.
+/// The submission loop's state.
+struct Run<'a> {
+    opts: &'a Options,
+    plan: &'a Plan,
+    sweeps: &'a mut Sweeps,
+    submitter: &'a mut Submitter,
+    out: &'a mut Out,
+}
+
+impl Run<'_> {
+    /// Submits each record still to submit, in order, and writes every record out, flushed,
+    /// before the next `sbatch`.
+    fn submit_all(
+        &mut self,
+        records: Vec<Sourced>,
+        fates: &[Fate],
+        ready: Vec<Option<Ready>>,
+        saved: &Saved,
+    ) -> Result<ExitCode> {
+        let total = records.len();
+        let mut progress = Progress::new(total);
+        let mut first_failure: Option<String> = None;
+        let mut failed = 0;
+        let mut stop: Option<String> = None;
+        for ((Sourced { origin, mut record }, fate), ready) in
+            records.into_iter().zip(fates).zip(ready)
+        {
+            let Some(ready) = ready else {
+                let Fate::Keep { state } = fate else {
+                    unreachable!("a record to submit is ready")
+                };
+                progress.kept(&record, state);
+                self.write(&origin, &record)?;
+                continue;
+            };
+            if let Some(why) = &stop {
+                record.submit_status = Some(SubmitStatus::NotSubmitted);
+                record.submit_error = Some(why.clone());
+                failed += 1;
+                self.write(&origin, &record)?;
+                continue;
+            }
+            // The job script must be on disk before its sbatch.
+            let unreachable = match saved.recv().context("the job-script writer stopped")? {
+                Ok(()) => self.submit_record(&ready, &mut record)?,
+                Err(e) => {
+                    record.submit_status = Some(SubmitStatus::Failed);
+                    record.submit_error = Some(format!("{e:#}"));
+                    false
+                }
+            };
+            progress.report(&record);
+            self.write(&origin, &record)?;
+            self.submitter.releaser.tick();
+            if let Some(err) = &record.submit_error {
+                failed += 1;
+                first_failure.get_or_insert_with(|| format!("{origin}: {err}"));
+                if unreachable {
+                    stop = Some(format!(
+                        "not attempted: Slurm did not answer for an earlier record ({origin})"
+                    ));
+                } else if self.opts.fail_fast {
+                    stop = Some(format!(
+                        "not attempted: an earlier record failed ({origin})"
+                    ));
+                }
+            }
+        }
+        self.out
+            .flush()
+            .map_err(|e| anyhow!("failed to write the records: {e}"))?;
+        match first_failure {
+            None => Ok(ExitCode::SUCCESS),
+            Some(first) => {
+                anyhow::bail!("{failed} of {total} records not submitted; first: {first}")
+            }
+        }
+    }
+
+    /// Writes one record and flushes it. Once this run has submitted jobs, a record that
+    /// cannot be written (stdout closed, disk full) is an error naming its jobs: never the
+    /// quiet exit of a closed pipe, since Slurm now holds jobs nobody was told about.
+    fn write(&mut self, origin: &str, r: &Record) -> Result<()> {
+        self.out
+            .write_flush(r)
+            .map_err(|e| anyhow!("{}: {e}", unwritten(origin, r)))
+    }
+
+    /// Submits one record and its `--retries` follow-ups, filling in the outcome and writing
+    /// each job into the journal as soon as `sbatch` returns it. Returns true when it failed
+    /// because Slurm stayed unreachable through every attempt (so the rest is not tried).
+    fn submit_record(&mut self, ready: &Ready, r: &mut Record) -> Result<bool> {
+        let argv = r.sbatch_command.clone().expect("prepared");
+        let tag = r.tag.clone().expect("prepared");
+        let script = r.job_script.clone().expect("prepared");
+        // Jobs of earlier submissions carry the same tag: a look-up must never take them.
+        let mut known: Vec<String> = r
+            .history
+            .iter()
+            .flat_map(|h| std::iter::once(&h.job_id).chain(&h.retry_job_ids))
+            .cloned()
+            .collect();
+        let (job_id, cluster) = match self.submitter.submit(&argv, &tag, &known) {
+            Done::Submitted { job_id, cluster } => (job_id, cluster),
+            Done::Failed { message, transient } => {
+                r.submit_status = Some(SubmitStatus::Failed);
+                r.submit_error = Some(message);
+                return Ok(transient);
+            }
+        };
+        r.submit_status = Some(SubmitStatus::Submitted);
+        r.submitted_at = Some(now());
+        r.job_id = Some(job_id.clone());
+        r.cluster = cluster;
+        self.journal(ready, r)?;
+        let hold = prepare::user_holds(&ready.options);
+        if !hold {
+            self.submitter.releaser.add([job_id.clone()]);
+        }
+        let retries = ready.options.retries;
+        let mut chain = vec![job_id.clone()];
+        known.push(job_id);
+        for n in 1..=retries {
+            let argv = self.plan.argv(&ready.options, &tag, &chain, &script);
+            match self.submitter.submit(&argv, &tag, &known) {
+                Done::Submitted { job_id, .. } => {
+                    r.retry_job_ids.push(job_id.clone());
+                    self.journal(ready, r)?;
+                    if !hold {
+                        self.submitter.releaser.add([job_id.clone()]);
+                    }
+                    chain.push(job_id.clone());
+                    known.push(job_id);
+                }
+                Done::Failed { message, transient } => {
+                    r.submit_error = Some(format!("follow-up job {n} of {retries}: {message}"));
+                    return Ok(transient);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// Writes the record's current submission into its sweep directory's journal. A journal
+    /// that cannot be written stops the run: the next run would not know this job.
+    fn journal(&mut self, ready: &Ready, r: &Record) -> Result<()> {
+        let s = Submitted {
+            at: r.submitted_at.clone().unwrap_or_default(),
+            id: r.id.clone(),
+            index: r.index,
+            job_id: r.job_id.clone().expect("submitted"),
+            cluster: r.cluster.clone(),
+            retry_job_ids: r.retry_job_ids.clone(),
+            tag: r.tag.clone().unwrap_or_default(),
+            job_name: r.job_name.clone().unwrap_or_default(),
+            job_script: r.job_script.clone().unwrap_or_default(),
+            log_dir: r.log_dir.clone().unwrap_or_default(),
+            options: ready.options_hash.clone(),
+        };
+        let dir = r.sweep_dir.clone().expect("placed");
+        self.sweeps.journal(&dir, &s).map_err(|e| {
+            anyhow!(
+                "{}, but the sweep's journal could not be written: {e:#}",
+                jobs_of(r)
+            )
+        })
+    }
+}
+
+/// What a record that could not be written had: the jobs it submitted, and their tag, must
+/// still reach the user.
 fn unwritten(origin: &str, r: &Record) -> String {
-    let Some(job_id) = &r.job_id else {
-        return format!("{origin}: failed to write the record");
-    };
-    let jobs: Vec<&str> = std::iter::once(job_id)
+    match r.job_id {
+        None => format!("{origin}: failed to write the record"),
+        Some(_) => format!(
+            "{origin}: {} but its record could not be written",
+            jobs_of(r)
+        ),
+    }
+}
+
+/// `job 12, 13 submitted (tag sweep:...)`: a record's job and follow-ups.
+fn jobs_of(r: &Record) -> String {
+    let jobs: Vec<&str> = r
+        .job_id
+        .iter()
         .chain(&r.retry_job_ids)
         .map(String::as_str)
         .collect();
     format!(
-        "{origin}: job {} submitted (tag {}) but its record could not be written",
+        "job {} submitted (tag {})",
         jobs.join(", "),
         r.tag.as_deref().unwrap_or_default()
     )
-}
-
-/// Submits one record and its `retries` follow-ups, filling in the outcome. Returns true when
-/// it failed because Slurm stayed unreachable through every attempt (so the rest is not tried).
-fn submit_record(retries: u32, plan: &Plan, submitter: &mut Submitter, r: &mut Record) -> bool {
-    let argv = r.sbatch_command.clone().expect("prepared");
-    let tag = r.tag.clone().expect("prepared");
-    let script = r.job_script.clone().expect("prepared");
-    // Jobs of earlier submissions carry the same tag: a look-up must never take them.
-    let mut known: Vec<String> = r
-        .history
-        .iter()
-        .flat_map(|h| std::iter::once(&h.job_id).chain(&h.retry_job_ids))
-        .cloned()
-        .collect();
-    let (job_id, cluster) = match submitter.submit(&argv, &tag, &known) {
-        Done::Submitted { job_id, cluster } => (job_id, cluster),
-        Done::Failed { message, transient } => {
-            r.submit_status = Some(SubmitStatus::Failed);
-            r.submit_error = Some(message);
-            return transient;
-        }
-    };
-    r.submit_status = Some(SubmitStatus::Submitted);
-    r.submitted_at = Some(now());
-    r.job_id = Some(job_id.clone());
-    r.cluster = cluster;
-    let mut chain = vec![job_id.clone()];
-    known.push(job_id);
-    for n in 1..=retries {
-        let argv = plan.argv(&tag, &chain, &script);
-        match submitter.submit(&argv, &tag, &known) {
-            Done::Submitted { job_id, .. } => {
-                r.retry_job_ids.push(job_id.clone());
-                chain.push(job_id.clone());
-                known.push(job_id);
-            }
-            Done::Failed { message, transient } => {
-                r.submit_error = Some(format!("follow-up job {n} of {retries}: {message}"));
-                return transient;
-            }
-        }
-    }
-    false
 }
 
 /// The current local time, RFC 3339 with seconds.

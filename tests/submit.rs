@@ -72,8 +72,11 @@ pub fn records(out: &Output) -> Vec<Value> {
 
 /// A stand-in Slurm in `dir/bin`: `sbatch` counts its calls in `dir/calls`, logs its argv to
 /// `dir/argv`, sets `$n` (this call's number) and `$tag` (its --comment), then runs `body`.
-/// `squeue` prints `dir/jobs` (lines `ID|SUBMIT TIME|DEPENDENCY|TAG`, what the fake has
-/// "created").
+/// `squeue` prints `dir/jobs` for the tag query (lines `ID|SUBMIT TIME|DEPENDENCY|STATE|
+/// REASON|NAME|TAG`, what the fake has "created") and nothing for a query by job ID; `sacct`
+/// knows nothing; `scontrol` and `scancel` log their arguments to `dir/scontrol_calls` and
+/// `dir/scancel_calls`. Every Slurm command the program runs is one of these: none reaches
+/// the real cluster.
 struct Fake {
     dir: PathBuf,
 }
@@ -89,9 +92,18 @@ impl Fake {
              printf '%s\\n' \"$*\" >> $D/argv\ntag=\nfor a; do case $a in --comment=*) tag=${{a#--comment=}};; esac; done\n{body}\n"
         );
         let squeue = format!(
-            "#!/bin/bash\necho \"$*\" >> {d}/squeue_calls\ncat {d}/jobs 2>/dev/null\nexit 0\n"
+            "#!/bin/bash\necho \"$*\" >> {d}/squeue_calls\ncase \" $* \" in *' -j '*) exit 0;; esac\ncat {d}/jobs 2>/dev/null\nexit 0\n"
         );
-        for (name, text) in [("sbatch", sbatch), ("squeue", squeue)] {
+        let sacct = "#!/bin/bash\nexit 0\n".to_string();
+        let scontrol = format!("#!/bin/bash\necho \"$*\" >> {d}/scontrol_calls\n");
+        let scancel = format!("#!/bin/bash\necho \"$*\" >> {d}/scancel_calls\n");
+        for (name, text) in [
+            ("sbatch", sbatch),
+            ("squeue", squeue),
+            ("sacct", sacct),
+            ("scontrol", scontrol),
+            ("scancel", scancel),
+        ] {
             let p = bindir.join(name);
             std::fs::write(&p, text).unwrap();
             Command::new("chmod").arg("+x").arg(&p).status().unwrap();
@@ -121,6 +133,17 @@ impl Fake {
             .collect()
     }
 
+    /// The job IDs `scontrol release` was given, in order.
+    fn released(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("scontrol_calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("release "))
+            .flat_map(|ids| ids.split(','))
+            .map(str::to_string)
+            .collect()
+    }
+
     fn squeue_calls(&self) -> usize {
         std::fs::read_to_string(self.dir.join("squeue_calls"))
             .unwrap_or_default()
@@ -135,6 +158,13 @@ impl Fake {
         all.extend_from_slice(args);
         submit(&all, stdin, &[])
     }
+}
+
+/// Record 0 of three.jsonl as combination `i` of its own: index `i`, an id of its own; a line.
+fn unique(line: &str, i: usize) -> String {
+    line.replace("\"index\":0", &format!("\"index\":{i}"))
+        .replace("a1b2c3d4e5f60000", &format!("a1b2c3d4e5f6{i:04}"))
+        + "\n"
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -160,9 +190,8 @@ fn dry_run_writes_scripts_and_commands_and_needs_no_slurm() {
     let expected: String = (0..3)
         .map(|i| {
             format!(
-                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":0.8{m}}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{sw}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{sw}/job_{i}.sh"]}}
-"#,
-                m = 2 + 2 * i
+                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{sw}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--hold","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{sw}/job_{i}.sh"]}}
+"#
             )
         })
         .collect();
@@ -205,8 +234,7 @@ fn a_bad_record_at_line_50_submits_nothing() {
     let good = data("three.jsonl").lines().next().unwrap().to_string();
     let mut input = String::new();
     for i in 0..49 {
-        input += &good.replace("\"index\":0", &format!("\"index\":{i}"));
-        input += "\n";
+        input += &unique(&good, i);
     }
     input += "{\"index\":49,\"id\":\"x\",\"mode\":\"agg\"}\n";
     let out = fake.run(&[], &input);
@@ -227,7 +255,7 @@ fn the_same_record_twice_is_refused_before_anything_is_submitted() {
     let out = fake.run(&[], &format!("{line}\n{line}\n"));
     assert_eq!(
         stderr(&out),
-        "sweep-submit: <stdin>:2: record index 0 appears twice for the same sweep directory (first at <stdin>:1): it would be submitted twice\n"
+        "sweep-submit: <stdin>:2: combination a1b2c3d4e5f60000 (index 0) appears twice for the same sweep directory (first at <stdin>:1): it would be submitted twice\n"
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(fake.calls(), 0);
@@ -287,8 +315,10 @@ fn each_record_is_on_stdout_before_the_next_sbatch_starts() {
     let key = sweep::tag::sweep_key(&sw);
     assert_eq!(
         fake.argv()[0],
-        format!("--parsable --comment=sweep:{key}:a1b2c3d4e5f60000:0 --qos=high --exclusive {sw}/job_0.sh")
+        format!("--parsable --hold --comment=sweep:{key}:a1b2c3d4e5f60000:0 --qos=high --exclusive {sw}/job_0.sh")
     );
+    // Submitted held, released once their IDs are known: all three, in one call.
+    assert_eq!(fake.released(), ["101", "2", "103"]);
 }
 
 /// Runs the fake with `body` over three.jsonl and returns (output, records).
@@ -401,7 +431,8 @@ fn a_socket_timeout_is_looked_up_before_submitting_again() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(s(&recs[0], "job_id"), "42");
-    assert_eq!(fake.squeue_calls(), 1);
+    // The look-up, and a last look for a duplicate the timed-out call may have created.
+    assert_eq!(fake.squeue_calls(), 2);
 }
 
 #[test]
@@ -410,13 +441,14 @@ fn an_sbatch_killed_by_a_signal_is_looked_up_before_submitting_again() {
     // is adopted, not submitted a second time.
     let (fake, out, recs) = three(
         "submit_signal",
-        "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|(null)|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
+        "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|(null)|PENDING|JobHeldUser|j|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
         &["--retry-backoff", "0.01"],
     );
     assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
     let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
     assert_eq!(ids, ["701", "702", "703"]);
-    assert_eq!((fake.calls(), fake.squeue_calls()), (3, 1));
+    assert_eq!((fake.calls(), fake.squeue_calls()), (3, 2));
+    assert_eq!(fake.released(), ["701", "702", "703"]);
 }
 
 #[test]
@@ -451,9 +483,10 @@ fn a_hung_sbatch_is_killed_and_the_run_ends_in_bounded_time() {
             "not attempted: Slurm did not answer for an earlier record (<stdin>:1)"
         );
     }
-    // Two calls, each preceded (after the first) by a look-up by tag, plus a last look-up.
+    // Two calls, each preceded (after the first) by a look-up by tag, plus a last look-up, and
+    // the run's last look for duplicates.
     assert_eq!(fake.calls(), 2);
-    assert_eq!(fake.squeue_calls(), 2);
+    assert_eq!(fake.squeue_calls(), 3);
 }
 
 #[test]
@@ -461,7 +494,7 @@ fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
     // Call 1 creates job 901 (it appears in squeue with its tag), then hangs.
     let (fake, out, recs) = three(
         "submit_created_then_timeout",
-        "if [ $n = 1 ]; then now=$(date +%Y-%m-%dT%H:%M:%S); echo \"900|$now|(null)|sweep:other:0:0\" >> $D/jobs; echo \"901|$now|(null)|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
+        "if [ $n = 1 ]; then now=$(date +%Y-%m-%dT%H:%M:%S); echo \"900|$now|(null)|PENDING|JobHeldUser|j|sweep:other:0:0\" >> $D/jobs; echo \"901|$now|(null)|PENDING|JobHeldUser|j|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
         &["--sbatch-timeout", "0.5", "--retry-backoff", "0.01"],
     );
     assert_eq!(stderr(&out), "");
@@ -469,7 +502,12 @@ fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
     let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
     assert_eq!(ids, ["901", "902", "903"]);
     assert_eq!(fake.calls(), 3, "the first record's sbatch ran once");
-    assert_eq!(fake.squeue_calls(), 1);
+    assert_eq!(fake.squeue_calls(), 2);
+    assert_eq!(
+        fake.released(),
+        ["901", "902", "903"],
+        "the adopted job too"
+    );
 }
 
 #[test]
@@ -479,13 +517,15 @@ fn an_earlier_job_with_the_same_tag_is_never_adopted() {
     // neither, and the record is submitted again.
     let fake = Fake::new(
         "submit_old_same_tag",
-        "if [ $n = 1 ]; then echo \"77|2025-11-13T12:34:56|(null)|$tag\" > $D/jobs; echo \"55|2025-01-01T00:00:00|(null)|$tag\" >> $D/jobs; \
+        "if [ $n = 1 ]; then echo \"77|2025-11-13T12:34:56|(null)|FAILED|NonZeroExitCode|j|$tag\" > $D/jobs; echo \"55|2025-01-01T00:00:00|(null)|CANCELLED|None|j|$tag\" >> $D/jobs; \
          echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2; exit 1; fi; echo 600",
     );
     let out = fake.run(&["--retry-backoff", "0.01"], &data("resubmit.jsonl"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(s(&records(&out)[0], "job_id"), "600");
-    assert_eq!((fake.calls(), fake.squeue_calls()), (2, 1));
+    // The sweep's jobs and their states before anything (the tag query, then 77 and 78 by ID),
+    // the look-up after the timeout, and the run's last look for duplicates.
+    assert_eq!((fake.calls(), fake.squeue_calls()), (2, 4));
 }
 
 #[test]
@@ -503,15 +543,19 @@ fn retries_queue_follow_ups_that_slurm_cancels_when_a_run_succeeds() {
     let sw = fake.out_dir();
     let key = sweep::tag::sweep_key(&sw);
     let tag = format!("sweep:{key}:a1b2c3d4e5f60000:0");
-    assert_eq!(argv[0], format!("--parsable --comment={tag} {sw}/job_0.sh"));
+    assert_eq!(
+        argv[0],
+        format!("--parsable --hold --comment={tag} {sw}/job_0.sh")
+    );
     assert_eq!(
         argv[1],
-        format!("--parsable --comment={tag} --dependency=afternotok:11 --kill-on-invalid-dep=yes {sw}/job_0.sh")
+        format!("--parsable --hold --comment={tag} --dependency=afternotok:11 --kill-on-invalid-dep=yes {sw}/job_0.sh")
     );
     assert_eq!(
         argv[2],
-        format!("--parsable --comment={tag} --dependency=afternotok:11:12 --kill-on-invalid-dep=yes {sw}/job_0.sh")
+        format!("--parsable --hold --comment={tag} --dependency=afternotok:11:12 --kill-on-invalid-dep=yes {sw}/job_0.sh")
     );
+    assert_eq!(fake.released().len(), 9, "every job and follow-up released");
 }
 
 #[test]
@@ -547,7 +591,7 @@ fn controller_unreachable_gives_up_in_bounded_time_and_accounts_for_every_record
         &["--retry-backoff", "0.01"],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(fake.calls(), 4, "--submit-attempts defaults to 4");
+    assert_eq!(fake.calls(), 6, "--submit-attempts defaults to 6");
     let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
     assert_eq!(statuses, ["failed", "not_submitted", "not_submitted"]);
     assert_eq!(
@@ -621,9 +665,7 @@ fn a_record_that_cannot_be_written_names_its_submitted_job() {
 fn a_closed_pipe_ends_quietly() {
     let dir = temp_dir("submit_closed_pipe");
     let line = data("three.jsonl").lines().next().unwrap().to_string();
-    let input: String = (0..400)
-        .map(|i| line.replace("\"index\":0", &format!("\"index\":{i}")) + "\n")
-        .collect();
+    let input: String = (0..400).map(|i| unique(&line, i)).collect();
     std::fs::write(dir.join("in.jsonl"), input).unwrap();
     let script = format!(
         "set -o pipefail; {} {} --dry-run --output-dir {d}/sweep {d}/in.jsonl | head -n 1 > {d}/first",
@@ -649,7 +691,7 @@ fn a_closed_pipe_ends_quietly() {
         !names.iter().any(|n| n.contains(".tmp.")),
         "temporary files left: {names:?}"
     );
-    assert_eq!(names.len(), 401, "400 job scripts and logs/");
+    assert_eq!(names.len(), 402, "400 job scripts, logs/ and .sweep/");
 }
 
 #[test]
@@ -768,7 +810,7 @@ fn progress_goes_to_a_terminal_only() {
     assert_eq!(stderr(&out), "");
     // On a terminal (util-linux `script` gives the program a pty): one line per record.
     let cmd = format!(
-        "{} {} --sbatch {} --output-dir {} {DATA}/three.jsonl > {}/out.jsonl",
+        "{} {} --sbatch {} --output-dir {}2 {DATA}/three.jsonl > {}/out.jsonl",
         bin("sweep-submit").display(),
         REQUIRED.join(" "),
         fake.sbatch(),
@@ -804,9 +846,7 @@ fn a_vanishingly_small_submit_rate_still_makes_the_first_call() {
 fn max_submit_rate_paces_the_sbatch_calls() {
     let fake = Fake::new("submit_rate", "date +%s.%N >> $D/times; echo $n");
     let line = data("three.jsonl").lines().next().unwrap().to_string();
-    let input: String = (0..6)
-        .map(|i| line.replace("\"index\":0", &format!("\"index\":{i}")) + "\n")
-        .collect();
+    let input: String = (0..6).map(|i| unique(&line, i)).collect();
     let out = fake.run(&["--max-submit-rate", "10"], &input);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let times: Vec<f64> = std::fs::read_to_string(fake.dir.join("times"))

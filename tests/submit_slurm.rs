@@ -127,9 +127,11 @@ fn a_rejected_record_has_slurms_message_and_the_others_are_submitted() {
     assert_eq!(held.len(), 2);
     assert_eq!(held[s(&recs[2], "job_id")], ["8", s(&recs[2], "tag")]);
 
-    // A partition Slurm does not know: every record fails, with Slurm's words.
+    // A partition Slurm does not know: every record fails, with Slurm's words (a sweep of its
+    // own: in the first one, two combinations have their jobs already).
     let required = REQUIRED.map(|a| if a == "batch" { "nosuch" } else { a });
-    let out = submit_with(&required, &["--output-dir", &sw], &input, &[]);
+    let sw2 = format!("{sw}2");
+    let out = submit_with(&required, &["--output-dir", &sw2], &input, &[]);
     let recs = records(&out);
     let _cancel2 = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(1));

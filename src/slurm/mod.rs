@@ -6,6 +6,7 @@
 //! What stays with a program is what only it needs: reading `sbatch --parsable` (sweep-submit),
 //! searching accounting for `--reconcile` (sweep-collect).
 
+mod control;
 mod process;
 mod states;
 mod tags;
@@ -25,6 +26,10 @@ pub struct Slurm {
     pub squeue: String,
     /// The `sacct` program.
     pub sacct: String,
+    /// The `scontrol` program (releasing held jobs).
+    pub scontrol: String,
+    /// The `scancel` program.
+    pub scancel: String,
     /// Job IDs per `squeue`/`sacct` call of [`Slurm::lookup`]: never one call per job.
     pub batch: usize,
     /// Longest wait for one call; a hung one is killed.

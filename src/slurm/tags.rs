@@ -6,9 +6,10 @@ use super::{parse_time, Slurm, Unreachable};
 use crate::tag::{self, Tag};
 use chrono::NaiveDateTime;
 
-/// `squeue -o` of the tag query: job ID, submit time, dependency, comment. The comment comes
-/// last: it is free text (`%k` is the comment, checked on Slurm 22.05).
-pub const TAG_FORMAT: &str = "%i|%V|%E|%k";
+/// `squeue -o` of the tag query: job ID, submit time, dependency, state, reason, job name,
+/// comment. The comment comes last: it is free text (`%k` is the comment, checked on Slurm
+/// 22.05); a job name cannot hold `|` for our jobs (sweep-submit refuses such names).
+pub const TAG_FORMAT: &str = "%i|%V|%E|%T|%r|%j|%k";
 
 /// One job that carries a sweep tag, as squeue lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,8 +20,25 @@ pub struct TaggedJob {
     pub submitted: Option<NaiveDateTime>,
     /// Slurm's dependency text (`afternotok:41(unfulfilled)`); `None` when the job has none.
     pub dependency: Option<String>,
+    /// Normalised state (`PENDING`, `RUNNING`, `COMPLETED`, `CANCELLED`, ...).
+    pub state: String,
+    /// Slurm's reason (`JobHeldUser`, `Priority`, ...); `None` for `None`.
+    pub reason: Option<String>,
+    /// The job's name.
+    pub name: String,
     /// The parsed tag.
     pub tag: Tag,
+}
+
+impl TaggedJob {
+    /// Pending on a hold (`sbatch --hold`, `scontrol hold`): it will not start until released.
+    pub fn held(&self) -> bool {
+        self.state == "PENDING"
+            && self
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with("JobHeld"))
+    }
 }
 
 impl Slurm {
@@ -35,10 +53,13 @@ impl Slurm {
 
 /// One line of [`TAG_FORMAT`] output; `None` when its comment is not a tag.
 fn parse_row(line: &str) -> Option<TaggedJob> {
-    let [id, submitted, dependency, comment] = line.splitn(4, '|').collect::<Vec<_>>()[..] else {
+    let [id, submitted, dependency, state, reason, name, comment] =
+        line.splitn(7, '|').collect::<Vec<_>>()[..]
+    else {
         return None;
     };
     let dependency = dependency.trim();
+    let reason = reason.trim();
     Some(TaggedJob {
         tag: tag::parse(comment)?,
         job_id: id.trim().to_string(),
@@ -46,6 +67,11 @@ fn parse_row(line: &str) -> Option<TaggedJob> {
         dependency: Some(dependency)
             .filter(|d| !d.is_empty() && *d != "(null)")
             .map(String::from),
+        state: super::normalise_state(state),
+        reason: Some(reason)
+            .filter(|r| !r.is_empty() && *r != "None")
+            .map(String::from),
+        name: name.trim().to_string(),
     })
 }
 
@@ -55,8 +81,12 @@ mod tests {
 
     #[test]
     fn rows_are_read_and_untagged_jobs_left_out() {
-        let row =
-            parse_row("41|2026-01-01T10:00:05|afternotok:40(unfulfilled)|sweep:k:id:3").unwrap();
+        let row = parse_row(
+            "41|2026-01-01T10:00:05|afternotok:40(unfulfilled)|PENDING|JobHeldUser|j_sweep3|sweep:k:id:3",
+        )
+        .unwrap();
+        assert!(row.held());
+        assert_eq!(row.name, "j_sweep3");
         assert_eq!(row.job_id, "41");
         assert_eq!(row.submitted, parse_time("2026-01-01T10:00:05"));
         assert_eq!(
@@ -64,10 +94,12 @@ mod tests {
             Some("afternotok:40(unfulfilled)")
         );
         assert_eq!((row.tag.id.as_str(), row.tag.index), ("id", 3));
-        let row = parse_row("42|N/A|(null)|sweep:k:id:3").unwrap();
-        assert_eq!((row.submitted, row.dependency), (None, None));
+        let row = parse_row("42|N/A|(null)|CANCELLED by 0|None|j|sweep:k:id:3").unwrap();
+        assert!(!row.held());
+        assert_eq!((row.submitted, &row.dependency), (None, &None));
+        assert_eq!((row.state.as_str(), &row.reason), ("CANCELLED", &None));
         assert_eq!(
-            parse_row("43|2026-01-01T10:00:05|(null)|my own comment"),
+            parse_row("43|2026-01-01T10:00:05|(null)|PENDING|None|j|my own comment"),
             None
         );
         assert_eq!(parse_row("44|2026-01-01T10:00:05|sweep:k:id:3"), None);

@@ -2,28 +2,56 @@
 //! record's config file.
 
 use super::quote;
-use super::ScriptArgs;
+use super::JobOptions;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 use sweep::Record;
 
 /// Option values that are wrong whatever the file system holds (usage errors).
-pub fn options(args: &ScriptArgs) -> Result<()> {
+pub fn options(args: &JobOptions) -> Result<()> {
+    values(&Values {
+        job_name: Some(&args.job_name),
+        account: Some(&args.account),
+        partition: Some(&args.partition),
+        time_limit: Some(&args.time_limit),
+        gpu_type: Some(&args.gpu_type),
+        script_variant: Some(&args.script_variant),
+        network_interface: Some(&args.network_interface),
+    })
+}
+
+/// The option values [`values`] checks; `None`: not given.
+pub struct Values<'a> {
+    pub job_name: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub partition: Option<&'a str>,
+    pub time_limit: Option<&'a str>,
+    pub gpu_type: Option<&'a str>,
+    pub script_variant: Option<&'a str>,
+    pub network_interface: Option<&'a str>,
+}
+
+/// Checks the values that are there (usage errors).
+pub fn values(v: &Values) -> Result<()> {
     for (flag, value) in [
-        ("--job-name", args.job_name.as_str()),
-        ("--account", &args.account),
-        ("--partition", &args.partition),
-        ("--time-limit", &args.time_limit),
+        ("--job-name", v.job_name),
+        ("--account", v.account),
+        ("--partition", v.partition),
+        ("--time-limit", v.time_limit),
     ] {
-        quote::check_header_value(flag, value)?;
+        if let Some(value) = value {
+            quote::check_header_value(flag, value)?;
+        }
     }
     for (flag, value) in [
-        ("--gpu-type", &args.gpu_type),
-        ("--script-variant", &args.script_variant),
+        ("--gpu-type", v.gpu_type),
+        ("--script-variant", v.script_variant),
     ] {
-        path_component(flag, value)?;
+        if let Some(value) = value {
+            path_component(flag, value)?;
+        }
     }
-    if args.network_interface.is_empty() {
+    if v.network_interface == Some("") {
         bail!("--network-interface must not be empty");
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Which node does what, computed once at submit time from the record's node and worker
 //! counts: the seed's layout, with one frontend stride for nginx and the launches alike.
 
-use super::ScriptArgs;
+use super::JobOptions;
 use anyhow::{bail, Result};
 use sweep::{Mode, Record};
 
@@ -49,7 +49,7 @@ pub struct Layout {
 
 impl Layout {
     /// The layout of `record`'s job; an error says which count is missing or unusable.
-    pub fn of(record: &Record, args: &ScriptArgs) -> Result<Layout> {
+    pub fn of(record: &Record, args: &JobOptions) -> Result<Layout> {
         let groups = match record.mode {
             Mode::Disagg => {
                 let p = group(record, "prefill", "prefill", Some("prefill"), 0)?;

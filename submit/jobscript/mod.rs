@@ -22,83 +22,7 @@ use sweep::{Mode, Record};
 pub use layout::Layout;
 pub use profiler::Profiler;
 
-/// Options that shape the job script (the seed's names and defaults).
-// The field docs are the --help text, where `<scripts-dir>` reads right and backticks would not.
-// Value names are the seed README's (`--network-interface IFACE`), short enough that --help
-// keeps every description beside its option.
-#[allow(rustdoc::invalid_html_tags)]
-#[derive(clap::Args, Debug, Clone)]
-pub struct ScriptArgs {
-    /// Slurm account (#SBATCH --account)
-    #[arg(long)]
-    pub account: String,
-    /// Slurm partition (#SBATCH --partition)
-    #[arg(long)]
-    pub partition: String,
-    /// Base job name; each job is named {job-name}_sweep{index}
-    #[arg(long, value_name = "NAME", default_value = "sweep_job")]
-    pub job_name: String,
-    /// Time limit, HH:MM:SS (#SBATCH --time)
-    #[arg(long, value_name = "TIME", default_value = "04:00:00")]
-    pub time_limit: String,
-    /// Model directory (mounted at /model/ in the container)
-    #[arg(long, value_name = "PATH")]
-    pub model_dir: PathBuf,
-    /// Config directory (mounted at /configs/ in the container)
-    #[arg(long, value_name = "PATH")]
-    pub config_dir: PathBuf,
-    /// Container image (pyxis); without it the layout runs on the bare nodes
-    #[arg(long, value_name = "IMAGE")]
-    pub container_image: Option<String>,
-    /// GPU type (gb200-fp8, gb200-fp4, ...): selects <scripts-dir>/<gpu-type>/
-    #[arg(long, value_name = "TYPE")]
-    pub gpu_type: String,
-    /// Script variant (max-tpt, 1p_4d, ...): selects <gpu-type>/<agg|disagg>/<variant>.sh
-    #[arg(long, value_name = "VARIANT")]
-    pub script_variant: String,
-    /// GPUs per node
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    pub gpus_per_node: u32,
-    /// Network interface whose address is the master IP
-    #[arg(long, value_name = "IFACE", default_value = "eth3")]
-    pub network_interface: String,
-    /// Log directory (default: <sweep dir>/logs)
-    #[arg(long, value_name = "PATH")]
-    pub log_dir: Option<PathBuf>,
-    /// Directory with worker_setup.py and <gpu-type>/<mode>/<variant>.sh, resolved to an
-    /// absolute path at submit time
-    #[arg(long, value_name = "PATH", default_value = "scripts")]
-    pub scripts_dir: PathBuf,
-    /// Use init expert locations
-    #[arg(long)]
-    pub use_init_location: bool,
-    /// Disable config dump
-    #[arg(long)]
-    pub disable_config_dump: bool,
-    /// Use dynamo wheels
-    #[arg(long)]
-    pub use_dynamo_whls: bool,
-    /// Enable multiple frontends (nginx on node 0, frontends behind it)
-    #[arg(long)]
-    pub enable_multiple_frontends: bool,
-    /// Number of additional frontends
-    #[arg(long, value_name = "N", default_value_t = 9)]
-    pub num_additional_frontends: u32,
-    /// Benchmark spec: "type=...; isl=...; osl=...; concurrencies=AxBxC; req-rate=..."
-    #[arg(long, value_name = "CONFIG")]
-    pub profiler: Option<String>,
-    /// Jinja job template to use instead of the built-in job script
-    #[arg(long, value_name = "PATH")]
-    pub template: Option<PathBuf>,
-    /// Make it an error (not a warning) when the launch script sets a flag that the sweep
-    /// also sets (the launch script's command line would override the swept value)
-    #[arg(long)]
-    pub strict_overrides: bool,
-    /// Also pass `--config-key <role>` to worker_setup.py (its parser must accept it; the
-    /// key is always in the environment as SGLANG_CONFIG_KEY)
-    #[arg(long)]
-    pub pass_config_key: bool,
-}
+pub use crate::options::JobOptions;
 
 /// Everything about one job that is not in the record.
 pub struct Job<'a> {
@@ -118,7 +42,7 @@ pub struct Job<'a> {
 
 /// Validated options, ready to render scripts (templates compiled, paths resolved).
 pub struct Builder {
-    args: ScriptArgs,
+    args: JobOptions,
     /// `--scripts-dir`, absolute.
     scripts_dir: PathBuf,
     model_dir: PathBuf,
@@ -127,9 +51,41 @@ pub struct Builder {
     template: Option<template::Custom>,
 }
 
+/// Checks the options given on the command line on their own, before any record is read: a
+/// bad value is an error even when no record needs it, or when a re-submission takes the
+/// other options from the sweep.
+pub fn check_given(g: &crate::options::ScriptArgs) -> Result<()> {
+    let usage = |e: anyhow::Error| sweep::cli::UsageError(format!("{e:#}"));
+    checks::values(&checks::Values {
+        job_name: g.job_name.as_deref(),
+        account: g.account.as_deref(),
+        partition: g.partition.as_deref(),
+        time_limit: g.time_limit.as_deref(),
+        gpu_type: g.gpu_type.as_deref(),
+        script_variant: g.script_variant.as_deref(),
+        network_interface: g.network_interface.as_deref(),
+    })
+    .map_err(usage)?;
+    let scripts_dir = g
+        .scripts_dir
+        .as_deref()
+        .map(checks::scripts_dir)
+        .transpose()?;
+    if let Some(spec) = &g.profiler {
+        let profiler = Profiler::parse(spec).map_err(usage)?;
+        if let (Some(p), Some(dir)) = (&profiler, &scripts_dir) {
+            p.check_script(dir)?;
+        }
+    }
+    if let Some(path) = g.template.as_ref().filter(|t| !t.as_os_str().is_empty()) {
+        template::Custom::load(path)?;
+    }
+    Ok(())
+}
+
 impl Builder {
     /// Checks the options once, before anything is submitted.
-    pub fn new(args: &ScriptArgs) -> Result<Builder> {
+    pub fn new(args: &JobOptions) -> Result<Builder> {
         checks::options(args).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?;
         let scripts_dir = checks::scripts_dir(&args.scripts_dir)?;
         let model_dir = sweep::fsutil::absolute(&args.model_dir)?;
@@ -238,7 +194,7 @@ pub(crate) struct Context<'a> {
 }
 
 impl Context<'_> {
-    fn args(&self) -> &ScriptArgs {
+    fn args(&self) -> &JobOptions {
         &self.b.args
     }
 
