@@ -54,8 +54,12 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             .map(|r| status::note_unknowable(r.unknowable));
         tolerate(&opts, refreshed, ())?;
     }
-    write_output(&opts, &records, &read.manifest_timestamps)?;
-    Ok(code)
+    match write_output(&opts, &records, &read.manifest_timestamps) {
+        // --wait's verdict is the point of the exit status: a reader that went away
+        // (`| head -c1`) does not turn "3 of 3 jobs did not complete" into success.
+        Err(e) if opts.wait.is_some() && sweep::cli::is_broken_pipe(&e) => Ok(code),
+        other => other.map(|()| code),
+    }
 }
 
 /// A Slurm failure fails the run, unless --allow-missing-status: then a warning, and `fallback`.

@@ -1,13 +1,21 @@
-//! `--reconcile`: jobs that Slurm holds for this sweep but no record mentions.
+//! `--reconcile`: submissions that the sweep knows but no record mentions.
 //!
-//! `sweep-submit` tags every job with `sweep:<sweep key>:<id>:<index>` (`--comment`). If it
-//! is killed between `sbatch` returning and the record reaching stdout, or `sbatch` timed out
-//! after creating the job, the job exists without a record. One `squeue --me` call and one
-//! `sacct` call over `--since` list the user's jobs with their comments; each job whose tag
-//! names one of the input's sweeps and whose ID no record mentions becomes a submission of
-//! its combination (marked `"reconciled": true`), merged like any other. A job queued
+//! Two places know every submission: the sweep directory's journal
+//! (`.sweep/submissions.jsonl`, written by sweep-submit as soon as `sbatch` returns a job,
+//! before the record reaches stdout) and Slurm, where sweep-submit tags every job with
+//! `sweep:<sweep key>:<id>:<index>` (`--comment`). Reconciling reads the journals of the
+//! input's sweep directories, then one `squeue --me` call and one `sacct` call over `--since`
+//! (the user's jobs with their comments). Each submission whose job ID no record mentions
+//! becomes a submission of its combination (marked `"reconciled": true`), merged like any
+//! other: the newest is current, the rest go to history. A job queued
 //! `--dependency=afternotok:<ID>` behind a job of the same combination is one of its
 //! `--retries` follow-ups and joins that submission's `retry_job_ids` instead.
+//!
+//! A tagged job that a sweep's journal does not name was never released by sweep-submit
+//! (it releases a held job only after writing it down): the duplicate a stalled controller
+//! created after `sbatch` gave up, or the job of a run killed in between. Held or cancelled,
+//! it is reported, never made current. Records without a tag or sweep directory (straight
+//! from sweep-expand) are matched to tagged jobs by their id alone.
 
 use crate::merge;
 use anyhow::Result;
@@ -17,30 +25,79 @@ use std::collections::{BTreeMap, BTreeSet};
 use sweep::cli::warn;
 use sweep::record::{JobStatus, SubmitStatus};
 use sweep::slurm::{local_rfc3339, parse_time, Slurm};
+use sweep::state::Submissions;
 use sweep::tag::{self, Tag};
 use sweep::Record;
 
-/// A tagged job found in Slurm.
+/// A tagged job found in Slurm, or a submission found in a journal.
 struct Found {
     tag: Tag,
-    /// Submit time, RFC 3339, when Slurm gave one.
+    /// Submit time, RFC 3339, when known.
     submitted_at: Option<String>,
     /// The job this one is a `--retries` follow-up of (`--dependency=afternotok:ID`).
     after: Option<String>,
+    /// Slurm's state, when Slurm listed it (`PENDING`, `CANCELLED`, ...).
+    state: Option<String>,
+    /// Pending on a hold: never released.
+    held: bool,
+    /// Job name, script and log directory, when known.
+    job_name: Option<String>,
+    job_script: Option<String>,
+    log_dir: Option<String>,
+    /// Follow-ups the journal knows.
+    retry_job_ids: Vec<String>,
+    /// Found in a sweep's journal: sweep-submit made and released it.
+    journaled: bool,
 }
 
-/// Adds the tagged jobs no record mentions; reports them on stderr.
+/// Adds the submissions no record mentions; reports them on stderr.
 pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Record>> {
     let keys = sweep_keys(&records);
-    if keys.is_empty() {
-        warn("note: --reconcile: no record has a tag or sweep_dir; nothing to look for");
-        return Ok(records);
+    let by_id_only: BTreeSet<String> = records
+        .iter()
+        .filter(|r| r.tag.is_none() && r.sweep_dir.is_none())
+        .map(|r| r.id.clone())
+        .collect();
+    if !by_id_only.is_empty() {
+        warn(format_args!(
+            "note: --reconcile: {} record(s) have no tag or sweep_dir (straight from sweep-expand?): their jobs are found by the combination's id alone",
+            by_id_only.len()
+        ));
     }
     let mentioned = mentioned(&records);
-    let mut found: Vec<(String, Found)> = tagged_jobs(slurm, since)?
-        .into_iter()
-        .filter(|(id, f)| keys.contains(&f.tag.sweep_key) && !mentioned.contains(id))
-        .collect();
+    let (journaled, journal_keys) = journals(&records)?;
+    let mut all = tagged_jobs(slurm, since)?;
+    for (job_id, f) in journaled {
+        // The journal knows the job best; Slurm adds its state.
+        let listed = all.remove(&job_id);
+        let mut f = f;
+        if let Some(l) = listed {
+            f.state = l.state;
+            f.held = l.held;
+            f.after = f.after.or(l.after);
+        }
+        all.insert(job_id, f);
+    }
+    let wanted = |f: &Found| keys.contains(&f.tag.sweep_key) || by_id_only.contains(&f.tag.id);
+    let mut ghosts = Vec::new();
+    let mut found: Vec<(String, Found)> = Vec::new();
+    for (job_id, f) in all {
+        if !wanted(&f) || mentioned.contains(&job_id) {
+            continue;
+        }
+        // A job the journal of its sweep does not name was never released by sweep-submit.
+        let unreleased = journal_keys.contains(&f.tag.sweep_key) && !f.journaled;
+        if unreleased && (f.held || f.state.as_deref().is_some_and(|s| s == "CANCELLED")) {
+            ghosts.push(format!(
+                "{job_id} ({}, index {})",
+                f.state.as_deref().unwrap_or("?"),
+                f.tag.index
+            ));
+            continue;
+        }
+        found.push((job_id, f));
+    }
+    report_ghosts(&ghosts);
     // Oldest first (numeric job ID order), so a job comes before its follow-ups.
     found.sort_by(|(a, _), (b, _)| (a.len(), a).cmp(&(b.len(), b)));
     let mut records = records;
@@ -64,8 +121,49 @@ pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Recor
         }
     }
     report(&notes, &orphans);
+    report_duplicates(&added);
     records.extend(added);
     Ok(merge::merge(records))
+}
+
+/// The submissions in the journals of the records' sweep directories, by job ID, and the
+/// sweep keys of the directories that have a journal.
+fn journals(records: &[Record]) -> Result<(BTreeMap<String, Found>, BTreeSet<String>)> {
+    let dirs: BTreeSet<&str> = records
+        .iter()
+        .filter_map(|r| r.sweep_dir.as_deref())
+        .collect();
+    let mut found = BTreeMap::new();
+    let mut keys = BTreeSet::new();
+    for dir in dirs {
+        let subs = Submissions::load(std::path::Path::new(dir))?;
+        if subs.by_id.is_empty() {
+            continue;
+        }
+        keys.insert(tag::sweep_key(dir));
+        for s in subs.by_id.into_values().flatten() {
+            let Some(tag) = tag::parse(&s.tag) else {
+                continue;
+            };
+            let some = |v: String| Some(v).filter(|v| !v.is_empty());
+            found.insert(
+                s.job_id.clone(),
+                Found {
+                    tag,
+                    submitted_at: some(s.at),
+                    after: None,
+                    state: None,
+                    held: false,
+                    job_name: some(s.job_name),
+                    job_script: some(s.job_script),
+                    log_dir: some(s.log_dir),
+                    retry_job_ids: s.retry_job_ids,
+                    journaled: true,
+                },
+            );
+        }
+    }
+    Ok((found, keys))
 }
 
 /// Adds `job_id` to the retries of the submission of combination `id` whose chain holds
@@ -123,20 +221,31 @@ fn mentioned(records: &[Record]) -> BTreeSet<String> {
 fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     let mut found = BTreeMap::new();
     for job in slurm.tagged_jobs()? {
+        let held = job.held();
         let dependency = job.dependency.as_deref().unwrap_or_default();
-        add_tagged(&mut found, &job.job_id, job.submitted, job.tag, dependency);
+        let f = add_tagged(&mut found, &job.job_id, job.submitted, job.tag, dependency);
+        f.state = Some(job.state);
+        f.held = held;
+        f.job_name = Some(job.name).filter(|n| !n.is_empty());
     }
-    let fields = "JobID,Submit,Comment,SubmitLine";
+    let fields = "JobID,Submit,State,JobName,Comment,SubmitLine";
     let args = ["-n", "-X", "-P", "-S", since, "-o", fields].map(String::from);
     match slurm.call(&slurm.sacct, &args) {
         Ok(text) => {
             for line in text.lines() {
                 // sacct keeps comments only with AccountingStoreFlags=job_comment, so the tag
                 // is also looked for in the sbatch command line, which sacct always keeps.
-                if let [id, submit, comment, command] = line.splitn(4, '|').collect::<Vec<_>>()[..]
+                if let [id, submit, state, name, comment, command] =
+                    line.splitn(6, '|').collect::<Vec<_>>()[..]
                 {
                     if let Some(tag) = tag::parse(comment).or_else(|| tag_in_command(command)) {
-                        add_tagged(&mut found, id, parse_time(submit), tag, command);
+                        let f = add_tagged(&mut found, id, parse_time(submit), tag, command);
+                        if f.state.is_none() {
+                            f.state = Some(sweep::slurm::normalise_state(state));
+                        }
+                        if f.job_name.is_none() {
+                            f.job_name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
+                        }
                     }
                 }
             }
@@ -150,22 +259,30 @@ fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
 }
 
 /// Records a tagged job; a second sighting fills what the first left unknown.
-fn add_tagged(
-    found: &mut BTreeMap<String, Found>,
+fn add_tagged<'a>(
+    found: &'a mut BTreeMap<String, Found>,
     id: &str,
     submitted: Option<NaiveDateTime>,
     tag: Tag,
     dependency: &str,
-) {
+) -> &'a mut Found {
     let after = after_not_ok(dependency);
     let f = found.entry(id.trim().to_string()).or_insert(Found {
         tag,
         submitted_at: submitted.and_then(local_rfc3339),
         after: None,
+        state: None,
+        held: false,
+        job_name: None,
+        job_script: None,
+        log_dir: None,
+        retry_job_ids: Vec::new(),
+        journaled: false,
     });
     if f.after.is_none() {
         f.after = after;
     }
+    f
 }
 
 /// The job ID in `afternotok:ID` (squeue's `afternotok:123(unfulfilled)`, or sbatch's
@@ -197,11 +314,54 @@ fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
     s.submitted_at = f.submitted_at.clone();
     s.submit_status = Some(SubmitStatus::Submitted);
     s.submit_error = None;
-    s.retry_job_ids.clear();
+    s.retry_job_ids = f.retry_job_ids.clone();
     s.history.clear();
     s.status = JobStatus::default();
+    s.tag = Some(tag::format(&f.tag.sweep_key, &f.tag.id, f.tag.index));
+    for (field, value) in [
+        (&mut s.job_name, &f.job_name),
+        (&mut s.job_script, &f.job_script),
+        (&mut s.log_dir, &f.log_dir),
+    ] {
+        if value.is_some() {
+            *field = value.clone();
+        }
+    }
     s.extra.insert("reconciled".to_string(), Value::Bool(true));
     s
+}
+
+/// Combinations that got more than one job from reconciling: the newest is current.
+fn report_duplicates(added: &[Record]) {
+    let mut by_id: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in added {
+        by_id
+            .entry(r.id.as_str())
+            .or_default()
+            .extend(r.job_id.as_deref());
+    }
+    let dups: Vec<String> = by_id
+        .into_iter()
+        .filter(|(_, jobs)| jobs.len() > 1)
+        .map(|(id, jobs)| format!("{id}: {}", jobs.join(", ")))
+        .collect();
+    if !dups.is_empty() {
+        warn(format_args!(
+            "warning: several jobs found for one combination (the newest is current, the others go to history): {}",
+            dups.join("; ")
+        ));
+    }
+}
+
+/// Tagged jobs that sweep-submit never released.
+fn report_ghosts(ghosts: &[String]) {
+    if !ghosts.is_empty() {
+        warn(format_args!(
+            "note: {} job(s) carry this sweep's tag but its journal does not name them: duplicates a stalled controller created after sbatch gave up (held, never run; sweep-submit cancels them): {}",
+            ghosts.len(),
+            ghosts.join(", ")
+        ));
+    }
 }
 
 fn report(notes: &[String], orphans: &[String]) {
