@@ -21,6 +21,8 @@ pub struct Options {
     pub status: bool,
     /// Poll until every job is in a final state (implies `status`).
     pub wait: Option<wait::Options>,
+    /// The sweep directory of records that have none.
+    pub sweep_dir: Option<String>,
     /// `--reconcile`, searching accounting back to this time (`sacct --starttime`).
     pub reconcile_since: Option<String>,
     /// Slurm unreachable: write the output without states (a warning) instead of failing.
@@ -31,7 +33,12 @@ pub struct Options {
 
 /// Collects; the exit code is --wait's verdict (success otherwise).
 pub fn run(opts: Options) -> Result<ExitCode> {
-    let read = input::read_all(&opts.inputs)?;
+    let mut read = input::read_all(&opts.inputs)?;
+    if let Some(dir) = &opts.sweep_dir {
+        for r in read.records.iter_mut().filter(|r| r.sweep_dir.is_none()) {
+            r.sweep_dir = Some(dir.clone());
+        }
+    }
     let mut records = merge::merge(read.records);
     if records.is_empty() && !opts.jsonl {
         anyhow::bail!("no records to collect: the input is empty");

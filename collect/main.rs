@@ -77,6 +77,10 @@ struct Args {
     /// sweep-submit was killed) and add them.
     #[arg(long)]
     reconcile: bool,
+    /// Records without a sweep_dir belong to DIR (the sweep directory sweep-submit named for
+    /// records straight from sweep-expand)
+    #[arg(long, value_name = "DIR")]
+    sweep_dir: Option<PathBuf>,
     /// How far back --reconcile searches accounting (sacct --starttime).
     #[arg(long, value_name = "TIME", default_value = "now-7days")]
     since: String,
@@ -116,6 +120,13 @@ fn run(args: Args) -> Result<ExitCode> {
             timeout: args.timeout,
         }),
         reconcile_since: args.reconcile.then_some(args.since),
+        sweep_dir: args
+            .sweep_dir
+            .as_deref()
+            .map(sweep::fsutil::absolute)
+            .transpose()?
+            .map(|d| sweep::fsutil::utf8(&d))
+            .transpose()?,
         allow_missing_status: args.allow_missing_status,
         slurm: Slurm {
             squeue: args.squeue,

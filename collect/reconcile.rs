@@ -11,11 +11,11 @@
 //! `--dependency=afternotok:<ID>` behind a job of the same combination is one of its
 //! `--retries` follow-ups and joins that submission's `retry_job_ids` instead.
 //!
-//! A tagged job that a sweep's journal does not name was never released by sweep-submit
-//! (it releases a held job only after writing it down): the duplicate a stalled controller
-//! created after `sbatch` gave up, or the job of a run killed in between. Held or cancelled,
-//! it is reported, never made current. Records without a tag or sweep directory (straight
-//! from sweep-expand) are matched to tagged jobs by their id alone.
+//! In a sweep with a journal, a tagged job the journal does not name was never released by
+//! sweep-submit (it writes a job down before it releases it): the duplicate a stalled
+//! controller created after `sbatch` gave up, a job of a run killed in between, or a job of an
+//! earlier sweep that had the same directory. It is reported, never added. Sweeps without a
+//! journal (made by an earlier version) are reconciled from their tags alone.
 
 use crate::merge;
 use anyhow::Result;
@@ -38,8 +38,6 @@ struct Found {
     after: Option<String>,
     /// Slurm's state, when Slurm listed it (`PENDING`, `CANCELLED`, ...).
     state: Option<String>,
-    /// Pending on a hold: never released.
-    held: bool,
     /// Job name, script and log directory, when known.
     job_name: Option<String>,
     job_script: Option<String>,
@@ -53,15 +51,13 @@ struct Found {
 /// Adds the submissions no record mentions; reports them on stderr.
 pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Record>> {
     let keys = sweep_keys(&records);
-    let by_id_only: BTreeSet<String> = records
+    let lost = records
         .iter()
         .filter(|r| r.tag.is_none() && r.sweep_dir.is_none())
-        .map(|r| r.id.clone())
-        .collect();
-    if !by_id_only.is_empty() {
+        .count();
+    if lost > 0 {
         warn(format_args!(
-            "note: --reconcile: {} record(s) have no tag or sweep_dir (straight from sweep-expand?): their jobs are found by the combination's id alone",
-            by_id_only.len()
+            "warning: --reconcile: {lost} record(s) have no tag or sweep_dir (straight from sweep-expand?): their jobs cannot be told from other sweeps' (pass --sweep-dir DIR, the directory sweep-submit named)"
         ));
     }
     let mentioned = mentioned(&records);
@@ -73,21 +69,20 @@ pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Recor
         let mut f = f;
         if let Some(l) = listed {
             f.state = l.state;
-            f.held = l.held;
             f.after = f.after.or(l.after);
         }
         all.insert(job_id, f);
     }
-    let wanted = |f: &Found| keys.contains(&f.tag.sweep_key) || by_id_only.contains(&f.tag.id);
     let mut ghosts = Vec::new();
     let mut found: Vec<(String, Found)> = Vec::new();
     for (job_id, f) in all {
-        if !wanted(&f) || mentioned.contains(&job_id) {
+        if !keys.contains(&f.tag.sweep_key) || mentioned.contains(&job_id) {
             continue;
         }
-        // A job the journal of its sweep does not name was never released by sweep-submit.
-        let unreleased = journal_keys.contains(&f.tag.sweep_key) && !f.journaled;
-        if unreleased && (f.held || f.state.as_deref().is_some_and(|s| s == "CANCELLED")) {
+        // In a sweep with a journal, the journal names every job sweep-submit made (it writes
+        // a job down before releasing it): any other job with the sweep's tag is a duplicate
+        // that never ran, or a job of an earlier sweep that had the same directory.
+        if journal_keys.contains(&f.tag.sweep_key) && !f.journaled {
             ghosts.push(format!(
                 "{job_id} ({}, index {})",
                 f.state.as_deref().unwrap_or("?"),
@@ -153,7 +148,6 @@ fn journals(records: &[Record]) -> Result<(BTreeMap<String, Found>, BTreeSet<Str
                     submitted_at: some(s.at),
                     after: None,
                     state: None,
-                    held: false,
                     job_name: some(s.job_name),
                     job_script: some(s.job_script),
                     log_dir: some(s.log_dir),
@@ -221,11 +215,9 @@ fn mentioned(records: &[Record]) -> BTreeSet<String> {
 fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     let mut found = BTreeMap::new();
     for job in slurm.tagged_jobs()? {
-        let held = job.held();
         let dependency = job.dependency.as_deref().unwrap_or_default();
         let f = add_tagged(&mut found, &job.job_id, job.submitted, job.tag, dependency);
         f.state = Some(job.state);
-        f.held = held;
         f.job_name = Some(job.name).filter(|n| !n.is_empty());
     }
     let fields = "JobID,Submit,State,JobName,Comment,SubmitLine";
@@ -272,7 +264,6 @@ fn add_tagged<'a>(
         submitted_at: submitted.and_then(local_rfc3339),
         after: None,
         state: None,
-        held: false,
         job_name: None,
         job_script: None,
         log_dir: None,
@@ -353,11 +344,11 @@ fn report_duplicates(added: &[Record]) {
     }
 }
 
-/// Tagged jobs that sweep-submit never released.
+/// Tagged jobs that the sweep's journal does not name.
 fn report_ghosts(ghosts: &[String]) {
     if !ghosts.is_empty() {
         warn(format_args!(
-            "note: {} job(s) carry this sweep's tag but its journal does not name them: duplicates a stalled controller created after sbatch gave up (held, never run; sweep-submit cancels them): {}",
+            "note: {} job(s) carry this sweep's tag but its journal does not name them (a stalled controller's duplicates, never released, which sweep-submit cancels; or jobs of an earlier sweep in the same directory): not added: {}",
             ghosts.len(),
             ghosts.join(", ")
         ));

@@ -35,6 +35,10 @@ struct Dir {
     /// A sweep-submit ran here before (its lock file was there): Slurm may hold jobs of it
     /// that its journal does not name (a run killed between `sbatch` and the journal line).
     submitted_before: bool,
+    /// The journal had submissions when the run began. Then it names every job sweep-submit
+    /// released here; without one (a sweep made by an earlier version, or a directory made
+    /// anew at the same path) tagged jobs that ran are taken for the sweep's.
+    had_journal: bool,
     subs: Submissions,
     journal: Option<Journal>,
     /// Saved options read so far, by hash.
@@ -87,6 +91,7 @@ impl Sweeps {
             let submitted_before = state::state_dir(&path).join("submit.lock").exists();
             let lock = state::lock(&path, LockKind::Submit)?;
             let subs = Submissions::load(&path)?;
+            let had_journal = !subs.by_id.is_empty();
             dirs.insert(
                 name.to_string(),
                 Dir {
@@ -94,6 +99,7 @@ impl Sweeps {
                     path,
                     _lock: lock,
                     submitted_before,
+                    had_journal,
                     subs,
                     journal: None,
                     options: BTreeMap::new(),
@@ -320,17 +326,22 @@ fn known_jobs(r: &Record, subs: &Submissions) -> Vec<String> {
     jobs
 }
 
-/// Tagged jobs of this combination that neither the journal nor the record know and that are
-/// not held (a held one is a ghost, cancelled): submitted by an earlier version, or by hand.
-/// They are written into the journal, so the next run knows them.
+/// In a sweep without a journal: tagged jobs of this combination that the record does not know
+/// and that were released (a held one is a ghost, cancelled): submitted by an earlier version,
+/// or before the directory was made anew. They are written into the journal, so the next run
+/// knows them.
 fn adopt_orphans(dir: &mut Dir, r: &Record, snap: &Snapshot) -> Result<Vec<Submitted>> {
+    if dir.had_journal {
+        return Ok(Vec::new());
+    }
     let known: BTreeSet<String> = known_jobs(r, &dir.subs).into_iter().collect();
     let mut adopted = Vec::new();
     for j in &snap.tagged {
         if j.tag.id != r.id || j.tag.sweep_key != dir.key || known.contains(&j.job_id) {
             continue;
         }
-        if j.held() {
+        // Held, or cancelled while held: a duplicate that never ran, not a submission.
+        if j.never_released() {
             continue;
         }
         // A follow-up of a known job: not a submission of its own.

@@ -254,6 +254,12 @@ impl Wanted<'_> {
         if self.parsed.as_ref() != Some(&job.tag) || self.known.contains(&job.job_id) {
             return false;
         }
+        // Every job is submitted held and released only once its ID is known: a job this
+        // submission created and never heard of is still held. A released or ended one with
+        // the same tag is an earlier submission's (a re-run, a sweep directory made anew).
+        if !job.held() {
+            return false;
+        }
         if let (Some(after), Ok(id)) = (self.after_id, job.job_id.parse::<u64>()) {
             return id > after;
         }

@@ -600,3 +600,28 @@ fn retries_decide_the_combination_state() {
         stderr(&out)
     );
 }
+
+#[test]
+fn the_verdict_of_wait_survives_a_reader_that_went_away() {
+    // Issue 10, item 2: `sweep-collect --wait --jsonl big.jsonl | head -c1` exited 0 while
+    // stderr said the jobs had failed.
+    let dir = fakes(
+        "collect_wait_head",
+        "for i in $(seq 1 300); do echo \"$i|FAILED|NonZeroExitCode|0:01|gpu-001|\"; done",
+        "for i in $(seq 1 300); do echo \"$i|FAILED|1:0|00:00:01|gpu-001|NonZeroExitCode|\"; done",
+    );
+    let input: String = (1..=300)
+        .map(|i| rec(i, &format!("id{i}"), &format!(r#","job_id":"{i}""#)) + "\n")
+        .collect();
+    write(&dir, "big.jsonl", &input);
+    let out = sh(
+        "set +e; sweep-collect --wait --squeue ./squeue --sacct ./sacct --jsonl big.jsonl | head -c1 >/dev/null; echo \"rc=${PIPESTATUS[0]}\"",
+        &dir,
+    );
+    assert_eq!(stdout(&out), "rc=1\n");
+    assert!(
+        stderr(&out).contains("300 of 300 jobs did not complete"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -970,3 +970,118 @@ fn relative_sbatch_path_is_recorded_absolute() {
         "{rec}"
     );
 }
+
+#[test]
+fn a_closed_stdout_submits_nothing() {
+    // Issue 10, item 2: `>&-` submitted every job and lost every record with exit 0.
+    let fake = Fake::new("submit_stdout_closed", "echo $n");
+    let script = format!(
+        "{} {} --sbatch {} --output-dir {} < {DATA}/three.jsonl >&-",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: stdout is closed: the records of submitted jobs would be lost; nothing was submitted (use > /dev/null to discard them on purpose)\n"
+    );
+    assert_eq!(fake.calls(), 0);
+    // Discarding the records on purpose is still possible.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(script.replace(">&-", "> /dev/null"))
+        .output()
+        .unwrap();
+    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    assert_eq!(fake.calls(), 3);
+}
+
+#[test]
+fn a_reader_gone_after_a_job_was_submitted_is_an_error_naming_the_job() {
+    // Issue 10, item 2: `sweep-submit | sweep-collect <bad option>` left a job in Slurm that
+    // was in no output, and submit exited 0. The reader here closes its end at once.
+    let fake = Fake::new("submit_reader_gone", "sleep 0.3; echo $((80 + n))");
+    let script = format!(
+        "{} {} --sbatch {} --output-dir {} < {DATA}/three.jsonl | (exec 0<&-; sleep 2); echo \"rc=${{PIPESTATUS[0]}}\"",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+    );
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "rc=1\n");
+    let key = sweep::tag::sweep_key(&fake.out_dir());
+    assert_eq!(
+        stderr(&out),
+        format!("sweep-submit: <stdin>:1: job 81 submitted (tag sweep:{key}:a1b2c3d4e5f60000:0) but its record could not be written: Broken pipe (os error 32)\n")
+    );
+    assert_eq!(
+        fake.calls(),
+        1,
+        "no sbatch after a record that could not be written"
+    );
+    // The job is in the sweep's journal: the next run knows it, and it was released.
+    let journal =
+        std::fs::read_to_string(Path::new(&fake.out_dir()).join(".sweep/submissions.jsonl"))
+            .unwrap();
+    assert!(journal.contains("\"job_id\":\"81\""), "{journal}");
+    assert_eq!(fake.released(), ["81"]);
+}
+
+#[test]
+fn swept_values_without_a_config_file_are_an_error_even_in_a_dry_run() {
+    // Issue 10, item 6: `sweep-expand | sweep-submit` (no sweep-render) ran every job with the
+    // same engine config, silently.
+    let dir = temp_dir("submit_no_config");
+    let record = r#"{"index":3,"id":"nocfg0000000000","mode":"agg","total_nodes":1,"parameters":{"slurm":{"agg_nodes":1,"agg_workers":1},"sglang":{"mem-fraction-static":0.82}}}"#;
+    for dry in [true, false] {
+        let sw = dir.join(format!("sweep{dry}")).display().to_string();
+        let mut args = vec!["--output-dir", sw.as_str(), "--sbatch", "/bin/false"];
+        if dry {
+            args.push("--dry-run");
+        }
+        let out = submit(&args, &format!("{record}\n"), &[]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stderr(&out),
+            "sweep-submit: <stdin>:1: invalid record: index 3: the record has SGLang values but no config_path, so every job would run the same engine config; pipe the records through sweep-render first (sweep-expand FILE | sweep-render --out-dir DIR | sweep-submit ...)\n"
+        );
+        assert_eq!(stdout(&out), "");
+    }
+}
+
+#[test]
+fn a_dry_run_never_replaces_the_script_of_a_submitted_job() {
+    let fake = Fake::new("submit_dry_beside", "echo $((60 + n))");
+    let first = fake.run(&[], &data("three.jsonl"));
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let sw = Path::new(&fake.out_dir()).to_path_buf();
+    let before = std::fs::read_to_string(sw.join("job_0.sh")).unwrap();
+    // The same records, again, as a dry run with another time limit.
+    let manifest_records: String = records(&first)
+        .iter()
+        .map(|r| r.to_string() + "\n")
+        .collect();
+    let out = fake.run(
+        &["--dry-run", "--time-limit", "00:01:00"],
+        &manifest_records,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(sw.join("job_0.sh")).unwrap(),
+        before
+    );
+    let dry = std::fs::read_to_string(sw.join("job_0.dry-run.sh")).unwrap();
+    assert!(dry.contains("--time=00:01:00"), "{dry}");
+}

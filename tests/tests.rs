@@ -18,6 +18,7 @@ mod expand;
 mod jobscript;
 mod jobscript_slurm;
 mod lib_record;
+mod never_twice_slurm;
 mod render;
 mod submit;
 mod submit_slurm;

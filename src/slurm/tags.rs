@@ -33,11 +33,15 @@ pub struct TaggedJob {
 impl TaggedJob {
     /// Pending on a hold (`sbatch --hold`, `scontrol hold`): it will not start until released.
     pub fn held(&self) -> bool {
-        self.state == "PENDING"
-            && self
-                .reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with("JobHeld"))
+        self.state == "PENDING" && self.never_released()
+    }
+
+    /// Still held, or ended while held (cancelled: squeue keeps the hold as its reason): a
+    /// job that never ran.
+    pub fn never_released(&self) -> bool {
+        self.reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with("JobHeld"))
     }
 }
 

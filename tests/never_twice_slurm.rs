@@ -1,0 +1,694 @@
+//! Nothing lost, never twice (issue 10), on the real local cluster: the daily loop of running
+//! a pipeline again, extending a sweep, re-submitting failures, and a controller that stalls
+//! past sbatch's timeout. What Slurm holds is read back from Slurm, never from our output.
+
+use crate::common::{sh, slurm_available, slurm_exclusive, slurm_shared, stderr, temp_dir, Cancel};
+use crate::submit::REQUIRED;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One job of a sweep, as squeue lists it.
+#[derive(Debug, Clone)]
+struct Job {
+    id: String,
+    state: String,
+    reason: String,
+    name: String,
+    time_limit: String,
+    tag: String,
+}
+
+impl Job {
+    /// Could run: not held, not ended by a cancel.
+    fn runnable(&self) -> bool {
+        let held = self.state == "PENDING" && self.reason.starts_with("JobHeld");
+        !held && !self.state.starts_with("CANCELLED")
+    }
+}
+
+/// Every job of this user whose tag is of the sweep in `sweep_dir`, in any state squeue lists.
+fn jobs_of(sweep_dir: &Path) -> Vec<Job> {
+    let key = sweep::tag::sweep_key(sweep_dir.to_str().unwrap());
+    let out = Command::new("squeue")
+        .args(["--me", "-h", "-t", "all", "-o", "%i|%T|%r|%j|%l|%k"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "squeue: {}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.splitn(6, '|').collect();
+            (f.len() == 6 && f[5].starts_with(&format!("sweep:{key}:"))).then(|| Job {
+                id: f[0].to_string(),
+                state: f[1].to_string(),
+                reason: f[2].to_string(),
+                name: f[3].to_string(),
+                time_limit: f[4].to_string(),
+                tag: f[5].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A fresh directory whose path no earlier run used: the sweep key of a tag is made from the
+/// sweep directory's path, and the shared cluster remembers the jobs of earlier test runs.
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = temp_dir(name).join(nanos.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+    v[k].as_str()
+        .unwrap_or_else(|| panic!("{k} missing in {v}"))
+}
+
+/// A disaggregated sweep of 36-node jobs (they pend forever: 4 of the 64 nodes are real).
+fn sweep_file(mrr: &str) -> String {
+    format!(
+        "slurm:\n  prefill_nodes: [12]\n  decode_nodes: [24]\n  prefill_workers: [3]\n  decode_workers: [1]\n\
+         sglang:\n  max-running-requests: {mrr}\n  mem-fraction-static: [0.82, 0.84]\n"
+    )
+}
+
+/// `sweep-expand sweep.yaml | sweep-render --out-dir sweep | sweep-submit ... | sweep-collect`,
+/// in `dir`; submit's records also saved in `name`.jsonl.
+fn pipeline(dir: &Path, name: &str, submit_args: &str) -> std::process::Output {
+    sh(
+        &format!(
+            "sweep-expand sweep.yaml | sweep-render --out-dir sweep \
+             | sweep-submit {} {submit_args} | tee {name}.jsonl \
+             | sweep-collect sweep/sweep_manifest.json - --output sweep/sweep_manifest.json",
+            REQUIRED.join(" ")
+        ),
+        dir,
+    )
+}
+
+#[test]
+fn running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice() {
+    let name = "running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_rerun");
+    let sweep = dir.join("sweep");
+    std::fs::write(dir.join("sweep.yaml"), sweep_file("[5632, 8000]")).unwrap();
+    let mut cancel = Cancel(Vec::new());
+    // The first run needs a manifest to merge into: the first collect has none yet.
+    let out = sh(
+        &format!(
+            "sweep-expand sweep.yaml | sweep-render --out-dir sweep | sweep-submit {} \
+             | tee first.jsonl | sweep-collect --output sweep/sweep_manifest.json",
+            REQUIRED.join(" ")
+        ),
+        &dir,
+    );
+    let first = lines(&dir.join("first.jsonl"));
+    cancel
+        .0
+        .extend(first.iter().map(|r| s(r, "job_id").to_string()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(first.len(), 4);
+    assert!(first.iter().all(|r| s(r, "submit_status") == "submitted"));
+
+    // Up-arrow and Enter: nothing is submitted again, every record passes through with its job.
+    let out = pipeline(&dir, "second", "");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = lines(&dir.join("second.jsonl"));
+    assert_eq!(second.len(), 4);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(s(b, "submit_status"), "already_submitted", "{b}");
+        assert_eq!(s(b, "job_id"), s(a, "job_id"));
+        assert_eq!(s(b, "job_name"), s(a, "job_name"));
+        assert!(b.get("history").is_none(), "{b}");
+    }
+    let jobs = jobs_of(&sweep);
+    assert_eq!(jobs.len(), 4, "{jobs:?}");
+    assert!(jobs.iter().all(Job::runnable), "released: {jobs:?}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["total_jobs"], 4);
+    assert!(manifest["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j.get("history").is_none()));
+
+    // One more value, in the middle: only the two new combinations are submitted; the others
+    // keep their number, config file, script, job name and job.
+    std::fs::write(dir.join("sweep.yaml"), sweep_file("[5632, 6000, 8000]")).unwrap();
+    let out = pipeline(&dir, "third", "");
+    let third = lines(&dir.join("third.jsonl"));
+    cancel
+        .0
+        .extend(third.iter().map(|r| s(r, "job_id").to_string()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(third.len(), 6);
+    let new: Vec<&Value> = third
+        .iter()
+        .filter(|r| s(r, "submit_status") == "submitted")
+        .collect();
+    assert_eq!(new.len(), 2);
+    for old in &first {
+        let now = third.iter().find(|r| r["id"] == old["id"]).unwrap();
+        assert_eq!(s(now, "submit_status"), "already_submitted");
+        for k in ["job_id", "job_name", "job_script", "config_path", "tag"] {
+            assert_eq!(now[k], old[k], "{k}");
+        }
+        assert_eq!(now["index"], old["index"]);
+    }
+    let mut names: Vec<&str> = third.iter().map(|r| s(r, "job_name")).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 6, "no two combinations share a job name");
+    let mut configs: Vec<&str> = third.iter().map(|r| s(r, "config_path")).collect();
+    configs.sort();
+    configs.dedup();
+    assert_eq!(configs.len(), 6, "no two combinations share a config");
+    let jobs = jobs_of(&sweep);
+    assert_eq!(jobs.len(), 6, "{jobs:?}");
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(sweep.join("sweep_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["total_jobs"], 6);
+}
+
+#[test]
+fn a_resubmitted_failure_keeps_its_options_and_its_old_script() {
+    let name = "a_resubmitted_failure_keeps_its_options_and_its_old_script";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_options");
+    // BASH_ENV is read by the job's bash before its script: every job of this test fails.
+    let fail = dir.join("fail.sh");
+    std::fs::write(&fail, "exit 3\n").unwrap();
+    std::fs::write(
+        dir.join("sweep.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.9]\n",
+    )
+    .unwrap();
+    let export = format!("--sbatch-arg=--export=ALL,BASH_ENV={}", fail.display());
+    let profiler = "'type=sglang; isl=8; osl=8; concurrencies=1; req-rate=inf'";
+    let out = sh(
+        &format!(
+            "sweep-expand sweep.yaml | sweep-render --out-dir sweep \
+             | sweep-submit {} --job-name mine --time-limit 00:10:00 --profiler {profiler} {export} \
+             | sweep-collect --output m.json",
+            REQUIRED.join(" ")
+        ),
+        &dir,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sh(
+        "sweep-collect --wait --poll-interval 0.5 m.json --output m.json || true",
+        &dir,
+    );
+    let _ = out;
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("m.json")).unwrap()).unwrap();
+    let jobs = manifest["jobs"].as_array().unwrap();
+    let mut cancel = Cancel(jobs.iter().map(|j| s(j, "job_id").to_string()).collect());
+    assert!(jobs.iter().all(|j| j["state"] == "FAILED"), "{jobs:?}");
+    let old_script = std::fs::read_to_string(s(&jobs[0], "job_script")).unwrap();
+
+    // Re-submit the failures with no option at all: everything comes from the sweep.
+    let out = sh(
+        "jq -c '.jobs[] | select(.state == \"FAILED\")' m.json | sweep-submit > again.jsonl",
+        &dir,
+    );
+    let again = lines(&dir.join("again.jsonl"));
+    cancel
+        .0
+        .extend(again.iter().map(|r| s(r, "job_id").to_string()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "",
+        "no option changed"
+    );
+    assert_eq!(again.len(), 2);
+    let sweep = dir.join("sweep");
+    let listed: BTreeMap<String, Job> = jobs_of(&sweep)
+        .into_iter()
+        .map(|j| (j.id.clone(), j))
+        .collect();
+    for (r, old) in again.iter().zip(jobs) {
+        assert_eq!(s(r, "submit_status"), "submitted");
+        assert_ne!(s(r, "job_id"), s(old, "job_id"));
+        let job = &listed[s(r, "job_id")];
+        assert_eq!(job.name, format!("mine_sweep{}", r["index"]));
+        assert_eq!(job.time_limit, "10:00");
+        let script = std::fs::read_to_string(s(r, "job_script")).unwrap();
+        assert!(script.contains("bench.sh"), "the benchmark travels");
+        // The replaced script is kept, named by the history entry of the job that ran it.
+        let h = &r["history"][0];
+        assert_eq!(h["job_id"], old["job_id"]);
+        assert_eq!(h["state"], "FAILED");
+        let kept = s(h, "job_script");
+        assert!(kept.contains("/history/"), "{kept}");
+        assert!(Path::new(kept).is_file());
+    }
+    assert_eq!(
+        std::fs::read_to_string(s(&again[0]["history"][0], "job_script")).unwrap(),
+        old_script
+    );
+
+    // An option given again wins, and the change is said.
+    let out = sh(
+        "sweep-collect --wait --poll-interval 0.5 m.json again.jsonl --output m.json || true; \
+         jq -c '.jobs[] | select(.state == \"FAILED\")' m.json | head -n 1 \
+         | sweep-submit --time-limit 00:20:00 > third.jsonl",
+        &dir,
+    );
+    let third = lines(&dir.join("third.jsonl"));
+    cancel
+        .0
+        .extend(third.iter().map(|r| s(r, "job_id").to_string()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("re-submitted record(s) with --time-limit 00:20:00 (was 00:10:00)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let job = jobs_of(&sweep)
+        .into_iter()
+        .find(|j| j.id == s(&third[0], "job_id"))
+        .unwrap();
+    assert_eq!(
+        (job.name.as_str(), job.time_limit.as_str()),
+        ("mine_sweep0", "20:00")
+    );
+    assert_eq!(third[0]["history"].as_array().unwrap().len(), 2);
+}
+
+/// Resumes the controller when dropped, whatever the test did.
+struct Resume;
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = local_slurm("resume-controller");
+    }
+}
+
+fn local_slurm(cmd: &str) -> std::process::ExitStatus {
+    Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-slurm"))
+        .arg(cmd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+}
+
+#[test]
+fn a_stalled_controller_never_runs_two_jobs_of_one_record() {
+    let name = "a_stalled_controller_never_runs_two_jobs_of_one_record";
+    if !slurm_available(name) {
+        return;
+    }
+    // The controller is frozen: no other Slurm test may run meanwhile.
+    let _lock = slurm_exclusive();
+    let dir = fresh_dir("never_twice_stall");
+    // 20 records of 36-node jobs (they pend), one sbatch every 0.25 s.
+    let records: String = (0..20)
+        .map(|i| {
+            format!(
+                r#"{{"index":{i},"id":"5ta11{i:011}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("records.jsonl"), records).unwrap();
+    for pause in [3u64, 6, 12, 30] {
+        let sweep = dir.join(format!("sweep{pause}"));
+        let child = Command::new(crate::common::bin("sweep-submit"))
+            .args(REQUIRED)
+            .args([
+                "--output-dir",
+                sweep.to_str().unwrap(),
+                "--max-submit-rate",
+                "4",
+            ])
+            .arg(dir.join("records.jsonl"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        let resume = Resume;
+        assert!(local_slurm("pause-controller").success());
+        std::thread::sleep(Duration::from_secs(pause));
+        drop(resume);
+        let t0 = Instant::now();
+        let out = child.wait_with_output().unwrap();
+        let recs: Vec<Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        // A duplicate the controller creates late is held; give it a moment to show.
+        std::thread::sleep(Duration::from_secs(2));
+        let jobs = jobs_of(&sweep);
+        let _cancel = Cancel(jobs.iter().map(|j| j.id.clone()).collect());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "pause {pause}s: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(t0.elapsed() < Duration::from_secs(120));
+        assert_eq!(recs.len(), 20, "pause {pause}s");
+        for r in &recs {
+            let tag = s(r, "tag");
+            let runnable: Vec<&Job> = jobs
+                .iter()
+                .filter(|j| j.tag == tag && j.runnable())
+                .collect();
+            assert_eq!(
+                runnable.len(),
+                1,
+                "pause {pause}s: {tag}: exactly one runnable job: {jobs:?}"
+            );
+            assert_eq!(
+                runnable[0].id,
+                s(r, "job_id"),
+                "pause {pause}s: it is the record's"
+            );
+        }
+        eprintln!(
+            "stall {pause}s: {} jobs for 20 records ({} held or cancelled duplicates); stderr: {}",
+            jobs.len(),
+            jobs.iter().filter(|j| !j.runnable()).count(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+}
+
+#[test]
+fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
+    // The stalled-controller race made deterministic: a site wrapper whose first call says
+    // "Socket timed out" at once, while the real sbatch creates that job 3 s later, after
+    // sweep-submit has looked for it, found nothing, and submitted again.
+    let name = "a_job_the_controller_creates_after_sbatch_gave_up_never_runs";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_late_ghost");
+    let d = dir.display();
+    let wrapper = dir.join("sbatch");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/bash\nn=$(( $(cat {d}/calls 2>/dev/null || echo 0) + 1 )); echo $n > {d}/calls\n\
+             if [ $n = 1 ]; then\n  (sleep 3; sbatch \"$@\" >> {d}/ghost) </dev/null >/dev/null 2>&1 &\n\
+             echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2; exit 1\nfi\n\
+             exec sbatch \"$@\"\n"
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&wrapper)
+        .status()
+        .unwrap();
+    let record = r#"{"index":0,"id":"9h057000000000","mode":"agg","total_nodes":36,"parameters":{"slurm":{"agg_nodes":36,"agg_workers":1},"sglang":{}}}"#;
+    std::fs::write(dir.join("r.jsonl"), format!("{record}\n")).unwrap();
+    let submit = format!(
+        "sweep-submit {} --sbatch {} --output-dir sweep --retry-backoff 0.2 r.jsonl",
+        REQUIRED.join(" "),
+        wrapper.display()
+    );
+    let out = sh(&format!("{submit} > first.jsonl"), &dir);
+    let first = lines(&dir.join("first.jsonl"));
+    let sweep = dir.join("sweep");
+    let mut cancel = Cancel(first.iter().map(|r| s(r, "job_id").to_string()).collect());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The late job appears.
+    let t0 = Instant::now();
+    let ghost = loop {
+        if let Ok(id) = std::fs::read_to_string(dir.join("ghost")) {
+            if !id.trim().is_empty() {
+                break id.trim().to_string();
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no late job");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    cancel.push(ghost.clone());
+    std::thread::sleep(Duration::from_secs(1));
+    let jobs = jobs_of(&sweep);
+    let runnable: Vec<&Job> = jobs.iter().filter(|j| j.runnable()).collect();
+    assert_eq!(runnable.len(), 1, "{jobs:?}");
+    assert_eq!(runnable[0].id, s(&first[0], "job_id"));
+    let late = jobs.iter().find(|j| j.id == ghost).unwrap();
+    assert_eq!(
+        (late.state.as_str(), late.reason.as_str()),
+        ("PENDING", "JobHeldUser")
+    );
+
+    // The next run cancels it and keeps the record's job.
+    let out = sh(&format!("{submit} > second.jsonl"), &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cancelled 1 held job(s)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let second = lines(&dir.join("second.jsonl"));
+    assert_eq!(s(&second[0], "submit_status"), "already_submitted");
+    assert_eq!(second[0]["job_id"], first[0]["job_id"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let late = jobs_of(&sweep).into_iter().find(|j| j.id == ghost).unwrap();
+    assert!(late.state.starts_with("CANCELLED"), "{late:?}");
+}
+
+/// Exactly one job that could run per record tag of `recs`, and it is the record's.
+fn one_runnable_job_each(sweep: &Path, recs: &[Value]) {
+    let jobs = jobs_of(sweep);
+    for r in recs {
+        let tag = s(r, "tag");
+        let runnable: Vec<&Job> = jobs
+            .iter()
+            .filter(|j| j.tag == tag && j.runnable())
+            .collect();
+        assert_eq!(runnable.len(), 1, "{tag}: {jobs:?}");
+        assert_eq!(runnable[0].id, s(r, "job_id"), "{tag}");
+    }
+}
+
+#[test]
+fn a_run_killed_at_any_point_resumes_without_doubling_or_skipping() {
+    let name = "a_run_killed_at_any_point_resumes_without_doubling_or_skipping";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_kill9");
+    let records: String = (0..12)
+        .map(|i| {
+            format!(
+                r#"{{"index":{i},"id":"k111{i:012}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("records.jsonl"), records).unwrap();
+    let sweep = dir.join("sweep");
+    let run = || {
+        Command::new(crate::common::bin("sweep-submit"))
+            .args(REQUIRED)
+            .args([
+                "--output-dir",
+                sweep.to_str().unwrap(),
+                "--max-submit-rate",
+                "12",
+            ])
+            .arg(dir.join("records.jsonl"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut cancel = Cancel(Vec::new());
+    // Killed three times at different points, each time started again.
+    for (round, after_ms) in [150u64, 450, 800].into_iter().enumerate() {
+        let mut child = run();
+        std::thread::sleep(Duration::from_millis(after_ms));
+        child.kill().unwrap();
+        let _ = child.wait();
+        let so_far = jobs_of(&sweep);
+        cancel.0.extend(so_far.iter().map(|j| j.id.clone()));
+        let runnable = so_far.iter().filter(|j| j.runnable()).count();
+        assert!(runnable <= 12, "round {round}: {so_far:?}");
+    }
+    let out = run().wait_with_output().unwrap();
+    let recs: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    cancel.0.extend(
+        recs.iter()
+            .filter_map(|r| r["job_id"].as_str().map(String::from)),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(recs.len(), 12);
+    one_runnable_job_each(&sweep, &recs);
+    let submitted_now = recs
+        .iter()
+        .filter(|r| s(r, "submit_status") == "submitted")
+        .count();
+    let kept = recs
+        .iter()
+        .filter(|r| s(r, "submit_status") == "already_submitted")
+        .count();
+    assert_eq!(submitted_now + kept, 12);
+    assert!(kept > 0, "the killed runs had submitted some");
+}
+
+#[test]
+fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
+    // Issue 10, item 7: a sweep without SGLang values had no sweep_dir after sweep-render;
+    // after a kill -9 of sweep-submit, --reconcile said "nothing to look for" and exited 0.
+    let name = "reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_reconcile");
+    std::fs::write(
+        dir.join("rendered.yaml"),
+        "slurm:\n  agg_nodes: [36, 40, 44]\n  agg_workers: [1]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("expanded.yaml"),
+        "slurm:\n  agg_nodes: [48, 52, 56]\n  agg_workers: [1]\n",
+    )
+    .unwrap();
+    let mut cancel = Cancel(Vec::new());
+    for (case, render) in [("rendered", true), ("expanded", false)] {
+        let records = format!("{case}.jsonl");
+        let make = match render {
+            true => format!("sweep-expand {case}.yaml | sweep-render --out-dir {case} > {records}"),
+            false => format!("sweep-expand {case}.yaml > {records}"),
+        };
+        let out = sh(&make, &dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut child = Command::new(crate::common::bin("sweep-submit"))
+            .args(REQUIRED)
+            .args([
+                "--output-dir",
+                dir.join(case).to_str().unwrap(),
+                "--max-submit-rate",
+                "2",
+            ])
+            .arg(dir.join(&records))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The first sbatch runs at once, the second 0.5 s later: killed in between.
+        std::thread::sleep(Duration::from_millis(300));
+        child.kill().unwrap();
+        let _ = child.wait();
+        let jobs = jobs_of(&dir.join(case));
+        cancel.0.extend(jobs.iter().map(|j| j.id.clone()));
+        assert_eq!(jobs.len(), 1, "{case}: {jobs:?}");
+        // Records straight from sweep-expand name no sweep: say which one sweep-submit used.
+        let out = sh(
+            &format!("sweep-collect --reconcile --sweep-dir {case} --jsonl {records} > {case}.reconciled"),
+            &dir,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("reconciled 1 job(s)"), "{case}: {err}");
+        let found: Vec<Value> = lines(&dir.join(format!("{case}.reconciled")))
+            .into_iter()
+            .filter(|r| r.get("job_id").is_some())
+            .collect();
+        assert_eq!(found.len(), 1, "{case}");
+        assert_eq!(s(&found[0], "job_id"), jobs[0].id);
+        assert_eq!(
+            s(&found[0], "job_name"),
+            jobs[0].name,
+            "{case}: the job name is filled in"
+        );
+        assert_eq!(found[0]["reconciled"], true);
+    }
+    // Without it, they are not guessed at: a warning says what to pass.
+    let out = sh(
+        "sweep-collect --reconcile --jsonl expanded.jsonl > guessed.jsonl",
+        &dir,
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --sweep-dir DIR"));
+    assert!(lines(&dir.join("guessed.jsonl"))
+        .iter()
+        .all(|r| r.get("job_id").is_none()));
+}
