@@ -33,7 +33,7 @@ pub struct Options {
 
 /// Collects; the exit code is --wait's verdict (success otherwise).
 pub fn run(opts: Options) -> Result<ExitCode> {
-    let mut read = input::read_all(&opts.inputs)?;
+    let mut read = input::read_all(&inputs(&opts)?)?;
     if let Some(dir) = &opts.sweep_dir {
         for r in read.records.iter_mut().filter(|r| r.sweep_dir.is_none()) {
             r.sweep_dir = Some(dir.clone());
@@ -67,6 +67,30 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         Err(e) if opts.wait.is_some() && sweep::cli::is_broken_pipe(&e) => Ok(code),
         other => other.map(|()| code),
     }
+}
+
+/// The inputs to read. The output file named as an input (`sweep-collect M - --output M`) is
+/// skipped while it does not exist yet, so the same pipeline line makes the manifest and then
+/// keeps it up to date.
+fn inputs(opts: &Options) -> Result<Vec<PathBuf>> {
+    let Some(output) = &opts.output else {
+        return Ok(opts.inputs.clone());
+    };
+    let same =
+        |p: &PathBuf| sweep::fsutil::absolute(p).ok() == sweep::fsutil::absolute(output).ok();
+    let kept: Vec<PathBuf> = opts
+        .inputs
+        .iter()
+        .filter(|p| !(same(p) && !p.exists()))
+        .cloned()
+        .collect();
+    if kept.is_empty() && !opts.inputs.is_empty() {
+        anyhow::bail!(
+            "no records to collect: {} does not exist yet and there is no other input",
+            output.display()
+        );
+    }
+    Ok(kept)
 }
 
 /// A Slurm failure fails the run, unless --allow-missing-status: then a warning, and `fallback`.

@@ -27,24 +27,32 @@ use std::process::ExitCode;
 use std::time::Duration;
 use sweep::cli::usage;
 
-const AFTER_HELP: &str = r#"Reads every record first (one bad line: nothing is
-submitted), saves each job script as <sweep dir>/job_<index>.sh, then runs
-sbatch --parsable once per record. Each record reaches stdout with its job_id (or
-submit_error) as soon as sbatch returns; every job is tagged (sbatch --comment) so that
-it can be found in Slurm even if this process dies.
+const AFTER_HELP: &str = r#"Reads every record first (one bad line: nothing is submitted), gives each
+its number in its sweep directory, and leaves out the combinations that already have a
+pending, running or completed job there; saves each job script as <sweep dir>/job_<index>.sh,
+then runs sbatch --parsable --hold once per record and releases the job once its ID is in
+the sweep's journal. Each record reaches stdout with its job_id (or submit_error) as soon as
+sbatch returns; every job is tagged (sbatch --comment) so that it can be found in Slurm even
+if this process dies. Options not given are taken from the combination's last submission.
 
-Example:
+The daily loop:
   set -o pipefail
-  slurm=(--account acct --partition batch --model-dir /models/m --config-dir /cfg)
-  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt \
-    | sweep-submit "${slurm[@]}" --gpu-type gb200-fp8 --script-variant max-tpt \
-    | sweep-collect --output sweeps/tpt/sweep_manifest.json
+  S=(--account acct --partition batch --model-dir /models/m --config-dir /cfg
+     --gpu-type gb200-fp8 --script-variant max-tpt)
+  M=sweeps/tpt/sweep_manifest.json
+  # Run the sweep. Run the same line again after a failure, a kill, or an edit that
+  # adds values to sweep.yaml: only combinations without a pending, running or
+  # completed job are submitted.
+  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit "${S[@]}" \
+    | sweep-collect "$M" - --output "$M"
+  # Re-submit the failures. Each keeps the options of its last submission; give only
+  # what should change (--time-limit 08:00:00).
+  sweep-collect --status --jsonl "$M" \
+    | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
+    | sweep-submit | sweep-collect "$M" - --output "$M"
 
-Re-submit the failed ones of a manifest:
-  jq -c '.jobs[] | select(.submit_status == "failed")' sweep_manifest.json | sweep-submit ...
-
-Exit status: 0 every record submitted (or --dry-run), 1 any record not submitted or bad
-input, 2 usage error."#;
+Exit status: 0 every record submitted or already submitted (or --dry-run), 1 any record
+not submitted or bad input, 2 usage error."#;
 
 /// Submits one Slurm job per record and writes the records back with their job IDs.
 #[derive(Parser)]

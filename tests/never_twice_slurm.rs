@@ -692,3 +692,117 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
         .iter()
         .all(|r| r.get("job_id").is_none()));
 }
+
+/// The daily-loop recipes as the README shows them (between its recipe markers).
+fn readme_recipes() -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("<!-- recipes:start -->").unwrap();
+    let end = readme.find("<!-- recipes:end -->").unwrap();
+    let block = &readme[start..end];
+    let code = block.split("```bash\n").nth(1).unwrap();
+    code.split("```").next().unwrap().to_string()
+}
+
+#[test]
+fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work() {
+    let name = "the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work";
+    let recipes = readme_recipes();
+    let help = crate::common::run("sweep-submit", &["--help"], "");
+    let help = crate::common::stdout(&help);
+    let shown: String = help
+        .split("The daily loop:\n")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l).to_string() + "\n")
+        .collect();
+    assert_eq!(shown, recipes, "sweep-submit --help and the README differ");
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_recipes");
+    // Index 0 fails the first time it runs (BASH_ENV runs before the job script), then works.
+    std::fs::write(
+        dir.join("fail_once.sh"),
+        format!(
+            "case \"$SLURM_JOB_NAME\" in *sweep0) mkdir {}/failed 2>/dev/null && exit 3;; esac\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let sweep = |values: &str| {
+        format!("slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: {values}\n")
+    };
+    std::fs::write(dir.join("sweep.yaml"), sweep("[0.8, 0.9]")).unwrap();
+    // The recipes with this cluster's options in S, each part run as written.
+    let options = format!(
+        "S=({} --time-limit 00:05:00 --sbatch-arg=--export=ALL,BASH_ENV={}/fail_once.sh)\n",
+        REQUIRED.join(" "),
+        dir.display()
+    );
+    let mut lines = recipes.lines();
+    let mut head = String::new();
+    for l in lines.by_ref() {
+        if l.starts_with("M=") {
+            head.push_str(&options);
+            head.push_str(l);
+            head.push('\n');
+            break;
+        }
+        if !l.starts_with("S=") && !l.starts_with("   --") {
+            head.push_str(l);
+            head.push('\n');
+        }
+    }
+    let rest: Vec<&str> = lines.collect();
+    let parts: Vec<String> = rest
+        .split(|l| l.starts_with("# Re-submit"))
+        .map(|p| p.join("\n") + "\n")
+        .collect();
+    let (run_line, resubmit) = (&parts[0], &parts[1]);
+    let wait = "sweep-collect --wait --poll-interval 0.5 \"$M\" --output \"$M\" || true\n";
+    let step = |script: &str| {
+        let out = sh(&format!("{head}{script}"), &dir);
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let manifest = || -> Vec<Value> {
+        let m: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("sweeps/tpt/sweep_manifest.json")).unwrap(),
+        )
+        .unwrap();
+        m["jobs"].as_array().unwrap().clone()
+    };
+    let mut cancel = Cancel(Vec::new());
+    step(&format!("{run_line}{wait}"));
+    let jobs = manifest();
+    cancel.0.extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    let states: Vec<&str> = jobs.iter().map(|j| s(j, "state")).collect();
+    assert_eq!(states, ["FAILED", "COMPLETED"]);
+    // Re-submit the failures: only index 0, with the sweep's options.
+    step(&format!("{resubmit}{wait}"));
+    let jobs = manifest();
+    cancel.0.extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    assert_eq!(jobs[0]["state"], "COMPLETED");
+    assert_eq!(jobs[0]["history"][0]["state"], "FAILED");
+    assert_eq!(jobs[0]["job_name"], "sweep_job_sweep0");
+    assert!(jobs[1].get("history").is_none(), "index 1 was left alone");
+    // The same line again: nothing to do.
+    let before: Vec<Value> = jobs.iter().map(|j| j["job_id"].clone()).collect();
+    step(run_line);
+    let after: Vec<Value> = manifest().iter().map(|j| j["job_id"].clone()).collect();
+    assert_eq!(before, after);
+    // One more value: only the new combination is submitted.
+    std::fs::write(dir.join("sweep.yaml"), sweep("[0.8, 0.85, 0.9]")).unwrap();
+    step(&format!("{run_line}{wait}"));
+    let jobs = manifest();
+    cancel.0.extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    assert_eq!(jobs.len(), 3);
+    let now: Vec<Value> = jobs.iter().map(|j| j["job_id"].clone()).collect();
+    assert_eq!(&now[..2], &before[..]);
+    assert_eq!(jobs[2]["index"], 2);
+    assert_eq!(jobs[2]["state"], "COMPLETED");
+}

@@ -12,6 +12,7 @@ mod states;
 mod tags;
 mod time;
 
+pub use control::Refused;
 pub use process::{run, Finished};
 pub use states::{is_final, normalise_elapsed, normalise_state, Answers, JobInfo, JobRef};
 pub use tags::{TaggedJob, TAG_FORMAT};
