@@ -1,7 +1,7 @@
 //! The expansion: read the sweep file, check all of it, then write its count or one record per
 //! combination.
 
-use crate::{odometer, sweepfile, yaml};
+use crate::{divisible, odometer, sweepfile, yaml};
 use anyhow::Context;
 use std::io::Read;
 use std::path::PathBuf;
@@ -67,7 +67,7 @@ fn load(text: &str) -> Result<sweepfile::Sweep, sweepfile::Issue> {
         pos: e.pos,
     })?;
     let sweep = sweepfile::build(doc)?;
-    odometer::check_divisible(&sweep)?;
+    divisible::check(&sweep)?;
     Ok(sweep)
 }
 

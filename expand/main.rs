@@ -6,6 +6,7 @@
 //! sweep-expand sweep.yaml | jq -c 'select(.parameters.slurm.prefill_nodes == 6)' | sweep-render --out-dir sweeps/tpt
 //! ```
 
+mod divisible;
 mod expansion;
 mod id;
 mod linked;

@@ -1,10 +1,9 @@
 //! The expansion: an odometer over the axes (the last one turning fastest, as
 //! `itertools.product`), one record per position, in memory that does not grow with the
-//! number of combinations. Also the check that needs every slurm combination: nodes divisible
-//! by workers.
+//! number of combinations.
 
 use crate::id;
-use crate::sweepfile::{key_path, Issue, Result, Sweep, DECODE, PREFILL, SLURM};
+use crate::sweepfile::{Sweep, DECODE, PREFILL, SLURM};
 use serde_json::Map;
 use std::io::{self, Write};
 use sweep::jsonl::Writer;
@@ -37,75 +36,6 @@ impl Odometer {
         }
         None
     }
-}
-
-/// Nodes must be divisible by workers in every combination of slurm values. Walks only the
-/// axes that hold slurm keys; the index reported is that of the first full combination with
-/// those values.
-pub fn check_divisible(sweep: &Sweep) -> Result<()> {
-    let pairs: &[(&str, &str)] = match sweep.mode {
-        Mode::Disagg => &[
-            ("prefill_nodes", "prefill_workers"),
-            ("decode_nodes", "decode_workers"),
-        ],
-        Mode::Agg => &[("agg_nodes", "agg_workers")],
-    };
-    let lens: Vec<usize> = (0..sweep.axes.len()).map(|a| sweep.axis_len(a)).collect();
-    let slurm_axes: Vec<usize> = (0..sweep.axes.len())
-        .filter(|&a| sweep.axes[a].iter().any(|&(s, _)| s == SLURM))
-        .collect();
-    let mut odo = Odometer::new(slurm_axes.iter().map(|&a| lens[a]).collect());
-    loop {
-        for (nodes, workers) in pairs {
-            let n = slurm_value(sweep, &slurm_axes, &odo.pos, nodes);
-            let w = slurm_value(sweep, &slurm_axes, &odo.pos, workers);
-            if !n.is_multiple_of(w) {
-                let at = match index(&lens, &slurm_axes, &odo.pos) {
-                    Some(index) => format!(" (combination index {index})"),
-                    None => String::new(),
-                };
-                return Err(Issue::new(
-                    key_path(&["slurm", nodes]),
-                    format!("slurm: {nodes}={n} is not divisible by {workers}={w}{at}"),
-                ));
-            }
-        }
-        if odo.advance().is_none() {
-            return Ok(());
-        }
-    }
-}
-
-/// The index of the first full combination at position `pos` over `slurm_axes`, the other
-/// axes at 0; `None` when it does not fit in a u64 (a sweep too big to count).
-fn index(lens: &[usize], slurm_axes: &[usize], pos: &[usize]) -> Option<u64> {
-    let mut index = 0u64;
-    for (&a, &p) in slurm_axes.iter().zip(pos) {
-        if p == 0 {
-            continue;
-        }
-        let stride = lens[a + 1..]
-            .iter()
-            .try_fold(1u64, |s, &len| s.checked_mul(len as u64))?;
-        index = stride.checked_mul(p as u64)?.checked_add(index)?;
-    }
-    Some(index)
-}
-
-/// The value of slurm key `name` at odometer position `pos` over `slurm_axes` (validated
-/// positive integers, so never 0).
-fn slurm_value(sweep: &Sweep, slurm_axes: &[usize], pos: &[usize], name: &str) -> u64 {
-    let k = sweep.sections[SLURM]
-        .iter()
-        .position(|p| p.name == name)
-        .unwrap_or(0);
-    let i = slurm_axes
-        .iter()
-        .position(|&a| sweep.axes[a].contains(&(SLURM, k)))
-        .unwrap_or(0);
-    sweep.sections[SLURM][k].values[pos[i]]
-        .as_u64()
-        .unwrap_or(1)
 }
 
 /// Writes every combination of `sweep` as a record, in index order.
