@@ -1,7 +1,7 @@
 //! The whole collection: read and merge the inputs, optionally reconcile with Slurm and add job
 //! states (once, or polling until every job ended), and write the manifest or JSON Lines.
 
-use crate::{input, manifest, merge, reconcile, status, wait};
+use crate::{input, manifest, merge, reconcile, status, validate, wait};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -38,6 +38,9 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         for r in read.records.iter_mut().filter(|r| r.sweep_dir.is_none()) {
             r.sweep_dir = Some(dir.clone());
         }
+    }
+    if opts.status || opts.wait.is_some() || opts.reconcile_since.is_some() {
+        validate::for_slurm(&read)?;
     }
     let mut records = merge::merge(read.records);
     if records.is_empty() && !opts.jsonl {

@@ -17,6 +17,7 @@ mod manifest;
 mod merge;
 mod reconcile;
 mod status;
+mod validate;
 mod wait;
 
 use anyhow::Result;
@@ -157,7 +158,7 @@ impl Args {
         if self.timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
             return usage("--timeout must be a non-negative number");
         }
-        Ok(())
+        validate::since(&self.since)
     }
 }
 

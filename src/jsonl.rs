@@ -1,8 +1,10 @@
 //! JSON Lines in and out: inputs named by path or `-` (stdin), errors that carry `name:line:`,
 //! and a writer that surfaces a closed pipe as `BrokenPipe`.
 
+use crate::record::JobStatus;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -124,10 +126,43 @@ pub fn parse_record<T: DeserializeOwned>(line: &str) -> std::result::Result<T, S
 pub fn record_from_value<T: DeserializeOwned>(
     value: serde_json::Value,
 ) -> std::result::Result<T, String> {
+    record_from_ref(&value)
+}
+
+/// Like [`record_from_value`], from a value the caller keeps (a record that may pass through
+/// as it came).
+pub fn record_from_ref<'a, T: Deserialize<'a>>(
+    value: &'a serde_json::Value,
+) -> std::result::Result<T, String> {
     if !value.is_object() {
-        return Err(format!("expected a JSON object, found {}", kind_of(&value)));
+        return Err(format!("expected a JSON object, found {}", kind_of(value)));
     }
-    serde_json::from_value(value).map_err(|e| e.to_string())
+    // The error names the field it is about (`parameters.sglang: invalid type: ...`): serde
+    // alone says only what was wrong, not where in the record.
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path != "." {
+            return format!("{path}: {inner}");
+        }
+        // Fields flattened into the record (its job state) are read from a buffer that has
+        // lost their names: find the one at fault on its own.
+        match flattened_field(value) {
+            Some(named) => named,
+            None => inner,
+        }
+    })
+}
+
+/// `field: error` for the first field of `value` that [`JobStatus`] (flattened into the
+/// record) refuses.
+fn flattened_field(value: &serde_json::Value) -> Option<String> {
+    value.as_object()?.iter().find_map(|(k, v)| {
+        let one = serde_json::Value::Object([(k.clone(), v.clone())].into_iter().collect());
+        let e = serde_path_to_error::deserialize::<_, JobStatus>(&one).err()?;
+        let path = e.path().to_string();
+        Some(format!("{path}: {}", e.into_inner()))
+    })
 }
 
 fn kind_of(v: &serde_json::Value) -> &'static str {

@@ -534,11 +534,36 @@ fn bad_lines_stop_with_their_position_after_earlier_records_are_out() {
         ),
         (
             r#"{"index":2,"id":"x","mode":"both","parameters":{"slurm":{}}}"#,
-            "<stdin>:3: invalid record: unknown variant `both`, expected `disagg` or `agg`",
+            "<stdin>:3: invalid record: mode: unknown variant `both`, expected `disagg` or `agg`",
         ),
         (
             r#"{"index":2,"id":"x","mode":"a\nb","parameters":{"slurm":{}}}"#,
-            r"<stdin>:3: invalid record: unknown variant `a\nb`, expected `disagg` or `agg`",
+            r"<stdin>:3: invalid record: mode: unknown variant `a\nb`, expected `disagg` or `agg`",
+        ),
+        // Issue 11 (9): a field of the wrong type is named by its path, flattened ones too.
+        (
+            r#"{"index":2,"id":"x","mode":"agg","parameters":{"slurm":{},"sglang":"fast"}}"#,
+            r#"<stdin>:3: invalid record: parameters.sglang: invalid type: string "fast", expected a map"#,
+        ),
+        (
+            r#"{"index":2,"id":"x","mode":"disagg","parameters":{"slurm":{}},"role_parameters":{"prefill":[1]}}"#,
+            "<stdin>:3: invalid record: role_parameters.prefill: invalid type: sequence, expected a map",
+        ),
+        (
+            r#"{"index":"2","id":"x","mode":"agg","parameters":{"slurm":{}}}"#,
+            r#"<stdin>:3: invalid record: index: invalid type: string "2", expected u64"#,
+        ),
+        (
+            r#"{"index":2,"id":"x","mode":"agg","parameters":{"sglang":{}}}"#,
+            "<stdin>:3: invalid record: parameters: missing field `slurm`",
+        ),
+        (
+            r#"{"index":2,"id":"x","mode":"agg","parameters":{"slurm":{}},"history":[{"job_id":7}]}"#,
+            "<stdin>:3: invalid record: history[0].job_id: invalid type: integer `7`, expected a string",
+        ),
+        (
+            r#"{"index":2,"id":"x","mode":"agg","parameters":{"slurm":{}},"retry_states":["FAILED",3]}"#,
+            "<stdin>:3: invalid record: retry_states[1]: invalid type: integer `3`, expected a string",
         ),
         (
             r#"{"index":2,"id":"x","mode":"agg","parameters":{"slurm":{},"sglang":{"a":1}},"role_parameters":{"decode":{"a":2}}}"#,

@@ -15,6 +15,7 @@ mod common;
 mod demo;
 mod examples;
 mod expand;
+mod inputs;
 mod jobscript;
 mod jobscript_slurm;
 mod lib_record;
