@@ -7,9 +7,12 @@
 //! must be a record.
 
 use anyhow::{Context, Result};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::path::PathBuf;
-use sweep::jsonl::{record_from_value, Input};
+use sweep::jsonl::{parse_record, Input};
 use sweep::Record;
 
 /// Everything read from the inputs, in input order.
@@ -41,24 +44,24 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
     Ok(collected)
 }
 
-/// Reads the JSON values of one input's text.
+/// Reads the JSON values of one input's text. Each is first taken as raw text, and a record
+/// is parsed from its own text: numbers keep their text (a big integer in a field of the
+/// user's own passes through unchanged), and a value's position is where its text starts.
 fn read_values(name: &str, text: &str, out: &mut Collected) -> Result<()> {
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
-    let mut start = 0;
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     // The line of each value is counted on from the previous one, never from the start of
     // the text: rescanning made 40,000 records take a minute.
     let mut lines = Lines { at: 0, line: 1 };
     loop {
-        let value = match stream.next() {
+        let raw = match stream.next() {
             None => return Ok(()),
             Some(Ok(v)) => v,
             Some(Err(e)) => anyhow::bail!("{}", syntax_error(name, &e)),
         };
-        let begin = start + leading_blank(&text[start..]);
-        start = stream.byte_offset();
+        let begin = raw.get().as_ptr() as usize - text.as_ptr() as usize;
         let line = lines.line_of(text, begin);
         let at = format!("{name}:{line}: ");
-        take_value(value, &at, out).map_err(|e| anyhow::anyhow!("{at}{e}"))?;
+        take_value(raw.get(), &at, out).map_err(|e| anyhow::anyhow!("{at}{e}"))?;
     }
 }
 
@@ -90,33 +93,44 @@ impl Lines {
     }
 }
 
-fn leading_blank(s: &str) -> usize {
-    s.len() - s.trim_start().len()
+/// The fields that tell a manifest from a record.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    jobs: Option<&'a RawValue>,
+    index: Option<IgnoredAny>,
+    sweep_timestamp: Option<Value>,
 }
 
-/// One value (at `at`): a manifest's jobs or one record.
-fn take_value(value: Value, at: &str, out: &mut Collected) -> Result<(), String> {
-    let is_manifest = value
-        .as_object()
-        .is_some_and(|o| o.get("jobs").is_some_and(Value::is_array) && !o.contains_key("index"));
-    if !is_manifest {
+/// One value's text (at `at`): a manifest's jobs or one record. A value is a manifest when it
+/// is an object with a `jobs` array and no `index`.
+fn take_value(text: &str, at: &str, out: &mut Collected) -> Result<(), String> {
+    let head: Option<Head> = text
+        .starts_with('{')
+        .then(|| serde_json::from_str(text).ok())
+        .flatten();
+    let jobs = head.as_ref().and_then(|h| match (h.jobs, &h.index) {
+        (Some(jobs), None) if jobs.get().starts_with('[') => Some(jobs),
+        _ => None,
+    });
+    let Some(jobs) = jobs else {
         out.records
-            .push(record_from_value(value).map_err(|e| format!("invalid record: {e}"))?);
+            .push(parse_record(text).map_err(|e| format!("invalid record: {e}"))?);
         out.origins.push(at.to_string());
         return Ok(());
-    }
-    let Value::Object(mut manifest) = value else {
-        unreachable!("checked above")
     };
-    if let Some(stamp) = manifest.get("sweep_timestamp").and_then(Value::as_str) {
+    if let Some(stamp) = head
+        .as_ref()
+        .and_then(|h| h.sweep_timestamp.as_ref())
+        .and_then(Value::as_str)
+    {
         out.manifest_timestamps.push(stamp.to_string());
     }
-    let Some(Value::Array(jobs)) = manifest.remove("jobs") else {
-        unreachable!("checked above")
-    };
+    let jobs: Vec<&RawValue> =
+        serde_json::from_str(jobs.get()).map_err(|e| format!("invalid manifest: {e}"))?;
     for (i, job) in jobs.into_iter().enumerate() {
         let record =
-            record_from_value(job).map_err(|e| format!("invalid manifest: jobs[{i}]: {e}"))?;
+            parse_record(job.get()).map_err(|e| format!("invalid manifest: jobs[{i}]: {e}"))?;
         out.records.push(record);
         out.origins.push(format!("{at}jobs[{i}]."));
     }

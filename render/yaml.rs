@@ -64,7 +64,7 @@ fn flow_value(value: &Value, in_flow: bool, out: &mut String) -> Result<(), Stri
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => number(n, out),
+        Value::Number(n) => number(n, out)?,
         Value::String(s) => string(s, in_flow, out),
         Value::Array(items) => {
             out.push('[');
@@ -92,13 +92,26 @@ fn flow_value(value: &Value, in_flow: bool, out: &mut String) -> Result<(), Stri
     Ok(())
 }
 
-fn number(n: &Number, out: &mut String) {
-    if let Some(i) = n.as_i64() {
-        let _ = write!(out, "{i}");
-    } else if let Some(u) = n.as_u64() {
-        let _ = write!(out, "{u}");
-    } else {
-        float(n.as_f64().unwrap_or(f64::NAN), out);
+/// An integer exactly as the record has it (of any size: PyYAML reads big ints exactly); any
+/// other number as the float Python's `json.loads` reads from its text.
+fn number(n: &Number, out: &mut String) -> Result<(), String> {
+    let text = n.to_string();
+    let digits = text.strip_prefix('-').unwrap_or(&text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        // `-0` is the int 0 for Python too.
+        out.push_str(if digits.bytes().all(|b| b == b'0') {
+            "0"
+        } else {
+            &text
+        });
+        return Ok(());
+    }
+    match text.parse::<f64>() {
+        Ok(f) if f.is_finite() => {
+            float(f, out);
+            Ok(())
+        }
+        _ => Err(format!("number {text} is too large for a float")),
     }
 }
 

@@ -4,7 +4,6 @@
 use crate::record::JobStatus;
 use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -116,52 +115,57 @@ impl<T: DeserializeOwned> Iterator for Records<T> {
     }
 }
 
-/// Parses one line as a record; the error says what is wrong without the position.
-pub fn parse_record<T: DeserializeOwned>(line: &str) -> std::result::Result<T, String> {
-    let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    record_from_value(value)
-}
-
-/// A record from an already parsed JSON value (a manifest's job); errors as [`parse_record`].
-pub fn record_from_value<T: DeserializeOwned>(
-    value: serde_json::Value,
-) -> std::result::Result<T, String> {
-    record_from_ref(&value)
-}
-
-/// Like [`record_from_value`], from a value the caller keeps (a record that may pass through
-/// as it came).
-pub fn record_from_ref<'a, T: Deserialize<'a>>(
-    value: &'a serde_json::Value,
-) -> std::result::Result<T, String> {
-    if !value.is_object() {
-        return Err(format!("expected a JSON object, found {}", kind_of(value)));
+/// Parses one record (a line, or a manifest's job) from its text; the error says what is
+/// wrong without the position, naming the field it is about (`parameters.sglang: invalid
+/// type: ...`): serde alone says only what was wrong, not where in the record.
+///
+/// Straight from the text, not through a `serde_json::Value`: numbers keep their text
+/// (`arbitrary_precision`) and a big integer in a field of the user's own reaches the record
+/// unchanged (through a `Value`, serde's buffer for flattened fields refuses one above u64).
+pub fn parse_record<T: DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    if !text.trim_start().starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        return Err(format!("expected a JSON object, found {}", kind_of(&value)));
     }
-    // The error names the field it is about (`parameters.sglang: invalid type: ...`): serde
-    // alone says only what was wrong, not where in the record.
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let record = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        let inner = e.into_inner();
+        let msg = without_position(&inner);
         if path != "." {
-            return format!("{path}: {inner}");
+            return format!("{path}: {msg}");
         }
         // Fields flattened into the record (its job state) are read from a buffer that has
         // lost their names: find the one at fault on its own.
-        match flattened_field(value) {
-            Some(named) => named,
-            None => inner,
+        let value = serde_json::from_str(text).ok();
+        match value.as_ref().and_then(flattened_field) {
+            Some(named) if !inner.is_syntax() && !inner.is_eof() => named,
+            _ => msg,
         }
-    })
+    })?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(record)
+}
+
+/// The message without serde_json's ` at line L column C`: the caller gives the position (the
+/// line of a record, or its manifest's).
+fn without_position(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    msg.strip_suffix(&suffix).unwrap_or(&msg).to_string()
 }
 
 /// `field: error` for the first field of `value` that [`JobStatus`] (flattened into the
 /// record) refuses.
 fn flattened_field(value: &serde_json::Value) -> Option<String> {
     value.as_object()?.iter().find_map(|(k, v)| {
+        // From text, as the record itself (an error then quotes a number's value).
         let one = serde_json::Value::Object([(k.clone(), v.clone())].into_iter().collect());
-        let e = serde_path_to_error::deserialize::<_, JobStatus>(&one).err()?;
+        let text = one.to_string();
+        let mut de = serde_json::Deserializer::from_str(&text);
+        let e = serde_path_to_error::deserialize::<_, JobStatus>(&mut de).err()?;
         let path = e.path().to_string();
-        Some(format!("{path}: {}", e.into_inner()))
+        Some(format!("{path}: {}", without_position(&e.into_inner())))
     })
 }
 

@@ -381,7 +381,7 @@ fn bad_input_errors_name_input_and_line() {
         ("empty", String::new()),
     ];
     let expected = [
-        "sweep-collect: <stdin>:3:0: invalid JSON: EOF while parsing a value\n",
+        "sweep-collect: <stdin>:3:0: invalid JSON: EOF while parsing an object\n",
         "sweep-collect: <stdin>:3: invalid record: missing field `id`\n",
         "sweep-collect: <stdin>:2: invalid record: expected a JSON object, found an array\n",
         "sweep-collect: <stdin>:1: invalid manifest: jobs[1]: missing field `index`\n",

@@ -161,3 +161,74 @@ fn collect_positions_are_right_deep_into_a_long_input() {
         format!("sweep-collect: <stdin>:{bad_line}: invalid record: retry_states[0]: invalid type: integer `1`, expected a string\n")
     );
 }
+
+/// Issue 11 (5): numbers pass through render and collect exactly as written (big integers,
+/// long decimals, exponents), in fields of the user's own and in parameters; the config gets
+/// the value Python's json.loads reads from the record (a big int exactly).
+#[test]
+fn numbers_pass_through_every_stage_exactly_as_written() {
+    let dir = temp_dir("inputs_numbers_exact");
+    let numbers = [
+        "123456789012345678901234567890",
+        "-98765432109876543210987654321",
+        "0.1000000000000000055511151231257827",
+        "3.14159265358979323846264338327950288",
+        "1E+400",
+        "1e-7",
+        "1.0e5",
+        "2.50",
+        "-0",
+    ];
+    let own: Vec<String> = numbers
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("\"z{i}\":{n}"))
+        .collect();
+    // Every digit is kept; only the exponent is spelt one way (`e`, with its sign).
+    let kept: Vec<String> = own
+        .iter()
+        .map(|s| s.replace("E+", "e+").replace("e5", "e+5"))
+        .collect();
+    let record = format!(
+        r#"{{"index":0,"id":"n0","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"big":123456789012345678901234567890,"long":0.1000000000000000055511151231257827,"exp":1.5e3}}}},{}}}"#,
+        own.join(",")
+    );
+    write(&dir, "in.jsonl", &format!("{record}\n"));
+    let out = sh(
+        "sweep-render --out-dir cfg in.jsonl | tee rendered.jsonl | sweep-collect --jsonl | tee collected.jsonl | sweep-collect > manifest.json",
+        &dir,
+    );
+    assert_eq!(stderr(&out), "");
+    assert!(out.status.success());
+    let rendered = std::fs::read_to_string(dir.join("rendered.jsonl")).unwrap();
+    let collected = std::fs::read_to_string(dir.join("collected.jsonl")).unwrap();
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).unwrap();
+    for text in [&rendered, &collected] {
+        assert!(text.contains(&kept.join(",")), "{text}");
+        assert!(
+            text.contains(r#""big":123456789012345678901234567890,"long":0.1000000000000000055511151231257827,"exp":1.5e+3"#),
+            "{text}"
+        );
+    }
+    for pair in &kept {
+        let pretty = pair.replace(':', ": ");
+        assert!(
+            manifest.contains(&format!("{pretty},\n")) || manifest.contains(&format!("{pretty}\n")),
+            "{pretty}: {manifest}"
+        );
+    }
+    // The config: what PyYAML reads is what json.loads reads from the record.
+    let check = "import json, sys, yaml\nrec = json.loads(open('in.jsonl').read())\ncfg = yaml.safe_load(open('cfg/sglang_config_0.yaml'))\nassert cfg == rec['parameters']['sglang'], (cfg, rec)\nassert type(cfg['big']) is int and type(cfg['exp']) is float\nprint('ok')";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -33,13 +33,31 @@ fn pyyaml(paths: &[PathBuf]) -> Vec<Value> {
 }
 
 /// Compares as JSON text, so that key order and int/float counts too (map equality ignores
-/// order).
+/// order); floats as the f64 they stand for (numbers keep their text: Python writes `1e-07`
+/// for the record's `1e-7`).
 fn assert_same(actual: &Value, expected: &Value, what: &str) {
     assert_eq!(
-        serde_json::to_string(actual).unwrap(),
-        serde_json::to_string(expected).unwrap(),
+        serde_json::to_string(&floats_as_f64(actual)).unwrap(),
+        serde_json::to_string(&floats_as_f64(expected)).unwrap(),
         "{what}"
     );
+}
+
+/// `v` with every non-integer number rewritten in the shortest form of its f64.
+fn floats_as_f64(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if n.as_i64().is_none() && n.as_u64().is_none() => {
+            let f: f64 = n.to_string().parse().unwrap();
+            Value::Number(serde_json::Number::from_f64(f).unwrap())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(floats_as_f64).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), floats_as_f64(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn read(path: &Path) -> String {

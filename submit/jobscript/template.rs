@@ -106,8 +106,33 @@ impl Custom {
             .env
             .get_template(&self.path.display().to_string())
             .map_err(|e| describe(&self.path, &e))?;
-        let vars = Value::from_serialize(variables(ctx));
+        let vars = jinja_value(&serde_json::Value::Object(variables(ctx)));
         t.render(vars).map_err(|e| describe(&self.path, &e))
+    }
+}
+
+/// A JSON value as a template value. Not through serde: a number that keeps its text
+/// (serde_json's `arbitrary_precision`) serializes as a private one-entry map, which a template
+/// would see as a map; each number becomes an integer (of any size minijinja holds) or a float.
+fn jinja_value(v: &serde_json::Value) -> Value {
+    use serde_json::Value as J;
+    match v {
+        J::Null => Value::from(()),
+        J::Bool(b) => Value::from(*b),
+        J::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else if let Some(i) = n.as_i128() {
+                Value::from(i)
+            } else {
+                Value::from(n.to_string().parse::<f64>().unwrap_or(f64::NAN))
+            }
+        }
+        J::String(s) => Value::from(s.as_str()),
+        J::Array(items) => Value::from(items.iter().map(jinja_value).collect::<Vec<_>>()),
+        J::Object(map) => Value::from_iter(map.iter().map(|(k, v)| (k.clone(), jinja_value(v)))),
     }
 }
 
