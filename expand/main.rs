@@ -9,6 +9,7 @@
 mod divisible;
 mod expansion;
 mod id;
+mod libyaml;
 mod linked;
 mod odometer;
 mod sweepfile;

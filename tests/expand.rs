@@ -420,7 +420,7 @@ fn validation_errors_name_file_position_key_and_value() {
         (format!("{AGG}  agg_nodes: 4\n"), "sweep.yaml:4:3: slurm.agg_nodes: duplicate key"),
         (format!("{AGG}sglang:\n  a: 1\n  a: 2\n"), "sweep.yaml:6:3: sglang.a: duplicate key"),
         (format!("{AGG}sglang:\n  a: .nan\n"), "sweep.yaml:5:6: sglang.a: NaN is not a finite number (json has no place for it)"),
-        (format!("{AGG}sglang:\n  a: !custom 1\n"), "sweep.yaml:5:6: sglang.a: yaml tags (!name) are not supported"),
+        (format!("{AGG}sglang:\n  a: !custom 1\n"), "sweep.yaml:5:6: sglang.a: yaml tag !custom is not supported (only !!str, !!int, !!float, !!bool, !!null, !!seq, !!map)"),
         (format!("{AGG}sglang:\n  a: {{1: x}}\n"), "sweep.yaml:5:7: sglang.a: map key 1 is not a string (quote it)"),
         (format!("{AGG}slrum: {{}}\n"), "sweep.yaml:4:1: slrum: unknown section (did you mean slurm?)"),
         (format!("{AGG}\"sl\\nurm\": {{}}\n"), "sweep.yaml:4:1: sl\\nurm: unknown section (did you mean slurm?)"),
