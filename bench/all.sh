@@ -4,12 +4,12 @@
 # memory of our program). expand and render need nothing; submit and collect need the local
 # Slurm cluster (started here when run as root).
 #
-#   bench/all.sh                 # all four
+#   bench/all.sh                 # all of them
 #   bench/all.sh expand render   # some
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(expand render submit collect)
+[ ${#stages[@]} -gt 0 ] || stages=(expand render submit collect collect_input)
 # GNU time for peak memory (looked for by path: `command -v time` finds the shell keyword),
 # bc for ratios.
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null 2>&1 || true
@@ -34,5 +34,5 @@ printf '| %-8s | %-44s | %-26s | %12s | %10s | %9s | %13s |\n' stage case baseli
 printf '|%s|%s|%s|%s|%s|%s|%s|\n' ---------- ---------------------------------------------- ---------------------------- --------------: ------------: -----------: ---------------:
 while IFS=$'\t' read -r stage what base base_s ours_s kib; do
   awk -v st="$stage" -v w="$what" -v b="$base" -v bs="$base_s" -v os="$ours_s" -v k="$kib" 'BEGIN {
-    printf "| %-8s | %-44s | %-26s | %12.3f | %10.3f | %8.1fx | %10.1f MiB |\n", st, w, b, bs, os, (os > 0 ? bs / os : 0), k / 1024 }'
+    printf "| %-8s | %-44s | %-26s | %12.3f | %10.3f | %8.1fx | %10.1f MiB |\n", st, w, b, bs, os, (os + 0 > 0 ? bs / os : 0), k / 1024 }'
 done < "$BENCH_ROWS"

@@ -12,14 +12,27 @@ use sweep::record::Submission;
 use sweep::Record;
 
 /// Merges records by `id`; the result is sorted by `index` (then `id`).
+///
+/// Records are big structs: they are grouped and sorted by position, and each is moved a
+/// fixed number of times (sorting the records themselves moved each one log n times, most of
+/// the time of collecting 100,000 records).
 pub fn merge(records: Vec<Record>) -> Vec<Record> {
-    let mut groups: BTreeMap<String, Vec<Record>> = BTreeMap::new();
-    for record in records {
-        groups.entry(record.id.clone()).or_default().push(record);
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, record) in records.iter().enumerate() {
+        groups.entry(record.id.clone()).or_default().push(i);
     }
-    let mut merged: Vec<Record> = groups.into_values().map(merge_group).collect();
-    merged.sort_by(|a, b| a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id)));
-    merged
+    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
+    let merged: Vec<Record> = groups
+        .into_values()
+        .map(|group| merge_group(group.iter().filter_map(|&i| slots[i].take()).collect()))
+        .collect();
+    let mut order: Vec<usize> = (0..merged.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&merged[a], &merged[b]);
+        a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id))
+    });
+    let mut slots: Vec<Option<Record>> = merged.into_iter().map(Some).collect();
+    order.iter().filter_map(|&i| slots[i].take()).collect()
 }
 
 /// How strongly a version claims to be the current one (see the module docs).
