@@ -34,7 +34,9 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
         manifest_timestamps: Vec::new(),
     };
     for mut input in Input::open_all(paths)? {
-        let mut text = String::new();
+        // A file's size is known: read it into a string of that size, not one that doubles.
+        let size = std::fs::metadata(&input.name).map_or(0, |m| m.len());
+        let mut text = String::with_capacity(usize::try_from(size).unwrap_or(0));
         input
             .reader()
             .read_to_string(&mut text)

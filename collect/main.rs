@@ -13,6 +13,7 @@
 
 mod collection;
 mod input;
+mod job;
 mod manifest;
 mod merge;
 mod reconcile;

@@ -1,9 +1,10 @@
 //! The manifest: the seed's `sweep_manifest.json` (`sweep_timestamp`, `total_jobs`, `jobs` with
 //! `job_id` and `parameters` first) plus `counts` and every record field.
 
+use crate::job::Job;
 use anyhow::Result;
 use chrono::{DateTime, Local, NaiveDateTime};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use sweep::record::SubmitStatus;
 use sweep::Record;
@@ -36,7 +37,7 @@ pub fn render(records: &[Record], earlier_stamps: &[String]) -> Result<String> {
     for (i, record) in records.iter().enumerate() {
         out.0
             .extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
-        serde_json::to_writer_pretty(&mut out, &job(record)?)?;
+        serde_json::to_writer_pretty(&mut out, &Job::of(record))?;
         if i == 0 {
             // The first job tells the size of the rest: grow once, not by doubling.
             out.0.reserve(out.0.len() * records.len());
@@ -64,22 +65,6 @@ impl std::io::Write for Indented {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// One job entry: `job_id` (when there is one) and `parameters` first, as the seed wrote them,
-/// then every other field of the record in record order.
-fn job(record: &Record) -> Result<Value> {
-    let Value::Object(mut fields) = serde_json::to_value(record)? else {
-        anyhow::bail!("a record did not serialize to an object")
-    };
-    let mut entry = Map::new();
-    for key in ["job_id", "parameters"] {
-        if let Some(v) = fields.shift_remove(key) {
-            entry.insert(key.to_string(), v);
-        }
-    }
-    entry.extend(fields);
-    Ok(Value::Object(entry))
 }
 
 /// When the sweep started, as the seed stamped it: kept from the earliest manifest read;

@@ -22,17 +22,36 @@ pub fn merge(records: Vec<Record>) -> Vec<Record> {
         groups.entry(record.id.clone()).or_default().push(i);
     }
     let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let merged: Vec<Record> = groups
+    let mut merged: Vec<Record> = groups
         .into_values()
         .map(|group| merge_group(group.iter().filter_map(|&i| slots[i].take()).collect()))
         .collect();
+    drop(slots);
     let mut order: Vec<usize> = (0..merged.len()).collect();
     order.sort_by(|&a, &b| {
         let (a, b) = (&merged[a], &merged[b]);
         a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id))
     });
-    let mut slots: Vec<Option<Record>> = merged.into_iter().map(Some).collect();
-    order.iter().filter_map(|&i| slots[i].take()).collect()
+    permute(&mut merged, order);
+    merged
+}
+
+/// Reorders `v` in place so that position i holds what was at `order[i]`: each cycle of the
+/// permutation is followed once, so each element moves once.
+fn permute<T>(v: &mut [T], mut order: Vec<usize>) {
+    for start in 0..v.len() {
+        let mut at = start;
+        // A position already done points to itself.
+        while order[at] != at {
+            let next = order[at];
+            order[at] = at;
+            if next == start {
+                break;
+            }
+            v.swap(at, next);
+            at = next;
+        }
+    }
 }
 
 /// How strongly a version claims to be the current one (see the module docs).
@@ -214,6 +233,29 @@ mod tests {
             // Merging the result again with any input changes nothing.
             let again = merge(vec![merged[0].clone(), versions[0].clone()]);
             assert_eq!(ids(&again[0]), before);
+        }
+    }
+}
+
+#[cfg(test)]
+mod permute_tests {
+    use super::permute;
+
+    #[test]
+    fn permute_applies_any_order() {
+        let mut seed = 7u64;
+        for n in 0..40 {
+            let mut order: Vec<usize> = (0..n).collect();
+            for i in (1..n).rev() {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                order.swap(i, (seed >> 33) as usize % (i + 1));
+            }
+            let mut v: Vec<usize> = (100..100 + n).collect();
+            permute(&mut v, order.clone());
+            let want: Vec<usize> = order.iter().map(|&i| 100 + i).collect();
+            assert_eq!(v, want, "{order:?}");
         }
     }
 }

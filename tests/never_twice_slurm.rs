@@ -695,7 +695,8 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
 
 /// The daily-loop recipes as the README shows them (between its recipe markers).
 fn readme_recipes() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let start = readme.find("<!-- recipes:start -->").unwrap();
     let end = readme.find("<!-- recipes:end -->").unwrap();
     let block = &readme[start..end];
@@ -767,7 +768,11 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
     let wait = "sweep-collect --wait --poll-interval 0.5 \"$M\" --output \"$M\" || true\n";
     let step = |script: &str| {
         let out = sh(&format!("{head}{script}"), &dir);
-        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     let manifest = || -> Vec<Value> {
         let m: Value = serde_json::from_str(
@@ -779,13 +784,17 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
     let mut cancel = Cancel(Vec::new());
     step(&format!("{run_line}{wait}"));
     let jobs = manifest();
-    cancel.0.extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    cancel
+        .0
+        .extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
     let states: Vec<&str> = jobs.iter().map(|j| s(j, "state")).collect();
     assert_eq!(states, ["FAILED", "COMPLETED"]);
     // Re-submit the failures: only index 0, with the sweep's options.
     step(&format!("{resubmit}{wait}"));
     let jobs = manifest();
-    cancel.0.extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    cancel
+        .0
+        .extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
     assert_eq!(jobs[0]["state"], "COMPLETED");
     assert_eq!(jobs[0]["history"][0]["state"], "FAILED");
     assert_eq!(jobs[0]["job_name"], "sweep_job_sweep0");
@@ -799,7 +808,9 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
     std::fs::write(dir.join("sweep.yaml"), sweep("[0.8, 0.85, 0.9]")).unwrap();
     step(&format!("{run_line}{wait}"));
     let jobs = manifest();
-    cancel.0.extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    cancel
+        .0
+        .extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
     assert_eq!(jobs.len(), 3);
     let now: Vec<Value> = jobs.iter().map(|j| j["job_id"].clone()).collect();
     assert_eq!(&now[..2], &before[..]);
