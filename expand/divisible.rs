@@ -3,23 +3,16 @@
 //! of 10,000 node counts by 10 worker counts is checked in microseconds, and `--count` stays
 //! instant whatever the product).
 
-use crate::sweepfile::{key_path, Issue, Result, Sweep, SLURM};
-use sweep::Mode;
+use crate::model::{key_path, Issue, Result, Sweep};
+use sweep::SlurmKey;
 
 /// Every combination's nodes are a multiple of its workers. The error names the first
 /// combination, in expansion order, where one is not (and its index, when that fits in a
 /// u64).
 pub fn check(sweep: &Sweep) -> Result<()> {
-    let pairs: &[(&str, &str)] = match sweep.mode {
-        Mode::Disagg => &[
-            ("prefill_nodes", "prefill_workers"),
-            ("decode_nodes", "decode_workers"),
-        ],
-        Mode::Agg => &[("agg_nodes", "agg_workers")],
-    };
     // The earliest failure over all pairs; on a tie the pair listed first (prefill) wins.
     let mut first: Option<Failure> = None;
-    for &(nodes, workers) in pairs {
+    for &(nodes, workers) in sweep.mode.node_worker_keys() {
         if let Some(f) = first_failure(sweep, nodes, workers) {
             if first.as_ref().is_none_or(|g| f.pos < g.pos) {
                 first = Some(f);
@@ -32,7 +25,7 @@ pub fn check(sweep: &Sweep) -> Result<()> {
         None => String::new(),
     };
     Err(Issue::new(
-        key_path(&["slurm", f.nodes]),
+        key_path(&["slurm", f.nodes.as_str()]),
         format!(
             "slurm: {}={} is not divisible by {}={}{at}",
             f.nodes, f.n, f.workers, f.w
@@ -44,14 +37,14 @@ pub fn check(sweep: &Sweep) -> Result<()> {
 struct Failure {
     /// Position on every axis (axes without the pair at 0): ordered as the expansion is.
     pos: Vec<usize>,
-    nodes: &'static str,
-    workers: &'static str,
+    nodes: SlurmKey,
+    workers: SlurmKey,
     n: u64,
     w: u64,
 }
 
 /// The first combination, in expansion order, where `nodes` is not a multiple of `workers`.
-fn first_failure(sweep: &Sweep, nodes: &'static str, workers: &'static str) -> Option<Failure> {
+fn first_failure(sweep: &Sweep, nodes: SlurmKey, workers: SlurmKey) -> Option<Failure> {
     let (an, ns) = axis_and_values(sweep, nodes);
     let (aw, ws) = axis_and_values(sweep, workers);
     let fails = |i: usize, j: usize| !ns[i].is_multiple_of(ws[j]);
@@ -84,18 +77,14 @@ fn first_failure(sweep: &Sweep, nodes: &'static str, workers: &'static str) -> O
     })
 }
 
-/// The axis that holds slurm key `name`, and its values (validated positive integers).
-fn axis_and_values(sweep: &Sweep, name: &str) -> (usize, Vec<u64>) {
-    let k = sweep.sections[SLURM]
-        .iter()
-        .position(|p| p.name == name)
-        .unwrap_or(0);
-    let axis = sweep
-        .axes
-        .iter()
-        .position(|a| a.contains(&(SLURM, k)))
-        .unwrap_or(0);
-    let values = sweep.sections[SLURM][k]
+/// The axis that holds slurm key `key`, and its values (validated positive integers; the
+/// mode's keys are all there).
+fn axis_and_values(sweep: &Sweep, key: SlurmKey) -> (usize, Vec<u64>) {
+    let Some((k, axis)) = sweep.slurm_key(key.as_str()) else {
+        return (0, vec![1]);
+    };
+    let values = sweep
+        .param(k)
         .values
         .iter()
         .map(|v| v.as_u64().unwrap_or(1))
@@ -144,13 +133,7 @@ mod tests {
 
     /// The old way: every combination of slurm values, in expansion order.
     fn brute_force(sweep: &Sweep) -> Option<String> {
-        let pairs = match sweep.mode {
-            Mode::Disagg => vec![
-                ("prefill_nodes", "prefill_workers"),
-                ("decode_nodes", "decode_workers"),
-            ],
-            Mode::Agg => vec![("agg_nodes", "agg_workers")],
-        };
+        let pairs = sweep.mode.node_worker_keys();
         let lens: Vec<usize> = (0..sweep.axes.len()).map(|a| sweep.axis_len(a)).collect();
         let total: usize = lens.iter().product();
         for index in 0..total {
@@ -160,9 +143,9 @@ mod tests {
                 pos[a] = rest % lens[a];
                 rest /= lens[a];
             }
-            for (nodes, workers) in &pairs {
-                let value = |name: &str| {
-                    let (axis, values) = axis_and_values(sweep, name);
+            for &(nodes, workers) in pairs {
+                let value = |key: SlurmKey| {
+                    let (axis, values) = axis_and_values(sweep, key);
                     values[pos[axis]]
                 };
                 let (n, w) = (value(nodes), value(workers));

@@ -1,7 +1,7 @@
 //! The expansion: read the sweep file, check all of it, then write its count or one record per
 //! combination.
 
-use crate::{divisible, odometer, sweepfile, yaml};
+use crate::{divisible, model, odometer, sweepfile, yaml_reader};
 use anyhow::Context;
 use std::io::Read;
 use std::path::PathBuf;
@@ -60,8 +60,8 @@ fn read_sweep(path: &PathBuf) -> anyhow::Result<(String, String)> {
 }
 
 /// Parses and validates the whole file.
-fn load(text: &str) -> Result<sweepfile::Sweep, sweepfile::Issue> {
-    let doc = yaml::parse(text).map_err(|e| sweepfile::Issue {
+fn load(text: &str) -> Result<model::Sweep, model::Issue> {
+    let doc = yaml_reader::parse(text).map_err(|e| model::Issue {
         path: Vec::new(),
         msg: e.msg,
         pos: e.pos,
@@ -73,8 +73,8 @@ fn load(text: &str) -> Result<sweepfile::Sweep, sweepfile::Issue> {
 
 /// `name:line:col: msg`, the position from the parser (none when the issue is about the whole
 /// file, or the node cannot be found).
-fn position(name: &str, text: &str, issue: sweepfile::Issue) -> String {
-    match issue.pos.or_else(|| yaml::locate(text, &issue.path)) {
+fn position(name: &str, text: &str, issue: model::Issue) -> String {
+    match issue.pos.or_else(|| yaml_reader::locate(text, &issue.path)) {
         Some((line, col)) => format!("{name}:{line}:{col}: {}", issue.msg),
         None => format!("{name}: {}", issue.msg),
     }

@@ -9,10 +9,93 @@
 //! against our `0.00001`, `1e-7`).
 //!
 //! Expansion hashes a million records a second, so the canonical text of each `"key":value`
-//! pair is computed once per value ([`fragment`]) and the per-record text is only joined.
+//! pair is computed once per value ([`fragment`]) and the per-record text is only joined
+//! ([`IdText`]).
 
+use crate::model::{Param, PerSection, Section};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// The ids of one sweep's combinations: the canonical text of each combination's
+/// `{"parameters": ..., "role_parameters": ...}`, joined from per-value fragments, hashed.
+pub struct IdText {
+    /// `"key":value` canonical text of every value of every key, by section.
+    fragments: PerSection<Vec<Vec<String>>>,
+    /// Key indexes of each section in canonical (sorted) order.
+    sorted: PerSection<Vec<usize>>,
+    /// The record has `role_parameters` (some role has values of its own).
+    roles: bool,
+    text: String,
+}
+
+impl IdText {
+    pub fn new(sections: &PerSection<Vec<Param>>) -> IdText {
+        let fragments = PerSection::from_fn(|s| {
+            let params = &sections[s];
+            params
+                .iter()
+                .map(|p| p.values.iter().map(|v| fragment(&p.name, v)).collect())
+                .collect()
+        });
+        let sorted = PerSection::from_fn(|s| {
+            let params = &sections[s];
+            let mut idx: Vec<usize> = (0..params.len()).collect();
+            idx.sort_by(|&a, &b| params[a].name.cmp(&params[b].name));
+            idx
+        });
+        let roles = !sections[Section::Prefill].is_empty() || !sections[Section::Decode].is_empty();
+        IdText {
+            fragments,
+            sorted,
+            roles,
+            text: String::new(),
+        }
+    }
+
+    /// The id of the combination that takes value `choice[section][key]` of each key.
+    /// Canonical order: `parameters` {`sglang`, `slurm`}, then `role_parameters` {`decode`,
+    /// `prefill`}, a role only when it has values.
+    pub fn id(&mut self, choice: &PerSection<Vec<usize>>) -> String {
+        self.text.clear();
+        self.text.push_str(r#"{"parameters":{"sglang":"#);
+        self.section(Section::Sglang, choice);
+        self.text.push_str(r#","slurm":"#);
+        self.section(Section::Slurm, choice);
+        self.text.push('}');
+        if self.roles {
+            self.text.push_str(r#","role_parameters":{"#);
+            let mut first = true;
+            for s in [Section::Decode, Section::Prefill] {
+                if self.fragments[s].is_empty() {
+                    continue;
+                }
+                if !first {
+                    self.text.push(',');
+                }
+                first = false;
+                self.text
+                    .push_str(&json(&Value::String(s.name().to_string())));
+                self.text.push(':');
+                self.section(s, choice);
+            }
+            self.text.push('}');
+        }
+        self.text.push('}');
+        hash(self.text.as_bytes())
+    }
+
+    /// `{"a":1,"b":2}`: the section's chosen values, keys sorted.
+    fn section(&mut self, s: Section, choice: &PerSection<Vec<usize>>) {
+        self.text.push('{');
+        for (i, &k) in self.sorted[s].iter().enumerate() {
+            if i > 0 {
+                self.text.push(',');
+            }
+            self.text.push_str(&self.fragments[s][k][choice[s][k]]);
+        }
+        self.text.push('}');
+    }
+}
 
 /// Appends the canonical JSON of `v` to `out`.
 pub fn canonical(v: &Value, out: &mut String) {

@@ -1,7 +1,7 @@
 //! The YAML parser's events, from libyaml (the `unsafe-libyaml` translation that serde_yaml
 //! itself runs on). PyYAML's parser is a port of libyaml, so the syntax it accepts and the
 //! messages it gives are PyYAML's; what the events mean (types, tags, merges) is decided in
-//! [`crate::yaml`], by PyYAML's rules. All the `unsafe` of the program is in this file.
+//! [`crate::yaml_reader`], by PyYAML's rules. All the `unsafe` of the program is in this file.
 
 use std::ffi::CStr;
 use std::mem::MaybeUninit;

@@ -1,15 +1,15 @@
 //! Linked parameters (`linked: [[slurm.prefill_nodes, slurm.decode_nodes]]`): keys whose lists
 //! advance together, element by element, as one axis of the product.
 
-use crate::sweepfile::{kind, Issue, Param, Result, VALUE_SECTIONS};
-use crate::yaml::Step;
+use crate::model::{kind, Axis, Issue, KeyRef, Param, PerSection, Result, Section};
+use crate::yaml_reader::Step;
 use serde_json::Value;
 
-/// A linked group: its members as `(section, key)` indexes.
-pub type Group = Vec<(usize, usize)>;
+/// A linked group: its members, in the order written.
+pub type Group = Vec<KeyRef>;
 
 /// Reads and checks the `linked` section against the swept keys.
-pub fn groups(v: &Value, sections: &[Vec<Param>; 4]) -> Result<Vec<Group>> {
+pub fn groups(v: &Value, sections: &PerSection<Vec<Param>>) -> Result<Vec<Group>> {
     let at = |steps: &[usize]| {
         let mut p = vec![Step::Key("linked".to_string())];
         p.extend(steps.iter().map(|i| Step::Nth(*i)));
@@ -52,10 +52,10 @@ const SHAPE: &str = "expected a list of groups, each a list of section.key paths
 /// in no other group, as long as the group's first member.
 fn check_member(
     member: &Value,
-    sections: &[Vec<Param>; 4],
+    sections: &PerSection<Vec<Param>>,
     ids: &Group,
     done: &[Group],
-) -> std::result::Result<(usize, usize), String> {
+) -> std::result::Result<KeyRef, String> {
     let id = member_id(member, sections)?;
     let name = member.as_str().unwrap_or_default();
     if ids.contains(&id) || done.iter().any(|o| o.contains(&id)) {
@@ -63,18 +63,18 @@ fn check_member(
             "linked: {name} is in more than one group (or twice in one)"
         ));
     }
-    let param = &sections[id.0][id.1];
+    let param = &sections[id.section][id.index];
     if !param.listed {
         return Err(format!(
             "linked: {name} is a single value, not a list (linked keys need lists of equal length)"
         ));
     }
-    if let Some(&(s0, k0)) = ids.first() {
-        let first = &sections[s0][k0];
+    if let Some(&k0) = ids.first() {
+        let first = &sections[k0.section][k0.index];
         if first.values.len() != param.values.len() {
             return Err(format!(
                 "linked: {}.{} has {} values but {name} has {} (linked lists need equal length)",
-                VALUE_SECTIONS[s0],
+                k0.section.name(),
                 first.name,
                 first.values.len(),
                 param.values.len()
@@ -87,17 +87,17 @@ fn check_member(
 /// `section.key` to indexes; the message says why a member is not a swept key.
 fn member_id(
     member: &Value,
-    sections: &[Vec<Param>; 4],
-) -> std::result::Result<(usize, usize), String> {
+    sections: &PerSection<Vec<Param>>,
+) -> std::result::Result<KeyRef, String> {
     let Some(path) = member.as_str() else {
         return Err(format!(
             "linked: {member} is not a section.key path ({SHAPE})"
         ));
     };
     let found = path.split_once('.').and_then(|(section, key)| {
-        let s = VALUE_SECTIONS.iter().position(|n| *n == section)?;
-        let k = sections[s].iter().position(|p| p.name == key)?;
-        Some((s, k))
+        let section = Section::parse(section)?;
+        let index = sections[section].iter().position(|p| p.name == key)?;
+        Some(KeyRef { section, index })
     });
     found.ok_or_else(|| {
         format!("linked: {path} is not a key of this sweep (write section.key, e.g. slurm.prefill_nodes)")
@@ -106,12 +106,13 @@ fn member_id(
 
 /// The loop, outermost first: every key in section order (slurm, sglang, prefill, decode) and
 /// file order, except that a linked group is one axis, placed where its earliest member is.
-pub fn axes(sections: &[Vec<Param>; 4], groups: &[Group]) -> Vec<Group> {
+pub fn axes(sections: &PerSection<Vec<Param>>, groups: &[Group]) -> Vec<Axis> {
     let mut out = Vec::new();
-    for (s, params) in sections.iter().enumerate() {
-        for k in 0..params.len() {
-            match groups.iter().find(|g| g.contains(&(s, k))) {
-                None => out.push(vec![(s, k)]),
+    for (section, params) in sections.iter() {
+        for index in 0..params.len() {
+            let k = KeyRef { section, index };
+            match groups.iter().find(|g| g.contains(&k)) {
+                None => out.push(vec![k]),
                 Some(g) if !out.contains(g) => out.push(g.clone()),
                 Some(_) => {}
             }

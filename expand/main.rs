@@ -11,9 +11,10 @@ mod expansion;
 mod id;
 mod libyaml;
 mod linked;
+mod model;
 mod odometer;
 mod sweepfile;
-mod yaml;
+mod yaml_reader;
 
 use clap::Parser;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! What goes into a record's config file, and where it goes: the output directory, created on
 //! first use, and files that are written once, complete, and never silently replaced.
 
-use crate::yaml;
+use crate::yaml_writer;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -10,7 +10,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use sweep::state::{self, Lock, LockKind, Numbers};
-use sweep::{Mode, Record};
+use sweep::{Mode, Record, Role};
 
 /// The config text for `record`: `prefill:` and `decode:` sections (common values, then that
 /// role's own) for disagg, a flat mapping for agg. The error says what is wrong with the
@@ -25,10 +25,13 @@ pub fn render(record: &Record) -> Result<String, String> {
                 record.index
             );
             let mut roles = Map::new();
-            for role in ["prefill", "decode"] {
-                roles.insert(role.into(), Value::Object(record.sglang_for_role(role)));
+            for role in Role::ALL {
+                roles.insert(
+                    role.as_str().into(),
+                    Value::Object(record.sglang_for_role(role)),
+                );
             }
-            yaml::document(&roles, &mut out)?;
+            yaml_writer::document(&roles, &mut out)?;
         }
         Mode::Agg => {
             if record.role_parameters.is_some() {
@@ -39,7 +42,7 @@ pub fn render(record: &Record) -> Result<String, String> {
                 "# sglang_config_{}.yaml (aggregated): dynamo.sglang --config FILE",
                 record.index
             );
-            yaml::document(&record.parameters.sglang, &mut out)?;
+            yaml_writer::document(&record.parameters.sglang, &mut out)?;
         }
     }
     Ok(out)

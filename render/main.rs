@@ -8,7 +8,7 @@
 
 mod config;
 mod rendering;
-mod yaml;
+mod yaml_writer;
 
 use anyhow::Result;
 use clap::Parser;

@@ -11,4 +11,4 @@ pub mod slurm;
 pub mod state;
 pub mod tag;
 
-pub use record::{Mode, Record};
+pub use record::{Mode, Record, Role, SlurmKey};

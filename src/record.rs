@@ -123,6 +123,101 @@ impl Mode {
             Mode::Agg => "agg",
         }
     }
+
+    /// The slurm keys a sweep of this mode gives, all of them.
+    pub fn slurm_keys(self) -> &'static [SlurmKey] {
+        match self {
+            Mode::Disagg => &SlurmKey::ALL[..4],
+            Mode::Agg => &SlurmKey::ALL[4..],
+        }
+    }
+
+    /// Each group of workers as (nodes key, workers key): prefill then decode, or agg.
+    pub fn node_worker_keys(self) -> &'static [(SlurmKey, SlurmKey)] {
+        match self {
+            Mode::Disagg => &[
+                (SlurmKey::PrefillNodes, SlurmKey::PrefillWorkers),
+                (SlurmKey::DecodeNodes, SlurmKey::DecodeWorkers),
+            ],
+            Mode::Agg => &[(SlurmKey::AggNodes, SlurmKey::AggWorkers)],
+        }
+    }
+}
+
+/// A worker role of a disaggregated job: its own SGLang values (`role_parameters`), its own
+/// section of the config file (`--config-key prefill|decode`), its own slurm counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    Prefill,
+    Decode,
+}
+
+impl Role {
+    /// Both, in the order of the config file and the job.
+    pub const ALL: [Role; 2] = [Role::Prefill, Role::Decode];
+
+    /// `"prefill"` or `"decode"`: the sweep-file section, the `role_parameters` key, the
+    /// config key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Prefill => "prefill",
+            Role::Decode => "decode",
+        }
+    }
+
+    /// The role's (nodes, workers) slurm keys.
+    pub fn counts(self) -> (SlurmKey, SlurmKey) {
+        match self {
+            Role::Prefill => (SlurmKey::PrefillNodes, SlurmKey::PrefillWorkers),
+            Role::Decode => (SlurmKey::DecodeNodes, SlurmKey::DecodeWorkers),
+        }
+    }
+}
+
+/// A key of `parameters.slurm`: the job's shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SlurmKey {
+    PrefillNodes,
+    DecodeNodes,
+    PrefillWorkers,
+    DecodeWorkers,
+    AggNodes,
+    AggWorkers,
+}
+
+impl SlurmKey {
+    /// Every key: the four disaggregated ones, then the two aggregated ones.
+    pub const ALL: [SlurmKey; 6] = [
+        SlurmKey::PrefillNodes,
+        SlurmKey::DecodeNodes,
+        SlurmKey::PrefillWorkers,
+        SlurmKey::DecodeWorkers,
+        SlurmKey::AggNodes,
+        SlurmKey::AggWorkers,
+    ];
+
+    /// The key as written in sweep files and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlurmKey::PrefillNodes => "prefill_nodes",
+            SlurmKey::DecodeNodes => "decode_nodes",
+            SlurmKey::PrefillWorkers => "prefill_workers",
+            SlurmKey::DecodeWorkers => "decode_workers",
+            SlurmKey::AggNodes => "agg_nodes",
+            SlurmKey::AggWorkers => "agg_workers",
+        }
+    }
+
+    /// The key named `name`, if it is one.
+    pub fn parse(name: &str) -> Option<SlurmKey> {
+        SlurmKey::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for SlurmKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The seed manifest's `parameters`: the combination's Slurm and SGLang values, keys in the
@@ -147,6 +242,24 @@ pub struct RoleParameters {
     /// Values for decode workers only.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub decode: Map<String, Value>,
+}
+
+impl RoleParameters {
+    /// The values of `role`.
+    pub fn of(&self, role: Role) -> &Map<String, Value> {
+        match role {
+            Role::Prefill => &self.prefill,
+            Role::Decode => &self.decode,
+        }
+    }
+
+    /// The values of `role`, to change.
+    pub fn of_mut(&mut self, role: Role) -> &mut Map<String, Value> {
+        match role {
+            Role::Prefill => &mut self.prefill,
+            Role::Decode => &mut self.decode,
+        }
+    }
 }
 
 /// Outcome of a submission attempt.
@@ -218,18 +331,12 @@ pub struct JobStatus {
 }
 
 impl Record {
-    /// Every SGLang value for `role` (`"prefill"` or `"decode"`): the common values, then that
-    /// role's own on top (per-role values win; a per-role key new to the common ones is
-    /// appended in its own order).
-    pub fn sglang_for_role(&self, role: &str) -> Map<String, Value> {
+    /// Every SGLang value for `role`: the common values, then that role's own on top (per-role
+    /// values win; a per-role key new to the common ones is appended in its own order).
+    pub fn sglang_for_role(&self, role: Role) -> Map<String, Value> {
         let mut merged = self.parameters.sglang.clone();
         if let Some(roles) = &self.role_parameters {
-            let own = match role {
-                "prefill" => &roles.prefill,
-                "decode" => &roles.decode,
-                _ => return merged,
-            };
-            for (k, v) in own {
+            for (k, v) in roles.of(role) {
                 merged.insert(k.clone(), v.clone());
             }
         }
@@ -247,7 +354,44 @@ impl Record {
 
     /// A Slurm count from `parameters.slurm` (`prefill_nodes`, `agg_workers`, ...), if present
     /// and a non-negative integer.
-    pub fn slurm_count(&self, key: &str) -> Option<u64> {
-        self.parameters.slurm.get(key).and_then(Value::as_u64)
+    pub fn slurm_count(&self, key: SlurmKey) -> Option<u64> {
+        self.parameters
+            .slurm
+            .get(key.as_str())
+            .and_then(Value::as_u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_modes_list_their_keys() {
+        for k in SlurmKey::ALL {
+            assert_eq!(SlurmKey::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(SlurmKey::parse("prefil_nodes"), None);
+        let keys = |m: Mode| {
+            m.slurm_keys()
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            keys(Mode::Disagg),
+            [
+                "prefill_nodes",
+                "decode_nodes",
+                "prefill_workers",
+                "decode_workers"
+            ]
+        );
+        assert_eq!(keys(Mode::Agg), ["agg_nodes", "agg_workers"]);
+        for role in Role::ALL {
+            let (nodes, workers) = role.counts();
+            assert_eq!(nodes.as_str(), format!("{}_nodes", role.as_str()));
+            assert_eq!(workers.as_str(), format!("{}_workers", role.as_str()));
+        }
     }
 }

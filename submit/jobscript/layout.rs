@@ -3,7 +3,7 @@
 
 use super::JobOptions;
 use anyhow::{bail, Result};
-use sweep::{Mode, Record};
+use sweep::{Mode, Record, Role, SlurmKey};
 
 /// Workers of one role, on consecutive nodes.
 #[derive(Debug, Clone)]
@@ -52,11 +52,14 @@ impl Layout {
     pub fn of(record: &Record, args: &JobOptions) -> Result<Layout> {
         let groups = match record.mode {
             Mode::Disagg => {
-                let p = group(record, "prefill", "prefill", Some("prefill"), 0)?;
-                let d = group(record, "decode", "decode", Some("decode"), p.nodes)?;
+                let p = role_group(record, Role::Prefill, 0)?;
+                let d = role_group(record, Role::Decode, p.nodes)?;
                 vec![p, d]
             }
-            Mode::Agg => vec![group(record, "agg", "aggregated", None, 0)?],
+            Mode::Agg => {
+                let keys = (SlurmKey::AggNodes, SlurmKey::AggWorkers);
+                vec![group(record, keys, "agg", "aggregated", None, 0)?]
+            }
         };
         let total_nodes: u64 = groups.iter().map(|g| g.nodes).sum();
         if let Some(t) = record.total_nodes {
@@ -121,16 +124,23 @@ impl Layout {
 /// sum of the counts and the job script (one line per node) bounded.
 const MAX_COUNT: u64 = 100_000;
 
-/// One role's counts from `parameters.slurm`: `<prefix>_nodes` and `<prefix>_workers`.
+/// A disaggregated role's group: named, and configured, after the role.
+fn role_group(record: &Record, role: Role, first: u64) -> Result<Group> {
+    let name = role.as_str();
+    group(record, role.counts(), name, name, Some(name), first)
+}
+
+/// One group's counts from `parameters.slurm`: its (nodes, workers) keys.
 fn group(
     record: &Record,
-    prefix: &'static str,
+    (nodes_key, workers_key): (SlurmKey, SlurmKey),
+    log_name: &'static str,
     worker_type: &'static str,
     config_key: Option<&'static str>,
     first: u64,
 ) -> Result<Group> {
-    let count = |key: String| -> Result<u64> {
-        match record.slurm_count(&key) {
+    let count = |key: SlurmKey| -> Result<u64> {
+        match record.slurm_count(key) {
             Some(n) if n > MAX_COUNT => {
                 bail!("parameters.slurm.{key} is {n}, more than the {MAX_COUNT} a job can use")
             }
@@ -140,20 +150,20 @@ fn group(
                 record
                     .parameters
                     .slurm
-                    .get(&key)
+                    .get(key.as_str())
                     .map_or("nothing".to_string(), |v| v.to_string())
             ),
         }
     };
-    let nodes = count(format!("{prefix}_nodes"))?;
-    let workers = count(format!("{prefix}_workers"))?;
+    let nodes = count(nodes_key)?;
+    let workers = count(workers_key)?;
     if nodes % workers != 0 {
-        bail!("{prefix}_nodes ({nodes}) must be divisible by {prefix}_workers ({workers})");
+        bail!("{nodes_key} ({nodes}) must be divisible by {workers_key} ({workers})");
     }
     Ok(Group {
         worker_type,
         config_key,
-        log_name: prefix,
+        log_name,
         nodes,
         workers,
         per_worker: nodes / workers,

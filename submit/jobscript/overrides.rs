@@ -4,22 +4,20 @@
 
 use anyhow::Result;
 use std::path::Path;
-use sweep::{Mode, Record};
+use sweep::{Mode, Record, Role};
 
 /// One message per swept key that the launch script also sets, naming the key, the script
 /// and the line.
 pub fn find(record: &Record, script: &Path) -> Result<Vec<String>> {
     let text = super::read_to_string(script)?;
     let mut keys: Vec<String> = Vec::new();
-    let roles: &[&str] = match record.mode {
-        Mode::Disagg => &["prefill", "decode"],
-        Mode::Agg => &["agg"],
+    let values = match record.mode {
+        Mode::Disagg => Role::ALL.map(|role| record.sglang_for_role(role)).to_vec(),
+        Mode::Agg => vec![record.parameters.sglang.clone()],
     };
-    for role in roles {
-        for key in record.sglang_for_role(role).keys() {
-            if !keys.contains(key) {
-                keys.push(key.clone());
-            }
+    for key in values.iter().flat_map(|v| v.keys()) {
+        if !keys.contains(key) {
+            keys.push(key.clone());
         }
     }
     let mut found = Vec::new();
