@@ -84,7 +84,7 @@ fn inputs(opts: &Options) -> Result<Vec<PathBuf>> {
     let kept: Vec<PathBuf> = opts
         .inputs
         .iter()
-        .filter(|p| !(same(p) && !p.exists()))
+        .filter(|p| !same(p) || p.exists())
         .cloned()
         .collect();
     if kept.is_empty() && !opts.inputs.is_empty() {
