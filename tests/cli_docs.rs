@@ -28,7 +28,13 @@ fn help_has_summary_documented_options_and_an_example() {
         // Every option line ("  --name ...") must carry a description after the flag itself.
         // Option lines are indented by 2 ("  -h, --help") or 6 ("      --long"); deeper
         // lines continue a wrapped description and may well start with an option's name.
-        for line in help.lines() {
+        // Only the options section: an example in the after-help text may well wrap a line
+        // that starts with an option (`     --gpu-type ...`).
+        let options = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Options:"))
+            .take_while(|l| !l.is_empty());
+        for line in options {
             let t = line.trim_start();
             let indent = line.len() - t.len();
             let is_option = indent <= 6
