@@ -555,7 +555,9 @@ fn template_vars(fx: &Fixture, rec: &Value, recs: &Value) -> Value {
         "sglang_config": "/sweep/sglang_config_5.yaml",
         "sglang_config_path": "/sweep/sglang_config_5.yaml",
         "sglang_config_host_path": rec["config_path"],
-        "log_dir": log_dir, "scripts_dir": demo_scripts(),
+        "log_dir": log_dir,
+        "job_log_dir": format!("{}/$SLURM_JOB_ID", log_dir.as_str().unwrap()),
+        "scripts_dir": demo_scripts(),
         "sweep_dir": fx.sweep_dir.display().to_string(),
         "script_path": recs["job_script"], "tag": recs["tag"],
         "record": rec,
@@ -633,7 +635,7 @@ fn template_undefined_variable_is_an_error_with_its_line() {
          script_variant, timestamp, enable_multiple_frontends, num_additional_frontends, \
          use_init_location, enable_config_dump, use_dynamo_whls, do_profile, profiler_type, \
          profiler_arg, isl, osl, concurrencies, req_rate, sglang_config, sglang_config_path, \
-         sglang_config_host_path, log_dir, scripts_dir, sweep_dir, script_path, tag, record)\n"
+         sglang_config_host_path, log_dir, job_log_dir, scripts_dir, sweep_dir, script_path, tag, record)\n"
     );
     // An attribute that does not exist is found at render time, with its expression.
     std::fs::write(&tpl, "#!/bin/bash\n\n{{ record.parameters.slurm.prefill_nodes }}\n{{ record.parameters.nope }}\n").unwrap();
@@ -702,6 +704,9 @@ fn template_syntax_error_names_its_line() {
 /// Runs a rendered script under bash with stand-in `scontrol` and `srun` (nodes gpu-001..004
 /// at 10.0.0.1..4, every `srun` argv logged as a JSON line, every step exiting 0): checks
 /// what the local cluster cannot show, distinct addresses and the pyxis arguments.
+/// The job ID the fake Slurm runs a script under: its steps write to `<log_dir>/4242/`.
+const FAKE_JOB_ID: &str = "4242";
+
 fn run_with_fake_slurm(fx: &Fixture, script: &str) -> (Output, Vec<Vec<String>>) {
     let bindir = fx.dir.join("fakebin");
     std::fs::create_dir_all(&bindir).unwrap();
@@ -722,6 +727,7 @@ fn run_with_fake_slurm(fx: &Fixture, script: &str) -> (Output, Vec<Vec<String>>)
         .arg(script)
         .env("PATH", path)
         .env("SLURM_JOB_NODELIST", "gpu-[001-004]")
+        .env("SLURM_JOB_ID", FAKE_JOB_ID)
         .env("FAKE_SRUN_LOG", &log)
         .output()
         .unwrap();
@@ -757,7 +763,8 @@ fn container_layout_with_distinct_addresses() {
     let out = &records(&o)[0];
     let (run, calls) = run_with_fake_slurm(&fx, out["job_script"].as_str().unwrap());
     assert!(run.status.success(), "{}{}", stdout(&run), stderr(&run));
-    let log = out["log_dir"].as_str().unwrap();
+    // Everything the steps write goes to the job's own directory, <log_dir>/<job ID>.
+    let log = format!("{}/{FAKE_JOB_ID}", out["log_dir"].as_str().unwrap());
     let mounts = format!(
         "--container-mounts={d}/model:/model/,{d}/configs:/configs/,{s}:/scripts/,{log}:/logs/,{log}/outputs:/outputs/,{d}/sweep:/sweep/",
         d = fx.dir.display(),

@@ -1,6 +1,6 @@
 //! Job scripts on the local cluster (issue 5): the built-in script runs the seed's layout on
 //! real slurmd nodes with the demo scripts directory (examples/demo-scripts), whose
-//! worker_setup.py records per node what it received in <log_dir>/nodes/*.json. The job's
+//! worker_setup.py records per node what it received in <log_dir>/<job ID>/nodes/*.json. The job's
 //! end state is read from Slurm. sweep-submit's dry run writes the script; the test submits
 //! it with `sbatch --parsable` itself (what matters here is what runs on the nodes).
 
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 /// What Slurm says about a finished job.
 struct Finished {
+    job_id: String,
     state: String,
     exit_code: String,
     nodes: Vec<String>,
@@ -57,6 +58,7 @@ fn wait_for(id: &str) -> Finished {
                 .output()
                 .unwrap();
             return Finished {
+                job_id: id.to_string(),
                 state,
                 exit_code: field(&line, "ExitCode").unwrap_or_default(),
                 nodes: String::from_utf8_lossy(&hosts.stdout)
@@ -83,9 +85,12 @@ fn run_job(fx: &Fixture, extra: &[&str], rec: &str, env: &[(&str, &str)]) -> (Va
     (out, done)
 }
 
-/// The per-process JSON files the demo worker_setup.py wrote, by file name.
-fn reports(out: &Value) -> BTreeMap<String, Value> {
-    let dir = std::path::Path::new(out["log_dir"].as_str().unwrap()).join("nodes");
+/// The per-process JSON files the demo worker_setup.py wrote, by file name: in the job's own
+/// directory, `<log_dir>/<job ID>/nodes`.
+fn reports(out: &Value, done: &Finished) -> BTreeMap<String, Value> {
+    let dir = std::path::Path::new(out["log_dir"].as_str().unwrap())
+        .join(&done.job_id)
+        .join("nodes");
     let mut m = BTreeMap::new();
     for e in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let e = e.unwrap();
@@ -187,7 +192,7 @@ fn disagg_job_runs_the_seed_layout() {
     );
     let n = &done.nodes;
     assert_eq!(n.len(), 4);
-    let got = reports(&out);
+    let got = reports(&out, &done);
     let expected = [
         (format!("{}_prefill_w0_r0.json", n[0]), "prefill", 0, 0, 1),
         (format!("{}_prefill_w1_r0.json", n[1]), "prefill", 1, 0, 1),
@@ -204,7 +209,7 @@ fn disagg_job_runs_the_seed_layout() {
     let first = &got[&expected[0].0];
     assert_eq!(
         first["dump_config_path"],
-        json!(format!("{log}/{}_config.json", n[0]))
+        json!(format!("{log}/{}/{}_config.json", done.job_id, n[0]))
     );
     assert_eq!(
         first["config_key_flag"],
@@ -232,12 +237,17 @@ fn agg_job_runs_workers_then_the_benchmark() {
         ("COMPLETED", "0:0")
     );
     let n = &done.nodes;
-    let mut got = reports(&out);
-    let bench = got.remove("benchmark.json").expect("the benchmark ran");
+    let got = reports(&out, &done);
+    let job_dir = std::path::Path::new(out["log_dir"].as_str().unwrap()).join(&done.job_id);
+    let args = std::fs::read_to_string(job_dir.join("bench/args.json")).expect("the benchmark ran");
+    let bench: Value = serde_json::from_str(&args).unwrap();
     assert_eq!(
         bench["args"],
         json!(["0", "1", "0", "16", "128", "64", "4x8", "inf"])
     );
+    // One SGLang bench_serving result line per concurrency, in the job's own directory.
+    let results = std::fs::read_to_string(job_dir.join("bench/bench_serving.jsonl")).unwrap();
+    assert_eq!(results.lines().count(), 2, "{results}");
     let expected = [
         (
             format!("{}_aggregated_w0_r0.json", n[0]),
@@ -299,7 +309,7 @@ fn multiple_frontends_behind_nginx() {
         ("COMPLETED", "0:0")
     );
     let n = &done.nodes;
-    let got = reports(&out);
+    let got = reports(&out, &done);
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     let mut want = vec![
         format!("{}_nginx_w0_r0.json", n[0]),
@@ -369,7 +379,7 @@ fn hostile_values_run_nothing() {
         ("COMPLETED", "0:0")
     );
     assert!(!mark.exists(), "a hostile value ran a command");
-    let got = reports(&out);
+    let got = reports(&out, &done);
     let expected = [(
         format!("{}_aggregated_w0_r0.json", done.nodes[0]),
         "aggregated",

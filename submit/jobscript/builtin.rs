@@ -39,7 +39,7 @@ launch() { # NAME NODE LOG_NAME COMMAND...
     echo "launching $name on $node: $*"
     {
         srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
-            --output="$LOG_DIR/$log.out" --error="$LOG_DIR/$log.err" \
+            --output="$JOB_LOG_DIR/$log.out" --error="$JOB_LOG_DIR/$log.err" \
             ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
         echo "$name $?" >&3
     } &
@@ -105,33 +105,42 @@ fn values(s: &mut String, ctx: &Context) {
     var("SCRIPTS_DIR", &b.scripts_dir.display().to_string());
     var("NETWORK_INTERFACE", &a.network_interface);
     var("TOTAL_NODES", &ctx.layout.total_nodes.to_string());
+    // One directory per job: a re-submission or a --retries follow-up never overwrites the
+    // step logs and benchmark results of an earlier job of the same combination.
+    s.push_str("# Everything the steps write goes to this job's own directory (sbatch's %j.out stays in LOG_DIR).\n");
+    s.push_str("JOB_LOG_DIR=$LOG_DIR/${SLURM_JOB_ID:?this script runs as a Slurm batch job}\n");
     match ctx.container() {
         Some(image) => {
-            let mut mounts = format!(
-                "{}:/model/,{}:/configs/,{}:/scripts/,{}:/logs/,{}/outputs:/outputs/",
+            let head = format!(
+                "{}:/model/,{}:/configs/,{}:/scripts/,",
                 b.model_dir.display(),
                 b.config_dir.display(),
                 b.scripts_dir.display(),
-                ctx.job.log_dir.display(),
-                ctx.job.log_dir.display()
             );
-            if let Some(dir) = ctx.config.and_then(|c| c.parent()) {
-                let _ = write!(mounts, ",{}:/sweep/", dir.display());
-            }
+            let tail = match ctx.config.and_then(|c| c.parent()) {
+                Some(dir) => format!(",{}:/sweep/", dir.display()),
+                None => String::new(),
+            };
+            // The job's own directory is known only at run time: it is spliced in unquoted
+            // ("$JOB_LOG_DIR"), between the single-quoted values.
+            let mounts = format!(
+                "{}\"$JOB_LOG_DIR:/logs/,$JOB_LOG_DIR/outputs:/outputs/\"{}",
+                sh(&head),
+                if tail.is_empty() { String::new() } else { sh(&tail) }
+            );
             s.push_str("# Paths as the workers see them: the container's mount points.\n");
             s.push_str(
                 "W_SCRIPTS=/scripts\nW_LOGS=/logs\nexport MODEL_DIR=/model/ CONFIG_DIR=/configs/\n",
             );
             let _ = writeln!(
                 s,
-                "CONTAINER=(--container-image={} --no-container-entrypoint --no-container-mount-home --container-mounts={})",
+                "CONTAINER=(--container-image={} --no-container-entrypoint --no-container-mount-home --container-mounts={mounts})",
                 sh(image),
-                sh(&mounts)
             );
         }
         None => {
             s.push_str("# No container: the workers see the host paths.\n");
-            s.push_str("W_SCRIPTS=$SCRIPTS_DIR\nW_LOGS=$LOG_DIR\n");
+            s.push_str("W_SCRIPTS=$SCRIPTS_DIR\nW_LOGS=$JOB_LOG_DIR\n");
             let _ = writeln!(
                 s,
                 "export MODEL_DIR={} CONFIG_DIR={}",
@@ -154,7 +163,7 @@ fn values(s: &mut String, ctx: &Context) {
         }
         None => s.push_str("unset SGLANG_CONFIG_PATH\n"),
     }
-    s.push_str("unset SGLANG_CONFIG_KEY\nmkdir -p \"$LOG_DIR/outputs\" || exit 1\n");
+    s.push_str("unset SGLANG_CONFIG_KEY\nmkdir -p \"$JOB_LOG_DIR/outputs\" || exit 1\n");
 }
 
 fn master(s: &mut String, ctx: &Context) {
@@ -213,7 +222,7 @@ fn frontends(s: &mut String, ctx: &Context) {
         ips.join(" ")
     );
     s.push_str(
-        "python3 - \"$SCRIPTS_DIR/nginx.conf.j2\" \"$LOG_DIR/nginx.conf\" \"${FRONTEND_IPS[@]}\" <<'PY' || fail \"could not render $LOG_DIR/nginx.conf (needs python3 with jinja2)\"\n\
+        "python3 - \"$SCRIPTS_DIR/nginx.conf.j2\" \"$JOB_LOG_DIR/nginx.conf\" \"${FRONTEND_IPS[@]}\" <<'PY' || fail \"could not render $JOB_LOG_DIR/nginx.conf (needs python3 with jinja2)\"\n\
          import sys\nfrom jinja2 import Template\nsrc, dst, *hosts = sys.argv[1:]\n\
          with open(src) as f:\n    template = Template(f.read())\n\
          with open(dst, \"w\") as f:\n    f.write(template.render(frontend_hosts=hosts))\nPY\n",

@@ -48,6 +48,7 @@ pub const VARIABLES: &[&str] = &[
     "sglang_config_path",
     "sglang_config_host_path",
     "log_dir",
+    "job_log_dir",
     "scripts_dir",
     "sweep_dir",
     "script_path",
@@ -288,6 +289,9 @@ fn variables(ctx: &Context) -> Map<String, serde_json::Value> {
             .unwrap_or_default()),
     );
     set("log_dir", json!(log_dir));
+    // The job's own directory, for the script to create at run time (the job ID is not known
+    // before sbatch): everything the steps write goes there, as in the built-in script.
+    set("job_log_dir", json!(format!("{log_dir}/$SLURM_JOB_ID")));
     set(
         "scripts_dir",
         json!(ctx.b.scripts_dir.display().to_string()),

@@ -14,16 +14,18 @@ LOG_DIR='@TMP@/sweep/logs/sweep_job_sweep2'
 SCRIPTS_DIR='@REPO@/examples/demo-scripts'
 NETWORK_INTERFACE='lo'
 TOTAL_NODES='4'
+# Everything the steps write goes to this job's own directory (sbatch's %j.out stays in LOG_DIR).
+JOB_LOG_DIR=$LOG_DIR/${SLURM_JOB_ID:?this script runs as a Slurm batch job}
 # Paths as the workers see them: the container's mount points.
 W_SCRIPTS=/scripts
 W_LOGS=/logs
 export MODEL_DIR=/model/ CONFIG_DIR=/configs/
-CONTAINER=(--container-image='sglang.sqsh' --no-container-entrypoint --no-container-mount-home --container-mounts='@TMP@/model:/model/,@TMP@/configs:/configs/,@REPO@/examples/demo-scripts:/scripts/,@TMP@/sweep/logs/sweep_job_sweep2:/logs/,@TMP@/sweep/logs/sweep_job_sweep2/outputs:/outputs/,@TMP@/sweep:/sweep/')
+CONTAINER=(--container-image='sglang.sqsh' --no-container-entrypoint --no-container-mount-home --container-mounts='@TMP@/model:/model/,@TMP@/configs:/configs/,@REPO@/examples/demo-scripts:/scripts/,'"$JOB_LOG_DIR:/logs/,$JOB_LOG_DIR/outputs:/outputs/"',@TMP@/sweep:/sweep/')
 export SWEEP_LOG_DIR=$W_LOGS
 export SWEEP_RECORD_INDEX=2 SWEEP_RECORD_ID='0000000000000002'
 export SGLANG_CONFIG_PATH='/sweep/sglang_config_2.yaml'
 unset SGLANG_CONFIG_KEY
-mkdir -p "$LOG_DIR/outputs" || exit 1
+mkdir -p "$JOB_LOG_DIR/outputs" || exit 1
 
 fail() { echo "sweep job: $*" >&2; exit 1; }
 
@@ -60,7 +62,7 @@ launch() { # NAME NODE LOG_NAME COMMAND...
     echo "launching $name on $node: $*"
     {
         srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
-            --output="$LOG_DIR/$log.out" --error="$LOG_DIR/$log.err" \
+            --output="$JOB_LOG_DIR/$log.out" --error="$JOB_LOG_DIR/$log.err" \
             ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
         echo "$name $?" >&3
     } &
@@ -71,7 +73,7 @@ WORKER_ARGS=(--gpu_type 'demo' --script-variant 'max-tpt' --gpus_per_node 8 --ma
 
 # nginx on node 0; frontends on nodes 1, 2, 3
 FRONTEND_IPS=("${addr[${nodes[1]}]}" "${addr[${nodes[2]}]}" "${addr[${nodes[3]}]}")
-python3 - "$SCRIPTS_DIR/nginx.conf.j2" "$LOG_DIR/nginx.conf" "${FRONTEND_IPS[@]}" <<'PY' || fail "could not render $LOG_DIR/nginx.conf (needs python3 with jinja2)"
+python3 - "$SCRIPTS_DIR/nginx.conf.j2" "$JOB_LOG_DIR/nginx.conf" "${FRONTEND_IPS[@]}" <<'PY' || fail "could not render $JOB_LOG_DIR/nginx.conf (needs python3 with jinja2)"
 import sys
 from jinja2 import Template
 src, dst, *hosts = sys.argv[1:]

@@ -14,16 +14,18 @@ LOG_DIR='@TMP@/sweep/logs/sweep_job_sweep0'
 SCRIPTS_DIR='@REPO@/examples/demo-scripts'
 NETWORK_INTERFACE='lo'
 TOTAL_NODES='1'
+# Everything the steps write goes to this job's own directory (sbatch's %j.out stays in LOG_DIR).
+JOB_LOG_DIR=$LOG_DIR/${SLURM_JOB_ID:?this script runs as a Slurm batch job}
 # No container: the workers see the host paths.
 W_SCRIPTS=$SCRIPTS_DIR
-W_LOGS=$LOG_DIR
+W_LOGS=$JOB_LOG_DIR
 export MODEL_DIR='@TMP@/model' CONFIG_DIR='@TMP@/configs'
 CONTAINER=()
 export SWEEP_LOG_DIR=$W_LOGS
 export SWEEP_RECORD_INDEX=0 SWEEP_RECORD_ID='0000000000000000'
 unset SGLANG_CONFIG_PATH
 unset SGLANG_CONFIG_KEY
-mkdir -p "$LOG_DIR/outputs" || exit 1
+mkdir -p "$JOB_LOG_DIR/outputs" || exit 1
 
 fail() { echo "sweep job: $*" >&2; exit 1; }
 
@@ -60,7 +62,7 @@ launch() { # NAME NODE LOG_NAME COMMAND...
     echo "launching $name on $node: $*"
     {
         srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
-            --output="$LOG_DIR/$log.out" --error="$LOG_DIR/$log.err" \
+            --output="$JOB_LOG_DIR/$log.out" --error="$JOB_LOG_DIR/$log.err" \
             ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
         echo "$name $?" >&3
     } &
