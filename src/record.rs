@@ -19,7 +19,8 @@
 //! | `config_path` | render | absolute path of the rendered SGLang config (absent without sglang values) |
 //! | `job_name` | submit | `{job-name}_sweep{index}` |
 //! | `job_script` | submit | absolute path of the saved job script |
-//! | `log_dir` | submit | absolute path of the job's log directory |
+//! | `log_dir` | submit | absolute path of the job's log directory; each job writes into `<log_dir>/<job ID>/` |
+//! | `gpus_per_node` | submit | GPUs per node (`--gpus-per-node`): the job has `total_nodes * gpus_per_node` GPUs |
 //! | `tag` | submit | the `--comment` that finds this job in Slurm: see [`crate::tag`] |
 //! | `submit_status` | submit | `"submitted"`, `"already_submitted"` (the combination had a pending, running or completed job: not submitted again), `"failed"`, `"not_submitted"` (fail-fast stopped first) or `"dry_run"` |
 //! | `job_id` | submit | Slurm job ID, a string as in the seed manifest; absent unless submitted |
@@ -31,6 +32,7 @@
 //! | `history` | submit / collect | earlier submissions of this combination, oldest first |
 //! | `state` ... | collect | job state from Slurm: see [`JobStatus`] (`state`, `state_reason`, `exit_code`, `elapsed`, `node_list`, `retry_states`, `state_source`, `state_job_id`) |
 //! | `reconciled` | collect | `true` on a submission `sweep-collect --reconcile` found in Slurm without a record |
+//! | `results` | collect | benchmark results (`--results`): points, validity, Pareto flags, file errors (README, "Results") |
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -70,6 +72,10 @@ pub struct Record {
     /// Absolute path of the job's log directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_dir: Option<String>,
+    /// GPUs per node the job was submitted with (`--gpus-per-node`): the job has
+    /// `total_nodes * gpus_per_node` GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus_per_node: Option<u64>,
     /// The `--comment` tag that finds the job in Slurm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<String>,

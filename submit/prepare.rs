@@ -213,6 +213,8 @@ impl Plan {
         r.job_name = Some(job_name);
         r.job_script = Some(script_path.display().to_string());
         r.log_dir = Some(log_dir.display().to_string());
+        // Recorded so that results can be put per GPU (sweep-collect --results).
+        r.gpus_per_node = Some(u64::from(options.gpus_per_node));
         r.tag = Some(tag);
         r.sbatch_command = Some(argv);
         Ok(Script {
@@ -326,4 +328,6 @@ fn start_over(r: &mut Record) {
     r.submit_error = None;
     // sweep-collect --reconcile's mark: it was about the old submission.
     r.extra.shift_remove("reconciled");
+    // sweep-collect --results' points: they were the old jobs' results.
+    r.extra.shift_remove("results");
 }
