@@ -1,7 +1,7 @@
 //! The whole collection: read and merge the inputs, optionally reconcile with Slurm and add job
 //! states (once, or polling until every job ended), and write the manifest or JSON Lines.
 
-use crate::{input, manifest, merge, reconcile, status, validate, wait};
+use crate::{input, manifest, merge, reconcile, results, status, validate, wait};
 use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct Options {
     pub allow_missing_status: bool,
     /// The Slurm commands and their deadline.
     pub slurm: Slurm,
+    /// `--results` and its companions, when asked for.
+    pub results: Option<(results::ResultsArgs, results::Options)>,
 }
 
 /// Collects; the exit code is --wait's verdict (success otherwise).
@@ -64,7 +66,24 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             .map(|r| status::note_unknowable(r.unknowable));
         tolerate(&opts, refreshed, ())?;
     }
-    match write_output(&opts, &records, &read.manifest_timestamps) {
+    let to_stdout = match &opts.results {
+        Some((args, results_opts)) => results::apply(args, results_opts, &mut records)?,
+        None => None,
+    };
+    // The frontier or the table may take stdout; the manifest then goes only to --output.
+    let takes_stdout = opts.results.as_ref().is_some_and(|(a, _)| a.takes_stdout());
+    let written = (|| -> Result<()> {
+        if !(takes_stdout && opts.output.is_none()) {
+            write_output(&opts, &records, &read.manifest_timestamps)?;
+        }
+        if let Some(bytes) = to_stdout {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        }
+        Ok(())
+    })();
+    match written {
         // --wait's verdict is the point of the exit status: a reader that went away
         // (`| head -c1`) does not turn "3 of 3 jobs did not complete" into success.
         Err(e) if opts.wait.is_some() && sweep::cli::is_broken_pipe(&e) => Ok(code),

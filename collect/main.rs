@@ -17,6 +17,7 @@ mod job;
 mod manifest;
 mod merge;
 mod reconcile;
+mod results;
 mod status;
 mod validate;
 mod wait;
@@ -35,6 +36,11 @@ const AFTER_HELP: &str = r#"Examples:
     | sweep-collect --output sweeps/tpt/sweep_manifest.json
   sweep-collect --status sweeps/tpt/sweep_manifest.json | jq .counts
   sweep-collect --wait --output m.json m.json && echo all good
+
+  # benchmark results, the Pareto frontier, a table and a plot
+  sweep-collect --status --results --table points.csv --plot frontier.svg \
+    m.json --output m.json
+  sweep-collect --results --frontier --slo 'ttft_p99_ms<=2000,itl_p99_ms<=50' m.json
 
   # re-submit what failed; the manifest keeps the old job IDs in history
   sweep-collect --status --jsonl m.json \
@@ -103,6 +109,8 @@ struct Args {
     /// as Slurm unreachable)
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     slurm_timeout: f64,
+    #[command(flatten)]
+    results: results::ResultsArgs,
 }
 
 fn main() -> ExitCode {
@@ -111,6 +119,7 @@ fn main() -> ExitCode {
 
 fn run(args: Args) -> Result<ExitCode> {
     args.validate()?;
+    let results = args.results.check()?.map(|opts| (args.results, opts));
     collection::run(collection::Options {
         inputs: args.inputs,
         output: args.output,
@@ -139,6 +148,7 @@ fn run(args: Args) -> Result<ExitCode> {
             timeout: Duration::from_secs_f64(args.slurm_timeout),
             timeout_option: "--slurm-timeout",
         },
+        results,
     })
 }
 

@@ -1,0 +1,458 @@
+//! `--results`: every job's benchmark numbers in its record, the Pareto frontier of output
+//! tokens/s per GPU against output tokens/s per user, a flat table and a plot.
+//!
+//! For each record with a `log_dir` and a `job_id`, the result files of its current
+//! submission's jobs ([`gather`]) are read ([`read`]) into runs in one vocabulary
+//! ([`formats`]); each run becomes a point with the figures that need the record (GPUs, per
+//! GPU, per user) and a verdict (valid or not, and why). Valid points that meet the `--slo`
+//! limits compete for the frontier across the whole sweep ([`frontier`]). Each record gains
+//! `results`; `--table` ([`table`]) and `--plot` ([`plot`]) write files; the frontier is
+//! summarised for people ([`summary`]). A file that cannot be read or parsed becomes an error
+//! in its record's `results.errors`, naming file and line; nothing else stops.
+
+mod cli;
+mod formats;
+mod frontier;
+mod gather;
+mod plot;
+mod read;
+mod summary;
+mod table;
+
+use anyhow::Result;
+use formats::Run;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+use sweep::Record;
+
+pub use cli::{apply, ResultsArgs};
+pub use frontier::Limit;
+pub use table::TableFormat;
+
+/// What `--results` and its companions asked for.
+pub struct Options {
+    /// `--slo` limits (empty: none).
+    pub slo: Vec<Limit>,
+    /// `--max-result-bytes`: larger files are an error, not read.
+    pub max_bytes: u64,
+    /// `--table`: where and in which format; `-` is stdout.
+    pub table: Option<(PathBuf, TableFormat)>,
+    /// `--plot FILE.svg`.
+    pub plot: Option<PathBuf>,
+    /// `--color-by KEY`: a swept parameter.
+    pub color_by: Option<String>,
+}
+
+/// What a run produced besides the records' `results`.
+pub struct Outcome {
+    /// The frontier for people (several lines).
+    pub summary: String,
+    /// One line: how many points, valid, on the frontier, errors.
+    pub note: String,
+    /// The table, when it goes to stdout (`--table -`).
+    pub table_stdout: Option<Vec<u8>>,
+}
+
+/// Parses `--slo`, naming what is wrong.
+pub fn parse_slo(text: &str) -> Result<Vec<Limit>> {
+    frontier::parse_slo(text, Point::is_metric)
+}
+
+/// One benchmark run of one job, with what needs the record.
+pub struct Point {
+    pub job_id: String,
+    pub file: String,
+    pub line: u64,
+    pub run: Run,
+    pub gpus: Option<u64>,
+    pub output_tps_per_gpu: Option<f64>,
+    pub total_tps_per_gpu: Option<f64>,
+    pub output_tps_per_user: Option<f64>,
+    pub invalid_reason: Option<String>,
+    pub meets_slo: Option<bool>,
+    pub pareto: bool,
+}
+
+/// A file of a record that could not be read, or a value in it that is not a result.
+pub struct FileError {
+    job_id: String,
+    file: String,
+    line: Option<u64>,
+    error: String,
+}
+
+/// One record's results.
+#[derive(Default)]
+pub struct Found {
+    pub points: Vec<Point>,
+    errors: Vec<FileError>,
+    searched: Vec<String>,
+}
+
+/// Gathers every record's results, judges them, flags the frontier, puts `results` into the
+/// records and writes the table and plot.
+pub fn run(records: &mut [Record], opts: &Options) -> Result<Outcome> {
+    if let Some(key) = &opts.color_by {
+        plot::color_key(records, key)?;
+    }
+    let mut buf = Vec::new();
+    let mut found: Vec<Found> = records
+        .iter()
+        .map(|r| gather_record(r, opts, &mut buf))
+        .collect();
+    let unknown_states = judge(records, &mut found, &opts.slo);
+    flag_frontier(&mut found);
+    let table_stdout = match &opts.table {
+        Some((path, format)) => {
+            let bytes = table::render(records, &found, *format)?;
+            if path.as_os_str() == "-" {
+                Some(bytes)
+            } else {
+                sweep::fsutil::write_atomic(path, &bytes)?;
+                None
+            }
+        }
+        None => None,
+    };
+    if let Some(path) = &opts.plot {
+        let svg = plot::render(records, &found, opts)?;
+        sweep::fsutil::write_atomic(path, svg.as_bytes())?;
+    }
+    let summary = summary::frontier(records, &found, &opts.slo);
+    let note = summary::note(&found, unknown_states);
+    for (r, f) in records.iter_mut().zip(found) {
+        r.extra.insert("results".to_string(), f.to_json());
+    }
+    Ok(Outcome {
+        summary,
+        note,
+        table_stdout,
+    })
+}
+
+/// The points and errors of one record's current jobs.
+fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
+    let mut f = Found::default();
+    for (job_id, dir) in gather::job_dirs(r) {
+        f.searched.push(dir.display().to_string());
+        for path in gather::result_files(&dir) {
+            let file = path.display().to_string();
+            let mut on_value = |line: u64, raw: read::Raw| {
+                let parsed = match raw {
+                    read::Raw::Object(fields) => formats::run(&fields),
+                    read::Raw::Other(kind) => Err(format!("expected a JSON object, found {kind}")),
+                };
+                match parsed {
+                    Ok(run) => f.points.push(Point::new(&job_id, &file, line, run)),
+                    Err(error) => f.errors.push(FileError {
+                        job_id: job_id.clone(),
+                        file: file.clone(),
+                        line: Some(line),
+                        error,
+                    }),
+                }
+            };
+            if let Err(e) = read::values(&path, opts.max_bytes, buf, &mut on_value) {
+                f.errors.push(FileError {
+                    job_id: job_id.clone(),
+                    file: file.clone(),
+                    line: e.line,
+                    error: e.message,
+                });
+            }
+        }
+    }
+    f
+}
+
+/// Derived figures and verdicts; returns how many jobs with points had no known state.
+fn judge(records: &[Record], found: &mut [Found], slo: &[Limit]) -> usize {
+    let mut unknown = 0;
+    for (r, f) in records.iter().zip(found.iter_mut()) {
+        let gpus = gpus_of(r);
+        let mut unknown_here = std::collections::BTreeSet::new();
+        for p in &mut f.points {
+            p.derive(gpus);
+            let mut reasons = p.reasons();
+            match job_verdict(r, &p.job_id) {
+                Verdict::Completed => {}
+                Verdict::Not(why) => reasons.push(why),
+                Verdict::Unknown => {
+                    unknown_here.insert(p.job_id.clone());
+                }
+            }
+            p.invalid_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+            if !slo.is_empty() {
+                p.meets_slo = Some(frontier::meets(slo, |n| p.get(n)));
+            }
+        }
+        unknown += unknown_here.len();
+    }
+    unknown
+}
+
+/// Flags the frontier among the valid points that meet the limits and can be placed.
+fn flag_frontier(found: &mut [Found]) {
+    let mut at = Vec::new();
+    let mut xy = Vec::new();
+    for (i, f) in found.iter().enumerate() {
+        for (j, p) in f.points.iter().enumerate() {
+            if let Some(c) = p.coordinates() {
+                at.push((i, j));
+                xy.push(c);
+            }
+        }
+    }
+    for ((i, j), on) in at.into_iter().zip(frontier::pareto(&xy)) {
+        found[i].points[j].pareto = on;
+    }
+}
+
+/// GPUs of the record's job: nodes x GPUs per node, when the record says both.
+fn gpus_of(r: &Record) -> Option<u64> {
+    let nodes = r.total_nodes.or_else(|| {
+        use sweep::record::SlurmKey;
+        let n = |k: SlurmKey| r.slurm_count(k);
+        n(SlurmKey::AggNodes)
+            .or_else(|| Some(n(SlurmKey::PrefillNodes)? + n(SlurmKey::DecodeNodes)?))
+    })?;
+    Some(nodes * r.gpus_per_node?).filter(|&g| g > 0)
+}
+
+enum Verdict {
+    Completed,
+    Not(String),
+    Unknown,
+}
+
+/// Whether the job that wrote a point ended COMPLETED, as far as the record knows.
+fn job_verdict(r: &Record, job_id: &str) -> Verdict {
+    let current = r.status.state_job_id.as_deref().or(r.job_id.as_deref());
+    let state = if Some(job_id) == current {
+        r.status.state.clone()
+    } else if let Some(k) = r.retry_job_ids.iter().position(|j| j == job_id) {
+        r.status.retry_states.get(k).cloned()
+    } else if r.status.state.is_some() {
+        // The first job, when a follow-up took over: it ended, and not COMPLETED.
+        return Verdict::Not(format!(
+            "job {job_id} did not complete (its --retries follow-up {} took over)",
+            current.unwrap_or_default()
+        ));
+    } else {
+        None
+    };
+    match state.as_deref() {
+        None => Verdict::Unknown,
+        Some("COMPLETED") => Verdict::Completed,
+        Some(s) if sweep::slurm::is_final(s) => Verdict::Not(format!("job {job_id} ended {s}")),
+        Some(s) => Verdict::Not(format!("job {job_id} has not ended ({s})")),
+    }
+}
+
+impl Point {
+    fn new(job_id: &str, file: &str, line: u64, run: Run) -> Point {
+        Point {
+            job_id: job_id.to_string(),
+            file: file.to_string(),
+            line,
+            run,
+            gpus: None,
+            output_tps_per_gpu: None,
+            total_tps_per_gpu: None,
+            output_tps_per_user: None,
+            invalid_reason: None,
+            meets_slo: None,
+            pareto: false,
+        }
+    }
+
+    /// Per GPU and per user (1000 / median TPOT).
+    fn derive(&mut self, gpus: Option<u64>) {
+        self.gpus = gpus;
+        let per_gpu = |v: f64| gpus.map(|g| v / g as f64);
+        self.total_tps_per_gpu = self.run.total_throughput.and_then(per_gpu);
+        self.output_tps_per_gpu = per_gpu(self.run.output_throughput);
+        self.output_tps_per_user = self
+            .latency("tpot_median_ms")
+            .filter(|&t| t > 0.0)
+            .map(|t| 1000.0 / t);
+    }
+
+    /// Why the numbers make this run invalid (empty: they don't).
+    fn reasons(&self) -> Vec<String> {
+        let r = &self.run;
+        let mut why = Vec::new();
+        if r.completed == 0 {
+            why.push("no completed requests".to_string());
+        }
+        if let Some(n) = r.failed.filter(|&n| n > 0) {
+            why.push(format!("{n} failed requests"));
+        }
+        if r.output_tokens == 0 {
+            why.push("no output tokens".to_string());
+        }
+        if r.duration_s <= 0.0 {
+            why.push("duration is not positive".to_string());
+        }
+        if self.output_tps_per_user.is_none() {
+            why.push("no positive median TPOT (tokens/s per user is undefined)".to_string());
+        }
+        why
+    }
+
+    pub fn valid(&self) -> bool {
+        self.invalid_reason.is_none()
+    }
+
+    /// (output tokens/s per GPU, output tokens/s per user) of a frontier candidate.
+    pub fn coordinates(&self) -> Option<(f64, f64)> {
+        if !self.valid() || self.meets_slo == Some(false) {
+            return None;
+        }
+        Some((self.output_tps_per_gpu?, self.output_tps_per_user?))
+    }
+
+    fn latency(&self, name: &str) -> Option<f64> {
+        self.run
+            .latency
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// A numeric metric by its documented name.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        let r = &self.run;
+        let n = |v: u64| Some(v as f64);
+        match name {
+            "concurrency" => r.concurrency.and_then(n),
+            "request_rate" => r.request_rate,
+            "duration_s" => Some(r.duration_s),
+            "completed" => n(r.completed),
+            "failed" => r.failed.and_then(n),
+            "input_tokens" => r.input_tokens.and_then(n),
+            "output_tokens" => n(r.output_tokens),
+            "request_throughput" => r.request_throughput,
+            "input_throughput" => r.input_throughput,
+            "output_throughput" => Some(r.output_throughput),
+            "total_throughput" => r.total_throughput,
+            "measured_concurrency" => r.measured_concurrency,
+            "gpus" => self.gpus.and_then(n),
+            "output_tps_per_gpu" => self.output_tps_per_gpu,
+            "total_tps_per_gpu" => self.total_tps_per_gpu,
+            "output_tps_per_user" => self.output_tps_per_user,
+            other => self.latency(other),
+        }
+    }
+
+    /// True for a name [`Point::get`] may answer.
+    pub fn is_metric(name: &str) -> bool {
+        const FIXED: &[&str] = &[
+            "concurrency",
+            "request_rate",
+            "duration_s",
+            "completed",
+            "failed",
+            "input_tokens",
+            "output_tokens",
+            "request_throughput",
+            "input_throughput",
+            "output_throughput",
+            "total_throughput",
+            "measured_concurrency",
+            "gpus",
+            "output_tps_per_gpu",
+            "total_tps_per_gpu",
+            "output_tps_per_user",
+        ];
+        FIXED.contains(&name) || formats::is_latency_name(name)
+    }
+
+    /// The point as it appears in the record and, flattened, in the table.
+    pub fn to_json(&self) -> Map<String, Value> {
+        let r = &self.run;
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Option<Value>| {
+            if let Some(v) = v {
+                m.insert(k.to_string(), v);
+            }
+        };
+        put("job_id", Some(json!(self.job_id)));
+        put("file", Some(json!(self.file)));
+        put("line", Some(json!(self.line)));
+        put("format", r.format.map(|f| json!(f.as_str())));
+        put("concurrency", r.concurrency.map(|v| json!(v)));
+        put("request_rate", r.request_rate.map(|v| json!(v)));
+        put("duration_s", Some(json!(r.duration_s)));
+        put("completed", Some(json!(r.completed)));
+        put("failed", r.failed.map(|v| json!(v)));
+        put("input_tokens", r.input_tokens.map(|v| json!(v)));
+        put("output_tokens", Some(json!(r.output_tokens)));
+        put("request_throughput", r.request_throughput.map(|v| json!(v)));
+        put("input_throughput", r.input_throughput.map(|v| json!(v)));
+        put("output_throughput", Some(json!(r.output_throughput)));
+        put("total_throughput", r.total_throughput.map(|v| json!(v)));
+        for (name, v) in &r.latency {
+            put(name, Some(json!(v)));
+        }
+        put(
+            "measured_concurrency",
+            r.measured_concurrency.map(|v| json!(v)),
+        );
+        put("gpus", self.gpus.map(|v| json!(v)));
+        put(
+            "output_tps_per_gpu",
+            self.output_tps_per_gpu.map(|v| json!(v)),
+        );
+        put(
+            "total_tps_per_gpu",
+            self.total_tps_per_gpu.map(|v| json!(v)),
+        );
+        put(
+            "output_tps_per_user",
+            self.output_tps_per_user.map(|v| json!(v)),
+        );
+        put("valid", Some(json!(self.valid())));
+        put(
+            "invalid_reason",
+            self.invalid_reason.as_ref().map(|v| json!(v)),
+        );
+        put("meets_slo", self.meets_slo.map(|v| json!(v)));
+        put("pareto", Some(json!(self.pareto)));
+        m
+    }
+}
+
+impl Found {
+    /// The record's `results` field.
+    fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        let valid = self.points.iter().filter(|p| p.valid()).count();
+        m.insert("valid_points".to_string(), json!(valid));
+        let points: Vec<Value> = self
+            .points
+            .iter()
+            .map(|p| Value::Object(p.to_json()))
+            .collect();
+        m.insert("points".to_string(), Value::Array(points));
+        if !self.errors.is_empty() {
+            let errors: Vec<Value> = self
+                .errors
+                .iter()
+                .map(|e| {
+                    let mut o = Map::new();
+                    o.insert("job_id".to_string(), json!(e.job_id));
+                    o.insert("file".to_string(), json!(e.file));
+                    if let Some(line) = e.line {
+                        o.insert("line".to_string(), json!(line));
+                    }
+                    o.insert("error".to_string(), json!(e.error));
+                    Value::Object(o)
+                })
+                .collect();
+            m.insert("errors".to_string(), Value::Array(errors));
+        }
+        m.insert("searched".to_string(), json!(self.searched));
+        Value::Object(m)
+    }
+}

@@ -1,0 +1,218 @@
+//! Reading one result file: the JSON values in it, each as the fields a result needs, with
+//! the line it starts on. Bounded (a file larger than the limit is an error, not read), and
+//! tolerant of what Python's `json.dump` writes that JSON does not allow: `NaN`, `Infinity`
+//! and `-Infinity` become the strings `"NaN"`, `"Infinity"`, `"-Infinity"` (so that an
+//! unlimited request rate reads, and a NaN metric is reported by name rather than as a syntax
+//! error). Fields a result does not need (per-request arrays, generated texts) are skipped
+//! without being kept.
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+
+/// One JSON value of a result file.
+pub enum Raw {
+    /// An object: the fields [`super::formats`] knows, in file order.
+    Object(Vec<(String, Value)>),
+    /// Something else: what it is ("an array", "a number", ...).
+    Other(&'static str),
+}
+
+/// What went wrong in a file, and where.
+pub struct Failure {
+    /// 1-based line, when the problem has one.
+    pub line: Option<u64>,
+    /// Lowercase, without the file name.
+    pub message: String,
+}
+
+impl Failure {
+    fn at(line: Option<u64>, message: String) -> Failure {
+        Failure { line, message }
+    }
+}
+
+/// Reads `path` (at most `limit` bytes) and calls `each(line, value)` for every JSON value in
+/// it, in order. A syntax error ends the file: it is returned with its line (the values before
+/// it were handed on).
+pub fn values(
+    path: &Path,
+    limit: u64,
+    buf: &mut Vec<u8>,
+    mut each: impl FnMut(u64, Raw),
+) -> Result<(), Failure> {
+    read_bounded(path, limit, buf)?;
+    let text = sanitize(buf);
+    let bytes: &[u8] = text.as_deref().unwrap_or(buf);
+    let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Raw>();
+    let (mut counted_to, mut line) = (0usize, 1u64);
+    loop {
+        let start = stream.byte_offset();
+        let item = stream.next();
+        // The value starts at the first non-blank byte after the previous one.
+        let begin = start
+            + bytes[start..]
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+        line += newlines(&bytes[counted_to..begin.min(bytes.len())]);
+        counted_to = begin.min(bytes.len());
+        match item {
+            None => return Ok(()),
+            Some(Ok(raw)) => each(line, raw),
+            Some(Err(e)) => {
+                let msg = e.to_string();
+                let suffix = format!(" at line {} column {}", e.line(), e.column());
+                let msg = msg.strip_suffix(&suffix).unwrap_or(&msg);
+                return Err(Failure::at(
+                    Some(e.line() as u64),
+                    format!("invalid JSON: {msg}"),
+                ));
+            }
+        }
+    }
+}
+
+fn newlines(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// The whole file into `buf`, refusing one larger than `limit` (checked before reading, and
+/// while reading, since a file can grow).
+fn read_bounded(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), Failure> {
+    let io = |e: std::io::Error| Failure::at(None, format!("cannot read: {e}"));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let too_large = |n: u64| {
+        Failure::at(
+            None,
+            format!("file too large ({n} bytes; --max-result-bytes is {limit})"),
+        )
+    };
+    if len > limit {
+        return Err(too_large(len));
+    }
+    buf.clear();
+    let n = file.take(limit + 1).read_to_end(buf).map_err(io)? as u64;
+    if n > limit {
+        return Err(too_large(n));
+    }
+    Ok(())
+}
+
+/// The text with `NaN`, `Infinity` and `-Infinity` outside strings quoted, or `None` when
+/// there are none (the usual case: no copy).
+fn sanitize(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < text.len() {
+        let c = text[i];
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' {
+                escaped = true;
+            } else if c == b'"' {
+                in_string = false;
+            }
+        } else if c == b'"' {
+            in_string = true;
+        } else {
+            let word: &[u8] = match c {
+                b'N' if text[i..].starts_with(b"NaN") => b"NaN",
+                b'I' if text[i..].starts_with(b"Infinity") => b"Infinity",
+                b'-' if text[i..].starts_with(b"-Infinity") => b"-Infinity",
+                _ => b"",
+            };
+            if !word.is_empty() {
+                let o = out.get_or_insert_with(|| text[..i].to_vec());
+                o.push(b'"');
+                o.extend_from_slice(word);
+                o.push(b'"');
+                i += word.len();
+                continue;
+            }
+        }
+        if let Some(o) = out.as_mut() {
+            o.push(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+        let mut fields = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if super::formats::wanted(&key) {
+                let v: Value = map.next_value()?;
+                fields.push((key, v));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Raw::Object(fields))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Raw::Other("an array"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Raw, E> {
+        Ok(Raw::Other("a boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Raw, E> {
+        Ok(Raw::Other("a number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Raw, E> {
+        Ok(Raw::Other("a number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Raw, E> {
+        Ok(Raw::Other("a number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Raw, E> {
+        Ok(Raw::Other("a string"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
+        Ok(Raw::Other("null"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sanitize;
+
+    #[test]
+    fn python_non_finite_numbers_become_strings_outside_strings_only() {
+        let s = |t: &str| sanitize(t.as_bytes()).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(s(r#"{"a": 1}"#), None);
+        assert_eq!(
+            s(r#"{"request_rate": Infinity, "x": NaN, "y": [-Infinity]}"#).as_deref(),
+            Some(r#"{"request_rate": "Infinity", "x": "NaN", "y": ["-Infinity"]}"#)
+        );
+        assert_eq!(s(r#"{"t": "NaN Infinity \" NaN"}"#), None);
+    }
+}

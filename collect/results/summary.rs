@@ -1,0 +1,198 @@
+//! The frontier for people: a short table sorted by output tokens/s per GPU, with each
+//! point's record index, id, the swept values that differ across the sweep, and its metrics.
+
+use super::table::parameters;
+use super::{Found, Limit, Point};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use sweep::Record;
+
+/// At most this many swept values per row: the summary must stay short.
+const MAX_PARAMS: usize = 4;
+
+/// The frontier table, with a title line.
+pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit]) -> String {
+    let mut on: Vec<(&Record, &Point)> = Vec::new();
+    for (r, f) in records.iter().zip(found) {
+        on.extend(f.points.iter().filter(|p| p.pareto).map(|p| (r, p)));
+    }
+    on.sort_by(|a, b| {
+        let x = |p: &Point| p.output_tps_per_gpu.unwrap_or(0.0);
+        x(b.1).total_cmp(&x(a.1)).then(a.0.index.cmp(&b.0.index))
+    });
+    let valid: usize = found
+        .iter()
+        .map(|f| f.points.iter().filter(|p| p.valid()).count())
+        .sum();
+    let limits = if slo.is_empty() {
+        String::new()
+    } else {
+        let l: Vec<String> = slo.iter().map(Limit::to_string).collect();
+        format!(", within {}", l.join(", "))
+    };
+    let mut out = format!(
+        "Pareto frontier (output tokens/s per GPU against output tokens/s per user{limits}): {} of {valid} valid points\n",
+        on.len()
+    );
+    if on.is_empty() {
+        return out;
+    }
+    let swept = varying(records, found);
+    let mut header: Vec<String> = ["index", "id", "job", "conc"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    header.extend(swept.iter().map(|s| short(s)));
+    let metrics = metric_columns(slo);
+    header.extend(metrics.iter().map(|(_, title)| title.to_string()));
+    let mut rows = vec![header];
+    for (r, p) in &on {
+        let params: BTreeMap<String, Value> = parameters(r).into_iter().collect();
+        let mut row = vec![
+            r.index.to_string(),
+            r.id.clone(),
+            p.job_id.clone(),
+            p.run.concurrency.map_or("-".to_string(), |c| c.to_string()),
+        ];
+        row.extend(
+            swept
+                .iter()
+                .map(|k| params.get(k).map_or("-".to_string(), value_text)),
+        );
+        row.extend(
+            metrics
+                .iter()
+                .map(|(name, _)| p.get(name).map_or("-".to_string(), number)),
+        );
+        rows.push(row);
+    }
+    out.push_str(&align(&rows));
+    out
+}
+
+/// One line for stderr: what was found.
+pub fn note(found: &[Found], unknown_states: usize) -> String {
+    let points: usize = found.iter().map(|f| f.points.len()).sum();
+    let valid: usize = found
+        .iter()
+        .map(|f| f.points.iter().filter(|p| p.valid()).count())
+        .sum();
+    let pareto: usize = found
+        .iter()
+        .map(|f| f.points.iter().filter(|p| p.pareto).count())
+        .sum();
+    let errors: usize = found.iter().map(|f| f.errors.len()).sum();
+    let without = found.iter().filter(|f| f.points.is_empty()).count();
+    let mut s = format!(
+        "results: {points} points ({valid} valid, {pareto} on the Pareto frontier); {without} of {} combinations without a point; {errors} file error(s)",
+        found.len()
+    );
+    if errors > 0 {
+        s.push_str(" (see results.errors)");
+    }
+    if unknown_states > 0 {
+        s.push_str(&format!(
+            "; {unknown_states} job(s) without a known state, judged on their numbers alone (add --status)"
+        ));
+    }
+    s
+}
+
+/// Metric columns: throughput per GPU and per user, then the latencies people check, then
+/// the SLO's own metrics.
+fn metric_columns(slo: &[Limit]) -> Vec<(String, String)> {
+    let mut cols: Vec<(String, String)> = [
+        ("output_tps_per_gpu", "tok/s/gpu"),
+        ("output_tps_per_user", "tok/s/user"),
+        ("ttft_p99_ms", "ttft_p99_ms"),
+        ("itl_p99_ms", "itl_p99_ms"),
+    ]
+    .iter()
+    .map(|(n, t)| (n.to_string(), t.to_string()))
+    .collect();
+    for l in slo {
+        if !cols.iter().any(|(n, _)| *n == l.name) {
+            cols.push((l.name.clone(), l.name.clone()));
+        }
+    }
+    cols
+}
+
+/// Parameters whose value differs between the records that have points (the swept ones).
+fn varying(records: &[Record], found: &[Found]) -> Vec<String> {
+    let mut values: Vec<(String, Vec<String>)> = Vec::new();
+    for (r, f) in records.iter().zip(found) {
+        if f.points.is_empty() {
+            continue;
+        }
+        for (k, v) in parameters(r) {
+            let text = v.to_string();
+            match values.iter_mut().find(|(n, _)| *n == k) {
+                Some((_, seen)) if !seen.contains(&text) => seen.push(text),
+                Some(_) => {}
+                None => values.push((k, vec![text])),
+            }
+        }
+    }
+    values
+        .into_iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(k, _)| k)
+        .take(MAX_PARAMS)
+        .collect()
+}
+
+/// `sglang.mem-fraction-static` -> `mem-fraction-static`.
+fn short(key: &str) -> String {
+    key.split_once('.').map_or(key, |(_, k)| k).to_string()
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Three significant figures or so: people read this, the table has the exact values.
+fn number(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Columns padded to their widest cell; text left-aligned, numbers right-aligned.
+fn align(rows: &[Vec<String>]) -> String {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let width: Vec<usize> = (0..cols)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(c, s)| {
+                let numeric = s.parse::<f64>().is_ok() || s == "-";
+                if numeric && c != 1 {
+                    format!("{s:>w$}", w = width[c])
+                } else {
+                    format!("{s:<w$}", w = width[c])
+                }
+            })
+            .collect();
+        out.push_str("  ");
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
