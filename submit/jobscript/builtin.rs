@@ -126,7 +126,11 @@ fn values(s: &mut String, ctx: &Context) {
             let mounts = format!(
                 "{}\"$JOB_LOG_DIR:/logs/,$JOB_LOG_DIR/outputs:/outputs/\"{}",
                 sh(&head),
-                if tail.is_empty() { String::new() } else { sh(&tail) }
+                if tail.is_empty() {
+                    String::new()
+                } else {
+                    sh(&tail)
+                }
             );
             s.push_str("# Paths as the workers see them: the container's mount points.\n");
             s.push_str(
