@@ -1,4 +1,5 @@
 //! The one integration-test binary: black-box tests of the four programs, a module per area.
+#![recursion_limit = "256"]
 //!
 //! Tests that need the local Slurm cluster (`scripts/local-slurm start`) live in the modules
 //! whose names end in `_slurm`; they fail when `SWEEP_REQUIRE_SLURM=1` (CI) and Slurm is not
@@ -21,5 +22,6 @@ mod jobscript_slurm;
 mod lib_record;
 mod never_twice_slurm;
 mod render;
+mod results;
 mod submit;
 mod submit_slurm;
