@@ -329,10 +329,10 @@ fn validity_says_why_and_follows_the_job_state() {
     assert_eq!(points(&out[6])[1]["job_id"], "307");
     assert_eq!(points(&out[6])[1]["valid"], true);
     assert_eq!(out[6]["results"]["valid_points"], 1);
-    for i in 0..6 {
-        assert_eq!(points(&out[i])[0]["valid"], false, "{i}");
-        assert_eq!(points(&out[i])[0]["pareto"], false, "{i}");
-        assert_eq!(out[i]["results"]["valid_points"], 0, "{i}");
+    for (i, rec) in out.iter().take(6).enumerate() {
+        assert_eq!(points(rec)[0]["valid"], false, "{i}");
+        assert_eq!(points(rec)[0]["pareto"], false, "{i}");
+        assert_eq!(rec["results"]["valid_points"], 0, "{i}");
     }
 }
 
