@@ -46,6 +46,34 @@ fn demo_runs_for_real_on_the_local_cluster() {
         "{}",
         stdout(&out)
     );
+    // Each job's stand-in benchmark wrote one SGLang result per concurrency (5); collect read
+    // them all as valid points, and the demo ends with the frontier and the plot's path.
+    for job in m["jobs"].as_array().unwrap() {
+        assert_eq!(job["results"]["valid_points"], 5, "{job}");
+        assert!(job["results"].get("errors").is_none(), "{job}");
+    }
+    let on: usize = m["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|j| j["results"]["points"].as_array().unwrap())
+        .filter(|p| p["pareto"] == true)
+        .count();
+    assert!(on >= 2, "{m}");
+    assert!(
+        stdout(&out).contains(&format!(
+            "Pareto frontier (output tokens/s per GPU against output tokens/s per user): {on} of 10 valid points\n"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    let plot = dir.join("run/sweep/frontier.svg");
+    assert!(
+        stderr(&out).contains(&format!("plot         {}", plot.display())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read_to_string(&plot).unwrap().starts_with("<svg"));
 }
 
 #[test]

@@ -302,13 +302,14 @@ fn axis_number(v: f64, max: f64) -> String {
     }
 }
 
-/// A round upper bound for an axis (1, 2, 2.5, 5 x 10^n).
+/// A round upper bound for an axis (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^n): close enough
+/// to the data that the points fill the plot.
 fn nice(v: f64) -> f64 {
     if v <= 0.0 || !v.is_finite() {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
+    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
         .iter()
         .map(|m| m * p)
         .find(|&c| c >= v)

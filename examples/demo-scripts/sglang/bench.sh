@@ -55,11 +55,12 @@ def swept(key, default):
 mem = swept("mem-fraction-static", 0.8)
 max_running = swept("max-running-requests", 1024)
 gpus = max(prefill_gpus + decode_gpus, 1)
-# Synthetic model: a batch of b requests decodes at tpot ms per token; more memory for the
-# KV cache (mem-fraction-static) makes each step cheaper; more GPUs more throughput.
+# Synthetic model: a batch of b requests decodes at tpot ms per token. More memory for the KV
+# cache (mem-fraction-static) makes large batches cheaper but leaves less for the rest, which
+# slows small ones: a trade-off, so each value wins somewhere on the frontier.
 for c in concurrencies:
     b = min(c, max_running)
-    tpot = 5.0 + 0.04 * b / (mem * 1.25) * (16.0 / gpus) ** 0.5
+    tpot = (5.0 + 20.0 * (mem - 0.8) + 0.04 * (0.8 / mem) ** 3 * b) * (16.0 / gpus) ** 0.5
     ttft = isl * 0.02 * (1.0 + c / 64.0)
     e2e = ttft + osl * tpot
     prompts = 4 * c
