@@ -23,5 +23,6 @@ mod lib_record;
 mod never_twice_slurm;
 mod render;
 mod results;
+mod results_slurm;
 mod submit;
 mod submit_slurm;

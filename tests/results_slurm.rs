@@ -1,0 +1,134 @@
+//! `--results` end to end on the local cluster (issue 12): the jobs run the stand-in benchmark
+//! (examples/demo-scripts/sglang/bench.sh), collect reads their points, judges them with the
+//! jobs' states and flags the frontier; then the documented re-run pipeline re-submits exactly
+//! the combination without a valid result and merges it back, with the frontier recomputed.
+
+use crate::common::{sh, slurm_available, slurm_shared, stderr, temp_dir, Cancel};
+use serde_json::Value;
+use std::path::Path;
+
+fn manifest(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn points(job: &Value) -> &Vec<Value> {
+    job["results"]["points"].as_array().unwrap()
+}
+
+/// The point of `job` at concurrency `c`.
+fn at(job: &Value, c: u64) -> &Value {
+    points(job)
+        .iter()
+        .find(|p| p["concurrency"] == c)
+        .unwrap_or_else(|| panic!("no point at concurrency {c}: {job}"))
+}
+
+#[test]
+fn jobs_benchmark_collect_judges_and_the_rerun_pipeline_fills_the_gap() {
+    if !slurm_available("jobs_benchmark_collect_judges_and_the_rerun_pipeline_fills_the_gap") {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = temp_dir("results_slurm_rerun");
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scripts");
+    let script = format!(
+        r#"
+cat > sweep.yaml <<'Y'
+slurm:
+  agg_nodes: [1]
+  agg_workers: [1]
+sglang:
+  mem-fraction-static: [0.82, 0.86]
+Y
+SUBMIT=(sweep-submit --account sweepacct --partition batch --model-dir "$PWD" --config-dir "$PWD"
+  --gpu-type demo --script-variant max-tpt --scripts-dir {scripts} --network-interface lo
+  --time-limit 00:05:00 --profiler 'type=sglang; isl=128; osl=32; concurrencies=4x64x512; req-rate=inf')
+sweep-expand sweep.yaml | sweep-render --out-dir sweep > rendered.jsonl
+# Index 0 benchmarks and completes; index 1's benchmark writes its results, then fails.
+head -n 1 rendered.jsonl | "${{SUBMIT[@]}}" > submitted.jsonl
+tail -n 1 rendered.jsonl | SWEEP_DEMO_BENCH_EXIT=3 "${{SUBMIT[@]}}" >> submitted.jsonl
+jq -r .job_id submitted.jsonl > first_jobs
+rc=0
+sweep-collect --wait --poll-interval 1 --results submitted.jsonl --output m.json 2> first.err || rc=$?
+echo "$rc" > first_rc
+cp m.json before.json
+# The README's re-run recipe: combinations without a valid result, re-submitted and merged.
+sweep-collect --status --results --jsonl m.json \
+  | jq -c 'select(.results.valid_points == 0)' \
+  | "${{SUBMIT[@]}}" \
+  | sweep-collect m.json - --output m.json
+sweep-collect --wait --poll-interval 1 --results m.json --output m.json
+"#,
+        scripts = scripts.display()
+    );
+    let out = sh(&script, &dir);
+    let mut cancel = Cancel(Vec::new());
+    for id in std::fs::read_to_string(dir.join("first_jobs"))
+        .unwrap_or_default()
+        .lines()
+    {
+        cancel.push(id.to_string());
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("first_rc"))
+            .unwrap()
+            .trim(),
+        "1",
+        "one job failed: --wait exits 1"
+    );
+
+    let before = manifest(&dir.join("before.json"));
+    let (b0, b1) = (&before["jobs"][0], &before["jobs"][1]);
+    assert_eq!(
+        (b0["state"].as_str(), b1["state"].as_str()),
+        (Some("COMPLETED"), Some("FAILED"))
+    );
+    assert_eq!(b0["results"]["valid_points"], 3, "{b0}");
+    assert_eq!(b1["results"]["valid_points"], 0, "{b1}");
+    assert_eq!(
+        points(b1).len(),
+        3,
+        "the failed job's benchmark wrote its results: {b1}"
+    );
+    let failed = b1["job_id"].as_str().unwrap();
+    for p in points(b1) {
+        assert_eq!(
+            p["invalid_reason"],
+            format!("job {failed} ended FAILED"),
+            "{p}"
+        );
+        assert_eq!(p["pareto"], false);
+        let file = Path::new(b1["log_dir"].as_str().unwrap())
+            .join(failed)
+            .join("bench/bench_serving.jsonl");
+        assert_eq!(p["file"], file.display().to_string());
+    }
+    assert!(points(b0).iter().all(|p| p["pareto"] == true), "{b0}");
+    let err = std::fs::read_to_string(dir.join("first.err")).unwrap();
+    assert!(
+        err.contains("sweep-collect: results: 6 points (3 valid, 3 on the Pareto frontier); 0 of 2 combinations without a point; 0 file error(s)\n"),
+        "{err}"
+    );
+
+    let after = manifest(&dir.join("m.json"));
+    let (a0, a1) = (&after["jobs"][0], &after["jobs"][1]);
+    cancel.push(a1["job_id"].as_str().unwrap().to_string());
+    assert_eq!(
+        a0["job_id"], b0["job_id"],
+        "the valid combination was not re-submitted"
+    );
+    assert_ne!(a1["job_id"].as_str(), Some(failed));
+    assert_eq!(a1["history"][0]["job_id"].as_str(), Some(failed));
+    assert_eq!(a1["state"], "COMPLETED");
+    assert_eq!(a1["results"]["valid_points"], 3, "{a1}");
+    assert!(
+        points(a1).iter().all(|p| p["job_id"] == a1["job_id"]),
+        "only the current submission is read: {a1}"
+    );
+    // The frontier was recomputed over both: at 512 concurrent requests the larger
+    // mem-fraction-static wins (the stand-in's synthetic trade-off), at 4 the smaller.
+    assert_eq!(at(a1, 512)["pareto"], true, "{a1}");
+    assert_eq!(at(a0, 512)["pareto"], false, "{a0}");
+    assert_eq!(at(a0, 4)["pareto"], true, "{a0}");
+}
