@@ -2,7 +2,7 @@
 //! states (once, or polling until every job ended), and write the manifest or JSON Lines.
 
 use crate::{input, manifest, merge, reconcile, results, status, validate, wait};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,7 +56,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     if let Some(wait_opts) = &opts.wait {
         // With --output the file follows the wait: rewritten (atomically) at each change.
         let update = |r: &[Record]| match &opts.output {
-            Some(_) => write_output(&opts, r, &read.manifest_timestamps),
+            Some(_) => write_output(&opts, r, &read.manifest_timestamps, &|_| None),
             None => Ok(()),
         };
         let waited = wait::run(&opts.slurm, &mut records, wait_opts, update);
@@ -66,19 +66,20 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             .map(|r| status::note_unknowable(r.unknowable));
         tolerate(&opts, refreshed, ())?;
     }
-    let to_stdout = match &opts.results {
-        Some((args, results_opts)) => results::apply(args, results_opts, &mut records)?,
+    let found = match &opts.results {
+        Some((args, results_opts)) => Some(results::apply(args, results_opts, &records)?),
         None => None,
     };
     // The frontier or the table may take stdout; the manifest then goes only to --output.
     let takes_stdout = opts.results.as_ref().is_some_and(|(a, _)| a.takes_stdout());
     let written = (|| -> Result<()> {
         if !(takes_stdout && opts.output.is_none()) {
-            write_output(&opts, &records, &read.manifest_timestamps)?;
+            let attach = |i: usize| found.as_ref().and_then(|f| f.results_of(i));
+            write_output(&opts, &records, &read.manifest_timestamps, &attach)?;
         }
-        if let Some(bytes) = to_stdout {
+        if let Some(bytes) = found.as_ref().and_then(|f| f.stdout.as_deref()) {
             let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
+            out.write_all(bytes)?;
             out.flush()?;
         }
         Ok(())
@@ -132,25 +133,31 @@ fn tolerate<T>(opts: &Options, result: Result<T>, fallback: T) -> Result<T> {
     }
 }
 
-/// The manifest or the JSON Lines, to stdout or atomically to --output.
-fn write_output(opts: &Options, records: &[Record], stamps: &[String]) -> Result<()> {
-    let text = if opts.jsonl {
-        let mut buf = Vec::new();
-        let mut w = sweep::jsonl::Writer::new(&mut buf);
-        for r in records {
-            w.write(r)?;
+/// The manifest or the JSON Lines, to stdout or atomically to --output, one record at a time
+/// (with results, a sweep's output can be larger than memory should hold twice); `extra`
+/// gives the `results` of record `i`, if any.
+fn write_output(
+    opts: &Options,
+    records: &[Record],
+    stamps: &[String],
+    extra: &dyn Fn(usize) -> Option<serde_json::Value>,
+) -> Result<()> {
+    let emit = |w: &mut dyn Write| -> Result<()> {
+        if !opts.jsonl {
+            return manifest::write(w, records, stamps, extra);
         }
-        w.flush()?;
-        drop(w);
-        String::from_utf8(buf).context("records are not UTF-8")?
-    } else {
-        manifest::render(records, stamps)?
+        for (i, r) in records.iter().enumerate() {
+            let line = crate::job::Line::of(r, extra(i));
+            serde_json::to_writer(&mut *w, &line).map_err(std::io::Error::from)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
     };
     match &opts.output {
-        Some(path) => sweep::fsutil::write_atomic(path, text.as_bytes()),
+        Some(path) => sweep::fsutil::write_atomic_with(path, emit),
         None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
+            let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+            emit(&mut out)?;
             Ok(out.flush()?)
         }
     }

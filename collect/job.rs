@@ -15,15 +15,35 @@ pub struct Job<'a> {
     parameters: &'a Parameters,
     #[serde(flatten)]
     rest: Rest<'a>,
+    /// `--results`: the job's benchmark numbers, last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<serde_json::Value>,
 }
 
 impl<'a> Job<'a> {
-    pub fn of(record: &'a Record) -> Job<'a> {
+    /// The job entry of `record`, with its `results` when there are.
+    pub fn of(record: &'a Record, results: Option<serde_json::Value>) -> Job<'a> {
         Job {
             job_id: &record.job_id,
             parameters: &record.parameters,
             rest: Rest(record),
+            results,
         }
+    }
+}
+
+/// A record as a line of JSON Lines, with its `results` last when there are.
+#[derive(serde::Serialize)]
+pub struct Line<'a> {
+    #[serde(flatten)]
+    record: &'a Record,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<serde_json::Value>,
+}
+
+impl<'a> Line<'a> {
+    pub fn of(record: &'a Record, results: Option<serde_json::Value>) -> Line<'a> {
+        Line { record, results }
     }
 }
 

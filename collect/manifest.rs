@@ -6,64 +6,66 @@ use anyhow::Result;
 use chrono::{DateTime, Local, NaiveDateTime};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use std::io::Write;
 use sweep::record::SubmitStatus;
 use sweep::Record;
 
 /// The seed's timestamp format (local time).
 const STAMP: &str = "%Y-%m-%d %H:%M:%S";
 
-/// The manifest as pretty-printed JSON (2-space indent) with a trailing newline.
-///
-/// The jobs are written into the text one by one, not gathered into one JSON value first:
-/// for 100,000 records that tree took twice the memory of the records themselves.
-pub fn render(records: &[Record], earlier_stamps: &[String]) -> Result<String> {
+/// Writes the manifest as pretty-printed JSON (2-space indent) with a trailing newline, one
+/// job at a time, straight from the records: no JSON tree of the whole manifest (for 100,000
+/// records that tree took twice the memory of the records themselves), and a sweep's results
+/// are made JSON only as their job is written. `extra` gives record `i`'s `results`, if any.
+pub fn write(
+    w: &mut dyn Write,
+    records: &[Record],
+    earlier_stamps: &[String],
+    extra: &dyn Fn(usize) -> Option<Value>,
+) -> Result<()> {
     let head = json!({
         "sweep_timestamp": timestamp(records, earlier_stamps),
         "total_jobs": records.len(),
         "counts": counts(records),
         "jobs": [],
     });
-    let mut text = serde_json::to_string_pretty(&head)?;
-    let Some(open) = text.strip_suffix("[]\n}").map(str::len) else {
+    let text = serde_json::to_string_pretty(&head)?;
+    let Some(open) = text.strip_suffix("[]\n}") else {
         anyhow::bail!("the manifest does not end with its jobs")
     };
     if records.is_empty() {
-        text.push('\n');
-        return Ok(text);
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"\n")?;
+        return Ok(());
     }
-    text.truncate(open);
-    let mut out = Indented(text.into_bytes());
-    out.0.push(b'[');
+    w.write_all(open.as_bytes())?;
+    w.write_all(b"[")?;
     for (i, record) in records.iter().enumerate() {
-        out.0
-            .extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
-        serde_json::to_writer_pretty(&mut out, &Job::of(record))?;
-        if i == 0 {
-            // The first job tells the size of the rest: grow once, not by doubling.
-            out.0.reserve(out.0.len() * records.len());
-        }
+        w.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+        let job = Job::of(record, extra(i));
+        serde_json::to_writer_pretty(Indented(&mut *w), &job).map_err(std::io::Error::from)?;
     }
-    out.0.extend_from_slice(b"\n  ]\n}\n");
-    Ok(String::from_utf8(out.0)?)
+    w.write_all(b"\n  ]\n}\n")?;
+    Ok(())
 }
 
-/// Bytes with 4 spaces after each newline: a job nests two levels into the manifest (JSON
-/// strings hold no raw newline, so every newline is the pretty printer's).
-struct Indented(Vec<u8>);
+/// A writer that puts 4 spaces after each newline: a job nests two levels into the manifest
+/// (JSON strings hold no raw newline, so every newline is the pretty printer's).
+struct Indented<'a>(&'a mut dyn Write);
 
-impl std::io::Write for Indented {
+impl Write for Indented<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut rest = buf;
         while let Some(n) = rest.iter().position(|&b| b == b'\n') {
-            self.0.extend_from_slice(&rest[..=n]);
-            self.0.extend_from_slice(b"    ");
+            self.0.write_all(&rest[..=n])?;
+            self.0.write_all(b"    ")?;
             rest = &rest[n + 1..];
         }
-        self.0.extend_from_slice(rest);
+        self.0.write_all(rest)?;
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.0.flush()
     }
 }
 

@@ -38,6 +38,28 @@ fn write_renamed(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     Ok(())
 }
 
+/// [`write_atomic`] for content too large to hold in memory at once: `fill` writes it into a
+/// buffered temporary file, which is synced and renamed over `path` only if `fill` succeeds.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let tmp = temp_path(path);
+    let result = (|| -> Result<()> {
+        let file = fs::File::create(&tmp)?;
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok(fs::rename(&tmp, path)?)
+    })();
+    if let Err(err) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(err).with_context(|| format!("failed to write {}", path.display()));
+    }
+    Ok(())
+}
+
 /// `dir/.name.tmp.<pid>`: hidden, in the same directory (rename must not cross file systems),
 /// unique per process.
 fn temp_path(path: &Path) -> PathBuf {

@@ -105,22 +105,38 @@ impl ResultsArgs {
     }
 }
 
-/// Reads the results into `records`; prints the one-line note (stderr) and the frontier
-/// (stderr on a terminal). Returns what goes to stdout instead of the manifest, if anything.
-pub fn apply(
-    args: &ResultsArgs,
-    opts: &Options,
-    records: &mut [Record],
-) -> Result<Option<Vec<u8>>> {
+/// The results of a run, for the output: `results_of` gives a record's `results`; `stdout` is what
+/// goes to stdout instead of the manifest, if anything.
+pub struct Applied {
+    found: Vec<super::Found>,
+    pub stdout: Option<Vec<u8>>,
+}
+
+impl Applied {
+    /// Adds record `i`'s `results` to its output fields.
+    /// The `results` of record `i`, as JSON (made only when the record is written).
+    pub fn results_of(&self, i: usize) -> Option<serde_json::Value> {
+        self.found.get(i).map(|f| f.to_json())
+    }
+}
+
+/// Reads the results of `records`; prints the one-line note (stderr) and the frontier
+/// (stderr on a terminal, or stdout with --frontier).
+pub fn apply(args: &ResultsArgs, opts: &Options, records: &[Record]) -> Result<Applied> {
     let outcome = super::run(records, opts)?;
     sweep::cli::warn(&outcome.note);
-    if args.frontier {
-        return Ok(Some(outcome.summary.into_bytes()));
-    }
-    if outcome.table_stdout.is_none() && std::io::stderr().is_terminal() {
-        let _ = std::io::stderr()
-            .lock()
-            .write_all(outcome.summary.as_bytes());
-    }
-    Ok(outcome.table_stdout)
+    let stdout = if args.frontier {
+        Some(outcome.summary.into_bytes())
+    } else {
+        if outcome.table_stdout.is_none() && std::io::stderr().is_terminal() {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(outcome.summary.as_bytes());
+        }
+        outcome.table_stdout
+    };
+    Ok(Applied {
+        found: outcome.found,
+        stdout,
+    })
 }

@@ -50,8 +50,8 @@ pub struct Run {
     pub input_throughput: Option<f64>,
     pub output_throughput: f64,
     pub total_throughput: Option<f64>,
-    /// `{metric}_{stat}_ms` in canonical order (ttft, tpot, itl, e2e; mean, median, std, pNN).
-    pub latency: Vec<(String, f64)>,
+    /// Latency statistics in [`Latency`] order.
+    pub latency: Vec<(Latency, f64)>,
     /// SGLang's measured average concurrency (`concurrency`).
     pub measured_concurrency: Option<f64>,
 }
@@ -74,64 +74,134 @@ const SCALARS: &[&str] = &[
 
 /// True for the keys a run is read from (everything else in a file is skipped unread).
 pub fn wanted(key: &str) -> bool {
-    SCALARS.contains(&key) || latency_name(key).is_some()
+    SCALARS.contains(&key) || Latency::from_file_key(key).is_some()
 }
 
-/// `p99_e2el_ms` -> (`e2e`, `p99`); `median_e2e_latency_ms` -> (`e2e`, `median`).
-fn latency_name(key: &str) -> Option<(&'static str, &str)> {
-    let rest = key.strip_suffix("_ms")?;
-    let (stat, metric) = rest.split_once('_')?;
-    let metric = match metric {
-        "ttft" => "ttft",
-        "tpot" => "tpot",
-        "itl" => "itl",
-        "e2el" | "e2e_latency" => "e2e",
-        _ => return None,
-    };
-    let percentile = stat
-        .strip_prefix('p')
-        .is_some_and(|p| !p.is_empty() && p.parse::<f64>().is_ok_and(|v| v > 0.0 && v <= 100.0));
-    if matches!(stat, "mean" | "median" | "std") || percentile {
-        Some((metric, stat))
-    } else {
-        None
+const METRICS: [&str; 4] = ["ttft", "tpot", "itl", "e2e"];
+
+/// A latency statistic: `ttft_p99_ms` is metric `ttft`, statistic `p99`. Compact (points of
+/// a large sweep are many), ordered as the output lists them: metric, then mean, median,
+/// std, then percentiles ascending.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Latency {
+    metric: u8,
+    stat: Stat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+enum Stat {
+    Mean,
+    Median,
+    Std,
+    P(f32),
+}
+
+impl Latency {
+    /// From a tool's key: `p99_e2el_ms`, `median_e2e_latency_ms`, `mean_ttft_ms`.
+    fn from_file_key(key: &str) -> Option<Latency> {
+        let rest = key.strip_suffix("_ms")?;
+        let (stat, metric) = rest.split_once('_')?;
+        let metric = match metric {
+            "ttft" => 0,
+            "tpot" => 1,
+            "itl" => 2,
+            "e2el" | "e2e_latency" => 3,
+            _ => return None,
+        };
+        Some(Latency {
+            metric,
+            stat: Stat::parse(stat)?,
+        })
+    }
+
+    /// From our name: `e2e_p99_ms`.
+    pub fn from_name(name: &str) -> Option<Latency> {
+        let rest = name.strip_suffix("_ms")?;
+        let (metric, stat) = rest.split_once('_')?;
+        Some(Latency {
+            metric: METRICS.iter().position(|m| *m == metric)? as u8,
+            stat: Stat::parse(stat)?,
+        })
+    }
+
+    /// Our name: `{ttft,tpot,itl,e2e}_{mean,median,std,pNN}_ms` (the usual ones without an
+    /// allocation: a large sweep has millions of them to write).
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        const COMMON: [[&str; 6]; 4] = [
+            [
+                "ttft_mean_ms",
+                "ttft_median_ms",
+                "ttft_std_ms",
+                "ttft_p90_ms",
+                "ttft_p95_ms",
+                "ttft_p99_ms",
+            ],
+            [
+                "tpot_mean_ms",
+                "tpot_median_ms",
+                "tpot_std_ms",
+                "tpot_p90_ms",
+                "tpot_p95_ms",
+                "tpot_p99_ms",
+            ],
+            [
+                "itl_mean_ms",
+                "itl_median_ms",
+                "itl_std_ms",
+                "itl_p90_ms",
+                "itl_p95_ms",
+                "itl_p99_ms",
+            ],
+            [
+                "e2e_mean_ms",
+                "e2e_median_ms",
+                "e2e_std_ms",
+                "e2e_p90_ms",
+                "e2e_p95_ms",
+                "e2e_p99_ms",
+            ],
+        ];
+        let metric = usize::from(self.metric);
+        let common = match self.stat {
+            Stat::Mean => Some(0),
+            Stat::Median => Some(1),
+            Stat::Std => Some(2),
+            Stat::P(90.0) => Some(3),
+            Stat::P(95.0) => Some(4),
+            Stat::P(99.0) => Some(5),
+            Stat::P(_) => None,
+        };
+        match (common, self.stat) {
+            (Some(i), _) => COMMON[metric][i].into(),
+            (None, Stat::P(p)) => format!("{}_p{p}_ms", METRICS[metric]).into(),
+            (None, _) => unreachable!("mean, median and std are common"),
+        }
+    }
+}
+
+impl Stat {
+    fn parse(s: &str) -> Option<Stat> {
+        match s {
+            "mean" => Some(Stat::Mean),
+            "median" => Some(Stat::Median),
+            "std" => Some(Stat::Std),
+            _ => {
+                let p: f32 = s.strip_prefix('p')?.parse().ok()?;
+                // `p99` and `p99.9`, as the tools name them; not `p+5` or `p1e2`.
+                let plain = s[1..].chars().all(|c| c.is_ascii_digit() || c == '.');
+                (plain && p > 0.0 && p <= 100.0).then_some(Stat::P(p))
+            }
+        }
     }
 }
 
 /// True for a latency name in our vocabulary: `{ttft,tpot,itl,e2e}_{mean,median,std,pNN}_ms`.
 pub fn is_latency_name(name: &str) -> bool {
-    let Some(rest) = name.strip_suffix("_ms") else {
-        return false;
-    };
-    let Some((metric, stat)) = rest.split_once('_') else {
-        return false;
-    };
-    let file_metric = if metric == "e2e" { "e2el" } else { metric };
-    ["ttft", "tpot", "itl", "e2e"].contains(&metric)
-        && latency_name(&format!("{stat}_{file_metric}_ms")).is_some()
-}
-
-/// Sort key of a latency name: metric, then mean, median, std, then percentiles ascending.
-fn latency_order(name: &str) -> (usize, u8, f64) {
-    let metric = ["ttft", "tpot", "itl", "e2e"]
-        .iter()
-        .position(|m| name.starts_with(&format!("{m}_")))
-        .unwrap_or(4);
-    let stat = name
-        .trim_end_matches("_ms")
-        .rsplit('_')
-        .next()
-        .unwrap_or_default();
-    match stat {
-        "mean" => (metric, 0, 0.0),
-        "median" => (metric, 1, 0.0),
-        "std" => (metric, 2, 0.0),
-        p => (metric, 3, p[1..].parse().unwrap_or(0.0)),
-    }
+    Latency::from_name(name).is_some()
 }
 
 /// Reads one object's fields into a run; the error names the field.
-pub fn run(fields: &[(String, Value)]) -> Result<Run, String> {
+pub fn run(fields: &[(std::borrow::Cow<str>, Value)]) -> Result<Run, String> {
     let has = |k: &str| fields.iter().any(|(f, _)| f == k);
     let has_suffix = |s: &str| fields.iter().any(|(f, _)| f.ends_with(s));
     let format = if has("total_token_throughput") || has_suffix("_e2el_ms") {
@@ -150,7 +220,7 @@ pub fn run(fields: &[(String, Value)]) -> Result<Run, String> {
     for (key, value) in fields {
         let num = || number(key, value);
         let count = || count(key, value);
-        match key.as_str() {
+        match key.as_ref() {
             "duration" => duration = num()?,
             "completed" => completed = count()?,
             "failed" => r.failed = count()?,
@@ -164,10 +234,9 @@ pub fn run(fields: &[(String, Value)]) -> Result<Run, String> {
             "request_rate" => r.request_rate = rate(value)?,
             "concurrency" => r.measured_concurrency = num()?,
             other => {
-                if let (Some((metric, stat)), Some(v)) = (latency_name(other), num()?) {
-                    let name = format!("{metric}_{stat}_ms");
-                    if !r.latency.iter().any(|(n, _)| *n == name) {
-                        r.latency.push((name, v));
+                if let (Some(l), Some(v)) = (Latency::from_file_key(other), num()?) {
+                    if !r.latency.iter().any(|(n, _)| *n == l) {
+                        r.latency.push((l, v));
                     }
                 }
             }
@@ -178,11 +247,8 @@ pub fn run(fields: &[(String, Value)]) -> Result<Run, String> {
     r.completed = completed.ok_or_else(|| missing("completed"))?;
     r.output_tokens = output_tokens.ok_or_else(|| missing("total_output_tokens"))?;
     r.output_throughput = output_throughput.ok_or_else(|| missing("output_throughput"))?;
-    r.latency.sort_by(|a, b| {
-        latency_order(&a.0)
-            .partial_cmp(&latency_order(&b.0))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+    r.latency
+        .sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
     derive(&mut r);
     Ok(r)
 }
@@ -250,18 +316,21 @@ mod tests {
 
     #[test]
     fn latency_names_map_to_one_vocabulary() {
-        assert_eq!(latency_name("p99_e2el_ms"), Some(("e2e", "p99")));
+        let name = |k: &str| Latency::from_file_key(k).map(Latency::name);
+        assert_eq!(name("p99_e2el_ms").as_deref(), Some("e2e_p99_ms"));
         assert_eq!(
-            latency_name("median_e2e_latency_ms"),
-            Some(("e2e", "median"))
+            name("median_e2e_latency_ms").as_deref(),
+            Some("e2e_median_ms")
         );
-        assert_eq!(latency_name("p99.9_itl_ms"), Some(("itl", "p99.9")));
-        assert_eq!(latency_name("max_itl_ms"), None);
-        assert_eq!(latency_name("p_itl_ms"), None);
+        assert_eq!(name("p99.9_itl_ms").as_deref(), Some("itl_p99.9_ms"));
+        assert_eq!(name("max_itl_ms"), None);
+        assert_eq!(name("p_itl_ms"), None);
+        assert_eq!(name("p+5_itl_ms"), None);
         assert!(is_latency_name("e2e_p99_ms") && is_latency_name("itl_p95_ms"));
         assert!(!is_latency_name("e2el_p99_ms") && !is_latency_name("ttft_max_ms"));
-        assert!(latency_order("ttft_p99_ms") < latency_order("tpot_mean_ms"));
-        assert!(latency_order("itl_p95_ms") < latency_order("itl_p99_ms"));
-        assert!(latency_order("itl_std_ms") < latency_order("itl_p50_ms"));
+        let l = |n: &str| Latency::from_name(n).unwrap();
+        assert!(l("ttft_p99_ms") < l("tpot_mean_ms"));
+        assert!(l("itl_p95_ms") < l("itl_p99_ms"));
+        assert!(l("itl_std_ms") < l("itl_p50_ms"));
     }
 }

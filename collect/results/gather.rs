@@ -25,15 +25,22 @@ pub fn job_dirs(r: &Record) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
+/// A result file: its path, and its whole content when recognising it already read it all
+/// (small files, the usual case: one open and one read per file).
+pub struct ResultFile {
+    pub path: PathBuf,
+    pub content: Option<Vec<u8>>,
+}
+
 /// The result files under `dir`, sorted by path (a missing directory has none).
-pub fn result_files(dir: &Path) -> Vec<PathBuf> {
+pub fn result_files(dir: &Path) -> Vec<ResultFile> {
     let mut found = Vec::new();
     walk(dir, 0, &mut found);
-    found.sort();
+    found.sort_by(|a, b| a.path.cmp(&b.path));
     found
 }
 
-fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+fn walk(dir: &Path, depth: usize, found: &mut Vec<ResultFile>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -47,35 +54,35 @@ fn walk(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
             if depth + 1 < MAX_DEPTH {
                 walk(&path, depth + 1, found);
             }
-        } else if is_result(&path) {
-            found.push(path);
+        } else if let Some(content) = recognise(&path) {
+            found.push(ResultFile { path, content });
         }
     }
 }
 
-/// A `.json` or `.jsonl` file that starts with an object mentioning `"output_throughput"`
-/// (both tools write it early), or that sa-bench named `results_*.json` (then even an empty
-/// or broken one is reported). Other JSON files (config dumps, the demo's node reports,
-/// vLLM's `.pytorch.json`, which is an array) are not results.
-fn is_result(path: &Path) -> bool {
-    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-        return false;
-    };
+/// Whether `path` is a result file: a `.json` or `.jsonl` file that starts with an object
+/// mentioning `"output_throughput"` (both tools write it early), or that sa-bench named
+/// `results_*.json` (then even an empty or broken one is reported). Other JSON files (config
+/// dumps, the demo's node reports, vLLM's `.pytorch.json`, which is an array) are not
+/// results. `Some(Some(content))` when the look at its start read the whole file.
+fn recognise(path: &Path) -> Option<Option<Vec<u8>>> {
+    let name = path.file_name()?.to_str()?;
     if !(name.ends_with(".json") || name.ends_with(".jsonl")) || name.starts_with('.') {
-        return false;
+        return None;
     }
     if name.starts_with("results_") && name.ends_with(".json") && !name.ends_with(".pytorch.json") {
-        return true;
+        return Some(None);
     }
-    let Ok(file) = std::fs::File::open(path) else {
-        return false;
-    };
-    let mut head = Vec::with_capacity(4096);
-    if file.take(HEAD as u64).read_to_end(&mut head).is_err() {
-        return false;
-    }
+    let file = std::fs::File::open(path).ok()?;
+    let mut head = Vec::with_capacity(8 * 1024);
+    // One byte more than the look needs tells whether the file ended within it.
+    file.take(HEAD as u64 + 1).read_to_end(&mut head).ok()?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
-    first == Some(&b'{') && contains(&head, b"\"output_throughput\"")
+    let seen = &head[..head.len().min(HEAD)];
+    if first != Some(&b'{') || !contains(seen, b"\"output_throughput\"") {
+        return None;
+    }
+    Some((head.len() <= HEAD).then_some(head))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

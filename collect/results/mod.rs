@@ -23,6 +23,7 @@ use anyhow::Result;
 use formats::Run;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
 use sweep::Record;
 
 pub use cli::{apply, ResultsArgs};
@@ -43,8 +44,10 @@ pub struct Options {
     pub color_by: Option<String>,
 }
 
-/// What a run produced besides the records' `results`.
+/// What a run produced: every record's results, and the rest.
 pub struct Outcome {
+    /// One per record, in record order.
+    pub found: Vec<Found>,
     /// The frontier for people (several lines).
     pub summary: String,
     /// One line: how many points, valid, on the frontier, errors.
@@ -60,8 +63,8 @@ pub fn parse_slo(text: &str) -> Result<Vec<Limit>> {
 
 /// One benchmark run of one job, with what needs the record.
 pub struct Point {
-    pub job_id: String,
-    pub file: String,
+    pub job_id: Arc<str>,
+    pub file: Arc<str>,
     pub line: u64,
     pub run: Run,
     pub gpus: Option<u64>,
@@ -75,8 +78,8 @@ pub struct Point {
 
 /// A file of a record that could not be read, or a value in it that is not a result.
 pub struct FileError {
-    job_id: String,
-    file: String,
+    job_id: Arc<str>,
+    file: Arc<str>,
     line: Option<u64>,
     error: String,
 }
@@ -89,28 +92,25 @@ pub struct Found {
     searched: Vec<String>,
 }
 
-/// Gathers every record's results, judges them, flags the frontier, puts `results` into the
-/// records and writes the table and plot.
-pub fn run(records: &mut [Record], opts: &Options) -> Result<Outcome> {
+/// Gathers every record's results, judges them, flags the frontier and writes the table and
+/// plot. The records' `results` are added when they are written ([`Found::attach`]): held as
+/// compact points until then, a large sweep's results stay small in memory.
+pub fn run(records: &[Record], opts: &Options) -> Result<Outcome> {
     if let Some(key) = &opts.color_by {
         plot::color_key(records, key)?;
     }
-    let mut buf = Vec::new();
-    let mut found: Vec<Found> = records
-        .iter()
-        .map(|r| gather_record(r, opts, &mut buf))
-        .collect();
+    let mut found = gather_all(records, opts);
     let unknown_states = judge(records, &mut found, &opts.slo);
     flag_frontier(&mut found);
     let table_stdout = match &opts.table {
+        Some((path, format)) if path.as_os_str() == "-" => {
+            let mut bytes = Vec::new();
+            table::write(&mut bytes, records, &found, *format)?;
+            Some(bytes)
+        }
         Some((path, format)) => {
-            let bytes = table::render(records, &found, *format)?;
-            if path.as_os_str() == "-" {
-                Some(bytes)
-            } else {
-                sweep::fsutil::write_atomic(path, &bytes)?;
-                None
-            }
+            sweep::fsutil::write_atomic_with(path, |w| table::write(w, records, &found, *format))?;
+            None
         }
         None => None,
     };
@@ -120,13 +120,48 @@ pub fn run(records: &mut [Record], opts: &Options) -> Result<Outcome> {
     }
     let summary = summary::frontier(records, &found, &opts.slo);
     let note = summary::note(&found, unknown_states);
-    for (r, f) in records.iter_mut().zip(found) {
-        r.extra.insert("results".to_string(), f.to_json());
-    }
     Ok(Outcome {
+        found,
         summary,
         note,
         table_stdout,
+    })
+}
+
+/// Every record's points and errors, in record order. The work is split over the machine's
+/// cores in contiguous chunks: reading many small files is mostly waiting on system calls.
+fn gather_all(records: &[Record], opts: &Options) -> Vec<Found> {
+    let threads = std::env::var("SWEEP_RESULTS_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
+    let chunk = records.len().div_ceil(threads.max(1)).max(64);
+    if chunk >= records.len() {
+        let mut buf = Vec::new();
+        return records
+            .iter()
+            .map(|r| gather_record(r, opts, &mut buf))
+            .collect();
+    }
+    let gather = |part: &[Record]| {
+        let mut buf = Vec::new();
+        part.iter()
+            .map(|r| gather_record(r, opts, &mut buf))
+            .collect::<Vec<Found>>()
+    };
+    let mut parts = records.chunks(chunk);
+    let first = parts.next().unwrap_or_default();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .map(|part| scope.spawn(move || gather(part)))
+            .collect();
+        // This thread takes the first part: its memory (and what reading the input freed) is
+        // reused rather than a new allocator arena's.
+        let mut found = gather(first);
+        for w in workers {
+            found.extend(w.join().expect("a results worker panicked"));
+        }
+        found
     })
 }
 
@@ -135,15 +170,19 @@ fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
     let mut f = Found::default();
     for (job_id, dir) in gather::job_dirs(r) {
         f.searched.push(dir.display().to_string());
-        for path in gather::result_files(&dir) {
-            let file = path.display().to_string();
+        let job_id: Arc<str> = job_id.into();
+        for found in gather::result_files(&dir) {
+            let path = found.path;
+            let file: Arc<str> = path.display().to_string().into();
             let mut on_value = |line: u64, raw: read::Raw| {
                 let parsed = match raw {
                     read::Raw::Object(fields) => formats::run(&fields),
                     read::Raw::Other(kind) => Err(format!("expected a JSON object, found {kind}")),
                 };
                 match parsed {
-                    Ok(run) => f.points.push(Point::new(&job_id, &file, line, run)),
+                    Ok(run) => f
+                        .points
+                        .push(Point::new(job_id.clone(), file.clone(), line, run)),
                     Err(error) => f.errors.push(FileError {
                         job_id: job_id.clone(),
                         file: file.clone(),
@@ -152,7 +191,11 @@ fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
                     }),
                 }
             };
-            if let Err(e) = read::values(&path, opts.max_bytes, buf, &mut on_value) {
+            let read = match found.content {
+                Some(content) => read::text(&content, opts.max_bytes, &mut on_value),
+                None => read::values(&path, opts.max_bytes, buf, &mut on_value),
+            };
+            if let Err(e) = read {
                 f.errors.push(FileError {
                     job_id: job_id.clone(),
                     file: file.clone(),
@@ -250,10 +293,10 @@ fn job_verdict(r: &Record, job_id: &str) -> Verdict {
 }
 
 impl Point {
-    fn new(job_id: &str, file: &str, line: u64, run: Run) -> Point {
+    fn new(job_id: Arc<str>, file: Arc<str>, line: u64, run: Run) -> Point {
         Point {
-            job_id: job_id.to_string(),
-            file: file.to_string(),
+            job_id,
+            file,
             line,
             run,
             gpus: None,
@@ -313,10 +356,11 @@ impl Point {
     }
 
     fn latency(&self, name: &str) -> Option<f64> {
+        let l = formats::Latency::from_name(name)?;
         self.run
             .latency
             .iter()
-            .find(|(n, _)| n == name)
+            .find(|(n, _)| *n == l)
             .map(|(_, v)| *v)
     }
 
@@ -368,64 +412,147 @@ impl Point {
         FIXED.contains(&name) || formats::is_latency_name(name)
     }
 
-    /// The point as it appears in the record and, flattened, in the table.
-    pub fn to_json(&self) -> Map<String, Value> {
+    /// The point's fields in output order, absent ones left out: as they appear in the
+    /// record's `results.points` and, flattened, in the table.
+    pub fn each_field(&self, mut f: impl FnMut(&str, Cell)) {
         let r = &self.run;
-        let mut m = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
+        let opt_u = |f: &mut dyn FnMut(&str, Cell), k: &str, v: Option<u64>| {
             if let Some(v) = v {
-                m.insert(k.to_string(), v);
+                f(k, Cell::U64(v));
             }
         };
-        put("job_id", Some(json!(self.job_id)));
-        put("file", Some(json!(self.file)));
-        put("line", Some(json!(self.line)));
-        put("format", r.format.map(|f| json!(f.as_str())));
-        put("concurrency", r.concurrency.map(|v| json!(v)));
-        put("request_rate", r.request_rate.map(|v| json!(v)));
-        put("duration_s", Some(json!(r.duration_s)));
-        put("completed", Some(json!(r.completed)));
-        put("failed", r.failed.map(|v| json!(v)));
-        put("input_tokens", r.input_tokens.map(|v| json!(v)));
-        put("output_tokens", Some(json!(r.output_tokens)));
-        put("request_throughput", r.request_throughput.map(|v| json!(v)));
-        put("input_throughput", r.input_throughput.map(|v| json!(v)));
-        put("output_throughput", Some(json!(r.output_throughput)));
-        put("total_throughput", r.total_throughput.map(|v| json!(v)));
-        for (name, v) in &r.latency {
-            put(name, Some(json!(v)));
+        let opt_f = |f: &mut dyn FnMut(&str, Cell), k: &str, v: Option<f64>| {
+            if let Some(v) = v {
+                f(k, Cell::F64(v));
+            }
+        };
+        f("job_id", Cell::Str(&self.job_id));
+        f("file", Cell::Str(&self.file));
+        f("line", Cell::U64(self.line));
+        if let Some(format) = r.format {
+            f("format", Cell::Str(format.as_str()));
         }
-        put(
-            "measured_concurrency",
-            r.measured_concurrency.map(|v| json!(v)),
-        );
-        put("gpus", self.gpus.map(|v| json!(v)));
-        put(
-            "output_tps_per_gpu",
-            self.output_tps_per_gpu.map(|v| json!(v)),
-        );
-        put(
-            "total_tps_per_gpu",
-            self.total_tps_per_gpu.map(|v| json!(v)),
-        );
-        put(
-            "output_tps_per_user",
-            self.output_tps_per_user.map(|v| json!(v)),
-        );
-        put("valid", Some(json!(self.valid())));
-        put(
-            "invalid_reason",
-            self.invalid_reason.as_ref().map(|v| json!(v)),
-        );
-        put("meets_slo", self.meets_slo.map(|v| json!(v)));
-        put("pareto", Some(json!(self.pareto)));
+        opt_u(&mut f, "concurrency", r.concurrency);
+        opt_f(&mut f, "request_rate", r.request_rate);
+        f("duration_s", Cell::F64(r.duration_s));
+        f("completed", Cell::U64(r.completed));
+        opt_u(&mut f, "failed", r.failed);
+        opt_u(&mut f, "input_tokens", r.input_tokens);
+        f("output_tokens", Cell::U64(r.output_tokens));
+        opt_f(&mut f, "request_throughput", r.request_throughput);
+        opt_f(&mut f, "input_throughput", r.input_throughput);
+        f("output_throughput", Cell::F64(r.output_throughput));
+        opt_f(&mut f, "total_throughput", r.total_throughput);
+        for (l, v) in &r.latency {
+            f(&l.name(), Cell::F64(*v));
+        }
+        opt_f(&mut f, "measured_concurrency", r.measured_concurrency);
+        opt_u(&mut f, "gpus", self.gpus);
+        opt_f(&mut f, "output_tps_per_gpu", self.output_tps_per_gpu);
+        opt_f(&mut f, "total_tps_per_gpu", self.total_tps_per_gpu);
+        opt_f(&mut f, "output_tps_per_user", self.output_tps_per_user);
+        f("valid", Cell::Bool(self.valid()));
+        if let Some(why) = &self.invalid_reason {
+            f("invalid_reason", Cell::Str(why));
+        }
+        if let Some(ok) = self.meets_slo {
+            f("meets_slo", Cell::Bool(ok));
+        }
+        f("pareto", Cell::Bool(self.pareto));
+    }
+
+    /// The point as a JSON object (see [`Point::each_field`]).
+    pub fn to_json(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        self.each_field(|k, v| {
+            m.insert(k.to_string(), v.to_json());
+        });
         m
     }
 }
 
+/// One field value of a point.
+#[derive(Clone, Copy)]
+pub enum Cell<'a> {
+    Str(&'a str),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+}
+
+impl Cell<'_> {
+    pub fn to_json(self) -> Value {
+        match self {
+            Cell::Str(s) => json!(s),
+            Cell::U64(v) => json!(v),
+            Cell::F64(v) => json!(v),
+            Cell::Bool(v) => json!(v),
+        }
+    }
+
+    /// Writes the value as JSON (numbers as serde_json writes them).
+    pub fn write_json(self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match self {
+            Cell::Str(s) => serde_json::to_writer(w, s).map_err(std::io::Error::from),
+            Cell::U64(v) => serde_json::to_writer(w, &v).map_err(std::io::Error::from),
+            Cell::F64(v) => serde_json::to_writer(w, &v).map_err(std::io::Error::from),
+            Cell::Bool(v) => w.write_all(if v { b"true" } else { b"false" }),
+        }
+    }
+
+    /// The CSV cell: the JSON text of a number or boolean, a string as is.
+    pub fn text(self) -> String {
+        match self {
+            Cell::Str(s) => s.to_string(),
+            Cell::Bool(v) => v.to_string(),
+            other => other.to_json().to_string(),
+        }
+    }
+}
+
+/// Where a point column goes in the table: the order of [`Point::each_field`].
+pub fn column_rank(name: &str) -> (u16, Option<formats::Latency>) {
+    const BEFORE: &[&str] = &[
+        "job_id",
+        "file",
+        "line",
+        "format",
+        "concurrency",
+        "request_rate",
+        "duration_s",
+        "completed",
+        "failed",
+        "input_tokens",
+        "output_tokens",
+        "request_throughput",
+        "input_throughput",
+        "output_throughput",
+        "total_throughput",
+    ];
+    const AFTER: &[&str] = &[
+        "measured_concurrency",
+        "gpus",
+        "output_tps_per_gpu",
+        "total_tps_per_gpu",
+        "output_tps_per_user",
+        "valid",
+        "invalid_reason",
+        "meets_slo",
+        "pareto",
+    ];
+    if let Some(i) = BEFORE.iter().position(|k| *k == name) {
+        return (i as u16, None);
+    }
+    if let Some(l) = formats::Latency::from_name(name) {
+        return (BEFORE.len() as u16, Some(l));
+    }
+    let i = AFTER.iter().position(|k| *k == name).unwrap_or(AFTER.len());
+    (BEFORE.len() as u16 + 1 + i as u16, None)
+}
+
 impl Found {
     /// The record's `results` field.
-    fn to_json(&self) -> Value {
+    pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         let valid = self.points.iter().filter(|p| p.valid()).count();
         m.insert("valid_points".to_string(), json!(valid));
@@ -441,8 +568,8 @@ impl Found {
                 .iter()
                 .map(|e| {
                     let mut o = Map::new();
-                    o.insert("job_id".to_string(), json!(e.job_id));
-                    o.insert("file".to_string(), json!(e.file));
+                    o.insert("job_id".to_string(), json!(&*e.job_id));
+                    o.insert("file".to_string(), json!(&*e.file));
                     if let Some(line) = e.line {
                         o.insert("line".to_string(), json!(line));
                     }

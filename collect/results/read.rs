@@ -8,13 +8,14 @@
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
 
-/// One JSON value of a result file.
-pub enum Raw {
+/// One JSON value of a result file (keys borrowed from the file's text where they can be).
+pub enum Raw<'a> {
     /// An object: the fields [`super::formats`] knows, in file order.
-    Object(Vec<(String, Value)>),
+    Object(Vec<(Cow<'a, str>, Value)>),
     /// Something else: what it is ("an array", "a number", ...).
     Other(&'static str),
 }
@@ -43,8 +44,27 @@ pub fn values(
     mut each: impl FnMut(u64, Raw),
 ) -> Result<(), Failure> {
     read_bounded(path, limit, buf)?;
-    let text = sanitize(buf);
-    let bytes: &[u8] = text.as_deref().unwrap_or(buf);
+    text(buf, limit, &mut each)
+}
+
+/// [`values`] of a file already read whole.
+pub fn text(content: &[u8], limit: u64, each: &mut dyn FnMut(u64, Raw)) -> Result<(), Failure> {
+    if content.len() as u64 > limit {
+        return Err(too_large(limit));
+    }
+    let text = sanitize(content);
+    parse(text.as_deref().unwrap_or(content), each)
+}
+
+fn too_large(limit: u64) -> Failure {
+    Failure::at(
+        None,
+        format!("file too large (more than --max-result-bytes {limit} bytes)"),
+    )
+}
+
+/// The values of a whole file's text, as [`values`] describes.
+fn parse(bytes: &[u8], each: &mut dyn FnMut(u64, Raw)) -> Result<(), Failure> {
     let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Raw>();
     let (mut counted_to, mut line) = (0usize, 1u64);
     loop {
@@ -83,20 +103,11 @@ fn newlines(b: &[u8]) -> u64 {
 fn read_bounded(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::at(None, format!("cannot read: {e}"));
     let file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let too_large = |n: u64| {
-        Failure::at(
-            None,
-            format!("file too large ({n} bytes; --max-result-bytes is {limit})"),
-        )
-    };
-    if len > limit {
-        return Err(too_large(len));
-    }
     buf.clear();
+    // Reading one byte past the limit tells a file that is too large without reading it all.
     let n = file.take(limit + 1).read_to_end(buf).map_err(io)? as u64;
     if n > limit {
-        return Err(too_large(n));
+        return Err(too_large(limit));
     }
     Ok(())
 }
@@ -104,6 +115,10 @@ fn read_bounded(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), Failur
 /// The text with `NaN`, `Infinity` and `-Infinity` outside strings quoted, or `None` when
 /// there are none (the usual case: no copy).
 fn sanitize(text: &[u8]) -> Option<Vec<u8>> {
+    // Most files have neither letter outside their strings: a quick look (memchr) first.
+    if !text.contains(&b'N') && !text.contains(&b'I') {
+        return None;
+    }
     let mut out: Option<Vec<u8>> = None;
     let (mut in_string, mut escaped) = (false, false);
     let mut i = 0;
@@ -143,8 +158,8 @@ fn sanitize(text: &[u8]) -> Option<Vec<u8>> {
     out
 }
 
-impl<'de> Deserialize<'de> for Raw {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
+impl<'de> Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Raw<'de>, D::Error> {
         d.deserialize_any(RawVisitor)
     }
 }
@@ -152,52 +167,83 @@ impl<'de> Deserialize<'de> for Raw {
 struct RawVisitor;
 
 impl<'de> Visitor<'de> for RawVisitor {
-    type Value = Raw;
+    type Value = Raw<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
         let mut fields = Vec::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if super::formats::wanted(&key) {
-                let v: Value = map.next_value()?;
-                fields.push((key, v));
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        while let Some(key) = map.next_key_seed(WantedKey)? {
+            match key {
+                Some(key) => {
+                    let v: Value = map.next_value()?;
+                    fields.push((key, v));
+                }
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(Raw::Object(fields))
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw<'de>, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Raw::Other("an array"))
     }
 
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Raw, E> {
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Raw<'de>, E> {
         Ok(Raw::Other("a boolean"))
     }
 
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Raw, E> {
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Raw<'de>, E> {
         Ok(Raw::Other("a number"))
     }
 
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Raw, E> {
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Raw<'de>, E> {
         Ok(Raw::Other("a number"))
     }
 
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Raw, E> {
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Raw<'de>, E> {
         Ok(Raw::Other("a number"))
     }
 
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Raw, E> {
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Raw<'de>, E> {
         Ok(Raw::Other("a string"))
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<Raw, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Raw<'de>, E> {
         Ok(Raw::Other("null"))
+    }
+}
+
+/// A key, kept only when a run is read from it, and borrowed from the text when it can be:
+/// no allocation per key.
+struct WantedKey;
+
+impl<'de> de::DeserializeSeed<'de> for WantedKey {
+    type Value = Option<Cow<'de, str>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for WantedKey {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(super::formats::wanted(key).then_some(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(super::formats::wanted(key).then(|| Cow::Owned(key.to_string())))
     }
 }
 

@@ -51,7 +51,7 @@ pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit]) -> String {
         let mut row = vec![
             r.index.to_string(),
             r.id.clone(),
-            p.job_id.clone(),
+            p.job_id.to_string(),
             p.run.concurrency.map_or("-".to_string(), |c| c.to_string()),
         ];
         row.extend(

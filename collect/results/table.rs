@@ -10,6 +10,7 @@
 use super::Found;
 use anyhow::Result;
 use serde_json::{Map, Value};
+use std::io::Write;
 use sweep::Record;
 
 /// The table's format.
@@ -32,34 +33,110 @@ impl TableFormat {
     }
 }
 
-/// The table as bytes.
-pub fn render(records: &[Record], found: &[Found], format: TableFormat) -> Result<Vec<u8>> {
-    let rows = rows(records, found);
+/// Writes the table, one row at a time.
+pub fn write(
+    w: &mut dyn Write,
+    records: &[Record],
+    found: &[Found],
+    format: TableFormat,
+) -> Result<()> {
     match format {
-        TableFormat::Jsonl => {
-            let mut out = Vec::new();
-            for row in &rows {
-                serde_json::to_writer(&mut out, row)?;
-                out.push(b'\n');
-            }
-            Ok(out)
-        }
-        TableFormat::Csv => csv(&rows),
+        TableFormat::Jsonl => jsonl(w, records, found),
+        TableFormat::Csv => csv(w, records, found),
     }
 }
 
-/// Every point as a flat row.
-pub fn rows(records: &[Record], found: &[Found]) -> Vec<Map<String, Value>> {
-    let mut rows = Vec::new();
+fn jsonl(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
     for (r, f) in records.iter().zip(found) {
-        let head = head(r);
+        if f.points.is_empty() {
+            continue;
+        }
+        // The record's part of each of its rows, written once.
+        let mut head = serde_json::to_vec(&head(r))?;
+        head.pop(); // its closing brace: the point's fields follow
         for p in &f.points {
-            let mut row = head.clone();
-            row.extend(p.to_json());
-            rows.push(row);
+            w.write_all(&head)?;
+            let mut err = Ok(());
+            p.each_field(|k, v| {
+                if err.is_ok() {
+                    err = (|| {
+                        w.write_all(b",")?;
+                        serde_json::to_writer(&mut *w, k).map_err(std::io::Error::from)?;
+                        w.write_all(b":")?;
+                        v.write_json(w)
+                    })();
+                }
+            });
+            err?;
+            w.write_all(b"}\n")?;
         }
     }
-    rows
+    Ok(())
+}
+
+fn csv(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
+    let (heads, points) = columns(records, found);
+    let mut out = ::csv::Writer::from_writer(w);
+    out.write_record(heads.iter().chain(&points))?;
+    let mut row: Vec<String> = Vec::with_capacity(heads.len() + points.len());
+    for (r, f) in records.iter().zip(found) {
+        if f.points.is_empty() {
+            continue;
+        }
+        let head = head(r);
+        let head: Vec<String> = heads.iter().map(|c| cell(head.get(c))).collect();
+        for p in &f.points {
+            row.clear();
+            row.extend(head.iter().cloned());
+            // The point's fields come in column order: fill the gaps with empty cells.
+            let mut next = 0;
+            p.each_field(|k, v| {
+                while next < points.len() && points[next] != k {
+                    row.push(String::new());
+                    next += 1;
+                }
+                row.push(v.text());
+                next += 1;
+            });
+            row.resize(heads.len() + points.len(), String::new());
+            out.write_record(&row)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The columns of the CSV, found before any row is written so that every row has every
+/// column: the records' (in order of first appearance), then the points' (in the order of
+/// [`super::Point::each_field`]).
+fn columns(records: &[Record], found: &[Found]) -> (Vec<String>, Vec<String>) {
+    let mut heads: Vec<String> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (r, f) in records.iter().zip(found) {
+        if !f.points.is_empty() {
+            for k in head(r).keys() {
+                if seen.insert(k.clone()) {
+                    heads.push(k.clone());
+                }
+            }
+        }
+    }
+    let mut points: Vec<String> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for p in found.iter().flat_map(|f| &f.points) {
+        p.each_field(|k, _| {
+            if !seen.contains(k) {
+                seen.insert(k.to_string());
+                points.push(k.to_string());
+            }
+        });
+    }
+    points.sort_by(|a, b| {
+        super::column_rank(a)
+            .partial_cmp(&super::column_rank(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    (heads, points)
 }
 
 /// The record's columns: index, id, state and its parameters.
@@ -91,24 +168,6 @@ pub fn parameters(r: &Record) -> Vec<(String, Value)> {
         add("decode", &roles.decode);
     }
     out
-}
-
-fn csv(rows: &[Map<String, Value>]) -> Result<Vec<u8>> {
-    let mut columns: Vec<&str> = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
-    for row in rows {
-        for k in row.keys() {
-            if seen.insert(k.as_str()) {
-                columns.push(k);
-            }
-        }
-    }
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.write_record(&columns)?;
-    for row in rows {
-        w.write_record(columns.iter().map(|c| cell(row.get(*c))))?;
-    }
-    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn cell(v: Option<&Value>) -> String {
