@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(expand render submit collect collect_input)
+[ ${#stages[@]} -gt 0 ] || stages=(expand render submit collect collect_input results)
 # GNU time for peak memory (looked for by path: `command -v time` finds the shell keyword),
 # bc for ratios.
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null 2>&1 || true

@@ -213,6 +213,7 @@ pub fn run(fields: &[(std::borrow::Cow<str>, Value)]) -> Result<Run, String> {
     };
     let mut r = Run {
         format: Some(format),
+        latency: Vec::with_capacity(16),
         ..Run::default()
     };
     let (mut duration, mut completed, mut output_tokens, mut output_throughput) =

@@ -501,11 +501,13 @@ impl Cell<'_> {
     }
 
     /// The CSV cell: the JSON text of a number or boolean, a string as is.
-    pub fn text(self) -> String {
+    pub fn write_text(self, out: &mut Vec<u8>) -> std::io::Result<()> {
         match self {
-            Cell::Str(s) => s.to_string(),
-            Cell::Bool(v) => v.to_string(),
-            other => other.to_json().to_string(),
+            Cell::Str(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(())
+            }
+            other => other.write_json(out),
         }
     }
 }

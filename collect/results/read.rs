@@ -121,6 +121,7 @@ fn sanitize(text: &[u8]) -> Option<Vec<u8>> {
     }
     let mut out: Option<Vec<u8>> = None;
     let (mut in_string, mut escaped) = (false, false);
+    let mut copied = 0;
     let mut i = 0;
     while i < text.len() {
         let c = text[i];
@@ -142,18 +143,20 @@ fn sanitize(text: &[u8]) -> Option<Vec<u8>> {
                 _ => b"",
             };
             if !word.is_empty() {
-                let o = out.get_or_insert_with(|| text[..i].to_vec());
+                let o = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 16));
+                o.extend_from_slice(&text[copied..i]);
                 o.push(b'"');
                 o.extend_from_slice(word);
                 o.push(b'"');
                 i += word.len();
+                copied = i;
                 continue;
             }
         }
-        if let Some(o) = out.as_mut() {
-            o.push(c);
-        }
         i += 1;
+    }
+    if let Some(o) = out.as_mut() {
+        o.extend_from_slice(&text[copied..]);
     }
     out
 }

@@ -78,7 +78,9 @@ fn csv(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
     let (heads, points) = columns(records, found);
     let mut out = ::csv::Writer::from_writer(w);
     out.write_record(heads.iter().chain(&points))?;
-    let mut row: Vec<String> = Vec::with_capacity(heads.len() + points.len());
+    // Cells are written one by one from reused buffers: a large sweep has millions of them.
+    let mut text = Vec::with_capacity(64);
+    let mut err: Result<(), ::csv::Error> = Ok(());
     for (r, f) in records.iter().zip(found) {
         if f.points.is_empty() {
             continue;
@@ -86,20 +88,30 @@ fn csv(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
         let head = head(r);
         let head: Vec<String> = heads.iter().map(|c| cell(head.get(c))).collect();
         for p in &f.points {
-            row.clear();
-            row.extend(head.iter().cloned());
+            for h in &head {
+                out.write_field(h)?;
+            }
             // The point's fields come in column order: fill the gaps with empty cells.
             let mut next = 0;
             p.each_field(|k, v| {
                 while next < points.len() && points[next] != k {
-                    row.push(String::new());
+                    if err.is_ok() {
+                        err = out.write_field(b"");
+                    }
                     next += 1;
                 }
-                row.push(v.text());
+                text.clear();
+                let _ = v.write_text(&mut text);
+                if err.is_ok() {
+                    err = out.write_field(&text);
+                }
                 next += 1;
             });
-            row.resize(heads.len() + points.len(), String::new());
-            out.write_record(&row)?;
+            for _ in next..points.len() {
+                out.write_field(b"")?;
+            }
+            std::mem::replace(&mut err, Ok(()))?;
+            out.write_record(None::<&[u8]>)?;
         }
     }
     out.flush()?;

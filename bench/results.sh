@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench/results.sh: sweep-collect --results (release) against a straightforward Python script
+# (bench/results_baseline.py: glob + json.load + csv) that produces the same table, on the
+# files of N finished jobs with 4 benchmark points each, laid out as the jobs write them
+# (bench/results_gen.py: half SGLang bench_serving JSON Lines, half vLLM/sa-bench JSON files,
+# next to step logs and other JSON files). Checks first that both write the same CSV, byte
+# for byte, then times RUNS runs of each, taking turns, and prints median wall time, ratio and
+# peak RSS; also times the same run writing the manifest with every record's results.
+#
+#   bench/results.sh              # N=10000 jobs, RUNS=3
+#   N=2000 RUNS=5 bench/results.sh
+#   BENCH_DIR=/dev/shm bench/results.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${N:-10000}
+runs=${RUNS:-3}
+
+cargo build --release --quiet --bin sweep-collect
+bin=$PWD/target/release/sweep-collect
+[ -x /usr/bin/time ] || { echo "bench/results.sh: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
+
+tmp=$(mktemp -d "${BENCH_DIR:-/tmp}/bench-results.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+python3 bench/results_gen.py "$tmp" "$n"
+echo "jobs: $n, result points: $((4 * n)), files: $(find "$tmp/logs" -type f | wc -l)"
+
+records=$tmp/records.jsonl
+ours=("$bin" --results --table "$tmp/ours.csv" --frontier "$records")
+with_manifest=("$bin" --results --table "$tmp/ours.csv" --output "$tmp/manifest.json" "$records")
+python=(python3 bench/results_baseline.py "$records" "$tmp/python.csv")
+
+# The same table, byte for byte.
+"${ours[@]}" > /dev/null 2>&1
+"${python[@]}"
+if cmp -s "$tmp/ours.csv" "$tmp/python.csv"; then
+  echo "tables: identical ($(wc -l < "$tmp/ours.csv") lines, $(wc -c < "$tmp/ours.csv") bytes)"
+else
+  echo "bench/results.sh: the tables differ" >&2
+  diff <(head -3 "$tmp/ours.csv") <(head -3 "$tmp/python.csv") >&2 || true
+  exit 1
+fi
+
+# Turns: python, ours, ours + manifest, RUNS times; each "seconds max_rss_kib" per file.
+# CPU time (user + system) too: on a machine shared with other work, wall time also measures
+# the neighbours.
+for i in $(seq "$runs"); do
+  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.python.$i" "${python[@]}"
+  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.ours.$i" "${ours[@]}" > /dev/null 2>&1
+  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.manifest.$i" "${with_manifest[@]}" > /dev/null 2>&1
+done
+# median NAME: "median_wall_s max_rss_kib median_cpu_s"
+median() {
+  local wall cpu
+  wall=$(cat "$tmp/t.$1".* | sort -n | awk -v r="$runs" '
+    { t[NR] = $1; if ($2 > m) m = $2 } END { printf "%s %d", t[int((r + 1) / 2)], m }')
+  cpu=$(cat "$tmp/t.$1".* | awk '{ print $3 + $4 }' | sort -n | awk -v r="$runs" '
+    { c[NR] = $1 } END { print c[int((r + 1) / 2)] }')
+  echo "$wall $cpu"
+}
+read -r py_s py_kib py_cpu < <(median python)
+read -r rust_s rust_kib rust_cpu < <(median ours)
+read -r man_s man_kib man_cpu < <(median manifest)
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+bench_row results "results of $n jobs x 4 points -> CSV table" "python glob + json.load" "$py_s" "$rust_s" "$rust_kib"
+bench_row results "... and the manifest with every point" "python glob + json.load" "$py_s" "$man_s" "$man_kib"
+
+awk -v runs="$runs" -v rs="$rust_s" -v rk="$rust_kib" -v rc="$rust_cpu" -v ms="$man_s" -v mk="$man_kib" -v mc="$man_cpu" \
+    -v ps="$py_s" -v pk="$py_kib" -v pc="$py_cpu" 'BEGIN {
+  printf "\n%-42s %10s %7s %9s %7s %15s\n", "program (" runs " runs)", "median (s)", "speed", "CPU (s)", "speed", "peak RSS (MiB)"
+  printf "%-42s %10.2f %7s %9.2f %7s %15.1f\n", "python3 results_baseline.py (table)", ps, "1.0x", pc, "1.0x", pk / 1024
+  printf "%-42s %10.2f %6.1fx %9.2f %6.1fx %15.1f\n", "sweep-collect --results --table", rs, ps / rs, rc, pc / rc, rk / 1024
+  printf "%-42s %10.2f %6.1fx %9.2f %6.1fx %15.1f\n", "sweep-collect --results --table --output", ms, ps / ms, mc, pc / mc, mk / 1024
+}'
