@@ -309,11 +309,27 @@ fn validity_says_why_and_follows_the_job_state() {
     r["state_job_id"] = json!("307");
     r["history"] = json!([{"job_id": "299"}]);
     write(&job_dir(&r).join("r.jsonl"), &ok);
-    let log = Path::new(r["log_dir"].as_str().unwrap());
+    let log = PathBuf::from(r["log_dir"].as_str().unwrap());
     write(&log.join("307/r.jsonl"), &ok);
     write(&log.join("299/r.jsonl"), &ok); // an earlier submission: not read
     recs.push(r);
-    let (out, _) = collect(&dir, &recs, &["--results"]);
+    // A record never submitted, and one whose job's state is not known (no --status yet).
+    recs.push(json!({"index": 7, "id": "0000000000000007", "mode": "agg",
+        "parameters": {"slurm": {"agg_nodes": 1, "agg_workers": 1}, "sglang": {}}}));
+    let mut unknown = record(&dir, 8, 0.8, "308", "COMPLETED");
+    unknown.as_object_mut().unwrap().remove("state");
+    write(&job_dir(&unknown).join("r.jsonl"), &ok);
+    recs.push(unknown);
+    let (out, err) = collect(&dir, &recs, &["--results"]);
+    assert_eq!(
+        err,
+        "sweep-collect: results: 9 points (2 valid, 2 on the Pareto frontier); 1 of 9 combinations without a point; 0 file error(s); 1 job(s) without a known state, judged on their numbers alone (add --status)\n"
+    );
+    assert_eq!(
+        out[7]["results"],
+        json!({"valid_points": 0, "points": [], "searched": []})
+    );
+    assert_eq!(points(&out[8])[0]["valid"], true);
     let reason = |i: usize, k: usize| points(&out[i])[k]["invalid_reason"].clone();
     assert_eq!(reason(0, 0), "no completed requests");
     assert_eq!(reason(1, 0), "no output tokens");
@@ -327,6 +343,14 @@ fn validity_says_why_and_follows_the_job_state() {
         "job 306 did not complete (its --retries follow-up 307 took over)"
     );
     assert_eq!(points(&out[6])[1]["job_id"], "307");
+    assert_eq!(
+        out[6]["results"]["searched"],
+        json!([
+            log.join("306").display().to_string(),
+            log.join("307").display().to_string()
+        ]),
+        "the current submission only, not history's 299"
+    );
     assert_eq!(points(&out[6])[1]["valid"], true);
     assert_eq!(out[6]["results"]["valid_points"], 1);
     for (i, rec) in out.iter().take(6).enumerate() {
@@ -506,6 +530,17 @@ circles = list(root.iter(ns + "circle"))
 marks = [c for c in circles if c.get("r") == "5"]
 rings = [c for c in circles if c.get("r") == "8"]
 texts = " ".join("".join(t.itertext()) for t in root.iter(ns + "text"))
+# Point labels (record indices) must not overlap: boxes from their position and size.
+labels = []
+for t in root.iter(ns + "text"):
+    s = "".join(t.itertext()).strip()
+    if s.isdigit():
+        size = float(t.get("font-size"))
+        x, y = float(t.get("x")), float(t.get("y"))
+        labels.append((x, y, x + 0.62 * size * len(s), y + size))
+clash = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]
+         if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+assert len(labels) >= 13 and not clash, (len(labels), clash)
 print(len(marks), len(rings), "Output tokens/s per GPU" in texts, "Output tokens/s per user (1000 / median TPOT)" in texts, "Pareto frontier" in texts)
 "#;
         let o = Command::new("python3")
@@ -626,4 +661,17 @@ fn results_options_are_checked_before_anything_is_read() {
         "sweep-collect: --color-by: no record has a parameter \"nope\" (parameters: slurm.agg_nodes, slurm.agg_workers, sglang.mem-fraction-static, sglang.cuda-graph-bs)\n"
     );
     assert!(!plot.exists());
+}
+
+#[test]
+fn submit_records_gpus_per_node_and_drops_old_results_when_resubmitting() {
+    use crate::jobscript::{agg, fixture, records, submit};
+    let fx = fixture("results_submit_fields");
+    let mut rec: Value = serde_json::from_str(&agg(&fx, 0, 2, 1, json!({"a": 1}))).unwrap();
+    rec["job_id"] = json!("41");
+    rec["results"] = json!({"valid_points": 0, "points": [], "searched": []});
+    let out = records(&submit(&fx, &["--gpus-per-node", "4"], &format!("{rec}\n")));
+    assert_eq!(out[0]["gpus_per_node"], 4);
+    assert!(out[0].get("results").is_none(), "{}", out[0]);
+    assert_eq!(out[0]["history"][0]["job_id"], "41");
 }
