@@ -190,7 +190,7 @@ fn dry_run_writes_scripts_and_commands_and_needs_no_slurm() {
     let expected: String = (0..3)
         .map(|i| {
             format!(
-                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{sw}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--hold","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{sw}/job_{i}.sh"]}}
+                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{sw}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","gpus_per_node":8,"tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--hold","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{sw}/job_{i}.sh"]}}
 "#
             )
         })

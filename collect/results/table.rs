@@ -15,10 +15,12 @@ use sweep::Record;
 
 /// The table's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+// Variants without doc comments: clap would list them in a long --help of their own, which
+// switches every option's help to the next line.
 pub enum TableFormat {
-    /// Comma-separated values with a header row.
+    // Comma-separated values with a header row.
     Csv,
-    /// One JSON object per row.
+    // One JSON object per row.
     Jsonl,
 }
 
