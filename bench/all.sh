@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/all.sh: every benchmark of the project, each against its baseline measured in the
 # same run, printed as one table (median of several runs, speed-up over the baseline, peak
-# memory of our program). expand and render need nothing; submit and collect need the local
-# Slurm cluster (started here when run as root).
+# memory of our program). expand, render and results need nothing; submit and collect need
+# the local Slurm cluster (started here when run as root).
 #
 #   bench/all.sh                 # all of them
 #   bench/all.sh expand render   # some

@@ -9,6 +9,9 @@ use std::path::PathBuf;
 use sweep::Record;
 
 /// `sweep-collect` options about benchmark results.
+// The field docs are the --help text, where `<log_dir>/<job ID>/` reads right and backticks
+// would not.
+#[allow(rustdoc::invalid_html_tags)]
 #[derive(clap::Args, Debug, Clone)]
 pub struct ResultsArgs {
     /// Read the benchmark results that each record's current jobs wrote under
