@@ -128,14 +128,20 @@ pub fn run(records: &[Record], opts: &Options) -> Result<Outcome> {
     })
 }
 
+/// Threads for reading and formatting: the machine's cores (at most 8), or
+/// `SWEEP_RESULTS_THREADS` (for measurements).
+fn threads() -> usize {
+    std::env::var("SWEEP_RESULTS_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)))
+        .max(1)
+}
+
 /// Every record's points and errors, in record order. The work is split over the machine's
 /// cores in contiguous chunks: reading many small files is mostly waiting on system calls.
 fn gather_all(records: &[Record], opts: &Options) -> Vec<Found> {
-    let threads = std::env::var("SWEEP_RESULTS_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(8)));
-    let chunk = records.len().div_ceil(threads.max(1)).max(64);
+    let chunk = records.len().div_ceil(threads()).max(64);
     if chunk >= records.len() {
         let mut buf = Vec::new();
         return records

@@ -120,43 +120,53 @@ fn sanitize(text: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut out: Option<Vec<u8>> = None;
-    let (mut in_string, mut escaped) = (false, false);
-    let mut copied = 0;
-    let mut i = 0;
+    let (mut i, mut copied) = (0, 0);
+    // Jumps from one byte that matters to the next: a quote, and outside strings the first
+    // letter of a word to quote; inside strings a quote or a backslash.
     while i < text.len() {
-        let c = text[i];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if c == b'\\' {
-                escaped = true;
-            } else if c == b'"' {
-                in_string = false;
+        let Some(k) = text[i..]
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'N' | b'I' | b'-'))
+        else {
+            break;
+        };
+        i += k;
+        if text[i] == b'"' {
+            i += 1;
+            loop {
+                let Some(k) = text[i..].iter().position(|&b| b == b'"' || b == b'\\') else {
+                    i = text.len();
+                    break;
+                };
+                i += k;
+                if text[i] == b'\\' {
+                    // A truncated file may end right after the backslash.
+                    i = (i + 2).min(text.len());
+                } else {
+                    i += 1;
+                    break;
+                }
             }
-        } else if c == b'"' {
-            in_string = true;
-        } else {
-            let word: &[u8] = match c {
-                b'N' if text[i..].starts_with(b"NaN") => b"NaN",
-                b'I' if text[i..].starts_with(b"Infinity") => b"Infinity",
-                b'-' if text[i..].starts_with(b"-Infinity") => b"-Infinity",
-                _ => b"",
-            };
-            if !word.is_empty() {
-                let o = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 16));
-                o.extend_from_slice(&text[copied..i]);
-                o.push(b'"');
-                o.extend_from_slice(word);
-                o.push(b'"');
-                i += word.len();
-                copied = i;
-                continue;
-            }
+            continue;
         }
-        i += 1;
+        let word: &[u8] = [&b"NaN"[..], b"Infinity", b"-Infinity"]
+            .into_iter()
+            .find(|w| text[i..].starts_with(w))
+            .unwrap_or_default();
+        if word.is_empty() {
+            i += 1;
+            continue;
+        }
+        let o = out.get_or_insert_with(|| Vec::with_capacity(text.len() + 16));
+        o.extend_from_slice(&text[copied..i]);
+        o.push(b'"');
+        o.extend_from_slice(word);
+        o.push(b'"');
+        i += word.len();
+        copied = i;
     }
     if let Some(o) = out.as_mut() {
-        o.extend_from_slice(&text[copied..]);
+        o.extend_from_slice(&text[copied.min(text.len())..]);
     }
     out
 }
@@ -252,7 +262,34 @@ impl<'de> Visitor<'de> for WantedKey {
 
 #[cfg(test)]
 mod tests {
-    use super::sanitize;
+    use super::{sanitize, text, Raw};
+
+    #[test]
+    fn no_input_panics_every_prefix_and_byte_soup() {
+        let line = br#"{"backend": "sglang", "request_rate": Infinity, "completed": 16, "duration": NaN, "s": "a\"b\\", "median_tpot_ms": -Infinity, "x": [1, {"y": "N"}]}
+{"completed": 1}"#;
+        let mut each = |_: u64, raw: Raw| {
+            if let Raw::Object(fields) = raw {
+                let _ = crate::results::formats::run(&fields);
+            }
+        };
+        for end in 0..=line.len() {
+            let _ = text(&line[..end], 1 << 20, &mut each);
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let alphabet = b"{}[]\",:\\ NIaf-0123456789.eE\ntrul";
+        for _ in 0..3000 {
+            let soup: Vec<u8> = (0..(seed % 64))
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    alphabet[(seed % alphabet.len() as u64) as usize]
+                })
+                .collect();
+            let _ = text(&soup, 1 << 20, &mut each);
+        }
+    }
 
     #[test]
     fn python_non_finite_numbers_become_strings_outside_strings_only() {
@@ -263,5 +300,12 @@ mod tests {
             Some(r#"{"request_rate": "Infinity", "x": "NaN", "y": ["-Infinity"]}"#)
         );
         assert_eq!(s(r#"{"t": "NaN Infinity \" NaN"}"#), None);
+        assert_eq!(
+            s(r#"{"x": -5, "y": -Infinity"#).as_deref(),
+            Some(r#"{"x": -5, "y": "-Infinity""#)
+        );
+        // Truncated inside a string, after a backslash: no panic, nothing to quote.
+        assert_eq!(s("{\"N\": \"I\\"), None);
+        assert_eq!(s("{\"N\": \"I\\\\"), None);
     }
 }

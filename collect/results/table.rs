@@ -78,12 +78,44 @@ fn jsonl(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
 
 fn csv(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
     let (heads, points) = columns(records, found);
-    let mut out = ::csv::Writer::from_writer(w);
+    let mut out = ::csv::Writer::from_writer(&mut *w);
     out.write_record(heads.iter().chain(&points))?;
-    // Cells are written one by one from reused buffers: a large sweep has millions of them.
+    out.flush()?;
+    drop(out);
+    // Rows are formatted on the machine's cores, a batch of records at a time, and written
+    // in order: a large sweep has millions of cells, and memory holds one batch.
+    let threads = super::threads();
+    let pairs: Vec<(&Record, &Found)> = records.iter().zip(found).collect();
+    for batch in pairs.chunks(ROWS_BATCH * threads) {
+        let parts: Vec<Result<Vec<u8>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = batch
+                .chunks(ROWS_BATCH)
+                .map(|part| scope.spawn(|| csv_rows(part, &heads, &points)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|h| h.join().expect("a table worker panicked"))
+                .collect()
+        });
+        for part in parts {
+            w.write_all(&part?)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records per table worker and batch.
+const ROWS_BATCH: usize = 1024;
+
+/// The CSV rows of some records' points.
+fn csv_rows(part: &[(&Record, &Found)], heads: &[String], points: &[String]) -> Result<Vec<u8>> {
+    let mut out = ::csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::with_capacity(64 * 1024));
+    // Cells are written one by one from reused buffers.
     let mut text = Vec::with_capacity(64);
     let mut err: Result<(), ::csv::Error> = Ok(());
-    for (r, f) in records.iter().zip(found) {
+    for (r, f) in part {
         if f.points.is_empty() {
             continue;
         }
@@ -116,8 +148,7 @@ fn csv(w: &mut dyn Write, records: &[Record], found: &[Found]) -> Result<()> {
             out.write_record(None::<&[u8]>)?;
         }
     }
-    out.flush()?;
-    Ok(())
+    out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The columns of the CSV, found before any row is written so that every row has every
