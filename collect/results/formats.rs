@@ -56,6 +56,7 @@ pub struct Run {
     pub measured_concurrency: Option<f64>,
 }
 
+#[cfg(test)]
 const SCALARS: &[&str] = &[
     "duration",
     "completed",
@@ -74,7 +75,27 @@ const SCALARS: &[&str] = &[
 
 /// True for the keys a run is read from (everything else in a file is skipped unread).
 pub fn wanted(key: &str) -> bool {
-    SCALARS.contains(&key) || Latency::from_file_key(key).is_some()
+    // Asked of every key of every file: the latency keys all end in `_ms`, the rest are a
+    // fixed set (kept equal to SCALARS, which the tests check).
+    if key.ends_with("_ms") {
+        return Latency::from_file_key(key).is_some();
+    }
+    matches!(
+        key,
+        "duration"
+            | "completed"
+            | "failed"
+            | "total_input_tokens"
+            | "total_output_tokens"
+            | "request_throughput"
+            | "input_throughput"
+            | "output_throughput"
+            | "total_throughput"
+            | "total_token_throughput"
+            | "max_concurrency"
+            | "request_rate"
+            | "concurrency"
+    )
 }
 
 const METRICS: [&str; 4] = ["ttft", "tpot", "itl", "e2e"];
@@ -314,6 +335,25 @@ fn rate(v: &Value) -> Result<Option<f64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wanted_keys_are_the_scalars_and_latencies() {
+        for k in SCALARS {
+            assert!(wanted(k), "{k}");
+        }
+        for k in ["p99_e2el_ms", "median_tpot_ms", "std_itl_ms"] {
+            assert!(wanted(k), "{k}");
+        }
+        for k in [
+            "backend",
+            "generated_texts",
+            "max_itl_ms",
+            "duration_ms",
+            "itls",
+        ] {
+            assert!(!wanted(k), "{k}");
+        }
+    }
 
     #[test]
     fn latency_names_map_to_one_vocabulary() {
