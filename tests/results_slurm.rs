@@ -38,24 +38,27 @@ slurm:
   agg_nodes: [1]
   agg_workers: [1]
 sglang:
-  mem-fraction-static: [0.82, 0.86]
+  mem-fraction-static: [0.82, 0.86, 0.9]
 Y
 SUBMIT=(sweep-submit --account sweepacct --partition batch --model-dir "$PWD" --config-dir "$PWD"
   --gpu-type demo --script-variant max-tpt --scripts-dir {scripts} --network-interface lo
   --time-limit 00:05:00 --profiler 'type=sglang; isl=128; osl=32; concurrencies=4x64x512; req-rate=inf')
 sweep-expand sweep.yaml | sweep-render --out-dir sweep > rendered.jsonl
-# Index 0 benchmarks and completes; index 1's benchmark writes its results, then fails.
-head -n 1 rendered.jsonl | "${{SUBMIT[@]}}" > submitted.jsonl
-tail -n 1 rendered.jsonl | SWEEP_DEMO_BENCH_EXIT=3 "${{SUBMIT[@]}}" >> submitted.jsonl
+# Index 0 benchmarks and completes; index 1's benchmark writes its results, then fails;
+# index 2's completes with results that are not valid (no request completed).
+sed -n 1p rendered.jsonl | "${{SUBMIT[@]}}" > submitted.jsonl
+sed -n 2p rendered.jsonl | SWEEP_DEMO_BENCH_EXIT=3 "${{SUBMIT[@]}}" >> submitted.jsonl
+sed -n 3p rendered.jsonl | SWEEP_DEMO_BENCH_EMPTY=1 "${{SUBMIT[@]}}" >> submitted.jsonl
 jq -r .job_id submitted.jsonl > first_jobs
 rc=0
 sweep-collect --wait --poll-interval 1 --results submitted.jsonl --output m.json 2> first.err || rc=$?
 echo "$rc" > first_rc
 cp m.json before.json
-# The README's re-run recipe: combinations without a valid result, re-submitted and merged.
+# The README's re-run recipe: combinations without a valid result, re-submitted (a completed
+# one too) with the options of their last submission, and merged.
 sweep-collect --status --results --jsonl m.json \
   | jq -c 'select(.results.valid_points == 0)' \
-  | "${{SUBMIT[@]}}" \
+  | sweep-submit --resubmit-completed \
   | sweep-collect m.json - --output m.json
 sweep-collect --wait --poll-interval 1 --results m.json --output m.json
 "#,
@@ -79,11 +82,23 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
     );
 
     let before = manifest(&dir.join("before.json"));
-    let (b0, b1) = (&before["jobs"][0], &before["jobs"][1]);
+    let (b0, b1, b2) = (&before["jobs"][0], &before["jobs"][1], &before["jobs"][2]);
     assert_eq!(
-        (b0["state"].as_str(), b1["state"].as_str()),
-        (Some("COMPLETED"), Some("FAILED"))
+        (
+            b0["state"].as_str(),
+            b1["state"].as_str(),
+            b2["state"].as_str()
+        ),
+        (Some("COMPLETED"), Some("FAILED"), Some("COMPLETED"))
     );
+    assert_eq!(b2["results"]["valid_points"], 0, "{b2}");
+    assert_eq!(points(b2).len(), 3, "{b2}");
+    for p in points(b2) {
+        assert_eq!(
+            p["invalid_reason"], "no completed requests; no output tokens",
+            "{p}"
+        );
+    }
     assert_eq!(b0["results"]["valid_points"], 3, "{b0}");
     assert_eq!(b1["results"]["valid_points"], 0, "{b1}");
     assert_eq!(
@@ -107,13 +122,20 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
     assert!(points(b0).iter().all(|p| p["pareto"] == true), "{b0}");
     let err = std::fs::read_to_string(dir.join("first.err")).unwrap();
     assert!(
-        err.contains("sweep-collect: results: 6 points (3 valid, 3 on the Pareto frontier); 0 of 2 combinations without a point; 0 file error(s)\n"),
+        err.contains("sweep-collect: results: 9 points (3 valid, 3 on the Pareto frontier); 0 of 3 combinations without a point; 0 file error(s)\n"),
         "{err}"
     );
 
     let after = manifest(&dir.join("m.json"));
-    let (a0, a1) = (&after["jobs"][0], &after["jobs"][1]);
+    let (a0, a1, a2) = (&after["jobs"][0], &after["jobs"][1], &after["jobs"][2]);
     cancel.push(a1["job_id"].as_str().unwrap().to_string());
+    cancel.push(a2["job_id"].as_str().unwrap().to_string());
+    assert_ne!(
+        a2["job_id"], b2["job_id"],
+        "a completed job without a valid result runs again"
+    );
+    assert_eq!(a2["history"][0]["job_id"], b2["job_id"]);
+    assert_eq!(a2["results"]["valid_points"], 3, "{a2}");
     assert_eq!(
         a0["job_id"], b0["job_id"],
         "the valid combination was not re-submitted"
@@ -126,9 +148,10 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
         points(a1).iter().all(|p| p["job_id"] == a1["job_id"]),
         "only the current submission is read: {a1}"
     );
-    // The frontier was recomputed over both: at 512 concurrent requests the larger
-    // mem-fraction-static wins (the stand-in's synthetic trade-off), at 4 the smaller.
-    assert_eq!(at(a1, 512)["pareto"], true, "{a1}");
+    // The frontier was recomputed over all three: at 512 concurrent requests the largest
+    // mem-fraction-static wins (the stand-in's synthetic trade-off), at 4 the smallest.
+    assert_eq!(at(a2, 512)["pareto"], true, "{a2}");
+    assert_eq!(at(a1, 512)["pareto"], false, "{a1}");
     assert_eq!(at(a0, 512)["pareto"], false, "{a0}");
     assert_eq!(at(a0, 4)["pareto"], true, "{a0}");
 }

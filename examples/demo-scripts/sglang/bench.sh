@@ -11,7 +11,9 @@
 # was handed (mem-fraction-static and max-running-requests in the rendered config, the GPU
 # counts and the concurrency) by a made-up formula, so that a sweep over them has a
 # throughput/latency trade-off and a Pareto frontier to look at.
-# SWEEP_DEMO_BENCH_EXIT=N makes the benchmark exit N after writing (to test failing jobs).
+# SWEEP_DEMO_BENCH_EXIT=N makes the benchmark exit N after writing (to test failing jobs);
+# SWEEP_DEMO_BENCH_EMPTY=1 makes every run report no completed request (a job that completes
+# without a valid result).
 dir="${SWEEP_LOG_DIR:-.}"
 mkdir -p "$dir/nodes" "$dir/bench"
 for _ in $(seq 1 120); do
@@ -105,6 +107,8 @@ for c in concurrencies:
         "concurrency": b * 0.97,
         "accept_length": None,
     }
+    if os.environ.get("SWEEP_DEMO_BENCH_EMPTY") == "1":
+        result.update(completed=0, total_output_tokens=0, output_throughput=0.0)
     # bench_serving appends one line per run to --output-file.
     with open(os.path.join(out, "bench_serving.jsonl"), "a") as f:
         f.write(json.dumps(result) + "\n")
