@@ -1085,3 +1085,95 @@ fn a_dry_run_never_replaces_the_script_of_a_submitted_job() {
     let dry = std::fs::read_to_string(sw.join("job_0.dry-run.sh")).unwrap();
     assert!(dry.contains("--time=00:01:00"), "{dry}");
 }
+
+/// The same input gives the same bytes as before sweep-submit streamed its records (issue 16):
+/// a dry run and a (fake) submission of two rendered sweeps, every record on stdout and every
+/// job script, compared with the golden file `tests/data/submit/streaming.golden`
+/// (`SWEEP_BLESS=1` writes it).
+#[test]
+fn output_and_scripts_are_the_bytes_they_were_before_streaming() {
+    let dir = temp_dir("submit_streaming_golden");
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let render = format!(
+        "sweep-expand {repo}/examples/throughput.yaml | sweep-render --out-dir a > a.jsonl && \
+         sweep-expand {repo}/examples/per-role.yaml | sweep-render --out-dir b > b.jsonl"
+    );
+    let out = crate::common::sh(&render, &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let fake = Fake::new("submit_streaming_fake", "echo $((1000 + n))");
+    let mut golden = String::new();
+    for (case, args) in [
+        (
+            "dry run",
+            vec!["--dry-run", "--sbatch", &fake.sbatch(), "--retries", "1"],
+        ),
+        (
+            "submitted",
+            vec!["--sbatch", &fake.sbatch(), "--retries", "1"],
+        ),
+    ] {
+        let mut all: Vec<&str> = vec![
+            "--profiler",
+            "type=sglang; isl=8; osl=8; concurrencies=1x2; req-rate=inf",
+            "--job-name",
+            "golden",
+        ];
+        all.extend(&args);
+        let input = std::fs::read_to_string(dir.join("a.jsonl")).unwrap()
+            + &std::fs::read_to_string(dir.join("b.jsonl")).unwrap();
+        let out = submit(&all, &input, &[]);
+        assert_eq!(out.status.code(), Some(0), "{case}: {}", stderr(&out));
+        golden += &format!("== {case}: stdout\n");
+        for r in records(&out) {
+            let mut r = r;
+            if r.get("submitted_at").is_some() {
+                r["submitted_at"] = Value::from("@TIME@");
+            }
+            golden += &(r.to_string() + "\n");
+        }
+        golden += &format!("== {case}: scripts (sha256 of the text)\n");
+        for r in records(&out) {
+            let path = s(&r, "job_script");
+            let text = std::fs::read_to_string(path).unwrap();
+            golden += &format!("{path} {}\n", sha256(&normalize(&text, &dir)));
+        }
+        // Every combination submitted once: a second case would find them all submitted.
+        for d in ["a", "b"] {
+            let _ = std::fs::remove_dir_all(dir.join(d).join(".sweep/submissions.jsonl"));
+            let _ = std::fs::remove_file(dir.join(d).join(".sweep/submissions.jsonl"));
+        }
+    }
+    let golden = normalize(&golden, &dir);
+    let path = Path::new(repo).join("tests/data/submit/streaming.golden");
+    if std::env::var("SWEEP_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&path, &golden).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        expected == golden,
+        "differs from {} (SWEEP_BLESS=1 writes it)",
+        path.display()
+    );
+}
+
+/// Paths of this run, and the sweep keys made from them, as placeholders.
+fn normalize(text: &str, dir: &Path) -> String {
+    let mut text = text.to_string();
+    for d in ["a", "b"] {
+        let sweep = dir.join(d).display().to_string();
+        text = text.replace(&sweep::tag::sweep_key(&sweep), &format!("@KEY_{d}@"));
+    }
+    let fake = Path::new(env!("CARGO_TARGET_TMPDIR")).join("submit_streaming_fake");
+    text.replace(&dir.display().to_string(), "@TMP@")
+        .replace(&fake.display().to_string(), "@FAKE@")
+        .replace(env!("CARGO_MANIFEST_DIR"), "@REPO@")
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
