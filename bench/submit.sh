@@ -26,7 +26,7 @@ trap 'cancel_all; rm -rf "$TMP"' EXIT
 
 # N disaggregated 36-node records (12 prefill + 24 decode), distinct ids.
 for ((i = 0; i < N; i++)); do
-  printf '{"index":%d,"id":"be%014x","mode":"disagg","total_nodes":36,"parameters":{"slurm":{"prefill_nodes":12,"decode_nodes":24,"prefill_workers":3,"decode_workers":1},"sglang":{"max-running-requests":5632}}}\n' "$i" "$i"
+  printf '{"index":%d,"id":"be%014x","mode":"disagg","total_nodes":36,"parameters":{"slurm":{"prefill_nodes":12,"decode_nodes":24,"prefill_workers":3,"decode_workers":1},"sglang":{}}}\n' "$i" "$i"
 done > "$TMP/records.jsonl"
 
 OPTS=(--account sweepacct --partition batch --model-dir /models/m --config-dir /cfg
