@@ -13,7 +13,6 @@
 //! between `sbatch` and its journal line: never released, they are cancelled.
 
 use crate::options::JobOptions;
-use crate::prepare::Sourced;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -52,20 +51,20 @@ struct Dir {
 pub enum Fate {
     /// Submit it (again).
     Submit,
-    /// It already has a job: passed through with it (`state` as Slurm or the record knew it).
-    Keep { state: String },
+    /// It already has a job: passed through with it (`state` as Slurm or the record knew it);
+    /// `pos` is that submission among the combination's (see [`Sweeps::fill`]).
+    Keep { pos: usize, state: String },
 }
 
-/// The decisions for a run.
+/// What judging the records found besides their fates.
+#[derive(Default)]
 pub struct Decisions {
-    /// One per record, in order.
-    pub fates: Vec<Fate>,
     /// Held jobs of kept combinations, to release (a run killed before it released them).
     pub release: Vec<String>,
-    /// Held jobs no journal line or record mentions: cancelled, never released.
-    pub cancel: Vec<(String, String)>,
     /// Combinations kept because Slurm no longer knows their job's state.
     pub unknown: usize,
+    /// Every job the records and journals know (to tell held duplicates apart).
+    known: BTreeSet<String>,
 }
 
 /// Jobs of the user that carry a tag of this run's sweeps, and the states of every job the
@@ -78,13 +77,10 @@ pub struct Snapshot {
 }
 
 impl Sweeps {
-    /// Locks every sweep directory of `records` (in name order, so two runs cannot deadlock)
-    /// and reads its journal. A second sweep-submit into the same directory waits here.
-    pub fn open(records: &[Sourced]) -> Result<Sweeps> {
-        let names: BTreeSet<&str> = records
-            .iter()
-            .map(|s| s.record.sweep_dir.as_deref().expect("placed"))
-            .collect();
+    /// Locks every sweep directory (in name order, so two runs cannot deadlock) and reads its
+    /// journal. A second sweep-submit into the same directory waits here.
+    pub fn open(names: &[String]) -> Result<Sweeps> {
+        let names: BTreeSet<&String> = names.iter().collect();
         let mut dirs = BTreeMap::new();
         for name in names {
             let path = PathBuf::from(name);
@@ -112,18 +108,16 @@ impl Sweeps {
 
     /// True when Slurm may hold jobs of these records: some directory had a submission
     /// before, or some record names a job. A fresh sweep's first run needs no Slurm call.
-    pub fn needs_slurm(&self, records: &[Sourced]) -> bool {
+    pub fn needs_slurm(&self, named_jobs: &BTreeSet<String>) -> bool {
         self.dirs
             .values()
             .any(|d| d.submitted_before || !d.subs.by_id.is_empty())
-            || records
-                .iter()
-                .any(|s| s.record.job_id.is_some() || !s.record.history.is_empty())
+            || !named_jobs.is_empty()
     }
 
     /// One tag query (the user's jobs with their tags, states and reasons), then the states of
     /// every other job the journals and records know, in batched calls.
-    pub fn snapshot(&self, slurm: &Slurm, records: &[Sourced]) -> Result<Snapshot> {
+    pub fn snapshot(&self, slurm: &Slurm, named_jobs: &BTreeSet<String>) -> Result<Snapshot> {
         let keys: BTreeSet<&str> = self.dirs.values().map(|d| d.key.as_str()).collect();
         let tagged: Vec<TaggedJob> = slurm
             .tagged_jobs()
@@ -135,21 +129,22 @@ impl Sweeps {
             .iter()
             .map(|j| (j.job_id.clone(), (j.state.clone(), j.held())))
             .collect();
-        let mut ask: BTreeSet<String> = BTreeSet::new();
-        for s in records {
-            let dir = &self.dirs[s.record.sweep_dir.as_deref().expect("placed")];
-            for job in known_jobs(&s.record, &dir.subs) {
-                if !states.contains_key(&job) {
-                    ask.insert(job);
-                }
-            }
-        }
+        let journaled = self
+            .dirs
+            .values()
+            .flat_map(|d| d.subs.by_id.values().flatten())
+            .flat_map(|s| std::iter::once(&s.job_id).chain(&s.retry_job_ids));
+        let ask: BTreeSet<&String> = named_jobs
+            .iter()
+            .chain(journaled)
+            .filter(|j| !states.contains_key(*j))
+            .collect();
         if !ask.is_empty() {
             let refs: Vec<JobRef> = ask
                 .into_iter()
                 .map(|job_id| JobRef {
                     cluster: None,
-                    job_id,
+                    job_id: job_id.clone(),
                 })
                 .collect();
             let answers = slurm
@@ -167,66 +162,69 @@ impl Sweeps {
         Ok(Snapshot { tagged, states })
     }
 
-    /// Decides every record's fate and fills in what it carries: a kept record gets its job
-    /// (`submit_status: "already_submitted"`); a record to submit gets every earlier job of
-    /// its combination in `history`.
-    pub fn decide(
+    /// Decides one record's fate: kept when its combination already has a job (see the module
+    /// docs), else submitted. Tagged jobs of a sweep without a journal are adopted here, once.
+    pub fn judge(
         &mut self,
-        records: &mut [Sourced],
+        r: &Record,
         snapshot: Option<&Snapshot>,
         resubmit_completed: bool,
-    ) -> Result<Decisions> {
-        let mut decisions = Decisions {
-            fates: Vec::with_capacity(records.len()),
-            release: Vec::new(),
-            cancel: Vec::new(),
-            unknown: 0,
+        decisions: &mut Decisions,
+    ) -> Result<Fate> {
+        let dir = self.dir_mut(r);
+        decisions.known.extend(known_jobs(r, &dir.subs));
+        let Some(snap) = snapshot else {
+            return Ok(Fate::Submit);
         };
-        let mut known_everywhere: BTreeSet<String> = BTreeSet::new();
-        for s in records.iter_mut() {
-            let name = s.record.sweep_dir.clone().expect("placed");
-            let dir = self.dirs.get_mut(&name).expect("opened");
-            known_everywhere.extend(known_jobs(&s.record, &dir.subs));
-            let adopted = match snapshot {
-                Some(snap) => adopt_orphans(dir, &s.record, snap)?,
-                None => Vec::new(),
-            };
-            let subs = submissions(&s.record, &dir.subs, &adopted);
-            known_everywhere.extend(subs.iter().flat_map(|c| c.jobs.clone()));
-            let fate = match snapshot {
-                Some(snap) => judge(&subs, snap, resubmit_completed),
-                None => None,
-            };
-            match fate {
-                Some((pos, state)) => {
-                    let kept = &subs[pos];
-                    if let Some(snap) = snapshot {
-                        for job in &kept.jobs {
-                            if snap.states.get(job).is_some_and(|(_, held)| *held) {
-                                decisions.release.push(job.clone());
-                            }
-                        }
-                    }
-                    if state == "UNKNOWN" {
-                        decisions.unknown += 1;
-                    }
-                    keep(&mut s.record, &subs, pos, &dir.path);
-                    decisions.fates.push(Fate::Keep { state });
-                }
-                None => {
-                    earlier_into_history(&mut s.record, &subs, &dir.path);
-                    decisions.fates.push(Fate::Submit);
-                }
+        adopt_orphans(dir, r, snap)?;
+        let subs = submissions(r, &dir.subs);
+        decisions
+            .known
+            .extend(subs.iter().flat_map(|c| c.jobs.iter().cloned()));
+        let Some((pos, state)) = judge(&subs, snap, resubmit_completed) else {
+            return Ok(Fate::Submit);
+        };
+        for job in &subs[pos].jobs {
+            if snap.states.get(job).is_some_and(|(_, held)| *held) {
+                decisions.release.push(job.clone());
             }
         }
-        if let Some(snap) = snapshot {
-            for j in &snap.tagged {
-                if j.held() && !known_everywhere.contains(&j.job_id) {
-                    decisions.cancel.push((j.job_id.clone(), j.tag.id.clone()));
-                }
-            }
+        if state == "UNKNOWN" {
+            decisions.unknown += 1;
         }
-        Ok(decisions)
+        Ok(Fate::Keep { pos, state })
+    }
+
+    /// Fills in what a record carries for its fate: a kept record gets its job
+    /// (`submit_status: "already_submitted"`); a record to submit gets every earlier job of
+    /// its combination in `history`. The same for every pass over the records.
+    pub fn fill(&self, r: &mut Record, fate: &Fate) {
+        let dir = &self.dirs[r.sweep_dir.as_deref().expect("placed")];
+        let subs = submissions(r, &dir.subs);
+        match fate {
+            Fate::Keep { pos, .. } => keep(r, &subs, *pos, &dir.path),
+            Fate::Submit => earlier_into_history(r, &subs, &dir.path),
+        }
+    }
+
+    /// After every record was judged: held jobs of these sweeps that no journal line or
+    /// record names (a stalled controller's duplicates, a killed run's last job): to cancel.
+    pub fn ghosts(&self, snapshot: Option<&Snapshot>, decisions: &Decisions) -> Vec<String> {
+        snapshot
+            .map(|snap| {
+                snap.tagged
+                    .iter()
+                    .filter(|j| j.held() && !decisions.known.contains(&j.job_id))
+                    .map(|j| j.job_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn dir_mut(&mut self, r: &Record) -> &mut Dir {
+        self.dirs
+            .get_mut(r.sweep_dir.as_deref().expect("placed"))
+            .expect("opened")
     }
 
     /// The options of the combination's last submission in its sweep directory, else of the
@@ -330,12 +328,11 @@ fn known_jobs(r: &Record, subs: &Submissions) -> Vec<String> {
 /// and that were released (a held one is a ghost, cancelled): submitted by an earlier version,
 /// or before the directory was made anew. They are written into the journal, so the next run
 /// knows them.
-fn adopt_orphans(dir: &mut Dir, r: &Record, snap: &Snapshot) -> Result<Vec<Submitted>> {
+fn adopt_orphans(dir: &mut Dir, r: &Record, snap: &Snapshot) -> Result<()> {
     if dir.had_journal {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let known: BTreeSet<String> = known_jobs(r, &dir.subs).into_iter().collect();
-    let mut adopted = Vec::new();
     for j in &snap.tagged {
         if j.tag.id != r.id || j.tag.sweep_key != dir.key || known.contains(&j.job_id) {
             continue;
@@ -371,19 +368,14 @@ fn adopt_orphans(dir: &mut Dir, r: &Record, snap: &Snapshot) -> Result<Vec<Submi
             dir.journal = Some(Journal::open(&dir.path)?);
         }
         dir.journal.as_mut().expect("opened").append(&s)?;
-        dir.subs
-            .by_id
-            .entry(r.id.clone())
-            .or_default()
-            .push(s.clone());
-        adopted.push(s);
+        dir.subs.by_id.entry(r.id.clone()).or_default().push(s);
     }
-    Ok(adopted)
+    Ok(())
 }
 
 /// The combination's submissions, oldest first: its history, the journal's, then the
 /// record's current one (each job once; the record's view of a job wins for its state).
-fn submissions(r: &Record, subs: &Submissions, adopted: &[Submitted]) -> Vec<Candidate> {
+fn submissions(r: &Record, subs: &Submissions) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     let add = |c: Candidate, out: &mut Vec<Candidate>| match out
         .iter_mut()
@@ -423,8 +415,7 @@ fn submissions(r: &Record, subs: &Submissions, adopted: &[Submitted]) -> Vec<Can
             &mut out,
         );
     }
-    let journal = subs.by_id.get(&r.id).into_iter().flatten();
-    for s in journal.chain(adopted) {
+    for s in subs.by_id.get(&r.id).into_iter().flatten() {
         let some = |v: &String| Some(v.clone()).filter(|v| !v.is_empty());
         add(
             Candidate {

@@ -17,6 +17,7 @@ mod progress;
 mod release;
 mod retry;
 mod sbatch;
+mod spool;
 mod submission;
 mod sweepconfig;
 

@@ -6,12 +6,9 @@
 use crate::jobscript::{Builder, Job};
 use crate::options::JobOptions;
 use anyhow::{bail, Context, Result};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use sweep::jsonl::Input;
 use sweep::record::{JobStatus, Submission};
-use sweep::state::{LockKind, Numbers};
 use sweep::Record;
 
 /// The record files to read: `paths`, or with `--sweep-config` the records that sweep-expand
@@ -32,88 +29,21 @@ pub fn inputs(
     Ok(vec![crate::sweepconfig::expand_and_render(file, &dir)?])
 }
 
-/// A record and where it came from (`<stdin>:7`), for messages.
-pub struct Sourced {
-    pub origin: String,
-    pub record: Record,
-}
-
-/// Reads every record of every input and checks it; nothing is written and nothing submitted
-/// until all are good. `output_dir` is the sweep directory of records without one (None: a new
-/// one will be created), used here to catch one combination twice for one sweep directory.
-pub fn read_all(paths: &[PathBuf], output_dir: Option<&Path>) -> Result<Vec<Sourced>> {
-    let mut all = Vec::new();
-    let mut seen: BTreeMap<(String, String), String> = BTreeMap::new();
-    for input in Input::open_all(paths)? {
-        let name = input.name.clone();
-        for item in input.records::<Record>() {
-            let (line, record) = item?;
-            let origin = format!("{name}:{line}");
-            check(&record).with_context(|| format!("{origin}: invalid record"))?;
-            let dir = record
-                .sweep_dir
-                .clone()
-                .or_else(|| output_dir.map(|d| d.display().to_string()))
-                .unwrap_or_default();
-            if let Some(first) = seen.insert((dir, record.id.clone()), origin.clone()) {
-                bail!(
-                    "{origin}: combination {} (index {}) appears twice for the same sweep directory (first at {first}): it would be submitted twice",
-                    record.id,
-                    record.index
-                );
-            }
-            all.push(Sourced { origin, record });
-        }
-    }
-    Ok(all)
-}
-
-/// Gives every record without a sweep_dir `--output-dir`, or one new directory for the run
-/// (said on stderr: it is where the sweep's state and scripts are), then every record its
-/// number in its sweep directory ([`Numbers`]): the one it has there, or a new one. A record
-/// from sweep-render already has its number; one straight from sweep-expand gets it here.
-pub fn place(records: &mut [Sourced], output_dir: Option<PathBuf>) -> Result<()> {
-    if records.iter().any(|s| s.record.sweep_dir.is_none()) {
-        let dir = match output_dir {
-            Some(d) => d,
-            None => {
-                let d = new_sweep_dir()?;
-                sweep::cli::warn(format_args!("sweep directory: {}", d.display()));
-                d
-            }
-        };
-        let dir = sweep::fsutil::utf8(&dir)?;
-        for s in records.iter_mut().filter(|s| s.record.sweep_dir.is_none()) {
-            s.record.sweep_dir = Some(dir.clone());
-        }
-    }
-    let mut by_dir: BTreeMap<String, Vec<&mut Sourced>> = BTreeMap::new();
-    for s in records.iter_mut() {
-        let dir = s.record.sweep_dir.clone().expect("set above");
-        by_dir.entry(dir).or_default().push(s);
-    }
-    for (dir, list) in by_dir {
-        let path = Path::new(&dir);
-        std::fs::create_dir_all(path)
-            .with_context(|| format!("failed to create directory {dir}"))?;
-        let _lock = sweep::state::lock(path, LockKind::Names)?;
-        let mut numbers = Numbers::load(path)?;
-        for s in list {
-            s.record.index = numbers.number(&s.record.id, s.record.index)?;
-        }
-    }
-    Ok(())
-}
-
 /// A new `./sweep_YYYYMMDD_HHMMSS`, never shared with another run.
 fn new_sweep_dir() -> Result<PathBuf> {
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
     sweep::fsutil::create_sweep_dir(&cwd)
 }
 
+/// A record and where it came from (`<stdin>:7`), for messages.
+pub struct Sourced {
+    pub origin: String,
+    pub record: Record,
+}
+
 /// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
 /// sweep directory, and the config file of its SGLang values.
-fn check(r: &Record) -> Result<()> {
+pub fn check(r: &Record) -> Result<()> {
     if r.id.is_empty()
         || !r
             .id
@@ -162,14 +92,16 @@ pub struct Plan {
 
 impl Plan {
     /// Fills in the submit fields of `r` (whose `sweep_dir` is set) for a job made with
-    /// `options` by `builder`, and creates its log directory; `sbatch_command` is the command
-    /// that submits it. Returns the job script to save (see [`save_in_order`]).
+    /// `options` by `builder`, and creates its log directory when `make_dirs`;
+    /// `sbatch_command` is the command that submits it. Returns the job script to save (see
+    /// [`Saver`]).
     pub fn prepare(
         &self,
         r: &mut Record,
         options: &JobOptions,
         builder: &Builder,
         dry_run_beside_a_job: bool,
+        make_dirs: bool,
     ) -> Result<Script> {
         let sweep_dir = PathBuf::from(r.sweep_dir.as_deref().expect("sweep_dir set"));
         let job_name = format!("{}_sweep{}", options.job_name, r.index);
@@ -180,7 +112,9 @@ impl Plan {
                 .join(&job_name),
             None => sweep_dir.join("logs").join(&job_name),
         };
-        for dir in [&sweep_dir, &log_dir] {
+        // The checking pass renders without creating anything; the submission pass creates
+        // the log directory before the job script is saved (and so before its sbatch).
+        for dir in [&sweep_dir, &log_dir].into_iter().filter(|_| make_dirs) {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("failed to create directory {}", dir.display()))?;
         }
@@ -272,25 +206,63 @@ pub struct Script {
     pub keep_old: Option<PathBuf>,
 }
 
-/// One result per saved job script, in order (see [`save_in_order`]).
-pub type Saved = mpsc::Receiver<Result<()>>;
+/// Saves job scripts in order on a thread of its own, each atomically (complete or absent,
+/// synced to disk), while the run goes on: a sync can cost as much as an `sbatch` call, so
+/// saving runs ahead, overlapped with the calls. At most [`Saver::AHEAD`] scripts wait to be
+/// saved, so memory does not grow with the number of records.
+pub struct Saver {
+    tx: Option<mpsc::SyncSender<Script>>,
+    rx: mpsc::Receiver<Result<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
 
-/// Saves the scripts in order on a thread of its own, each atomically (complete or absent,
-/// synced to disk); the receiver yields one result per script, in order. Submission waits for
-/// a script's result before its `sbatch`, so saving runs ahead, overlapped with the `sbatch`
-/// calls: a sync can cost as much as the `sbatch` call itself.
-pub fn save_in_order(scripts: Vec<Script>) -> Saved {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for s in scripts {
-            let saved =
-                keep(&s).and_then(|()| sweep::fsutil::write_atomic(&s.path, s.text.as_bytes()));
-            if tx.send(saved).is_err() {
-                return; // nobody waits any more
+impl Saver {
+    /// Scripts handed over and not yet saved, at most.
+    pub const AHEAD: usize = 32;
+
+    pub fn new() -> Saver {
+        let (tx, scripts) = mpsc::sync_channel::<Script>(Self::AHEAD);
+        let (done, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            for s in scripts {
+                let saved =
+                    keep(&s).and_then(|()| sweep::fsutil::write_atomic(&s.path, s.text.as_bytes()));
+                if done.send(saved).is_err() {
+                    return; // nobody waits any more
+                }
             }
+        });
+        Saver {
+            tx: Some(tx),
+            rx,
+            thread: Some(thread),
         }
-    });
-    rx
+    }
+
+    /// Hands a script over (waits while [`Saver::AHEAD`] are waiting).
+    pub fn save(&self, script: Script) -> Result<()> {
+        self.tx
+            .as_ref()
+            .expect("open")
+            .send(script)
+            .map_err(|_| anyhow::anyhow!("the job-script writer stopped"))
+    }
+
+    /// The result of the next script handed over, in order.
+    pub fn saved(&self) -> Result<()> {
+        self.rx
+            .recv()
+            .map_err(|_| anyhow::anyhow!("the job-script writer stopped"))?
+    }
+
+    /// Lets the writer finish the scripts handed over (a run that stopped early): every
+    /// record's job script exists, and no temporary file is left behind.
+    pub fn finish(mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// Moves the script a re-submission replaces to where its job's history entry says.

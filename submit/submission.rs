@@ -6,12 +6,13 @@
 use crate::already::{Decisions, Fate, Sweeps};
 use crate::jobscript::Builder;
 use crate::options::{Given, JobOptions};
-use crate::prepare::{self, Plan, Saved, Script, Sourced};
+use crate::prepare::{self, Plan, Saver, Sourced};
 use crate::progress::Progress;
 use crate::retry::{Done, Submitter};
 use crate::sbatch;
+use crate::spool::Spool;
 use anyhow::{anyhow, Context, Result};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::StdoutLock;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,7 +54,7 @@ pub struct Options {
     pub max_rate: Option<f64>,
 }
 
-/// One record to submit, ready: its options and the job script to save before its `sbatch`.
+/// One record to submit, ready: its options and where they are saved.
 struct Ready {
     options: JobOptions,
     options_hash: String,
@@ -61,6 +62,12 @@ struct Ready {
 
 /// Reads, places, judges, prepares and submits every record; exit 1 (with the first failure)
 /// when any record was not submitted.
+///
+/// Memory does not grow with the number of records: they are read once into a temporary file
+/// ([`Spool`]), checked, placed and judged there, then read again for each later pass. Every
+/// record is still checked, and every job script rendered, before the first `sbatch` (pass
+/// 3); the scripts are rendered again and saved in the submission pass, each before its own
+/// `sbatch`, at most [`Saver::AHEAD`] ahead of it.
 pub fn run(opts: Options) -> Result<ExitCode> {
     sweep::cli::stdout_must_be_open()?;
     crate::jobscript::check_given(&opts.given.script)?;
@@ -68,9 +75,9 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     let absolute = sweep::fsutil::absolute;
     let mut output_dir = opts.output_dir.as_deref().map(absolute).transpose()?;
     let inputs = prepare::inputs(&opts.inputs, opts.sweep_config.as_deref(), &mut output_dir)?;
-    let mut records = prepare::read_all(&inputs, output_dir.as_deref())?;
-    prepare::place(&mut records, output_dir)?;
-    let mut sweeps = Sweeps::open(&records)?;
+    // Pass 1: read, check, place, spool.
+    let mut spool = Spool::read(&inputs, output_dir)?;
+    let mut sweeps = Sweeps::open(&spool.dirs)?;
     let mut submitter = Submitter::new(
         &sbatch,
         opts.attempts,
@@ -78,21 +85,34 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         opts.timeout,
         opts.max_rate,
     );
-    let snapshot = match !opts.dry_run && sweeps.needs_slurm(&records) {
-        true => Some(sweeps.snapshot(submitter.slurm(), &records)?),
+    let snapshot = match !opts.dry_run && sweeps.needs_slurm(&spool.named_jobs) {
+        true => Some(sweeps.snapshot(submitter.slurm(), &spool.named_jobs)?),
         false => None,
     };
-    let decisions = sweeps.decide(&mut records, snapshot.as_ref(), opts.resubmit_completed)?;
+    // Pass 2: judge each record against what its sweep already has (nothing to judge in a
+    // fresh sweep, or in a dry run: every record is to submit).
+    let mut decisions = Decisions::default();
+    let mut fates = vec![Fate::Submit; spool.len()];
+    if snapshot.is_some() {
+        for item in spool.records()? {
+            let (i, s) = item?;
+            let snap = snapshot.as_ref();
+            fates[i] = sweeps.judge(&s.record, snap, opts.resubmit_completed, &mut decisions)?;
+        }
+    }
+    let ghosts = sweeps.ghosts(snapshot.as_ref(), &decisions);
+    spool.named_jobs.clear();
     let plan = Plan {
         sbatch: sbatch.display().to_string(),
     };
-    let (ready, scripts) = prepare_all(&opts, &plan, &mut sweeps, &mut records, &decisions)?;
-    report_decisions(&decisions, &mut submitter);
-    let saved = prepare::save_in_order(scripts);
+    // Pass 3: options, checks and job scripts of every record, before the first sbatch.
+    let mut prepared = Prepared::default();
+    prepared.all(&opts, &plan, &mut sweeps, &spool, &fates)?;
+    report_decisions(&decisions, &ghosts, &mut submitter);
+    // Pass 4: submit.
     let mut out = Out::stdout();
-    let result = if opts.dry_run {
-        write_dry_run(records, &decisions.fates, &saved, &mut out)
-    } else {
+    let saver = Saver::new();
+    let result = if !opts.dry_run {
         submitter.releaser.add(decisions.release.iter().cloned());
         let mut run = Run {
             opts: &opts,
@@ -101,11 +121,19 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             submitter: &mut submitter,
             out: &mut out,
         };
-        run.submit_all(records, &decisions.fates, ready, &saved)
+        run.submit_all(&spool, &fates, &mut prepared, &saver)
+    } else {
+        write_dry_run(
+            &spool,
+            &fates,
+            &mut prepared,
+            &plan,
+            &sweeps,
+            &saver,
+            &mut out,
+        )
     };
-    // Let the writer finish the scripts of records not submitted (fail-fast, a closed pipe):
-    // every record's job_script exists, and no temporary file is left behind.
-    saved.iter().for_each(drop);
+    saver.finish();
     if !opts.dry_run {
         let held = finish_releases(&opts, &mut submitter);
         cancel_ghosts(&mut submitter, &sweeps);
@@ -119,76 +147,146 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     result
 }
 
-/// Resolves every record's options (given, else its combination's last submission's, else
-/// the sweep's, else the defaults), checks them and the record, and renders its job script:
-/// any error stops the run before the first `sbatch`.
-fn prepare_all(
-    opts: &Options,
-    plan: &Plan,
-    sweeps: &mut Sweeps,
-    records: &mut [Sourced],
-    decisions: &Decisions,
-) -> Result<(Vec<Option<Ready>>, Vec<Script>)> {
-    let mut builders: BTreeMap<String, Builder> = BTreeMap::new();
-    let mut ready = Vec::with_capacity(records.len());
-    let mut scripts = Vec::new();
-    let mut changes: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for (s, fate) in records.iter_mut().zip(&decisions.fates) {
-        if *fate != Fate::Submit {
-            ready.push(None);
-            continue;
-        }
-        let dir = s.record.sweep_dir.clone().expect("placed");
-        let saved = sweeps
-            .saved_options(&dir, &s.record.id)
-            .with_context(|| s.origin.clone())?;
-        let options = opts.given.resolve(saved.as_ref()).map_err(|missing| {
-            UsageError(format!(
-                "{}: {} required: {} has no earlier submission to take {} from",
-                s.origin,
-                missing.join(", "),
-                dir,
-                if missing.len() == 1 { "it" } else { "them" }
-            ))
-        })?;
-        if let Some(before) = saved.filter(|_| sweeps.was_submitted(&dir, &s.record.id)) {
-            for change in options.changes_from(&before) {
-                changes.entry(change).or_insert((0, s.origin.clone())).0 += 1;
+/// Each record's options (given, else its combination's last submission's, else the sweep's,
+/// else the defaults) and the builders that make their job scripts: one builder per distinct
+/// options, each record holding an index.
+#[derive(Default)]
+struct Prepared {
+    /// Distinct options, with their saved hash and builder.
+    options: Vec<(JobOptions, String, Builder)>,
+    /// Index into `options` by the options' JSON text.
+    by_text: BTreeMap<String, usize>,
+    /// One per record to submit, in order: its entry in `options`.
+    of_record: Vec<u32>,
+    /// Where the submission pass is in `of_record`.
+    next: usize,
+}
+
+impl Prepared {
+    /// Resolves every record's options, checks them and the record, and renders its job
+    /// script: any error stops the run before the first `sbatch`.
+    fn all(
+        &mut self,
+        opts: &Options,
+        plan: &Plan,
+        sweeps: &mut Sweeps,
+        spool: &Spool,
+        fates: &[Fate],
+    ) -> Result<()> {
+        let mut changes: BTreeMap<String, (usize, String)> = BTreeMap::new();
+        for item in spool.records()? {
+            let (i, mut s) = item?;
+            if fates[i] != Fate::Submit {
+                continue;
             }
+            sweeps.fill(&mut s.record, &fates[i]);
+            let dir = s.record.sweep_dir.clone().expect("placed");
+            let saved = sweeps
+                .saved_options(&dir, &s.record.id)
+                .with_context(|| s.origin.clone())?;
+            let options = opts.given.resolve(saved.as_ref()).map_err(|missing| {
+                UsageError(format!(
+                    "{}: {} required: {} has no earlier submission to take {} from",
+                    s.origin,
+                    missing.join(", "),
+                    dir,
+                    if missing.len() == 1 { "it" } else { "them" }
+                ))
+            })?;
+            if let Some(before) = saved.filter(|_| sweeps.was_submitted(&dir, &s.record.id)) {
+                for change in options.changes_from(&before) {
+                    changes.entry(change).or_insert((0, s.origin.clone())).0 += 1;
+                }
+            }
+            let k = self.index_of(opts, sweeps, &dir, options)?;
+            let builder = &self.options[k].2;
+            for warning in builder.check(&s.record).with_context(|| s.origin.clone())? {
+                warn(format_args!("{}: warning: {warning}", s.origin));
+            }
+            // Rendered to check it (errors name their own position: the template's file
+            // and line, or the directory); rendered again, and saved, when its turn comes.
+            let beside = beside_a_job(opts.dry_run, &s.record);
+            plan.prepare(&mut s.record, &self.options[k].0, builder, beside, false)?;
+            self.of_record
+                .push(u32::try_from(k).context("too many distinct options")?);
         }
-        let key = options.to_value().to_string();
-        if !builders.contains_key(&key) {
-            builders.insert(key.clone(), Builder::new(&options)?);
+        for (change, (n, first)) in changes {
+            warn(format_args!(
+                "note: {n} re-submitted record(s) with {change} (first: {first})"
+            ));
         }
-        let builder = &builders[&key];
-        for warning in builder.check(&s.record).with_context(|| s.origin.clone())? {
-            warn(format_args!("{}: warning: {warning}", s.origin));
-        }
-        let beside_a_job =
-            opts.dry_run && (!s.record.history.is_empty() || s.record.job_id.is_some());
-        // Errors name their own position: the template's file and line, or the directory.
-        scripts.push(plan.prepare(&mut s.record, &options, builder, beside_a_job)?);
-        let options_hash = match opts.dry_run {
+        Ok(())
+    }
+
+    /// The entry of `options` (added, with its builder and saved hash, when new).
+    fn index_of(
+        &mut self,
+        opts: &Options,
+        sweeps: &mut Sweeps,
+        dir: &str,
+        options: JobOptions,
+    ) -> Result<usize> {
+        // Saved once per sweep directory and options (the hash is the same in every one).
+        let hash = match opts.dry_run {
             true => String::new(),
-            false => sweeps.save_options(&dir, &options)?,
+            false => sweeps.save_options(dir, &options)?,
         };
-        ready.push(Some(Ready {
-            options,
-            options_hash,
-        }));
+        let text = options.to_value().to_string();
+        if let Some(&k) = self.by_text.get(&text) {
+            return Ok(k);
+        }
+        let builder = Builder::new(&options)?;
+        self.options.push((options, hash, builder));
+        self.by_text.insert(text, self.options.len() - 1);
+        Ok(self.options.len() - 1)
     }
-    for (change, (n, first)) in changes {
-        warn(format_args!(
-            "note: {n} re-submitted record(s) with {change} (first: {first})"
-        ));
+
+    /// The next record to submit's options and builder, in order.
+    fn next(&mut self) -> &(JobOptions, String, Builder) {
+        let k = self.of_record[self.next] as usize;
+        self.next += 1;
+        &self.options[k]
     }
-    Ok((ready, scripts))
+}
+
+/// A dry run never replaces the script of a job that was submitted.
+fn beside_a_job(dry_run: bool, r: &Record) -> bool {
+    dry_run && (!r.history.is_empty() || r.job_id.is_some())
+}
+
+/// A record of the submission pass: filled for its fate and, when it is to be submitted,
+/// prepared (its job script handed to the saver).
+fn next_record(
+    item: Result<(usize, Sourced)>,
+    fates: &[Fate],
+    prepared: &mut Prepared,
+    dry_run: bool,
+    plan: &Plan,
+    sweeps: &Sweeps,
+    saver: &Saver,
+) -> Result<(usize, Sourced, Option<Ready>)> {
+    let (i, mut s) = item?;
+    sweeps.fill(&mut s.record, &fates[i]);
+    if fates[i] != Fate::Submit {
+        return Ok((i, s, None));
+    }
+    let (options, hash, builder) = prepared.next();
+    let beside = beside_a_job(dry_run, &s.record);
+    saver.save(plan.prepare(&mut s.record, options, builder, beside, true)?)?;
+    Ok((
+        i,
+        s,
+        Some(Ready {
+            options: options.clone(),
+            options_hash: hash.clone(),
+        }),
+    ))
 }
 
 /// Says on stderr what the judgement of the sweep's state did besides keeping records.
-fn report_decisions(d: &Decisions, submitter: &mut Submitter) {
-    if !d.cancel.is_empty() {
-        let ids: Vec<String> = d.cancel.iter().map(|(j, _)| j.clone()).collect();
+fn report_decisions(d: &Decisions, ghosts: &[String], submitter: &mut Submitter) {
+    if !ghosts.is_empty() {
+        let ids = ghosts.to_vec();
         match submitter.slurm().cancel(&ids) {
             Ok(()) => warn(format_args!(
                 "note: cancelled {} held job(s) that no record or journal names (a stalled controller's duplicates, or a run killed before it wrote them down): {}",
@@ -213,14 +311,28 @@ fn report_decisions(d: &Decisions, submitter: &mut Submitter) {
 /// `--dry-run`: each record to submit, once its job script is saved, marked `dry_run`; kept
 /// records as they are.
 fn write_dry_run(
-    records: Vec<Sourced>,
+    spool: &Spool,
     fates: &[Fate],
-    saved: &Saved,
+    prepared: &mut Prepared,
+    plan: &Plan,
+    sweeps: &Sweeps,
+    saver: &Saver,
     out: &mut Out,
 ) -> Result<ExitCode> {
-    for (mut s, fate) in records.into_iter().zip(fates) {
-        if *fate == Fate::Submit {
-            saved.recv().context("the job-script writer stopped")??;
+    let mut window = VecDeque::new();
+    let mut records = spool.records()?;
+    loop {
+        while window.len() < Saver::AHEAD {
+            let Some(item) = records.next() else { break };
+            window.push_back(next_record(
+                item, fates, prepared, true, plan, sweeps, saver,
+            )?);
+        }
+        let Some((_, mut s, ready)) = window.pop_front() else {
+            break;
+        };
+        if ready.is_some() {
+            saver.saved()?;
             s.record.submit_status = Some(SubmitStatus::DryRun);
         }
         out.write(&s.record)?;
@@ -231,14 +343,14 @@ fn write_dry_run(
 
 /// Releases the jobs still waiting; an error naming them when Slurm would not.
 fn finish_releases(opts: &Options, submitter: &mut Submitter) -> Option<anyhow::Error> {
-    let unknown = std::mem::take(&mut submitter.releaser.unknown);
+    let (unknown, held) = submitter.releaser.finish(opts.attempts, opts.backoff);
     if !unknown.is_empty() {
         warn(format_args!(
             "note: job(s) {} were gone before they could be released (cancelled meanwhile?)",
             unknown.join(", ")
         ));
     }
-    let (held, why) = submitter.releaser.finish(opts.attempts, opts.backoff)?;
+    let (held, why) = held?;
     Some(anyhow!(
         "job(s) {} were submitted but are still held: releasing them failed ({why}); run the same command again, or: scontrol release {}",
         held.join(", "),
@@ -291,27 +403,39 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Submits each record still to submit, in order, and writes every record out, flushed,
-    /// before the next `sbatch`.
+    /// before the next `sbatch`. The records are read from the spool a window ahead, so that
+    /// their job scripts are saved (synced) while earlier records' `sbatch` calls run.
     fn submit_all(
         &mut self,
-        records: Vec<Sourced>,
+        spool: &Spool,
         fates: &[Fate],
-        ready: Vec<Option<Ready>>,
-        saved: &Saved,
+        prepared: &mut Prepared,
+        saver: &Saver,
     ) -> Result<ExitCode> {
-        let total = records.len();
+        let total = spool.len();
         let mut progress = Progress::new(total);
         let mut first_failure: Option<String> = None;
         let mut failed = 0;
         let mut stop: Option<String> = None;
-        for ((Sourced { origin, mut record }, fate), ready) in
-            records.into_iter().zip(fates).zip(ready)
-        {
+        let mut window = VecDeque::new();
+        let mut records = spool.records()?;
+        loop {
+            while window.len() < Saver::AHEAD {
+                let Some(item) = records.next() else { break };
+                let sweeps = &*self.sweeps;
+                window.push_back(next_record(
+                    item, fates, prepared, false, self.plan, sweeps, saver,
+                )?);
+            }
+            let Some((i, Sourced { origin, mut record }, ready)) = window.pop_front() else {
+                break;
+            };
             let Some(ready) = ready else {
-                let Fate::Keep { state } = fate else {
-                    unreachable!("a record to submit is ready")
+                let state = match &fates[i] {
+                    Fate::Keep { state, .. } => state.clone(),
+                    Fate::Submit => unreachable!("a record to submit is ready"),
                 };
-                progress.kept(&record, state);
+                progress.kept(&record, &state);
                 self.write(&origin, &record)?;
                 continue;
             };
@@ -323,7 +447,7 @@ impl Run<'_> {
                 continue;
             }
             // The job script must be on disk before its sbatch.
-            let unreachable = match saved.recv().context("the job-script writer stopped")? {
+            let unreachable = match saver.saved() {
                 Ok(()) => self.submit_record(&ready, &mut record)?,
                 Err(e) => {
                     record.submit_status = Some(SubmitStatus::Failed);
@@ -333,7 +457,6 @@ impl Run<'_> {
             };
             progress.report(&record);
             self.write(&origin, &record)?;
-            self.submitter.releaser.tick();
             if let Some(err) = &record.submit_error {
                 failed += 1;
                 first_failure.get_or_insert_with(|| format!("{origin}: {err}"));

@@ -682,7 +682,8 @@ fn a_closed_pipe_ends_quietly() {
     assert_eq!(out.status.code(), Some(0));
     let first = std::fs::read_to_string(dir.join("first")).unwrap();
     assert!(first.starts_with("{\"index\":0,"), "{first}");
-    // The scripts not yet saved when the pipe closed are finished, not left half-written.
+    // The scripts not yet saved when the pipe closed are finished, not left half-written; the
+    // records after them are not even read (memory and time do not grow with the input).
     let names: Vec<String> = std::fs::read_dir(dir.join("sweep"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -691,7 +692,19 @@ fn a_closed_pipe_ends_quietly() {
         !names.iter().any(|n| n.contains(".tmp.")),
         "temporary files left: {names:?}"
     );
-    assert_eq!(names.len(), 402, "400 job scripts, logs/ and .sweep/");
+    let scripts: Vec<&String> = names.iter().filter(|n| n.starts_with("job_")).collect();
+    assert!(
+        !scripts.is_empty() && scripts.len() < 400,
+        "{}",
+        scripts.len()
+    );
+    for name in scripts {
+        let text = std::fs::read_to_string(dir.join("sweep").join(name)).unwrap();
+        assert!(
+            text.ends_with("echo \"every step exited 0\"\n"),
+            "{name} is cut short"
+        );
+    }
 }
 
 #[test]

@@ -1,0 +1,240 @@
+//! The records of a run, read once and kept on disk, so that memory does not grow with their
+//! number (a 100,000-combination sweep on a login node whose memory is shared).
+//!
+//! The first pass reads every input, checks every record (nothing is submitted until all are
+//! good), gives each its sweep directory and its number there, and writes it (as JSON, with
+//! those two fields set) to an unnamed temporary file. What stays in memory per record is
+//! [`Slim`]: where it came from (its fate, once judged, is kept beside it). Later passes read
+//! the records again, in order, from the temporary file.
+
+use crate::prepare::{self, Sourced};
+use anyhow::{bail, Context, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+use sweep::jsonl::Input;
+use sweep::state::{LockKind, Numbers};
+use sweep::Record;
+
+/// What a run keeps in memory of one record: where it came from, for messages.
+#[derive(Debug, Clone)]
+pub struct Slim {
+    /// Which input (an index into [`Spool::inputs`]).
+    input: u32,
+    /// Its line there.
+    line: u32,
+}
+
+/// The records of a run, on disk, in input order.
+pub struct Spool {
+    file: File,
+    /// The inputs' names, for messages.
+    inputs: Vec<String>,
+    /// The sweep directories, sorted by first appearance.
+    pub dirs: Vec<String>,
+    /// One per record, in order.
+    pub slims: Vec<Slim>,
+    /// Job IDs the records name (their own job, follow-ups, history): Slurm is asked about
+    /// them before anything is submitted.
+    pub named_jobs: BTreeSet<String>,
+}
+
+/// A sweep directory being numbered in the first pass.
+struct Numbering {
+    numbers: Numbers,
+    /// Held while the records are numbered (a sweep-render into the same directory waits).
+    _lock: sweep::state::Lock,
+}
+
+impl Spool {
+    /// Reads and checks every record of every input (`output_dir`: the sweep directory of
+    /// records without one; a new one is made, and named on stderr, if some record needs it).
+    pub fn read(paths: &[PathBuf], output_dir: Option<PathBuf>) -> Result<Spool> {
+        let file = anonymous_file()?;
+        let mut out = BufWriter::with_capacity(256 * 1024, file.try_clone()?);
+        let mut spool = Spool {
+            file,
+            inputs: Vec::new(),
+            dirs: Vec::new(),
+            slims: Vec::new(),
+            named_jobs: BTreeSet::new(),
+        };
+        let mut output_dir = output_dir;
+        let mut dir_index: BTreeMap<String, u32> = BTreeMap::new();
+        let mut numbering: BTreeMap<u32, Numbering> = BTreeMap::new();
+        // First sighting of each combination per sweep directory: the same one twice would be
+        // submitted twice.
+        let mut seen: BTreeMap<(u32, String), (u32, u32)> = BTreeMap::new();
+        for input in Input::open_all(paths)? {
+            let input_no = u32::try_from(spool.inputs.len()).context("too many inputs")?;
+            spool.inputs.push(input.name.clone());
+            for item in input.records::<Record>() {
+                let (line, mut record) = item?;
+                let line = u32::try_from(line).context("more than 4 billion lines")?;
+                let origin = format!("{}:{line}", spool.inputs[input_no as usize]);
+                prepare::check(&record).with_context(|| format!("{origin}: invalid record"))?;
+                let dir = match &record.sweep_dir {
+                    Some(d) => d.clone(),
+                    None => sweep::fsutil::utf8(&new_dir(&mut output_dir)?)?,
+                };
+                let next = u32::try_from(dir_index.len()).context("too many sweep directories")?;
+                let d = *dir_index.entry(dir.clone()).or_insert_with(|| {
+                    spool.dirs.push(dir.clone());
+                    next
+                });
+                if let Some((i, l)) = seen.insert((d, record.id.clone()), (input_no, line)) {
+                    bail!(
+                        "{origin}: combination {} (index {}) appears twice for the same sweep directory (first at {}:{l}): it would be submitted twice",
+                        record.id,
+                        record.index,
+                        spool.inputs[i as usize]
+                    );
+                }
+                let n = match numbering.entry(d) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => {
+                        e.insert(open_numbering(Path::new(&dir))?)
+                    }
+                };
+                record.index = n.numbers.number(&record.id, record.index)?;
+                record.sweep_dir = Some(dir);
+                spool.name_jobs(&record);
+                serde_json::to_writer(&mut out, &record)?;
+                out.write_all(b"\n")?;
+                spool.slims.push(Slim {
+                    input: input_no,
+                    line,
+                });
+            }
+        }
+        out.flush()
+            .context("failed to write the records' temporary file")?;
+        Ok(spool)
+    }
+
+    fn name_jobs(&mut self, r: &Record) {
+        self.named_jobs.extend(r.job_id.iter().cloned());
+        self.named_jobs.extend(r.retry_job_ids.iter().cloned());
+        for h in &r.history {
+            self.named_jobs.insert(h.job_id.clone());
+            self.named_jobs.extend(h.retry_job_ids.iter().cloned());
+        }
+    }
+
+    /// `name:line` of record `i`.
+    pub fn origin(&self, i: usize) -> String {
+        let s = &self.slims[i];
+        format!("{}:{}", self.inputs[s.input as usize], s.line)
+    }
+
+    /// The records again, in order, each with its position: a new pass over the file.
+    pub fn records(&self) -> Result<Records<'_>> {
+        let mut file = self.file.try_clone()?;
+        file.rewind()?;
+        Ok(Records {
+            spool: self,
+            reader: BufReader::with_capacity(256 * 1024, file),
+            next: 0,
+            buf: String::new(),
+        })
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.slims.len()
+    }
+}
+
+/// One pass over the spooled records: `(position, record)`, each with its `origin`.
+pub struct Records<'a> {
+    spool: &'a Spool,
+    reader: BufReader<File>,
+    next: usize,
+    buf: String,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<(usize, Sourced)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.spool.slims.len() {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        self.buf.clear();
+        let read = self
+            .reader
+            .read_line(&mut self.buf)
+            .context("failed to read the records' temporary file");
+        Some(read.and_then(|_| {
+            let record: Record = serde_json::from_str(&self.buf)
+                .context("the records' temporary file was changed under us")?;
+            Ok((
+                i,
+                Sourced {
+                    origin: self.spool.origin(i),
+                    record,
+                },
+            ))
+        }))
+    }
+}
+
+/// `--output-dir`, or one new `./sweep_YYYYMMDD_HHMMSS` for the run (said on stderr: it is
+/// where the sweep's state and scripts are).
+fn new_dir(output_dir: &mut Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(d) = output_dir {
+        return Ok(d.clone());
+    }
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let d = sweep::fsutil::create_sweep_dir(&cwd)?;
+    sweep::cli::warn(format_args!("sweep directory: {}", d.display()));
+    *output_dir = Some(d.clone());
+    Ok(d)
+}
+
+/// Locks a sweep directory's names and reads its numbers.
+fn open_numbering(dir: &Path) -> Result<Numbering> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create directory {}", dir.display()))?;
+    let lock = sweep::state::lock(dir, LockKind::Names)?;
+    Ok(Numbering {
+        numbers: Numbers::load(dir)?,
+        _lock: lock,
+    })
+}
+
+/// A temporary file that has no name: removed as soon as it is made, so nothing is left
+/// behind whatever ends the process.
+fn anonymous_file() -> Result<File> {
+    let dir = std::env::temp_dir();
+    for n in 0..100u32 {
+        let path = dir.join(format!(
+            ".sweep-submit-{}-{}-{n}",
+            std::process::id(),
+            chrono::Local::now()
+                .timestamp_nanos_opt()
+                .unwrap_or_default()
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("failed to make a temporary file in {}", dir.display())
+                })
+            }
+        }
+    }
+    bail!("failed to make a temporary file in {}", dir.display())
+}
