@@ -9,14 +9,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(expand render submit collect collect_input results)
+[ ${#stages[@]} -gt 0 ] || stages=(expand render submit submit_memory collect collect_input results)
 # GNU time for peak memory (looked for by path: `command -v time` finds the shell keyword),
 # bc for ratios.
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null 2>&1 || true
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null 2>&1 || true
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 for s in "${stages[@]}"; do
-  case $s in submit|collect)
+  case $s in submit|submit_memory|collect)
     if [ "$(id -u)" = 0 ]; then scripts/local-slurm start; eval "$(scripts/local-slurm env)"; fi ;;
   esac
 done

@@ -238,6 +238,9 @@ fn a_run_killed_mid_sweep_leaves_every_job_findable_by_its_tag() {
     std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
+    // An sbatch in flight (a process of its own) finishes its job after the kill: let it, so
+    // that the listing below sees (and the guard cancels) every job of the sweep.
+    std::thread::sleep(Duration::from_millis(700));
 
     let key = sweep::tag::sweep_key(&sw);
     let out = Command::new("squeue")
