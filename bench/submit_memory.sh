@@ -61,6 +61,7 @@ if scontrol ping 2>/dev/null | grep -q 'is UP'; then
   [ "$got" = "$REAL" ] || { echo "sweep-submit submitted $got of $REAL" >&2; exit 1; }
   grep -o '"job_id":"[0-9]*"' "$TMP/real.jsonl" | grep -o '[0-9]*' | xargs -r -n 500 scancel
   for ((i = 0; i < REAL; i++)); do echo "$TMP/real/job_$i.sh"; done >"$TMP/scripts"
+  # shellcheck disable=SC2016 # $s is the inner shell's loop variable
   "$TIME" -f '%e %M' -o "$TMP/bare.time" bash -c 'while read -r s; do sbatch --parsable "$s"; done' \
     <"$TMP/scripts" >"$TMP/bare.ids"
   xargs -r -n 500 scancel <"$TMP/bare.ids"

@@ -93,7 +93,7 @@ pub struct Found {
 }
 
 /// Gathers every record's results, judges them, flags the frontier and writes the table and
-/// plot. The records' `results` are added when they are written ([`cli::Applied::attach`]): held as
+/// plot. The records' `results` are added when they are written ([`cli::Applied::results_of`]): held as
 /// compact points until then, a large sweep's results stay small in memory.
 pub fn run(records: &[Record], opts: &Options) -> Result<Outcome> {
     if let Some(key) = &opts.color_by {
