@@ -1,18 +1,22 @@
 //! Talking to Slurm, for every program: each command runs with a deadline ([`run`]), a failure
 //! is summarised one way ([`summary`]), job states come from batched `squeue`/`sacct` calls
 //! ([`Slurm::lookup`]), the jobs of a sweep are found by their tag ([`Slurm::tagged_jobs`]),
-//! and Slurm's times are read by one parser ([`parse_time`]).
+//! a user's limits on queued jobs and the jobs that count against them are read in a few
+//! calls ([`Slurm::queued_jobs`], [`Slurm::associations`], [`Slurm::qos_limits`]), and Slurm's
+//! times are read by one parser ([`parse_time`]).
 //!
 //! What stays with a program is what only it needs: reading `sbatch --parsable` (sweep-submit),
 //! searching accounting for `--reconcile` (sweep-collect).
 
 mod control;
+mod limits;
 mod process;
 mod states;
 mod tags;
 mod time;
 
 pub use control::Refused;
+pub use limits::{AccountingConfig, Association, QosLimits, QueuedJob};
 pub use process::{run, Finished};
 pub use states::{is_final, normalise_elapsed, normalise_state, Answers, JobInfo, JobRef};
 pub use tags::{TaggedJob, TAG_FORMAT};
