@@ -10,10 +10,13 @@
 //! ```
 
 mod already;
+mod caps;
 mod jobscript;
 mod options;
+mod pacing;
 mod prepare;
 mod progress;
+mod queue;
 mod release;
 mod retry;
 mod sbatch;
@@ -108,6 +111,12 @@ struct Args {
     /// At most R sbatch calls per second (a float; default: no limit)
     #[arg(long, value_name = "R")]
     max_submit_rate: Option<f64>,
+    /// Keep at most N of your jobs queued in the jobs' account and submit the rest as jobs
+    /// leave the queue; `auto`: as many as Slurm's limits on your association and QOS allow
+    /// (MaxSubmitJobs, MaxJobs, MaxSubmitJobsPerUser, MaxJobsPerUser). With it, a job Slurm
+    /// refuses for such a limit waits for room instead of failing
+    #[arg(long, value_name = "N|auto")]
+    max_queued: Option<queue::MaxQueued>,
 }
 
 fn main() -> ExitCode {
@@ -133,6 +142,7 @@ fn run(args: Args) -> Result<ExitCode> {
         backoff: Duration::from_secs_f64(args.retry_backoff),
         timeout: Duration::from_secs_f64(args.sbatch_timeout),
         max_rate: args.max_submit_rate,
+        max_queued: args.max_queued,
     })
 }
 

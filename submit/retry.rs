@@ -90,8 +90,9 @@ impl Submitter {
         &self.slurm
     }
 
-    /// Sleeps, releasing waiting jobs first: a job must not stay held through a pause.
-    fn sleep(&mut self, pause: Duration) {
+    /// Sleeps, releasing waiting jobs first: a job must not stay held through a pause (nor
+    /// through a wait for room in the queue: a held job never leaves it).
+    pub fn sleep(&mut self, pause: Duration) {
         if pause >= Duration::from_millis(50) {
             self.releaser.flush();
         }

@@ -75,7 +75,8 @@ pub fn parse_parsable(stdout: &str) -> Option<(String, Option<String>)> {
 
 /// Messages of failures that go away by themselves. Matched case-insensitively. Limits such
 /// as `AssocMaxSubmitJobLimit` or `QOSMaxSubmitJobPerUserLimit` are not here: they hold until
-/// jobs finish, which is hours, not seconds of backoff.
+/// jobs leave the queue, which is hours, not seconds of backoff ([`submit_limit`] names them,
+/// and `--max-queued` waits for room instead).
 const NOT_SENT: &[&str] = &[
     // The request never reached slurmctld: nothing can have been created.
     "unable to contact slurm controller",
@@ -114,6 +115,18 @@ pub fn classify(message: String) -> Outcome {
         };
     }
     Outcome::Refused(message)
+}
+
+/// The reason Slurm gives when a refusal is a limit on the user's queued jobs, one that lifts
+/// as jobs leave the queue: `AssocMaxSubmitJobLimit`, `AssocGrpSubmitJobsLimit`,
+/// `QOSMaxSubmitJobPerUserLimit`, `QOSMaxSubmitJobPerAccountLimit`, `QOSGrpSubmitJobsLimit`.
+/// `sbatch` prints the reason on a line of its own before the generic "Job violates
+/// accounting/QOS policy (job submit limit, user's size and/or time limits)", which alone is
+/// no proof: size and time limits say the same and never lift. `None` for any other message.
+pub fn submit_limit(message: &str) -> Option<&str> {
+    message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| w.to_ascii_lowercase().contains("submitjob"))
 }
 
 /// `--sbatch`, else `sbatch` on PATH. A dry run needs none and records plain `sbatch`.
@@ -189,5 +202,33 @@ mod tests {
             t("sbatch: error: AssocMaxSubmitJobLimit"),
             Outcome::Refused(_)
         ));
+    }
+
+    #[test]
+    fn limits_on_queued_jobs_are_told_from_other_refusals() {
+        // As Slurm 22.05 says it (the lines joined by summary).
+        let policy = "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job submit limit, user's size and/or time limits)";
+        for reason in [
+            "AssocMaxSubmitJobLimit",
+            "QOSMaxSubmitJobPerUserLimit",
+            "AssocGrpSubmitJobsLimit",
+            "QOSMaxSubmitJobPerAccountLimit",
+            "QOSGrpSubmitJobsLimit",
+        ] {
+            let message = format!("sbatch: error: {reason}; {policy}");
+            assert_eq!(submit_limit(&message), Some(reason));
+            assert!(matches!(classify(message), Outcome::Refused(_)), "{reason}");
+        }
+        assert_eq!(submit_limit(policy), None, "the generic line alone");
+        assert_eq!(
+            submit_limit(&format!(
+                "sbatch: error: QOSMaxWallDurationPerJobLimit; {policy}"
+            )),
+            None
+        );
+        assert_eq!(
+            submit_limit("sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified"),
+            None
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::jobscript::Builder;
 use crate::options::{Given, JobOptions};
 use crate::prepare::{self, Plan, Saver, Sourced};
 use crate::progress::Progress;
+use crate::queue::{MaxQueued, Queue};
 use crate::retry::{Done, Submitter};
 use crate::sbatch;
 use crate::spool::Spool;
@@ -52,6 +53,8 @@ pub struct Options {
     pub timeout: Duration,
     /// At most this many `sbatch` calls per second (positive).
     pub max_rate: Option<f64>,
+    /// Keep at most this many jobs queued, submitting the rest as room frees.
+    pub max_queued: Option<MaxQueued>,
 }
 
 /// One record to submit, ready: its options and where they are saved.
@@ -119,6 +122,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             plan: &plan,
             sweeps: &mut sweeps,
             submitter: &mut submitter,
+            queue: Queue::new(opts.max_queued, &sbatch, opts.attempts),
             out: &mut out,
         };
         run.submit_all(&spool, &fates, &mut prepared, &saver)
@@ -398,6 +402,8 @@ struct Run<'a> {
     plan: &'a Plan,
     sweeps: &'a mut Sweeps,
     submitter: &'a mut Submitter,
+    /// Room in the queue (`--max-queued`): every `sbatch` goes through it.
+    queue: Queue,
     out: &'a mut Out,
 }
 
@@ -505,7 +511,14 @@ impl Run<'_> {
             .flat_map(|h| std::iter::once(&h.job_id).chain(&h.retry_job_ids))
             .cloned()
             .collect();
-        let (job_id, cluster) = match self.submitter.submit(&argv, &tag, &known) {
+        let retries = ready.options.retries;
+        // The job waits for room for itself and its follow-ups (--max-queued).
+        let room = 1 + retries as usize;
+        let (job_id, cluster) = match self
+            .queue
+            .submit(self.submitter, &ready.options, room, |s| {
+                s.submit(&argv, &tag, &known)
+            }) {
             Done::Submitted { job_id, cluster } => (job_id, cluster),
             Done::Failed { message, transient } => {
                 r.submit_status = Some(SubmitStatus::Failed);
@@ -522,12 +535,13 @@ impl Run<'_> {
         if !hold {
             self.submitter.releaser.add([job_id.clone()]);
         }
-        let retries = ready.options.retries;
         let mut chain = vec![job_id.clone()];
         known.push(job_id);
         for n in 1..=retries {
             let argv = self.plan.argv(&ready.options, &tag, &chain, &script);
-            match self.submitter.submit(&argv, &tag, &known) {
+            match self.queue.submit(self.submitter, &ready.options, 1, |s| {
+                s.submit(&argv, &tag, &known)
+            }) {
                 Done::Submitted { job_id, .. } => {
                     r.retry_job_ids.push(job_id.clone());
                     self.journal(ready, r)?;
