@@ -21,6 +21,8 @@ mod jobscript;
 mod jobscript_slurm;
 mod lib_record;
 mod never_twice_slurm;
+mod queue;
+mod queue_slurm;
 mod render;
 mod results;
 mod results_slurm;

@@ -1,0 +1,155 @@
+//! `--max-queued` without a cluster: its usage errors, a record that can never fit, and the
+//! progress line while waiting for room, with a stand-in `sbatch`/`squeue` whose queue
+//! empties on cue (a real queue does not wait for a test). The real thing is `queue_slurm.rs`.
+
+use crate::common::{bin, stderr, temp_dir};
+use crate::submit::{data, records, submit, REQUIRED};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Stand-ins in `dir/bin`: `sbatch` prints job 100+n and makes it the queued job; `squeue`
+/// asked for the queue (`%a` in its format) lists that job for its first `polls` looks after
+/// each sbatch, then nothing; asked anything else, nothing. `dir/sbatch_calls` counts calls.
+fn fakes(dir: &Path, polls: u32) -> PathBuf {
+    let bindir = dir.join("bin");
+    std::fs::create_dir_all(&bindir).unwrap();
+    let d = dir.display();
+    let scripts = [
+        (
+            "sbatch",
+            format!(
+                "#!/bin/bash\nn=$(( $(cat {d}/sbatch_calls 2>/dev/null || echo 0) + 1 ))\necho $n > {d}/sbatch_calls\n\
+                 echo 0 > {d}/polls\necho $((100 + n))\n"
+            ),
+        ),
+        (
+            "squeue",
+            format!(
+                "#!/bin/bash\ncase \"$*\" in *%a*) ;; *) exit 0;; esac\n\
+                 p=$(( $(cat {d}/polls 2>/dev/null || echo 0) + 1 )); echo $p > {d}/polls\n\
+                 n=$(cat {d}/sbatch_calls 2>/dev/null || echo 0)\n\
+                 if [ \"$n\" -gt 0 ] && [ $p -le {polls} ]; then echo \"$((100 + n))|sweepacct|batch|normal|PENDING\"; fi\n"
+            ),
+        ),
+        ("scontrol", "#!/bin/bash\nexit 0\n".to_string()),
+        ("scancel", "#!/bin/bash\nexit 0\n".to_string()),
+        ("sacct", "#!/bin/bash\nexit 0\n".to_string()),
+    ];
+    for (name, text) in scripts {
+        let p = bindir.join(name);
+        std::fs::write(&p, text).unwrap();
+        Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+    }
+    bindir.join("sbatch")
+}
+
+fn sbatch_calls(dir: &Path) -> u32 {
+    std::fs::read_to_string(dir.join("sbatch_calls"))
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn max_queued_takes_a_positive_number_or_auto() {
+    for bad in ["0", "-3", "many", "Auto"] {
+        let out = submit(&[&format!("--max-queued={bad}"), "--dry-run"], "", &[]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&out).contains("expected a number of jobs (1 or more) or auto"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn a_record_whose_follow_ups_can_never_fit_fails_without_an_sbatch() {
+    let dir = temp_dir("queue_never_fits");
+    let sbatch = fakes(&dir, 0);
+    let sweep = dir.join("sweep").display().to_string();
+    let out = submit(
+        &[
+            "--sbatch",
+            sbatch.to_str().unwrap(),
+            "--output-dir",
+            &sweep,
+            "--max-queued",
+            "2",
+            "--retries",
+            "2",
+        ],
+        &data("three.jsonl"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out);
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        assert_eq!(r["submit_status"], "failed");
+        assert_eq!(
+            r["submit_error"],
+            "a job and its --retries follow-ups need 3 places in the queue at once, but at most 2 may be queued in account sweepacct (--max-queued 2)"
+        );
+    }
+    assert_eq!(sbatch_calls(&dir), 0);
+}
+
+#[test]
+fn waiting_for_room_shows_on_a_terminal_only() {
+    let dir = temp_dir("queue_progress");
+    // Each job stays queued for two looks at the queue.
+    let sbatch = fakes(&dir, 2);
+    let run = |sweep: &str| {
+        vec![
+            "--sbatch".to_string(),
+            sbatch.display().to_string(),
+            "--output-dir".to_string(),
+            dir.join(sweep).display().to_string(),
+            "--max-queued".to_string(),
+            "1".to_string(),
+        ]
+    };
+    // Not a terminal: nothing but real diagnostics.
+    let args = run("sweep1");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = submit(&args, &data("three.jsonl"), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(records(&out).len(), 3);
+    // On a terminal (util-linux `script` gives the program a pty): the waits, wiped in place.
+    let cmd = format!(
+        "{} {} {} {DATA}/three.jsonl > {}/out.jsonl",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        run("sweep2").join(" "),
+        dir.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output();
+    let Ok(tty) = tty else {
+        eprintln!("SKIP waiting on a terminal: util-linux `script` is not installed");
+        return;
+    };
+    let text = String::from_utf8_lossy(&tty.stdout).replace("\r\n", "\n");
+    assert!(
+        text.contains("\r\x1b[Ksweep-submit: submitted 1; queued 1/1 in account sweepacct: waiting for room (next check in 1s)"),
+        "{text:?}"
+    );
+    assert!(
+        text.contains("submitted 2; queued 1/1 in account sweepacct: waiting for room"),
+        "{text:?}"
+    );
+    // Wiped before each record's own line.
+    assert!(
+        text.contains("\r\x1b[K[2/3] submitted sweep_job_sweep1 -> "),
+        "{text:?}"
+    );
+    assert!(
+        text.ends_with("[3/3] submitted sweep_job_sweep2 -> 106\n"),
+        "{text:?}"
+    );
+}
+
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/submit");
