@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 /// Stand-ins in `dir/bin`: `sbatch` prints job 100+n and makes it the queued job; `squeue`
 /// asked for the queue (`%a` in its format) lists that job for its first `polls` looks after
 /// each sbatch, then nothing; asked anything else, nothing. `dir/sbatch_calls` counts calls.
+/// `scontrol show config` prints `dir/config` (nothing if absent); `sacctmgr` prints nothing.
 fn fakes(dir: &Path, polls: u32) -> PathBuf {
     let bindir = dir.join("bin");
     std::fs::create_dir_all(&bindir).unwrap();
@@ -31,7 +32,11 @@ fn fakes(dir: &Path, polls: u32) -> PathBuf {
                  if [ \"$n\" -gt 0 ] && [ $p -le {polls} ]; then echo \"$((100 + n))|sweepacct|batch|normal|PENDING\"; fi\n"
             ),
         ),
-        ("scontrol", "#!/bin/bash\nexit 0\n".to_string()),
+        (
+            "scontrol",
+            format!("#!/bin/bash\n[ \"$*\" = 'show config' ] && cat {d}/config 2>/dev/null\nexit 0\n"),
+        ),
+        ("sacctmgr", "#!/bin/bash\nexit 0\n".to_string()),
         ("scancel", "#!/bin/bash\nexit 0\n".to_string()),
         ("sacct", "#!/bin/bash\nexit 0\n".to_string()),
     ];
@@ -62,25 +67,88 @@ fn max_queued_takes_a_positive_number_or_auto() {
     }
 }
 
+/// sweep-submit with the fakes of `dir`, its own sweep directory and `args`, on three records.
+fn run_three(dir: &Path, sbatch: &Path, args: &[&str]) -> std::process::Output {
+    let sweep = dir.join("sweep").display().to_string();
+    let mut all = vec!["--sbatch", sbatch.to_str().unwrap(), "--output-dir", &sweep];
+    all.extend_from_slice(args);
+    submit(&all, &data("three.jsonl"), &[])
+}
+
+#[test]
+fn a_dry_run_ignores_max_queued() {
+    let dir = temp_dir("queue_dry_run");
+    let sbatch = fakes(&dir, 0);
+    let out = run_three(&dir, &sbatch, &["--dry-run", "--max-queued", "auto"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert!(records(&out)
+        .iter()
+        .all(|r| r["submit_status"] == "dry_run"));
+}
+
+#[test]
+fn auto_without_readable_limits_fails_the_record_and_attempts_no_more() {
+    let dir = temp_dir("queue_auto_unreadable");
+    let sbatch = fakes(&dir, 0);
+    // `scontrol show config` prints nothing: no cluster name to ask sacctmgr about.
+    let out = run_three(&dir, &sbatch, &["--max-queued", "auto"]);
+    assert_eq!(out.status.code(), Some(1));
+    let recs = records(&out);
+    let statuses: Vec<&str> = recs
+        .iter()
+        .map(|r| r["submit_status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "not_submitted", "not_submitted"]);
+    assert_eq!(
+        recs[0]["submit_error"],
+        format!(
+            "--max-queued auto: could not read Slurm's limits ({}: show config printed no ClusterName); give --max-queued N",
+            dir.join("bin/scontrol").display()
+        )
+    );
+    assert_eq!(sbatch_calls(&dir), 0);
+}
+
+#[test]
+fn auto_where_slurm_enforces_no_limits_says_so_and_does_not_wait() {
+    let dir = temp_dir("queue_auto_unenforced");
+    // Every job would stay queued for ever: a run that waited for room would never end.
+    let sbatch = fakes(&dir, 1000);
+    std::fs::write(
+        dir.join("config"),
+        "ClusterName = c\nAccountingStorageEnforce = associations\n",
+    )
+    .unwrap();
+    let out = run_three(&dir, &sbatch, &["--max-queued", "auto"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: note: --max-queued auto: jobs of account sweepacct, QOS normal: Slurm enforces no limits (AccountingStorageEnforce=associations): not waiting for room\n"
+    );
+    assert_eq!(sbatch_calls(&dir), 3);
+    // With limits enforced and none set (sacctmgr lists nothing): the same, said so.
+    let dir = temp_dir("queue_auto_no_limit");
+    let sbatch = fakes(&dir, 1000);
+    std::fs::write(
+        dir.join("config"),
+        "ClusterName = c\nAccountingStorageEnforce = associations,limits\n",
+    )
+    .unwrap();
+    let out = run_three(&dir, &sbatch, &["--max-queued", "auto"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: note: --max-queued auto: jobs of account sweepacct, QOS normal: no limit on queued jobs applies (sacctmgr): not waiting for room\n"
+    );
+    assert_eq!(sbatch_calls(&dir), 3);
+}
+
 #[test]
 fn a_record_whose_follow_ups_can_never_fit_fails_without_an_sbatch() {
     let dir = temp_dir("queue_never_fits");
     let sbatch = fakes(&dir, 0);
-    let sweep = dir.join("sweep").display().to_string();
-    let out = submit(
-        &[
-            "--sbatch",
-            sbatch.to_str().unwrap(),
-            "--output-dir",
-            &sweep,
-            "--max-queued",
-            "2",
-            "--retries",
-            "2",
-        ],
-        &data("three.jsonl"),
-        &[],
-    );
+    let out = run_three(&dir, &sbatch, &["--max-queued", "2", "--retries", "2"]);
     assert_eq!(out.status.code(), Some(1));
     let recs = records(&out);
     assert_eq!(recs.len(), 3);
