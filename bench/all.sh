@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
 # bench/all.sh: every benchmark of the project, each against its baseline measured in the
 # same run, printed as one table (median of several runs, speed-up over the baseline, peak
-# memory of our program). expand, render and results need nothing; submit and collect need
-# the local Slurm cluster (started here when run as root).
+# memory of our program). expand, render and results need nothing; submit, collect and
+# queue need the local Slurm cluster (started here when run as root).
 #
 #   bench/all.sh                 # all of them
 #   bench/all.sh expand render   # some
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(expand render submit submit_memory collect collect_input results)
+[ ${#stages[@]} -gt 0 ] || stages=(expand render submit submit_memory collect collect_input results queue)
 # GNU time for peak memory (looked for by path: `command -v time` finds the shell keyword),
 # bc for ratios.
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null 2>&1 || true
 command -v bc >/dev/null || apt-get install -y -qq bc >/dev/null 2>&1 || true
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
 for s in "${stages[@]}"; do
-  case $s in submit|submit_memory|collect)
+  case $s in submit|submit_memory|collect|queue)
     if [ "$(id -u)" = 0 ]; then scripts/local-slurm start; eval "$(scripts/local-slurm env)"; fi ;;
   esac
 done

@@ -133,6 +133,7 @@ impl Queue {
             })?;
         self.polled &= !new;
         if charged.limits.is_empty() {
+            self.status.clear();
             return Ok(Some(charged));
         }
         if let Some(l) = charged
