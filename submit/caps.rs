@@ -448,6 +448,12 @@ mod tests {
         let (charge, found) = auto_limits(&k, &class("x", "batch", None));
         assert_eq!(charge.qos, "high");
         assert_eq!(found[0].2, "MaxSubmitJobsPerUser=3 of QOS high");
+        // No default: the only QOS the association may use, else normal.
+        let mut only = assoc("y", None, None, None);
+        only.qos = vec!["high".into()];
+        let k = known(vec![only, assoc("z", None, None, None)], Vec::new());
+        assert_eq!(auto_limits(&k, &class("y", "batch", None)).0.qos, "high");
+        assert_eq!(auto_limits(&k, &class("z", "batch", None)).0.qos, "normal");
     }
 
     #[test]

@@ -145,6 +145,22 @@ fn auto_where_slurm_enforces_no_limits_says_so_and_does_not_wait() {
 }
 
 #[test]
+fn max_submit_rate_still_paces_every_sbatch_under_a_cap() {
+    let dir = temp_dir("queue_and_rate");
+    // The queue is never full: only the rate makes the run wait (2 calls a second).
+    let sbatch = fakes(&dir, 0);
+    let t0 = std::time::Instant::now();
+    let out = run_three(
+        &dir,
+        &sbatch,
+        &["--max-queued", "5", "--max-submit-rate", "2"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(sbatch_calls(&dir), 3);
+    assert!(t0.elapsed() >= std::time::Duration::from_millis(1000));
+}
+
+#[test]
 fn a_record_whose_follow_ups_can_never_fit_fails_without_an_sbatch() {
     let dir = temp_dir("queue_never_fits");
     let sbatch = fakes(&dir, 0);
