@@ -25,6 +25,9 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     let mut out_dir = OutDir::new(opts.out_dir.as_deref(), opts.force)?;
     let mut writer = Writer::stdout();
     let result = render_all(inputs, &mut out_dir, &mut writer);
+    // The sweep directory is let go before the last records leave: the sweep-submit reading
+    // them takes the same lock as soon as it has read them all.
+    drop(out_dir);
     // Records rendered before a failure reach stdout before the error exit: their files are
     // complete, and whoever reads the stream must learn about them.
     let flushed = writer.flush();

@@ -77,6 +77,24 @@ pub struct Lock {
     _file: File,
 }
 
+/// How long a lock is tried quietly before saying whom it waits for: in a pipeline
+/// (`sweep-render | sweep-submit`) the stage before may still be exiting when the next one
+/// wants the directory.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Tries the lock for up to `grace`, every 20 ms.
+fn try_lock_for(file: &File, grace: std::time::Duration) -> Result<(), fs::TryLockError> {
+    let start = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Err(fs::TryLockError::WouldBlock) if start.elapsed() < grace => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Takes the `kind` lock of `sweep_dir` (creating `.sweep/` if needed). When another process
 /// holds it, one line on stderr says who (program, pid, since when, as the holder wrote them
 /// into the lock file), then this waits for it.
@@ -89,7 +107,7 @@ pub fn lock(sweep_dir: &Path, kind: LockKind) -> Result<Lock> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("failed to open {}", path.display()))?;
-    match file.try_lock() {
+    match try_lock_for(&file, LOCK_GRACE) {
         Ok(()) => {}
         Err(fs::TryLockError::WouldBlock) => {
             let holder = fs::read_to_string(&path).unwrap_or_default();
