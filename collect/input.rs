@@ -24,6 +24,12 @@ pub struct Collected {
     pub origins: Vec<String>,
     /// `sweep_timestamp` of every manifest read, in input order.
     pub manifest_timestamps: Vec<String>,
+    /// True when the input was one file holding one manifest and nothing else (a manifest
+    /// that a run may update in place).
+    pub sole_manifest: bool,
+    /// JSON values read, and how many of them were manifests.
+    values: usize,
+    manifests: usize,
 }
 
 /// Reads every input in order; no paths means stdin.
@@ -32,6 +38,9 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
         records: Vec::new(),
         origins: Vec::new(),
         manifest_timestamps: Vec::new(),
+        sole_manifest: false,
+        values: 0,
+        manifests: 0,
     };
     for mut input in Input::open_all(paths)? {
         // A file's size is known: read it into a string of that size, not one that doubles.
@@ -43,6 +52,7 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
             .with_context(|| format!("failed to read {}", input.name))?;
         read_values(&input.name, &text, &mut collected)?;
     }
+    collected.sole_manifest = paths.len() == 1 && collected.values == 1 && collected.manifests == 1;
     Ok(collected)
 }
 
@@ -68,6 +78,7 @@ fn read_values(name: &str, text: &str, out: &mut Collected) -> Result<()> {
         let line = lines.line_of(text, begin);
         let at = format!("{name}:{line}: ");
         take_value(raw.get(), &at, out).map_err(|e| anyhow::anyhow!("{at}{e}"))?;
+        out.values += 1;
     }
 }
 
@@ -126,6 +137,7 @@ fn take_value(text: &str, at: &str, out: &mut Collected) -> Result<(), String> {
         out.origins.push(at.to_string());
         return Ok(());
     };
+    out.manifests += 1;
     if let Some(stamp) = head
         .as_ref()
         .and_then(|h| h.sweep_timestamp.as_ref())

@@ -11,19 +11,24 @@
 //!   | sweep-collect --output sweeps/tpt/sweep_manifest.json
 //! ```
 
+mod cancel;
 mod collection;
+mod failure;
 mod input;
 mod job;
 mod manifest;
 mod merge;
+mod onejob;
 mod reconcile;
 mod results;
 mod status;
+mod table;
 mod validate;
 mod wait;
 
 use anyhow::Result;
 use clap::Parser;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,12 +67,30 @@ struct Args {
     /// input: every input is read before anything is written.
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Print the merged records as JSON Lines (sorted by index) instead of the manifest.
-    #[arg(long)]
+    /// What stdout gets: a table (one line per combination, with the cause of each failure),
+    /// the manifest (json) or the records (jsonl); auto: table on a terminal, else json.
+    /// --output and a manifest updated in place always get JSON.
+    #[arg(long, value_enum, default_value_t = Format::Auto, value_name = "FORMAT")]
+    format: Format,
+    /// Print the merged records as JSON Lines (sorted by index) instead of the manifest: the
+    /// same as --format jsonl.
+    #[arg(long, conflicts_with = "format")]
     jsonl: bool,
-    /// Add each job's state from Slurm (batched squeue and sacct calls).
+    /// Add each job's state from Slurm (batched squeue and sacct calls), and the cause of
+    /// each failure from the job's logs. With one manifest as the only input and no --output,
+    /// the manifest is updated in place (as with --wait, --reconcile, --results, --cancel).
     #[arg(long)]
     status: bool,
+    /// Cancel every job the inputs name (current, --retries follow-ups, history), and only
+    /// those, in batched scancel calls; then show their states. Exits 0 when every one has
+    /// ended.
+    #[arg(long)]
+    cancel: bool,
+    /// Show one job: its record, config, job script, log directory and failure cause
+    /// (ID: a current, follow-up or earlier job of the inputs). Exits 1 when no input names
+    /// it.
+    #[arg(long, value_name = "ID")]
+    job: Option<String>,
     /// Poll Slurm until every job is in a final state (implies --status); progress and a
     /// summary on stderr. Exits 0 only if every job COMPLETED.
     #[arg(long)]
@@ -105,6 +128,9 @@ struct Args {
     /// The sacct program.
     #[arg(long, value_name = "PROGRAM", default_value = "sacct")]
     sacct: String,
+    /// The scancel program (--cancel).
+    #[arg(long, value_name = "PROGRAM", default_value = "scancel")]
+    scancel: String,
     /// Longest wait for one squeue or sacct call, in seconds (a hung one is killed and counts
     /// as Slurm unreachable)
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
@@ -117,14 +143,32 @@ fn main() -> ExitCode {
     sweep::cli::main(env!("CARGO_BIN_NAME"), run)
 }
 
+/// `--format`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Auto,
+    Table,
+    Json,
+    Jsonl,
+}
+
 fn run(args: Args) -> Result<ExitCode> {
     args.validate()?;
     let results = args.results.check()?.map(|opts| (args.results, opts));
+    let format = match (args.format, args.jsonl) {
+        (_, true) | (Format::Jsonl, _) => collection::Format::Jsonl,
+        (Format::Json, _) => collection::Format::Json,
+        (Format::Table, _) => collection::Format::Table,
+        (Format::Auto, _) if std::io::stdout().is_terminal() => collection::Format::Table,
+        (Format::Auto, _) => collection::Format::Json,
+    };
     collection::run(collection::Options {
         inputs: args.inputs,
         output: args.output,
-        jsonl: args.jsonl,
+        format,
         status: args.status,
+        cancel: args.cancel,
+        job: args.job,
         wait: args.wait.then_some(wait::Options {
             first: args.poll_interval,
             max: args.max_interval,
@@ -143,7 +187,7 @@ fn run(args: Args) -> Result<ExitCode> {
             squeue: args.squeue,
             sacct: args.sacct,
             scontrol: "scontrol".to_string(),
-            scancel: "scancel".to_string(),
+            scancel: args.scancel,
             batch: args.batch_size,
             timeout: Duration::from_secs_f64(args.slurm_timeout),
             timeout_option: "--slurm-timeout",
@@ -168,6 +212,11 @@ impl Args {
         }
         if self.timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
             return usage("--timeout must be a non-negative number");
+        }
+        if let Some(id) = &self.job {
+            if !validate::is_job_id(id) {
+                return usage(format!("--job {id:?}: not a Slurm job ID (a positive integer)"));
+            }
         }
         validate::since(&self.since)
     }

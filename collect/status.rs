@@ -121,9 +121,15 @@ fn apply(r: &mut Record, answers: &Answers) -> usize {
             unknown(answers.accounting_disabled)
         }
     };
+    let state_job_id = Some(chain[current].clone()).filter(|id| *id != job_id);
+    // A failure read earlier stays while it describes the same end of the same job (the
+    // job's files may since have been cleaned up); anything else is read afresh.
+    let same_end = r.status.state == new.state && r.status.state_job_id == state_job_id;
+    let failure = r.status.failure.take().filter(|_| same_end);
     r.status = JobStatus {
         retry_states,
-        state_job_id: Some(chain[current].clone()).filter(|id| *id != job_id),
+        state_job_id,
+        failure,
         ..new
     };
     for h in r.history.iter_mut() {

@@ -45,7 +45,8 @@ fn first_bad(r: &Record) -> Option<(String, &str, &'static str)> {
     ))
 }
 
-fn is_job_id(id: &str) -> bool {
+/// A Slurm job ID: a positive integer.
+pub fn is_job_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit()) && id != "0"
 }
 

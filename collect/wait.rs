@@ -2,8 +2,8 @@
 //!
 //! Each poll asks only about combinations not yet settled, in the same batched calls as
 //! `--status`. The pause starts at `--poll-interval` and doubles up to `--max-interval`.
-//! Progress goes to stderr: a status line rewritten in place on a terminal, otherwise one
-//! line each time the counts change. A failed poll (controller busy or restarting) is
+//! Progress goes to stderr: a bar on a terminal, one line each time the counts change in a
+//! log file, nothing on a pipe. A failed poll (controller busy or restarting) is
 //! retried after the next pause; five failures in a row end the wait with the error. Once
 //! every job ended, jobs still without an exit code (accounting lags a few seconds) or with
 //! retries not yet cancelled are asked about again for up to 20 s, so the final output has
@@ -12,10 +12,8 @@
 use crate::status::{self, Scope};
 use anyhow::Result;
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use sweep::cli::program;
 use sweep::slurm::{Slurm, Unreachable};
 use sweep::Record;
 
@@ -44,7 +42,7 @@ pub fn run(
 ) -> Result<ExitCode> {
     let start = Instant::now();
     let mut pause = opts.first;
-    let mut progress = Progress::new();
+    let mut progress = Progress::new(records.len());
     let mut failures = 0;
     let mut first = true;
     let mut accounting_disabled = false;
@@ -129,16 +127,17 @@ fn seconds(s: f64) -> String {
     }
 }
 
-/// Progress on stderr.
+/// Progress on stderr ([`sweep::progress`]): a bar of settled combinations on a terminal, a
+/// timestamped line each time the counts change in a log file, nothing on a pipe.
 struct Progress {
-    tty: bool,
+    shown: sweep::progress::Progress,
     last: Option<BTreeMap<String, usize>>,
 }
 
 impl Progress {
-    fn new() -> Self {
+    fn new(total: usize) -> Self {
         Progress {
-            tty: std::io::stderr().is_terminal(),
+            shown: sweep::progress::Progress::new(total as u64, "waiting"),
             last: None,
         }
     }
@@ -147,36 +146,32 @@ impl Progress {
     fn show(&mut self, records: &[Record], pause: f64) -> bool {
         let now = counts(records);
         let changed = self.last.as_ref() != Some(&now);
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let settled = records.iter().filter(|r| status::settled(r)).count();
+        let settled = records.iter().filter(|r| status::settled(r)).count();
+        if self.shown.sink() == sweep::progress::Sink::Terminal {
             let next = if settled < records.len() {
                 format!(" (next check in {})", seconds(pause))
             } else {
                 String::new()
             };
-            let _ = write!(
-                err,
-                "\r\x1b[K{}: {settled}/{} settled: {}{next}",
-                program(),
-                records.len(),
-                describe(&now)
-            );
+            self.shown
+                .set(settled as u64, &format!("{}{next}", describe(&now)));
         } else if changed {
             let time = chrono::Local::now().format("%H:%M:%S");
-            let _ = writeln!(err, "{}: {time} {}", program(), describe(&now));
+            self.shown
+                .set(settled as u64, &format!("{time} {}", describe(&now)));
         }
         self.last = Some(now);
         changed
     }
 
+    /// A line that is always said (above the bar on a terminal).
     fn note(&self, msg: &str) {
-        let lead = if self.tty { "\r\x1b[K" } else { "" };
-        let _ = writeln!(std::io::stderr().lock(), "{lead}{}: {msg}", program());
+        sweep::cli::warn(msg);
     }
 
-    /// The closing summary; success only if every combination COMPLETED.
-    fn summary(&self, records: &[Record], timed_out: bool) -> ExitCode {
+    /// The closing summary (the bar is gone); success only if every combination COMPLETED.
+    fn summary(&mut self, records: &[Record], timed_out: bool) -> ExitCode {
+        self.shown.finish();
         let now = counts(records);
         let done = now.get("COMPLETED").copied().unwrap_or(0);
         let total = records.len();

@@ -40,8 +40,11 @@ pub fn program() -> &'static str {
 /// through here (the final error through [`finish`]), so every line names its program.
 pub fn warn(msg: impl std::fmt::Display) {
     use std::io::Write as _;
-    // If stderr itself is gone there is nobody left to tell.
-    let _ = writeln!(io::stderr().lock(), "{}: {msg}", program());
+    // If stderr itself is gone there is nobody left to tell. A progress bar being drawn is
+    // moved below the line, not written through.
+    crate::progress::suspended(|| {
+        let _ = writeln!(io::stderr().lock(), "{}: {msg}", program());
+    });
 }
 
 /// Parses `A` with clap (usage errors exit 2, `--help` exits 0), runs `run`, and maps its

@@ -31,6 +31,7 @@
 //! | `retry_job_ids` | submit | IDs of the `--retries` follow-up jobs |
 //! | `history` | submit / collect | earlier submissions of this combination, oldest first |
 //! | `state` ... | collect | job state from Slurm: see [`JobStatus`] (`state`, `state_reason`, `exit_code`, `elapsed`, `node_list`, `retry_states`, `state_source`, `state_job_id`) |
+//! | `failure` | collect | why a job that ended without completing did so: see [`Failure`] |
 //! | `reconciled` | collect | `true` on a submission `sweep-collect --reconcile` found in Slurm without a record |
 //! | `results` | collect | benchmark results (`--results`): points, validity, Pareto flags, file errors (README, "Results") |
 
@@ -334,6 +335,29 @@ pub struct JobStatus {
     /// took over after `job_id` failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_job_id: Option<String>,
+    /// Why a job that ended without completing did so (sweep-collect reads it from the job's
+    /// logs): absent for a job that completed or has not ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// Why a job ended without completing, as `sweep-collect` read it from the job's own files:
+/// the step that failed (the job script writes `<log_dir>/<job ID>/failed_step`) and the last
+/// meaningful line of that step's stderr; without a failed step, Slurm's verdict (`TIMEOUT:
+/// ...`) or the last line of the job's own `<log_dir>/<job ID>.err`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Failure {
+    /// The step that failed (`prefill_w0_r0`, `benchmark`), when the job script named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// That step's exit status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_status: Option<i64>,
+    /// Absolute path of the file the message was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The cause in one line: the last meaningful line of `file`, or Slurm's verdict.
+    pub message: String,
 }
 
 impl Record {

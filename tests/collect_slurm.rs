@@ -141,6 +141,30 @@ fn collect(bindir: &Path, args: &[&str], stdin: &str, envs: &[(&str, &str)]) -> 
     child.wait_with_output().unwrap()
 }
 
+/// [`collect`] with stderr written to the file `log` (as in a batch job's log).
+fn collect_logged(bindir: &Path, args: &[&str], stdin: &str, log: &Path) -> Output {
+    let path = format!(
+        "{}:{}",
+        bindir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new(bin("sweep-collect"))
+        .args(args)
+        .env("PATH", path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn lines(out: &Output) -> Vec<Value> {
     stdout(out)
         .lines()
@@ -370,14 +394,26 @@ fn wait_until_final_with_exit_status() {
         "--output",
         m.to_str().unwrap(),
     ];
-    let out = collect(&bindir, &args, &input, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let err = stderr(&out);
+    // stderr a file (a log): a timestamped line each time the counts change.
+    let log = dir.join("wait.log");
+    let out = collect_logged(&bindir, &args, &input, &log);
+    assert_eq!(out.status.code(), Some(0));
+    let err = std::fs::read_to_string(&log).unwrap();
     assert!(
         err.ends_with("sweep-collect: all 2 jobs COMPLETED\n"),
         "{err}"
     );
     assert!(err.lines().count() >= 2, "progress lines: {err}");
+    let first = err.lines().next().unwrap();
+    let time = first.strip_prefix("sweep-collect: ").unwrap_or_default();
+    assert!(
+        time.len() > 9 && time.as_bytes()[2] == b':' && time.as_bytes()[5] == b':',
+        "a timestamped line: {err}"
+    );
+    // stderr a pipe: no progress, only the summary.
+    let out = collect(&bindir, &args, &input, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "sweep-collect: all 2 jobs COMPLETED\n");
     let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
     assert_eq!(
         manifest["counts"]["by_state"],

@@ -557,6 +557,7 @@ fn template_vars(fx: &Fixture, rec: &Value, recs: &Value) -> Value {
         "sglang_config_host_path": rec["config_path"],
         "log_dir": log_dir,
         "job_log_dir": format!("{}/$SLURM_JOB_ID", log_dir.as_str().unwrap()),
+        "failed_step_file": format!("{}/$SLURM_JOB_ID/failed_step", log_dir.as_str().unwrap()),
         "scripts_dir": demo_scripts(),
         "sweep_dir": fx.sweep_dir.display().to_string(),
         "script_path": recs["job_script"], "tag": recs["tag"],
@@ -635,7 +636,7 @@ fn template_undefined_variable_is_an_error_with_its_line() {
          script_variant, timestamp, enable_multiple_frontends, num_additional_frontends, \
          use_init_location, enable_config_dump, use_dynamo_whls, do_profile, profiler_type, \
          profiler_arg, isl, osl, concurrencies, req_rate, sglang_config, sglang_config_path, \
-         sglang_config_host_path, log_dir, job_log_dir, scripts_dir, sweep_dir, script_path, tag, record)\n"
+         sglang_config_host_path, log_dir, job_log_dir, failed_step_file, scripts_dir, sweep_dir, script_path, tag, record)\n"
     );
     // An attribute that does not exist is found at render time, with its expression.
     std::fs::write(&tpl, "#!/bin/bash\n\n{{ record.parameters.slurm.prefill_nodes }}\n{{ record.parameters.nope }}\n").unwrap();

@@ -41,8 +41,18 @@ impl Slurm {
     /// Cancels `ids` (`scancel ID ID ...`); unknown jobs are silently fine (scancel says
     /// nothing about them).
     pub fn cancel(&self, ids: &[String]) -> Result<(), Unreachable> {
+        self.cancel_on(None, ids)
+    }
+
+    /// Cancels `ids` of `cluster` (`scancel -M CLUSTER ID ...`; `None`: the default cluster).
+    pub fn cancel_on(&self, cluster: Option<&str>, ids: &[String]) -> Result<(), Unreachable> {
         for chunk in ids.chunks(PER_CALL) {
-            self.call(&self.scancel, chunk)?;
+            let mut args: Vec<String> = Vec::with_capacity(chunk.len() + 2);
+            if let Some(c) = cluster {
+                args.extend(["-M".to_string(), c.to_string()]);
+            }
+            args.extend(chunk.iter().cloned());
+            self.call(&self.scancel, &args)?;
         }
         Ok(())
     }

@@ -15,19 +15,22 @@ if [ "${#nodes[@]}" -ne "$TOTAL_NODES" ]; then
 fi
 for i in "${!nodes[@]}"; do echo "node $i: ${nodes[$i]}"; done
 
-# The IPv4 address of every node on $NETWORK_INTERFACE, read on the node itself.
-ADDR_CMD='a=$(ip -o -4 addr show dev "$1" 2>/dev/null | sed -n "s/.* inet \([0-9.]*\)\/.*/\1/p" | head -n 1); printf "%s %s\n" "$SLURMD_NODENAME" "$a"'
-declare -A addr
-while read -r node ip; do
-    addr[$node]=$ip
+# The IPv4 address of every node on $NETWORK_INTERFACE, read on the node itself, with the
+# node's interfaces that have one (named when the asked one has none).
+ADDR_CMD='a=$(ip -o -4 addr show dev "$1" 2>/dev/null | sed -n "s/.* inet \([0-9.]*\)\/.*/\1/p" | head -n 1); all=$(ip -o -4 addr 2>/dev/null | awk "{printf \"%s%s %s\", (NR > 1 ? \", \" : \"\"), \$2, \$4}"); printf "%s %s %s\n" "$SLURMD_NODENAME" "${a:--}" "${all:-none}"'
+declare -A addr ifaces
+while read -r node ip all; do
+    [ "$ip" = - ] || addr[$node]=$ip
+    ifaces[$node]=$all
 done < <(srun --nodes="$TOTAL_NODES" --ntasks="$TOTAL_NODES" --ntasks-per-node=1 bash -c "$ADDR_CMD" _ "$NETWORK_INTERFACE")
 for node in "${nodes[@]}"; do
-    [ -n "${addr[$node]:-}" ] || fail "could not read an IPv4 address of interface $NETWORK_INTERFACE on node $node"
+    [ -n "${addr[$node]:-}" ] || fail "no IPv4 address on interface $NETWORK_INTERFACE (--network-interface) on node $node; its interfaces with one: ${ifaces[$node]:-unknown}"
 done
 "#;
 
-/// Starts one step in the background; its name and exit status come back through fd 3.
-const LAUNCH: &str = r#"# Every launched step reports "NAME STATUS" on fd 3 when it ends.
+/// Starts one step in the background; its name, exit status and log name come back through
+/// fd 3.
+const LAUNCH: &str = r#"# Every launched step reports "NAME STATUS LOG" on fd 3 when it ends.
 STATUS_DIR=$(mktemp -d) || fail "mktemp failed"
 trap 'rm -rf "$STATUS_DIR"' EXIT
 mkfifo "$STATUS_DIR/status" || fail "mkfifo failed"
@@ -41,7 +44,7 @@ launch() { # NAME NODE LOG_NAME COMMAND...
         srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
             --output="$JOB_LOG_DIR/$log.out" --error="$JOB_LOG_DIR/$log.err" \
             ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
-        echo "$name $?" >&3
+        echo "$name $? $log" >&3
     } &
     running=$((running + 1))
 }
@@ -307,20 +310,23 @@ fn benchmark(s: &mut String, ctx: &Context) {
     s.push('\n');
 }
 
+/// Waits for the steps; the first that fails ends the job, and is named in
+/// `$JOB_LOG_DIR/failed_step` (`NAME STATUS LOG`), where sweep-collect finds the cause.
 fn wait_all(s: &mut String, ctx: &Context) {
     s.push_str(
-        "\n# Wait: a step that fails ends the job with its status (FAILED in Slurm).\n\
+        "\n# Wait: a step that fails ends the job with its status (FAILED in Slurm), and is named\n\
+         # in $JOB_LOG_DIR/failed_step (\"NAME STATUS LOG\": sweep-collect reads LOG.err for the cause).\n\
          while [ \"$running\" -gt 0 ]; do\n    \
-         read -r name rc <&3 || fail \"lost the status channel\"\n    \
+         read -r name rc log <&3 || fail \"lost the status channel\"\n    \
          running=$((running - 1))\n    \
-         echo \"$name exited with status $rc\"\n",
+         echo \"$name exited with status $rc\"\n    \
+         if [ \"$rc\" -ne 0 ]; then\n        \
+         echo \"$name $rc $log\" > \"$JOB_LOG_DIR/failed_step\"\n        \
+         echo \"sweep job: $name failed with status $rc\" >&2\n        \
+         exit \"$rc\"\n    fi\n",
     );
     if ctx.b.profiler.is_some() {
-        s.push_str("    if [ \"$name\" = benchmark ]; then exit \"$rc\"; fi\n");
+        s.push_str("    if [ \"$name\" = benchmark ]; then exit 0; fi\n");
     }
-    s.push_str(
-        "    if [ \"$rc\" -ne 0 ]; then\n        \
-         echo \"sweep job: $name failed with status $rc\" >&2\n        \
-         exit \"$rc\"\n    fi\ndone\necho \"every step exited 0\"\n",
-    );
+    s.push_str("done\necho \"every step exited 0\"\n");
 }

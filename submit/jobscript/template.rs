@@ -49,6 +49,7 @@ pub const VARIABLES: &[&str] = &[
     "sglang_config_host_path",
     "log_dir",
     "job_log_dir",
+    "failed_step_file",
     "scripts_dir",
     "sweep_dir",
     "script_path",
@@ -292,6 +293,12 @@ fn variables(ctx: &Context) -> Map<String, serde_json::Value> {
     // The job's own directory, for the script to create at run time (the job ID is not known
     // before sbatch): everything the steps write goes there, as in the built-in script.
     set("job_log_dir", json!(format!("{log_dir}/$SLURM_JOB_ID")));
+    // Where a template names the step that failed ("NAME STATUS LOG"), for sweep-collect to
+    // read the cause from LOG.err in the job's directory (as the built-in script does).
+    set(
+        "failed_step_file",
+        json!(format!("{log_dir}/$SLURM_JOB_ID/failed_step")),
+    );
     set(
         "scripts_dir",
         json!(ctx.b.scripts_dir.display().to_string()),

@@ -35,14 +35,16 @@ if [ "${#nodes[@]}" -ne "$TOTAL_NODES" ]; then
 fi
 for i in "${!nodes[@]}"; do echo "node $i: ${nodes[$i]}"; done
 
-# The IPv4 address of every node on $NETWORK_INTERFACE, read on the node itself.
-ADDR_CMD='a=$(ip -o -4 addr show dev "$1" 2>/dev/null | sed -n "s/.* inet \([0-9.]*\)\/.*/\1/p" | head -n 1); printf "%s %s\n" "$SLURMD_NODENAME" "$a"'
-declare -A addr
-while read -r node ip; do
-    addr[$node]=$ip
+# The IPv4 address of every node on $NETWORK_INTERFACE, read on the node itself, with the
+# node's interfaces that have one (named when the asked one has none).
+ADDR_CMD='a=$(ip -o -4 addr show dev "$1" 2>/dev/null | sed -n "s/.* inet \([0-9.]*\)\/.*/\1/p" | head -n 1); all=$(ip -o -4 addr 2>/dev/null | awk "{printf \"%s%s %s\", (NR > 1 ? \", \" : \"\"), \$2, \$4}"); printf "%s %s %s\n" "$SLURMD_NODENAME" "${a:--}" "${all:-none}"'
+declare -A addr ifaces
+while read -r node ip all; do
+    [ "$ip" = - ] || addr[$node]=$ip
+    ifaces[$node]=$all
 done < <(srun --nodes="$TOTAL_NODES" --ntasks="$TOTAL_NODES" --ntasks-per-node=1 bash -c "$ADDR_CMD" _ "$NETWORK_INTERFACE")
 for node in "${nodes[@]}"; do
-    [ -n "${addr[$node]:-}" ] || fail "could not read an IPv4 address of interface $NETWORK_INTERFACE on node $node"
+    [ -n "${addr[$node]:-}" ] || fail "no IPv4 address on interface $NETWORK_INTERFACE (--network-interface) on node $node; its interfaces with one: ${ifaces[$node]:-unknown}"
 done
 
 # The master node runs NATS/etcd and the first frontend (started by worker_setup.py).
@@ -50,7 +52,7 @@ MASTER_NODE=${nodes[0]}
 MASTER_IP=${addr[$MASTER_NODE]}
 echo "master: node 0 $MASTER_NODE ($MASTER_IP)"
 
-# Every launched step reports "NAME STATUS" on fd 3 when it ends.
+# Every launched step reports "NAME STATUS LOG" on fd 3 when it ends.
 STATUS_DIR=$(mktemp -d) || fail "mktemp failed"
 trap 'rm -rf "$STATUS_DIR"' EXIT
 mkfifo "$STATUS_DIR/status" || fail "mkfifo failed"
@@ -64,7 +66,7 @@ launch() { # NAME NODE LOG_NAME COMMAND...
         srun --overlap --nodes=1 --ntasks=1 --nodelist="$node" \
             --output="$JOB_LOG_DIR/$log.out" --error="$JOB_LOG_DIR/$log.err" \
             ${CONTAINER[@]+"${CONTAINER[@]}"} "$@"
-        echo "$name $?" >&3
+        echo "$name $? $log" >&3
     } &
     running=$((running + 1))
 }
@@ -74,12 +76,14 @@ WORKER_ARGS=(--gpu_type 'demo' --script-variant 'max-tpt' --gpus_per_node 8 --ma
 # aggregated worker 0: nodes 0-0, leader node 0
 launch agg_w0_r0 "${nodes[0]}" "${nodes[0]}_agg_w0" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[0]}]}" --worker_idx 0 --local_rank 0 --nodes_per_worker 1 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[0]}_agg_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[0]}_config.json"
 
-# Wait: a step that fails ends the job with its status (FAILED in Slurm).
+# Wait: a step that fails ends the job with its status (FAILED in Slurm), and is named
+# in $JOB_LOG_DIR/failed_step ("NAME STATUS LOG": sweep-collect reads LOG.err for the cause).
 while [ "$running" -gt 0 ]; do
-    read -r name rc <&3 || fail "lost the status channel"
+    read -r name rc log <&3 || fail "lost the status channel"
     running=$((running - 1))
     echo "$name exited with status $rc"
     if [ "$rc" -ne 0 ]; then
+        echo "$name $rc $log" > "$JOB_LOG_DIR/failed_step"
         echo "sweep job: $name failed with status $rc" >&2
         exit "$rc"
     fi

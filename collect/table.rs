@@ -1,0 +1,354 @@
+//! The human view (`--format table`, the default on a terminal): one line per combination
+//! with its index, job, state, run time, the swept values that differ across the sweep, and
+//! why it failed (or pends); then a summary by state. Fitted to the terminal's width: long
+//! parameter names are shortened first, then parameter columns left out (said in the
+//! summary), and the last column is cut with `…`.
+
+use crate::failure;
+use anyhow::Result;
+use console::{measure_text_width, Style};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use sweep::record::SubmitStatus;
+use sweep::Record;
+
+/// Two spaces between columns.
+const GAP: usize = 2;
+/// The least room the last column gets before parameter columns are shortened or left out.
+const MIN_WHY: usize = 24;
+
+/// Prints the table of `records` on stdout, fitted to the terminal when stdout is one.
+pub fn show(records: &[Record]) -> Result<()> {
+    let out = std::io::stdout();
+    let tty = out.is_terminal();
+    let width = tty
+        .then(|| console::Term::stdout().size_checked())
+        .flatten()
+        .map(|(_, w)| usize::from(w));
+    let color = tty && std::env::var_os("NO_COLOR").is_none();
+    let text = render(records, width, color);
+    let mut out = out.lock();
+    out.write_all(text.as_bytes())?;
+    Ok(out.flush()?)
+}
+
+/// A column: header, cells, right-aligned or not.
+struct Column {
+    header: String,
+    cells: Vec<String>,
+    right: bool,
+}
+
+impl Column {
+    fn width(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|c| measure_text_width(c))
+            .chain([measure_text_width(&self.header)])
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// The table as text; `width`: the terminal's, to fit into; `color`: states in colour.
+pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
+    let fixed = vec![
+        column("INDEX", records, true, |r| r.index.to_string()),
+        column("JOB", records, true, |r| job_of(r).unwrap_or("-").to_string()),
+        column("STATE", records, false, state_of),
+        column("ELAPSED", records, false, |r| {
+            r.status.elapsed.clone().unwrap_or_else(|| "-".to_string())
+        }),
+    ];
+    let mut params = swept(records);
+    let why = column("WHY", records, false, why_of);
+    let has_why = why.cells.iter().any(|c| !c.is_empty());
+    let mut dropped = 0;
+    let mut why_width = None;
+    if let Some(w) = width {
+        let used = |params: &[Column]| -> usize {
+            fixed
+                .iter()
+                .chain(params)
+                .map(|c| c.width() + GAP)
+                .sum::<usize>()
+        };
+        let room = if has_why { MIN_WHY } else { 0 };
+        if used(&params) + room > w {
+            for p in &mut params {
+                let cells = p.cells.iter().map(|c| measure_text_width(c)).max();
+                let keep = cells.unwrap_or(0).max(6);
+                p.header = shorten(&p.header, keep);
+            }
+        }
+        while !params.is_empty() && used(&params) + room > w {
+            params.pop();
+            dropped += 1;
+        }
+        why_width = Some(w.saturating_sub(used(&params)).max(8));
+    }
+    let mut columns = fixed;
+    columns.extend(params);
+    let widths: Vec<usize> = columns.iter().map(Column::width).collect();
+    let paint = Paint::new(color);
+    let mut text = String::new();
+    let mut line = |cells: Vec<String>, why: &str, header: bool| {
+        let mut l = String::new();
+        for (i, (cell, c)) in cells.iter().zip(&columns).enumerate() {
+            let pad = widths[i].saturating_sub(measure_text_width(cell));
+            let padded = match c.right {
+                true => format!("{}{cell}", " ".repeat(pad)),
+                false => format!("{cell}{}", " ".repeat(pad)),
+            };
+            let styled = match (header, c.header.as_str()) {
+                (true, _) => paint.header(&padded),
+                (false, "STATE") => paint.state(cell, &padded),
+                _ => padded,
+            };
+            l.push_str(&styled);
+            l.push_str(&" ".repeat(GAP));
+        }
+        if has_why {
+            let why = match why_width {
+                Some(w) => shorten(why, w),
+                None => why.to_string(),
+            };
+            l.push_str(&if header { paint.header(&why) } else { why });
+        }
+        text.push_str(l.trim_end());
+        text.push('\n');
+    };
+    let headers = columns.iter().map(|c| c.header.clone()).collect();
+    line(headers, "WHY", true);
+    for i in 0..records.len() {
+        let cells = columns.iter().map(|c| c.cells[i].clone()).collect();
+        line(cells, &why.cells[i], false);
+    }
+    text.push_str(&summary(records, dropped));
+    text
+}
+
+fn column(header: &str, records: &[Record], right: bool, f: impl Fn(&Record) -> String) -> Column {
+    Column {
+        header: header.to_string(),
+        cells: records.iter().map(f).collect(),
+        right,
+    }
+}
+
+/// The job the state describes: a `--retries` follow-up that took over, else `job_id`.
+fn job_of(r: &Record) -> Option<&str> {
+    r.status.state_job_id.as_deref().or(r.job_id.as_deref())
+}
+
+/// Slurm's state; for a combination without a job, what became of its submission; `-` for a
+/// job whose state was not asked.
+fn state_of(r: &Record) -> String {
+    if let Some(s) = &r.status.state {
+        return s.clone();
+    }
+    if r.job_id.is_some() {
+        return "-".to_string();
+    }
+    match r.submit_status {
+        Some(SubmitStatus::Failed) => "SUBMIT_FAILED",
+        Some(SubmitStatus::DryRun) => "DRY_RUN",
+        _ => "NOT_SUBMITTED",
+    }
+    .to_string()
+}
+
+/// Why a job failed (its failing step and the last line of that step's stderr), why a
+/// submission failed, or why a job pends.
+fn why_of(r: &Record) -> String {
+    let failure = r.status.failure.clone().or_else(|| failure::of_record(r));
+    if let Some(f) = failure {
+        return match (&f.step, f.exit_status) {
+            (Some(step), Some(rc)) => format!("{step} ({rc}): {}", f.message),
+            (Some(step), None) => format!("{step}: {}", f.message),
+            _ => f.message,
+        };
+    }
+    if let Some(e) = r.submit_error.as_deref().filter(|_| r.job_id.is_none()) {
+        return one_line(e);
+    }
+    match r.status.state.as_deref() {
+        Some("PENDING") => r.status.state_reason.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The parameter columns: every swept key whose values are not the same in every record, in
+/// the order keys first appear (slurm, then sglang, then per-role ones as `prefill.KEY`).
+fn swept(records: &[Record]) -> Vec<Column> {
+    let mut order: Vec<String> = Vec::new();
+    let mut values: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
+    for (i, r) in records.iter().enumerate() {
+        for (key, value) in parameters(r) {
+            let cells = values.entry(key.clone()).or_insert_with(|| {
+                order.push(key.clone());
+                vec![None; records.len()]
+            });
+            cells[i] = Some(value);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|key| {
+            let cells = values.remove(&key)?;
+            let first = &cells[0];
+            if cells.iter().all(|c| c == first) {
+                return None;
+            }
+            let right = cells
+                .iter()
+                .flatten()
+                .all(|c| c.parse::<f64>().is_ok());
+            Some(Column {
+                header: key,
+                cells: cells
+                    .into_iter()
+                    .map(|c| c.unwrap_or_else(|| "-".to_string()))
+                    .collect(),
+                right,
+            })
+        })
+        .collect()
+}
+
+/// A record's swept values as (column name, text).
+fn parameters(r: &Record) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let p = &r.parameters;
+    out.extend(p.slurm.iter().map(|(k, v)| (k.clone(), text(v))));
+    out.extend(p.sglang.iter().map(|(k, v)| (k.clone(), text(v))));
+    if let Some(roles) = &r.role_parameters {
+        for (role, map) in [("prefill", &roles.prefill), ("decode", &roles.decode)] {
+            out.extend(map.iter().map(|(k, v)| (format!("{role}.{k}"), text(v))));
+        }
+    }
+    out
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => one_line(s),
+        other => other.to_string(),
+    }
+}
+
+/// `s` cut to `width` display columns, ending in `…` when cut.
+fn shorten(s: &str, width: usize) -> String {
+    if measure_text_width(s) <= width {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if measure_text_width(&out) + measure_text_width(&c.to_string()) + 1 > width {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+/// `3 combinations: COMPLETED 1, FAILED 1, PENDING 1`, and what the table does not show.
+fn summary(records: &[Record], dropped: usize) -> String {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for r in records {
+        *counts.entry(state_of(r)).or_default() += 1;
+    }
+    let unasked = counts.remove("-");
+    let mut parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    if let Some(n) = unasked {
+        parts.push(format!("{n} without a state (add --status)"));
+    }
+    let mut line = format!("{} combinations: {}", records.len(), parts.join(", "));
+    if dropped > 0 {
+        line.push_str(&format!(
+            "; {dropped} swept key(s) not shown (a wider terminal, or --format json)"
+        ));
+    }
+    line.push('\n');
+    line
+}
+
+/// Colours, when wanted.
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn new(on: bool) -> Paint {
+        Paint { on }
+    }
+
+    fn header(&self, s: &str) -> String {
+        self.style(Style::new().bold(), s)
+    }
+
+    /// `padded` coloured by the state it shows.
+    fn state(&self, state: &str, padded: &str) -> String {
+        let style = match state {
+            "COMPLETED" => Style::new().green(),
+            "RUNNING" | "COMPLETING" | "CONFIGURING" => Style::new().cyan(),
+            "PENDING" | "-" | "DRY_RUN" | "NOT_SUBMITTED" => Style::new().yellow(),
+            "CANCELLED" => Style::new().magenta(),
+            _ => Style::new().red().bold(),
+        };
+        self.style(style, padded)
+    }
+
+    fn style(&self, style: Style, s: &str) -> String {
+        if !self.on {
+            return s.to_string();
+        }
+        style.force_styling(true).apply_to(s).to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(index: u64, mfs: &str, state: Option<&str>) -> Record {
+        let state = state.map_or(String::new(), |s| format!(r#","state":"{s}","elapsed":"00:01:02""#));
+        let text = format!(
+            r#"{{"index":{index},"id":"i{index}","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":{mfs},"context-length":2048}}}},"job_id":"{}"{state}}}"#,
+            100 + index
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn only_the_values_that_differ_are_shown() {
+        let records = vec![rec(0, "0.8", Some("COMPLETED")), rec(1, "0.85", None)];
+        let text = render(&records, None, false);
+        assert_eq!(
+            text,
+            "INDEX  JOB  STATE      ELAPSED   mem-fraction-static\n    \
+                 0  100  COMPLETED  00:01:02                  0.8\n    \
+                 1  101  -          -                        0.85\n\
+             2 combinations: COMPLETED 1, 1 without a state (add --status)\n"
+        );
+    }
+
+    #[test]
+    fn a_narrow_terminal_shortens_then_drops_parameter_columns() {
+        let records = vec![rec(0, "0.8", Some("FAILED")), rec(1, "0.85", Some("FAILED"))];
+        let text = render(&records, Some(64), false);
+        for l in text.lines().filter(|l| !l.contains("combinations")) {
+            assert!(measure_text_width(l) <= 64, "{l:?}");
+        }
+        assert!(text.contains("mem-f…"), "{text}");
+        assert!(text.contains("FAILED: the record has no…"), "{text}");
+        let text = render(&records, Some(40), false);
+        assert!(text.contains("1 swept key(s) not shown"), "{text}");
+    }
+}
