@@ -222,4 +222,9 @@ impl<W: Write> Writer<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+
+    /// The writer underneath (flush first: what is buffered has not reached it).
+    pub fn get_mut(&mut self) -> &mut W {
+        self.out.get_mut()
+    }
 }

@@ -53,6 +53,9 @@ pub fn suspended<R>(print: impl FnOnce() -> R) -> R {
 pub struct Progress {
     sink: Sink,
     bar: Option<ProgressBar>,
+    /// Steps done, of `total` (0: no known total).
+    done: u64,
+    total: u64,
     /// The last line written to a log, not written again.
     last: String,
 }
@@ -87,6 +90,8 @@ impl Progress {
         Progress {
             sink,
             bar,
+            done: 0,
+            total,
             last: String::new(),
         }
     }
@@ -96,18 +101,28 @@ impl Progress {
         self.sink
     }
 
-    /// One step done: the bar moves on and shows `line`; a log gets `line`.
+    /// One step done: the bar moves on and shows `line`; a log gets `[done/total] line`.
     pub fn step(&mut self, line: &str) {
+        self.done += 1;
         if let Some(bar) = &self.bar {
             bar.inc(1);
             bar.set_message(line.to_string());
         }
-        self.log(line);
+        self.log(&self.counted(line));
+    }
+
+    /// `[done/total] line`, or `line` without a total.
+    fn counted(&self, line: &str) -> String {
+        match self.total {
+            0 => line.to_string(),
+            total => format!("[{}/{total}] {line}", self.done),
+        }
     }
 
     /// Sets how many steps are done and what is happening (`line`); a log gets `line` when it
     /// differs from the last one written.
     pub fn set(&mut self, done: u64, line: &str) {
+        self.done = done;
         if let Some(bar) = &self.bar {
             bar.set_position(done);
             bar.set_message(line.to_string());
@@ -115,12 +130,13 @@ impl Progress {
         self.log(line);
     }
 
-    /// What is happening now, without a step done (`waiting for room in the queue`).
+    /// What is happening now, without a step done (`waiting for room in the queue`): the
+    /// bar's message; a log gets `[done/total] line`.
     pub fn status(&mut self, line: &str) {
         if let Some(bar) = &self.bar {
             bar.set_message(line.to_string());
         }
-        self.log(line);
+        self.log(&self.counted(line));
     }
 
     fn log(&mut self, line: &str) {

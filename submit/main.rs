@@ -69,6 +69,14 @@ struct Args {
     /// sweep directory and submits their records, like the seed's sweep_jobs.py
     #[arg(long, value_name = "PATH", conflicts_with = "inputs")]
     sweep_config: Option<PathBuf>,
+    /// With --sweep-config: refuse more than N combinations (passed to sweep-expand; 0: no
+    /// limit) [default: 10000]
+    #[arg(long, value_name = "N", requires = "sweep_config")]
+    max_jobs: Option<u64>,
+    /// With --sweep-config: replace an existing config whose content differs (passed to
+    /// sweep-render)
+    #[arg(long, requires = "sweep_config")]
+    force: bool,
     #[command(flatten)]
     script: options::ScriptArgs,
     /// Sweep directory for records that have no sweep_dir (default: a new
@@ -128,6 +136,10 @@ fn run(args: Args) -> Result<ExitCode> {
     submission::run(submission::Options {
         inputs: args.inputs,
         sweep_config: args.sweep_config,
+        passed: sweepconfig::Passed {
+            max_jobs: args.max_jobs,
+            force: args.force,
+        },
         given: options::Given {
             script: args.script,
             retries: args.retries,

@@ -62,7 +62,7 @@ pub struct ScriptArgs {
     #[arg(long, value_name = "PATH")]
     pub log_dir: Option<PathBuf>,
     /// Directory with worker_setup.py and <gpu-type>/<mode>/<variant>.sh, resolved to an
-    /// absolute path at submit time [default: scripts]
+    /// absolute path at submit time [default: scripts next to the sweep file, else ./scripts]
     #[arg(long, value_name = "PATH")]
     pub scripts_dir: Option<PathBuf>,
     /// Use init expert locations
@@ -301,6 +301,30 @@ impl Given {
             strict_overrides: a.strict_overrides,
         })
     }
+}
+
+/// The scripts directory when `--scripts-dir` was never given: `scripts` next to the sweep
+/// file (`sweep_file`), else `scripts` in the current directory, whichever first holds
+/// `worker_setup.py`; the error names every place looked at.
+pub fn default_scripts_dir(sweep_file: Option<&str>) -> Result<PathBuf, String> {
+    let mut tried: Vec<(PathBuf, &str)> = Vec::new();
+    if let Some(dir) = sweep_file.and_then(|f| Path::new(f).parent()) {
+        tried.push((dir.join("scripts"), "next to the sweep file"));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        tried.push((cwd.join("scripts"), "in the current directory"));
+    }
+    if let Some((dir, _)) = tried.iter().find(|(d, _)| d.join("worker_setup.py").is_file()) {
+        return Ok(dir.clone());
+    }
+    let places: Vec<String> = tried
+        .iter()
+        .map(|(d, why)| format!("{} ({why})", d.display()))
+        .collect();
+    Err(format!(
+        "--scripts-dir not given and no scripts directory with worker_setup.py found: looked at {}; pass --scripts-dir DIR",
+        places.join(" and ")
+    ))
 }
 
 fn pick_path(given: Option<PathBuf>, saved: Option<&PathBuf>) -> Option<PathBuf> {

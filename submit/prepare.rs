@@ -11,30 +11,6 @@ use std::sync::mpsc;
 use sweep::record::{JobStatus, Submission};
 use sweep::Record;
 
-/// The record files to read: `paths`, or with `--sweep-config` the records that sweep-expand
-/// and sweep-render made in the sweep directory (which `output_dir` then names).
-pub fn inputs(
-    paths: &[PathBuf],
-    sweep_config: Option<&Path>,
-    output_dir: &mut Option<PathBuf>,
-) -> Result<Vec<PathBuf>> {
-    let Some(file) = sweep_config else {
-        return Ok(paths.to_vec());
-    };
-    let dir = match output_dir.take() {
-        Some(d) => d,
-        None => new_sweep_dir()?,
-    };
-    *output_dir = Some(dir.clone());
-    Ok(vec![crate::sweepconfig::expand_and_render(file, &dir)?])
-}
-
-/// A new `./sweep_YYYYMMDD_HHMMSS`, never shared with another run.
-fn new_sweep_dir() -> Result<PathBuf> {
-    let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    sweep::fsutil::create_sweep_dir(&cwd)
-}
-
 /// A record and where it came from (`<stdin>:7`), for messages.
 pub struct Sourced {
     pub origin: String,

@@ -1,47 +1,35 @@
-//! Progress lines on stderr, only when stderr is a terminal (a log file or a pipe gets nothing
-//! but real diagnostics): `[12/60] submitted sweep_job_sweep11 -> 345`.
+//! Submission progress on stderr ([`sweep::progress`]): a bar on a terminal, one line per
+//! record in a log file (`[12/60] submitted sweep_job_sweep11 -> 345`), nothing on a pipe.
+//!
+//! The interface is small on purpose: [`Progress::kept`] and [`Progress::report`] for each
+//! record, [`Progress::waiting`] for a pause that is not a record (the bar shows it as its
+//! message, a log gets one line), [`Progress::finish`] at the end.
 
-use std::io::{IsTerminal, Write};
 use sweep::record::SubmitStatus;
 use sweep::Record;
 
 pub struct Progress {
-    total: usize,
-    done: usize,
-    on: bool,
+    shown: sweep::progress::Progress,
 }
 
 impl Progress {
     pub fn new(total: usize) -> Progress {
         Progress {
-            total,
-            done: 0,
-            on: std::io::stderr().is_terminal(),
+            shown: sweep::progress::Progress::new(total as u64, "submitting"),
         }
     }
 
-    /// One line for a record not submitted again: its combination already has a job.
+    /// A record not submitted again: its combination already has a job.
     pub fn kept(&mut self, r: &Record, state: &str) {
-        self.done += 1;
-        if !self.on {
-            return;
-        }
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "[{}/{}] {} already has job {} ({state}): not submitted again",
-            self.done,
-            self.total,
+        self.shown.step(&format!(
+            "{} already has job {} ({state}): not submitted again",
             r.job_name.as_deref().unwrap_or("?"),
             r.job_id.as_deref().unwrap_or("?")
-        );
+        ));
     }
 
-    /// One line for a record whose submission has just ended.
+    /// A record whose submission has just ended.
     pub fn report(&mut self, r: &Record) {
-        self.done += 1;
-        if !self.on {
-            return;
-        }
         let name = r.job_name.as_deref().unwrap_or("?");
         let line = match (r.submit_status, &r.job_id, &r.submit_error) {
             (Some(SubmitStatus::Submitted), Some(id), None) => {
@@ -55,11 +43,18 @@ impl Progress {
             (_, _, Some(err)) => format!("FAILED {name}: {err}"),
             _ => format!("{name}: nothing submitted"),
         };
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "[{}/{}] {line}",
-            self.done,
-            self.total
-        );
+        self.shown.step(&line);
+    }
+
+    /// A pause between records (`waiting for room in the queue: 500 of 500 jobs queued`):
+    /// the bar's message until the next record; one line in a log.
+    #[allow(dead_code)] // for the queue cap (--max-queued), which pauses submission
+    pub fn waiting(&mut self, why: &str) {
+        self.shown.status(why);
+    }
+
+    /// Removes the bar.
+    pub fn finish(&mut self) {
+        self.shown.finish();
     }
 }

@@ -12,9 +12,9 @@ use crate::queue::{MaxQueued, Queue};
 use crate::retry::{Done, Submitter};
 use crate::sbatch;
 use crate::spool::Spool;
+use crate::sweepconfig::{self, SweepDir, Tee};
 use anyhow::{anyhow, Context, Result};
 use std::collections::{BTreeMap, VecDeque};
-use std::io::StdoutLock;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -23,8 +23,8 @@ use sweep::record::SubmitStatus;
 use sweep::state::Submitted;
 use sweep::Record;
 
-/// Where submitted records go.
-type Out = sweep::jsonl::Writer<StdoutLock<'static>>;
+/// Where submitted records go: stdout, and with `--sweep-config` the sweep's manifest.
+type Out = sweep::jsonl::Writer<Tee>;
 
 /// What to submit and how (sweep-submit's options, checked).
 pub struct Options {
@@ -32,6 +32,8 @@ pub struct Options {
     pub inputs: Vec<PathBuf>,
     /// Expand and render this sweep file first, into the sweep directory.
     pub sweep_config: Option<PathBuf>,
+    /// What `--sweep-config` passes on to sweep-expand and sweep-render.
+    pub passed: sweepconfig::Passed,
     /// The options that shape a job, as given (the rest comes from the sweep's earlier
     /// submissions, then the defaults).
     pub given: Given,
@@ -77,7 +79,19 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     let sbatch = sbatch::find(opts.sbatch.as_deref(), opts.dry_run)?;
     let absolute = sweep::fsutil::absolute;
     let mut output_dir = opts.output_dir.as_deref().map(absolute).transpose()?;
-    let inputs = prepare::inputs(&opts.inputs, opts.sweep_config.as_deref(), &mut output_dir)?;
+    // --sweep-config: the records sweep-expand and sweep-render make in the sweep directory,
+    // which is removed again if this run made it and fails before submitting anything.
+    let mut made: Option<SweepDir> = None;
+    let inputs = match &opts.sweep_config {
+        Some(file) => {
+            let dir = SweepDir::open(output_dir.take())?;
+            let saved = sweepconfig::expand_and_render(file, &dir.dir, &opts.passed)?;
+            output_dir = Some(dir.dir.clone());
+            made = Some(dir);
+            vec![saved]
+        }
+        None => opts.inputs.clone(),
+    };
     // Pass 1: read, check, place, spool.
     let mut spool = Spool::read(&inputs, output_dir)?;
     let mut sweeps = Sweeps::open(&spool.dirs)?;
@@ -113,7 +127,14 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     prepared.all(&opts, &plan, &mut sweeps, &spool, &fates)?;
     report_decisions(&decisions, &ghosts, &mut submitter);
     // Pass 4: submit.
-    let mut out = Out::stdout();
+    let tee = match &mut made {
+        Some(dir) => {
+            dir.keep();
+            Tee::with_manifest(&dir.dir)?
+        }
+        None => Tee::stdout(),
+    };
+    let mut out = Out::new(tee);
     let saver = Saver::new();
     let result = if !opts.dry_run {
         submitter.releaser.add(decisions.release.iter().cloned());
@@ -138,17 +159,22 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         )
     };
     saver.finish();
-    if !opts.dry_run {
-        let held = finish_releases(&opts, &mut submitter);
-        cancel_ghosts(&mut submitter, &sweeps);
-        if let Some(err) = held {
-            return match result {
-                Ok(_) => Err(err),
-                Err(first) => Err(first.context(format!("{err:#}"))),
-            };
+    let held = match opts.dry_run {
+        true => None,
+        false => {
+            let held = finish_releases(&opts, &mut submitter);
+            cancel_ghosts(&mut submitter, &sweeps);
+            held
         }
+    };
+    // --sweep-config: the manifest, once the jobs are released (its table shows their states).
+    let _ = out.flush();
+    out.get_mut().finish();
+    match (held, result) {
+        (Some(err), Ok(_)) => Err(err),
+        (Some(err), Err(first)) => Err(first.context(format!("{err:#}"))),
+        (None, result) => result,
     }
-    result
 }
 
 /// Each record's options (given, else its combination's last submission's, else the sweep's,
@@ -188,7 +214,7 @@ impl Prepared {
             let saved = sweeps
                 .saved_options(&dir, &s.record.id)
                 .with_context(|| s.origin.clone())?;
-            let options = opts.given.resolve(saved.as_ref()).map_err(|missing| {
+            let mut options = opts.given.resolve(saved.as_ref()).map_err(|missing| {
                 UsageError(format!(
                     "{}: {} required: {} has no earlier submission to take {} from",
                     s.origin,
@@ -197,6 +223,13 @@ impl Prepared {
                     if missing.len() == 1 { "it" } else { "them" }
                 ))
             })?;
+            // Never given (now or by an earlier submission): found next to the sweep file or
+            // in the current directory, never guessed.
+            if opts.given.script.scripts_dir.is_none() && saved.is_none() {
+                options.scripts_dir =
+                    crate::options::default_scripts_dir(s.record.sweep_file.as_deref())
+                        .map_err(|e| UsageError(format!("{}: {e}", s.origin)))?;
+            }
             if let Some(before) = saved.filter(|_| sweeps.was_submitted(&dir, &s.record.id)) {
                 for change in options.changes_from(&before) {
                     changes.entry(change).or_insert((0, s.origin.clone())).0 += 1;
@@ -477,6 +510,7 @@ impl Run<'_> {
                 }
             }
         }
+        progress.finish();
         self.out
             .flush()
             .map_err(|e| anyhow!("failed to write the records: {e}"))?;

@@ -1,26 +1,105 @@
 //! `--sweep-config PATH`, the seed's one-command usage: runs the sibling programs
 //! `sweep-expand PATH | sweep-render --out-dir DIR` and submits what they produce. Their
 //! records are saved first as `DIR/records.jsonl`, so they are read and checked whole before
-//! anything is submitted, exactly like records piped in.
+//! anything is submitted, exactly like records piped in. Like the seed, it leaves the sweep's
+//! manifest in `DIR/sweep_manifest.json`, made by the sibling `sweep-collect` from the records
+//! as they are written; on a terminal the records are not printed, the table of the manifest
+//! is shown instead.
+//!
+//! A sweep directory this run made is removed again when anything fails before the first
+//! job is submitted (a bad sweep file, a missing option, a launch script not found): a
+//! failed start leaves nothing behind.
 
 use anyhow::{bail, Context, Result};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use sweep::cli::warn;
+
+/// What `--sweep-config` passes on to sweep-expand and sweep-render.
+pub struct Passed {
+    /// `--max-jobs N` for sweep-expand.
+    pub max_jobs: Option<u64>,
+    /// `--force` for sweep-render.
+    pub force: bool,
+}
+
+/// The sweep directory of a `--sweep-config` run, removed on drop while it is `armed` (made by
+/// this run, nothing submitted yet).
+pub struct SweepDir {
+    pub dir: PathBuf,
+    armed: bool,
+}
+
+impl SweepDir {
+    /// `dir` (`--output-dir`), or a new `./sweep_YYYYMMDD_HHMMSS`; said on stderr.
+    pub fn open(output_dir: Option<PathBuf>) -> Result<SweepDir> {
+        let (dir, made) = match output_dir {
+            Some(d) => {
+                let made = !d.exists();
+                (d, made)
+            }
+            None => {
+                let cwd = std::env::current_dir().context("failed to read the current directory")?;
+                (sweep::fsutil::create_sweep_dir(&cwd)?, true)
+            }
+        };
+        warn(format_args!("sweep directory: {}", dir.display()));
+        Ok(SweepDir { dir, armed: made })
+    }
+
+    /// From now on the directory stays, whatever happens (a job may exist).
+    pub fn keep(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for SweepDir {
+    fn drop(&mut self) {
+        if self.armed && std::fs::remove_dir_all(&self.dir).is_ok() {
+            warn(format_args!(
+                "removed {} (nothing was submitted)",
+                self.dir.display()
+            ));
+        }
+    }
+}
+
+/// A sibling program of this one (`sweep-expand` next to `sweep-submit`).
+fn sibling(name: &str) -> Result<PathBuf> {
+    let here = std::env::current_exe().context("failed to find this program's directory")?;
+    Ok(here.with_file_name(name))
+}
 
 /// Runs the pipeline into `dir` (created if missing) and returns the saved records file.
-pub fn expand_and_render(sweep_file: &Path, dir: &Path) -> Result<PathBuf> {
-    let here = std::env::current_exe().context("failed to find this program's directory")?;
-    let expand = here.with_file_name("sweep-expand");
-    let render = here.with_file_name("sweep-render");
+pub fn expand_and_render(sweep_file: &Path, dir: &Path, passed: &Passed) -> Result<PathBuf> {
+    let expand = sibling("sweep-expand")?;
+    let render = sibling("sweep-render")?;
+    let mut expand_args: Vec<String> = Vec::new();
+    if let Some(n) = passed.max_jobs {
+        expand_args.extend(["--max-jobs".to_string(), n.to_string()]);
+    }
+    let mut render_args = vec!["--out-dir".to_string(), dir.display().to_string()];
+    if passed.force {
+        render_args.push("--force".to_string());
+    }
+    let words = |program: &Path, args: &[String]| {
+        std::iter::once(program.display().to_string())
+            .chain(args.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut expand_all = expand_args.clone();
+    expand_all.push(sweep_file.display().to_string());
     let pipeline = format!(
-        "{} {} | {} --out-dir {}",
-        expand.display(),
-        sweep_file.display(),
-        render.display(),
-        dir.display()
+        "{} | {}",
+        words(&expand, &expand_all),
+        words(&render, &render_args)
     );
-    // The programs' own one-line errors go straight to our stderr.
+    // The programs' own one-line errors go straight to our stderr; every hint in them names
+    // an option this form takes too (--max-jobs, --force).
     let mut first = Command::new(&expand)
+        .args(&expand_args)
         .arg(sweep_file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -28,8 +107,7 @@ pub fn expand_and_render(sweep_file: &Path, dir: &Path) -> Result<PathBuf> {
         .with_context(|| format!("failed to run {}", expand.display()))?;
     let piped = first.stdout.take().expect("piped");
     let second = Command::new(&render)
-        .arg("--out-dir")
-        .arg(dir)
+        .args(&render_args)
         .stdin(piped)
         .stdout(Stdio::piped())
         .spawn();
@@ -53,4 +131,130 @@ pub fn expand_and_render(sweep_file: &Path, dir: &Path) -> Result<PathBuf> {
     let saved = dir.join("records.jsonl");
     sweep::fsutil::write_atomic(&saved, &out.stdout)?;
     Ok(saved)
+}
+
+/// Where the records of a `--sweep-config` run go: stdout (unless it is a terminal), and the
+/// sibling `sweep-collect M - --output M` that keeps the sweep's manifest.
+pub struct Tee {
+    stdout: Option<std::io::StdoutLock<'static>>,
+    manifest: Option<Manifest>,
+}
+
+/// The `sweep-collect` making the manifest, fed the records one by one.
+struct Manifest {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    path: PathBuf,
+    /// Why it could not be fed, when it could not.
+    broken: Option<String>,
+}
+
+impl Tee {
+    /// Records to stdout only (the pipeline form).
+    pub fn stdout() -> Tee {
+        Tee {
+            stdout: Some(std::io::stdout().lock()),
+            manifest: None,
+        }
+    }
+
+    /// Records to stdout unless it is a terminal, and into `<dir>/sweep_manifest.json`.
+    pub fn with_manifest(dir: &Path) -> Result<Tee> {
+        let path = dir.join("sweep_manifest.json");
+        let collect = sibling("sweep-collect")?;
+        let mut child = Command::new(&collect)
+            .arg(&path)
+            .arg("-")
+            .arg("--output")
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("failed to run {}", collect.display()))?;
+        let stdin = child.stdin.take();
+        let out = std::io::stdout();
+        Ok(Tee {
+            stdout: (!out.is_terminal()).then(|| out.lock()),
+            manifest: Some(Manifest {
+                child,
+                stdin,
+                path,
+                broken: None,
+            }),
+        })
+    }
+
+    /// Ends the manifest's input and waits for it to be written; says where it is. On a
+    /// terminal, shows the manifest's table. A manifest that could not be made is a warning:
+    /// the jobs exist, and the records went to stdout (or `sweep-collect --reconcile` finds
+    /// them).
+    pub fn finish(&mut self) {
+        let Some(mut m) = self.manifest.take() else {
+            return;
+        };
+        drop(m.stdin.take());
+        let status = m.child.wait();
+        let failed = match (&m.broken, status) {
+            (Some(why), _) => Some(why.clone()),
+            (None, Ok(st)) if st.success() => None,
+            (None, Ok(st)) => Some(format!("sweep-collect exited with {st}")),
+            (None, Err(e)) => Some(format!("failed to wait for sweep-collect: {e}")),
+        };
+        if let Some(why) = failed {
+            warn(format_args!(
+                "warning: the manifest {} was not written ({why}); make it with: sweep-collect --reconcile {}/records.jsonl --output {}",
+                m.path.display(),
+                m.path.parent().unwrap_or(Path::new(".")).display(),
+                m.path.display()
+            ));
+            return;
+        }
+        warn(format_args!("manifest: {}", m.path.display()));
+        if self.stdout.is_none() {
+            let _ = std::io::stdout().flush();
+            let shown = sibling("sweep-collect").and_then(|collect| {
+                // With the jobs' first states (the manifest keeps them).
+                Ok(Command::new(collect)
+                    .args(["--format", "table", "--status", "--allow-missing-status"])
+                    .arg(&m.path)
+                    .status()?)
+            });
+            if let Err(e) = shown {
+                warn(format_args!("warning: the table could not be shown: {e:#}"));
+            }
+        }
+    }
+}
+
+impl Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(out) = &mut self.stdout {
+            out.write_all(buf)?;
+        }
+        if let Some(m) = &mut self.manifest {
+            if let Some(stdin) = &mut m.stdin {
+                // A manifest that cannot be fed must not stop the submission: said at the end.
+                if let Err(e) = stdin.write_all(buf) {
+                    m.broken = Some(format!("its sweep-collect stopped reading: {e}"));
+                    m.stdin = None;
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if let Some(m) = &mut self.manifest {
+            if let Some(stdin) = &mut m.stdin {
+                if let Err(e) = stdin.flush() {
+                    m.broken = Some(format!("its sweep-collect stopped reading: {e}"));
+                    m.stdin = None;
+                }
+            }
+        }
+        match &mut self.stdout {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
 }

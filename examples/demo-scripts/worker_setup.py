@@ -8,7 +8,8 @@ decode and aggregated workers, runs <gpu_type>/<disagg|agg>/<script_variant>.sh 
 environment the real worker_setup.py gives it. It exits non-zero when the config it was given
 cannot be read or the launch script fails. Python standard library only (PyYAML if present).
 
-SWEEP_DEMO_FAIL=<role>_w<idx>_r<rank> makes that process exit 3 (to test failing jobs).
+SWEEP_DEMO_FAIL=<role>_w<idx>_r<rank> makes that process print a CUDA out-of-memory error on
+stderr and exit 3 (to test failing jobs and the cause sweep-collect finds).
 """
 
 import argparse
@@ -176,6 +177,12 @@ def main():
         out["launch"] = run_launch_script(args, config_path)
         status = 1 if out["launch"]["exit"] != 0 else 0
     if os.environ.get("SWEEP_DEMO_FAIL") == name:
+        # What a real engine leaves at the end of its stderr when it fails.
+        print("Traceback (most recent call last):", file=sys.stderr)
+        print('  File "/sgl-workspace/sglang/python/sglang/srt/model_executor/model_runner.py"', file=sys.stderr)
+        print("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB "
+              "(stand-in failure of %s on %s)" % (name, node), file=sys.stderr)
+        print("", file=sys.stderr)
         status = 3
     out["exit"] = status
     log_dir = Path(os.environ.get("SWEEP_LOG_DIR") or ".") / "nodes"
