@@ -169,7 +169,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     };
     // --sweep-config: the manifest, once the jobs are released (its table shows their states).
     let _ = out.flush();
-    out.get_mut().finish();
+    out.get_mut().finish(opts.dry_run);
     match (held, result) {
         (Some(err), Ok(_)) => Err(err),
         (Some(err), Err(first)) => Err(first.context(format!("{err:#}"))),

@@ -188,7 +188,7 @@ impl Tee {
     /// terminal, shows the manifest's table. A manifest that could not be made is a warning:
     /// the jobs exist, and the records went to stdout (or `sweep-collect --reconcile` finds
     /// them).
-    pub fn finish(&mut self) {
+    pub fn finish(&mut self, dry_run: bool) {
         let Some(mut m) = self.manifest.take() else {
             return;
         };
@@ -214,8 +214,13 @@ impl Tee {
             let _ = std::io::stdout().flush();
             let shown = sibling("sweep-collect").and_then(|collect| {
                 // With the jobs' first states (the manifest keeps them).
+                let status: &[&str] = match dry_run {
+                    true => &[],
+                    false => &["--status", "--allow-missing-status"],
+                };
                 Ok(Command::new(collect)
-                    .args(["--format", "table", "--status", "--allow-missing-status"])
+                    .args(["--format", "table"])
+                    .args(status)
                     .arg(&m.path)
                     .status()?)
             });

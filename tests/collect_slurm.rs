@@ -544,6 +544,13 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
         );
         assert!(r[1].get("submit_error").is_none());
         assert!(r[1]["submitted_at"].as_str().is_some());
+        // Issue 13, item 6: a reconciled record has its job name (here from Slurm: no
+        // journal; sbatch --wrap names a job "wrap").
+        assert_eq!(
+            r[1]["job_name"], "wrap",
+            "forgets={squeue_forgets}: {}",
+            r[1]
+        );
         assert_eq!(
             stderr(&out),
             format!(

@@ -13,6 +13,8 @@ mod cli_docs;
 mod collect;
 mod collect_slurm;
 mod common;
+mod daily;
+mod daily_slurm;
 mod demo;
 mod examples;
 mod expand;

@@ -1,0 +1,399 @@
+//! The daily tasks (issue 13) without a cluster: a manifest updated in place, the cause of a
+//! failure read from the job's files, the table and where it may go, one job by ID, the
+//! seed's one-command form (`--sweep-config`) leaving nothing behind when it fails, and the
+//! scripts directory found next to the sweep file. Slurm's answers come from stand-in
+//! `squeue`/`sacct` scripts; the real-cluster versions are in `daily_slurm.rs`.
+
+use crate::common::{bin, sh, stderr, stdout, temp_dir};
+use crate::submit::REQUIRED;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// A stand-in `squeue` and `sacct` in `dir` that print `squeue` and `sacct` lines.
+fn fake_slurm(dir: &Path, squeue: &str, sacct: &str) {
+    for (cmd, body) in [("squeue", squeue), ("sacct", sacct)] {
+        let path = dir.join(cmd);
+        std::fs::write(&path, format!("#!/bin/sh\ncat <<'EOF'\n{body}EOF\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+const SLURM: &str = "--squeue ./squeue --sacct ./sacct";
+
+/// Three submitted jobs, 11 (fails in a step), 12 (completes) and 13 (times out), each with
+/// its log directory under `dir/logs`; job 11's step left its failed_step and stderr.
+fn sweep_of_three(dir: &Path) -> String {
+    let mut recs = String::new();
+    for (i, mfs) in [(0, "0.8"), (1, "0.85"), (2, "0.9")] {
+        let log = dir.join(format!("logs/sweep_job_sweep{i}"));
+        std::fs::create_dir_all(&log).unwrap();
+        recs.push_str(&format!(
+            r#"{{"index":{i},"id":"c{i}","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":{mfs},"context-length":2048}}}},"sweep_dir":"{d}/sw","log_dir":"{l}","submit_status":"submitted","job_id":"{j}","submitted_at":"2026-01-01T00:00:0{i}+00:00"}}"#,
+            d = dir.display(),
+            l = log.display(),
+            j = 11 + i
+        ));
+        recs.push('\n');
+    }
+    let job = dir.join("logs/sweep_job_sweep0/11");
+    std::fs::create_dir_all(&job).unwrap();
+    std::fs::write(job.join("failed_step"), "prefill_w0_r0 1 gpu-001_prefill_w0\n").unwrap();
+    std::fs::write(
+        job.join("gpu-001_prefill_w0.err"),
+        "Traceback (most recent call last):\n  File \"model_runner.py\", line 3\n\
+         torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n\n+ exit 1\n----\n",
+    )
+    .unwrap();
+    fake_slurm(
+        dir,
+        "11|FAILED|NonZeroExitCode|0:05|gpu-001|\n12|COMPLETED|None|0:07|gpu-002|\n13|TIMEOUT|TimeLimit|5:00|gpu-003|\n",
+        "11|FAILED|1:0|00:00:05|gpu-001|NonZeroExitCode|\n12|COMPLETED|0:0|00:00:07|gpu-002|None|\n13|TIMEOUT|0:15|00:05:00|gpu-003|TimeLimit|\n",
+    );
+    std::fs::write(dir.join("recs.jsonl"), &recs).unwrap();
+    recs
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+fn manifest(dir: &Path, name: &str) -> Value {
+    serde_json::from_str(&read(dir, name)).unwrap()
+}
+
+/// Issue 13, items 1 and 2: `sweep-collect --status M` updates M (atomically, said once on
+/// stderr), adds the cause of each failure, and prints the manifest on a pipe as before; a
+/// run that asks nothing of Slurm, two inputs, records or --output leave M alone.
+#[test]
+fn status_updates_the_one_manifest_in_place_with_each_failures_cause() {
+    let dir = temp_dir("daily_in_place");
+    sweep_of_three(&dir);
+    let out = sh("sweep-collect recs.jsonl --output m.json", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let before = read(&dir, "m.json");
+    // Asking nothing of Slurm: a plain merge to stdout, the file untouched.
+    let out = sh("sweep-collect m.json > plain.json", &dir);
+    assert_eq!(stderr(&out), "");
+    assert_eq!(read(&dir, "plain.json"), before);
+    assert_eq!(read(&dir, "m.json"), before);
+    // Two inputs, records, or --output: not updated in place.
+    for cmd in [
+        format!("sweep-collect --status {SLURM} m.json recs.jsonl > two.json"),
+        format!("sweep-collect --status {SLURM} recs.jsonl > recs.json"),
+        format!("sweep-collect --status {SLURM} m.json --output other.json"),
+    ] {
+        let out = sh(&cmd, &dir);
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{cmd}");
+        assert_eq!(read(&dir, "m.json"), before, "{cmd}");
+    }
+    assert!(read(&dir, "other.json").contains("\"state\": \"FAILED\""));
+    // One manifest and --status: updated, said once, and stdout (a pipe) has it too.
+    let out = sh(&format!("sweep-collect --status {SLURM} m.json > out.json"), &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "sweep-collect: updated m.json\n");
+    assert_eq!(read(&dir, "out.json"), read(&dir, "m.json"));
+    let m = manifest(&dir, "m.json");
+    let job = dir.join("logs/sweep_job_sweep0/11/gpu-001_prefill_w0.err");
+    assert_eq!(
+        m["jobs"][0]["failure"],
+        json!({
+            "step": "prefill_w0_r0",
+            "exit_status": 1,
+            "file": job.display().to_string(),
+            "message": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
+        })
+    );
+    assert!(m["jobs"][1].get("failure").is_none(), "completed: no failure");
+    assert_eq!(
+        m["jobs"][2]["failure"],
+        json!({"message": "TIMEOUT: the job reached its time limit (Slurm: TimeLimit)"})
+    );
+    // --jsonl to a pipe: the records on stdout, the manifest in place stays a manifest.
+    let out = sh(
+        &format!("sweep-collect --status --jsonl {SLURM} m.json > lines.jsonl"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&dir, "lines.jsonl").lines().count(), 3);
+    assert!(read(&dir, "m.json").starts_with("{\n  \"sweep_timestamp\""));
+    // A job that completed is byte for byte what it was without this feature.
+    let plain = manifest(&dir, "other.json");
+    assert_eq!(m["jobs"][1], plain["jobs"][1]);
+}
+
+/// Issue 13, "a human view": the table goes to stdout only on a terminal or when asked
+/// (`--format table`); on a pipe the output stays JSON.
+#[test]
+fn the_table_reaches_a_pipe_only_when_asked() {
+    let dir = temp_dir("daily_table");
+    sweep_of_three(&dir);
+    let out = sh(
+        &format!("sweep-collect --status {SLURM} recs.jsonl --output m.json"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sh("sweep-collect m.json | head -c 1", &dir);
+    assert_eq!(stdout(&out), "{");
+    let out = sh("sweep-collect --format table m.json", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "INDEX  JOB  STATE      ELAPSED   mem-fraction-static  WHY\n    \
+             0   11  FAILED     00:00:05                  0.8  prefill_w0_r0 (1): torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n    \
+             1   12  COMPLETED  00:00:07                 0.85\n    \
+             2   13  TIMEOUT    00:05:00                  0.9  TIMEOUT: the job reached its time limit (Slurm: TimeLimit)\n\
+         3 combinations: COMPLETED 1, FAILED 1, TIMEOUT 1\n"
+    );
+    // --jsonl is --format jsonl; the two together are a usage error.
+    let a = sh("sweep-collect --jsonl m.json", &dir);
+    let b = sh("sweep-collect --format jsonl m.json", &dir);
+    assert_eq!(stdout(&a), stdout(&b));
+    assert_eq!(stdout(&a).lines().count(), 3);
+    let out = sh("set +e; sweep-collect --jsonl --format json m.json; echo rc=$?", &dir);
+    assert!(stdout(&out).ends_with("rc=2\n"), "{}", stdout(&out));
+}
+
+/// Issue 13, item 5: one job by its ID, current or earlier, with its paths and cause.
+#[test]
+fn one_job_by_id_with_its_files_and_cause() {
+    let dir = temp_dir("daily_job");
+    sweep_of_three(&dir);
+    // Index 0 was submitted again: job 11 is now in its history.
+    let log = dir.join("logs/sweep_job_sweep0");
+    let again = read(&dir, "recs.jsonl").lines().next().unwrap().replace(
+        r#""job_id":"11","submitted_at":"2026-01-01T00:00:00+00:00""#,
+        r#""job_id":"21","submitted_at":"2026-01-02T00:00:00+00:00""#,
+    );
+    std::fs::write(dir.join("again.jsonl"), again + "\n").unwrap();
+    let out = sh(
+        "sweep-collect recs.jsonl again.jsonl --output m.json && sweep-collect --job 11 m.json > j11.json",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = manifest(&dir, "j11.json");
+    assert_eq!(j["submission"], "earlier submission (history[0])");
+    assert_eq!(j["job_dir"], format!("{}/11/", log.display()));
+    assert_eq!(j["stdout"], format!("{}/11.out", log.display()));
+    assert_eq!(j["stderr"], format!("{}/11.err", log.display()));
+    assert_eq!(j["record"]["job_id"], "21");
+    // The history entry has no state yet: the cause is read once it has one.
+    assert!(j.get("failure").is_none(), "{j}");
+    let out = sh(
+        &format!("sweep-collect --status {SLURM} m.json --output m.json && sweep-collect --job 11 m.json"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["state"], "FAILED");
+    assert_eq!(j["failure"]["step"], "prefill_w0_r0");
+    // On a terminal (or asked): one field a line.
+    let out = sh("sweep-collect --job 12 --format table m.json", &dir);
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("job 12: index 1 (current submission of combination c1)\n"),
+        "{text}"
+    );
+    assert!(text.contains("  state       COMPLETED\n"), "{text}");
+    assert!(
+        text.contains("  parameters.sglang.mem-fraction-static  0.85\n"),
+        "{text}"
+    );
+    // No input names it: exit 1; not a job ID: exit 2.
+    let out = sh("set +e; sweep-collect --job 99 m.json; echo rc=$?", &dir);
+    assert_eq!(stdout(&out), "rc=1\n");
+    assert_eq!(
+        stderr(&out),
+        "sweep-collect: no record names job 99 (looked at the job_id, retry_job_ids and history of 3 record(s))\n"
+    );
+    let out = sh("set +e; sweep-collect --job x1 m.json; echo rc=$?", &dir);
+    assert_eq!(stdout(&out), "rc=2\n");
+}
+
+/// Issue 13, item 6: `--scripts-dir` not given is found next to the sweep file (wherever one
+/// stands), else in the current directory; else the error names every place it looked.
+#[test]
+fn the_scripts_directory_is_found_next_to_the_sweep_file() {
+    let dir = temp_dir("daily_scripts_dir");
+    let sweeps = dir.join("sweeps");
+    std::fs::create_dir_all(&sweeps).unwrap();
+    std::fs::write(
+        sweeps.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\n",
+    )
+    .unwrap();
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let required: Vec<&str> = REQUIRED
+        .chunks(2)
+        .filter(|kv| kv[0] != "--scripts-dir")
+        .flatten()
+        .copied()
+        .collect();
+    let cmd = format!(
+        "sweep-expand ../sweeps/s.yaml | sweep-submit --dry-run --output-dir ../sw {}",
+        required.join(" ")
+    );
+    let out = sh(&format!("set +e; {cmd}; echo rc=$?"), &elsewhere);
+    assert!(stdout(&out).ends_with("rc=2\n"), "{}", stdout(&out));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "sweep-submit: <stdin>:1: --scripts-dir not given and no scripts directory with worker_setup.py found: looked at {0}/elsewhere/../sweeps/scripts (next to the sweep file) and {0}/elsewhere/scripts (in the current directory); pass --scripts-dir DIR\n",
+            dir.display()
+        )
+    );
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scripts");
+    std::os::unix::fs::symlink(&demo, sweeps.join("scripts")).unwrap();
+    let out = sh(&cmd, &elsewhere);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = read(&dir, "sw/job_0.sh");
+    // As the record names its sweep file: absolute, as it was given.
+    let want = format!("SCRIPTS_DIR='{}/elsewhere/../sweeps/scripts'", dir.display());
+    assert!(script.contains(&want), "{script}");
+}
+
+/// Issue 13, item 4, without a cluster (`--dry-run`): the seed's one command writes the
+/// manifest and says where; a failure before anything is submitted leaves no directory it
+/// made; the hint of a refused sweep names an option of this form.
+#[test]
+fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
+    let dir = temp_dir("daily_sweep_config");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85, 0.9]\n",
+    )
+    .unwrap();
+    let req = REQUIRED.join(" ");
+    let entries = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    // Refused by sweep-expand: its hint names --max-jobs, which this form takes.
+    let out = sh(
+        &format!("set +e; sweep-submit --sweep-config s.yaml --dry-run --max-jobs 2 {req}; echo rc=$?"),
+        &dir,
+    );
+    assert_eq!(stdout(&out), "rc=1\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("s.yaml: 3 combinations, more than --max-jobs 2 (raise it with --max-jobs 3, or 0 for no limit)"),
+        "{err}"
+    );
+    assert!(err.contains("(nothing was submitted)"), "{err}");
+    assert_eq!(entries(), ["s.yaml"], "{err}");
+    // A required option missing: a usage error, and nothing left either.
+    let out = sh(
+        "set +e; sweep-submit --sweep-config s.yaml --dry-run --account a; echo rc=$?",
+        &dir,
+    );
+    assert_eq!(stdout(&out), "rc=2\n", "{}", stderr(&out));
+    assert_eq!(entries(), ["s.yaml"]);
+    // A directory that was there before stays.
+    std::fs::create_dir(dir.join("mine")).unwrap();
+    let out = sh(
+        "set +e; sweep-submit --sweep-config s.yaml --output-dir mine --dry-run --account a; echo rc=$?",
+        &dir,
+    );
+    assert_eq!(stdout(&out), "rc=2\n");
+    assert!(dir.join("mine").is_dir());
+    // The hint's own option works; the records go to the pipe, the manifest to the sweep.
+    let out = sh(
+        &format!("sweep-submit --sweep-config s.yaml --dry-run --max-jobs 3 {req} > recs.jsonl"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let sweep = err
+        .lines()
+        .find_map(|l| l.strip_prefix("sweep-submit: sweep directory: "))
+        .unwrap_or_else(|| panic!("{err}"))
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "sweep-submit: sweep directory: {sweep}\nsweep-submit: manifest: {sweep}/sweep_manifest.json\n"
+        )
+    );
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{sweep}/sweep_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["total_jobs"], 3);
+    assert_eq!(m["counts"]["dry_run"], 3);
+    assert_eq!(read(&dir, "recs.jsonl").lines().count(), 3);
+    // --max-jobs belongs to the one-command form only.
+    let out = run_submit(&["--max-jobs", "3"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+fn run_submit(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(bin("sweep-submit"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// Issue 13, "on a terminal, the human view": under a pseudo-terminal (`script`), the seed's
+/// one command shows the table, not JSON lines; sweep-collect on a terminal does too.
+#[test]
+fn on_a_terminal_the_table_instead_of_json() {
+    let dir = temp_dir("daily_tty");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85]\n",
+    )
+    .unwrap();
+    let inner = format!(
+        "sweep-submit --sweep-config s.yaml --output-dir sw --dry-run {}; sweep-collect sw/sweep_manifest.json",
+        REQUIRED.join(" ")
+    );
+    let out = sh(
+        &format!("script -qec {} /dev/null < /dev/null", shell_quote(&inner)),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = plain(&stdout(&out));
+    assert!(!text.contains("{\"index\""), "no JSON lines: {text}");
+    assert!(!text.contains("\"sweep_timestamp\""), "no JSON: {text}");
+    assert_eq!(
+        text.matches("INDEX  JOB  STATE    ELAPSED  mem-fraction-static")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("2 combinations: DRY_RUN 2"), "{text}");
+}
+
+/// Terminal output as text: without carriage returns and escape sequences (colours).
+pub fn plain(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                if chars.next_if_eq(&'[').is_some() {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
