@@ -23,7 +23,11 @@ const GRACE: f64 = 60.0;
 
 /// Cancels the jobs of `records` still queued or running; their states are in the records
 /// afterwards. Exit code: success when every job cancelled has ended.
-pub fn run(slurm: &Slurm, records: &mut [Record], wait: Option<&wait::Options>) -> Result<ExitCode> {
+pub fn run(
+    slurm: &Slurm,
+    records: &mut [Record],
+    wait: Option<&wait::Options>,
+) -> Result<ExitCode> {
     let named = every_job(records);
     let combinations = records.iter().filter(|r| r.job_id.is_some()).count();
     let refs: Vec<JobRef> = named.keys().cloned().collect();
@@ -82,13 +86,11 @@ pub fn run(slurm: &Slurm, records: &mut [Record], wait: Option<&wait::Options>) 
 fn every_job(records: &[Record]) -> BTreeMap<JobRef, Vec<Option<String>>> {
     let mut jobs: BTreeMap<JobRef, Vec<Option<String>>> = BTreeMap::new();
     for r in records {
-        let ids = r
-            .job_id
-            .iter()
-            .chain(&r.retry_job_ids)
-            .chain(r.history.iter().flat_map(|h| {
-                std::iter::once(&h.job_id).chain(&h.retry_job_ids)
-            }));
+        let ids = r.job_id.iter().chain(&r.retry_job_ids).chain(
+            r.history
+                .iter()
+                .flat_map(|h| std::iter::once(&h.job_id).chain(&h.retry_job_ids)),
+        );
         for id in ids {
             let key = JobRef {
                 cluster: r.cluster.clone(),

@@ -241,9 +241,7 @@ fn write_file(
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {
     let jsonl = opts.format == Format::Jsonl && !target.in_place;
-    sweep::fsutil::write_atomic_with(&target.path, |w| {
-        emit(w, jsonl, records, stamps, extra)
-    })
+    sweep::fsutil::write_atomic_with(&target.path, |w| emit(w, jsonl, records, stamps, extra))
 }
 
 /// The manifest or the JSON Lines on stdout.

@@ -215,7 +215,9 @@ impl Args {
         }
         if let Some(id) = &self.job {
             if !validate::is_job_id(id) {
-                return usage(format!("--job {id:?}: not a Slurm job ID (a positive integer)"));
+                return usage(format!(
+                    "--job {id:?}: not a Slurm job ID (a positive integer)"
+                ));
             }
         }
         validate::since(&self.since)

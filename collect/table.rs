@@ -55,7 +55,9 @@ impl Column {
 pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
     let fixed = vec![
         column("INDEX", records, true, |r| r.index.to_string()),
-        column("JOB", records, true, |r| job_of(r).unwrap_or("-").to_string()),
+        column("JOB", records, true, |r| {
+            job_of(r).unwrap_or("-").to_string()
+        }),
         column("STATE", records, false, state_of),
         column("ELAPSED", records, false, |r| {
             r.status.elapsed.clone().unwrap_or_else(|| "-".to_string())
@@ -205,10 +207,7 @@ fn swept(records: &[Record]) -> Vec<Column> {
             if cells.iter().all(|c| c == first) {
                 return None;
             }
-            let right = cells
-                .iter()
-                .flatten()
-                .all(|c| c.parse::<f64>().is_ok());
+            let right = cells.iter().flatten().all(|c| c.parse::<f64>().is_ok());
             Some(Column {
                 header: key,
                 cells: cells
@@ -318,7 +317,9 @@ mod tests {
     use super::*;
 
     fn rec(index: u64, mfs: &str, state: Option<&str>) -> Record {
-        let state = state.map_or(String::new(), |s| format!(r#","state":"{s}","elapsed":"00:01:02""#));
+        let state = state.map_or(String::new(), |s| {
+            format!(r#","state":"{s}","elapsed":"00:01:02""#)
+        });
         let text = format!(
             r#"{{"index":{index},"id":"i{index}","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":{mfs},"context-length":2048}}}},"job_id":"{}"{state}}}"#,
             100 + index
@@ -341,7 +342,10 @@ mod tests {
 
     #[test]
     fn a_narrow_terminal_shortens_then_drops_parameter_columns() {
-        let records = vec![rec(0, "0.8", Some("FAILED")), rec(1, "0.85", Some("FAILED"))];
+        let records = vec![
+            rec(0, "0.8", Some("FAILED")),
+            rec(1, "0.85", Some("FAILED")),
+        ];
         let text = render(&records, Some(64), false);
         for l in text.lines().filter(|l| !l.contains("combinations")) {
             assert!(measure_text_width(l) <= 64, "{l:?}");

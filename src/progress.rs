@@ -141,7 +141,11 @@ impl Progress {
 
     fn log(&mut self, line: &str) {
         if self.sink == Sink::File && line != self.last {
-            let _ = writeln!(std::io::stderr().lock(), "{}: {line}", crate::cli::program());
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}: {line}",
+                crate::cli::program()
+            );
             self.last = line.to_string();
         }
     }

@@ -314,7 +314,10 @@ pub fn default_scripts_dir(sweep_file: Option<&str>) -> Result<PathBuf, String> 
     if let Ok(cwd) = std::env::current_dir() {
         tried.push((cwd.join("scripts"), "in the current directory"));
     }
-    if let Some((dir, _)) = tried.iter().find(|(d, _)| d.join("worker_setup.py").is_file()) {
+    if let Some((dir, _)) = tried
+        .iter()
+        .find(|(d, _)| d.join("worker_setup.py").is_file())
+    {
         return Ok(dir.clone());
     }
     let places: Vec<String> = tried

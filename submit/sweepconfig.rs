@@ -40,7 +40,8 @@ impl SweepDir {
                 (d, made)
             }
             None => {
-                let cwd = std::env::current_dir().context("failed to read the current directory")?;
+                let cwd =
+                    std::env::current_dir().context("failed to read the current directory")?;
                 (sweep::fsutil::create_sweep_dir(&cwd)?, true)
             }
         };

@@ -38,7 +38,11 @@ fn sweep_of_three(dir: &Path) -> String {
     }
     let job = dir.join("logs/sweep_job_sweep0/11");
     std::fs::create_dir_all(&job).unwrap();
-    std::fs::write(job.join("failed_step"), "prefill_w0_r0 1 gpu-001_prefill_w0\n").unwrap();
+    std::fs::write(
+        job.join("failed_step"),
+        "prefill_w0_r0 1 gpu-001_prefill_w0\n",
+    )
+    .unwrap();
     std::fs::write(
         job.join("gpu-001_prefill_w0.err"),
         "Traceback (most recent call last):\n  File \"model_runner.py\", line 3\n\
@@ -90,7 +94,10 @@ fn status_updates_the_one_manifest_in_place_with_each_failures_cause() {
     }
     assert!(read(&dir, "other.json").contains("\"state\": \"FAILED\""));
     // One manifest and --status: updated, said once, and stdout (a pipe) has it too.
-    let out = sh(&format!("sweep-collect --status {SLURM} m.json > out.json"), &dir);
+    let out = sh(
+        &format!("sweep-collect --status {SLURM} m.json > out.json"),
+        &dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "sweep-collect: updated m.json\n");
     assert_eq!(read(&dir, "out.json"), read(&dir, "m.json"));
@@ -105,7 +112,10 @@ fn status_updates_the_one_manifest_in_place_with_each_failures_cause() {
             "message": "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB",
         })
     );
-    assert!(m["jobs"][1].get("failure").is_none(), "completed: no failure");
+    assert!(
+        m["jobs"][1].get("failure").is_none(),
+        "completed: no failure"
+    );
     assert_eq!(
         m["jobs"][2]["failure"],
         json!({"message": "TIMEOUT: the job reached its time limit (Slurm: TimeLimit)"})
@@ -151,7 +161,10 @@ fn the_table_reaches_a_pipe_only_when_asked() {
     let b = sh("sweep-collect --format jsonl m.json", &dir);
     assert_eq!(stdout(&a), stdout(&b));
     assert_eq!(stdout(&a).lines().count(), 3);
-    let out = sh("set +e; sweep-collect --jsonl --format json m.json; echo rc=$?", &dir);
+    let out = sh(
+        "set +e; sweep-collect --jsonl --format json m.json; echo rc=$?",
+        &dir,
+    );
     assert!(stdout(&out).ends_with("rc=2\n"), "{}", stdout(&out));
 }
 
@@ -250,7 +263,10 @@ fn the_scripts_directory_is_found_next_to_the_sweep_file() {
     assert!(out.status.success(), "{}", stderr(&out));
     let script = read(&dir, "sw/job_0.sh");
     // As the record names its sweep file: absolute, as it was given.
-    let want = format!("SCRIPTS_DIR='{}/elsewhere/../sweeps/scripts'", dir.display());
+    let want = format!(
+        "SCRIPTS_DIR='{}/elsewhere/../sweeps/scripts'",
+        dir.display()
+    );
     assert!(script.contains(&want), "{script}");
 }
 
@@ -276,7 +292,9 @@ fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
     };
     // Refused by sweep-expand: its hint names --max-jobs, which this form takes.
     let out = sh(
-        &format!("set +e; sweep-submit --sweep-config s.yaml --dry-run --max-jobs 2 {req}; echo rc=$?"),
+        &format!(
+            "set +e; sweep-submit --sweep-config s.yaml --dry-run --max-jobs 2 {req}; echo rc=$?"
+        ),
         &dir,
     );
     assert_eq!(stdout(&out), "rc=1\n");
@@ -320,9 +338,10 @@ fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
             "sweep-submit: sweep directory: {sweep}\nsweep-submit: manifest: {sweep}/sweep_manifest.json\n"
         )
     );
-    let m: Value =
-        serde_json::from_str(&std::fs::read_to_string(format!("{sweep}/sweep_manifest.json")).unwrap())
-            .unwrap();
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{sweep}/sweep_manifest.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(m["total_jobs"], 3);
     assert_eq!(m["counts"]["dry_run"], 3);
     assert_eq!(read(&dir, "recs.jsonl").lines().count(), 3);

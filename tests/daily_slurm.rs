@@ -1,0 +1,408 @@
+//! The daily tasks (issue 13) on the local cluster: a job whose stand-in engine fails with a
+//! recognisable message on stderr shows that message as its cause, end to end; a node
+//! without the asked network interface says which it has; one job by ID; cancelling two
+//! sweeps' worth of jobs out of three, and a jq-filtered subset, touches only those; the
+//! seed's one command writes the manifest, with a progress bar on a terminal and progress
+//! lines in a log. What Slurm holds is read back from Slurm.
+
+use crate::common::{sh, slurm_available, slurm_shared, stderr, stdout, temp_dir, Cancel};
+use crate::daily::{plain, shell_quote};
+use crate::submit::REQUIRED;
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A directory no earlier run used (job tags are made from the sweep directory's path, and
+/// the shared cluster remembers earlier runs' jobs).
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = temp_dir(name).join(nanos.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Job ID -> state, as squeue lists the user's jobs now.
+fn squeue_states() -> std::collections::BTreeMap<String, String> {
+    let out = Command::new("squeue")
+        .args(["--me", "-h", "-t", "all", "-o", "%i|%T"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('|'))
+        .map(|(i, s)| (i.to_string(), s.to_string()))
+        .collect()
+}
+
+/// Issue 13, items 1, 2, 5 and 6 (the interface): the cause of each failure, from the job's
+/// own files, in the manifest that `sweep-collect --status M` updates, in the table, and for
+/// one job by ID.
+#[test]
+fn a_failed_jobs_cause_from_its_stderr_end_to_end() {
+    let name = "a_failed_jobs_cause_from_its_stderr_end_to_end";
+    if !slurm_available(name) {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = fresh_dir("daily_slurm_cause");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85, 0.9]\n",
+    )
+    .unwrap();
+    // Index 0: its stand-in engine fails with CUDA out of memory on stderr; index 1 runs;
+    // index 2 asks for a network interface the nodes do not have.
+    let req: Vec<&str> = REQUIRED
+        .chunks(2)
+        .filter(|kv| kv[0] != "--network-interface")
+        .flatten()
+        .copied()
+        .collect();
+    let script = format!(
+        r#"
+R=({req} --time-limit 00:05:00)
+sweep-expand s.yaml | sweep-render --out-dir sw > rendered.jsonl
+sed -n 1p rendered.jsonl | SWEEP_DEMO_FAIL=aggregated_w0_r0 sweep-submit "${{R[@]}}" --network-interface lo > submitted.jsonl
+sed -n 2p rendered.jsonl | sweep-submit "${{R[@]}}" --network-interface lo >> submitted.jsonl
+sed -n 3p rendered.jsonl | sweep-submit "${{R[@]}}" --network-interface nosuch0 >> submitted.jsonl
+sweep-collect submitted.jsonl --output m.json
+cp m.json before.json
+sweep-collect --wait --poll-interval 0.5 --jsonl submitted.jsonl > /dev/null || true
+sweep-collect --status m.json > status.json 2> status.err
+sweep-collect --format table m.json > table.txt
+"#,
+        req = req.join(" ")
+    );
+    let out = sh(&script, &dir);
+    let mut cancel = Cancel(Vec::new());
+    let submitted = std::fs::read_to_string(dir.join("submitted.jsonl")).unwrap_or_default();
+    let ids: Vec<String> = submitted
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["job_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    cancel.0.extend(ids.iter().cloned());
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Item 1: one manifest and --status: updated in place, said once; stdout has it too.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("status.err")).unwrap(),
+        "sweep-collect: updated m.json\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("status.json")).unwrap(),
+        std::fs::read_to_string(dir.join("m.json")).unwrap()
+    );
+    let m = read_json(&dir.join("m.json"));
+    let jobs = m["jobs"].as_array().unwrap();
+    let states: Vec<&str> = jobs.iter().map(|j| j["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["FAILED", "COMPLETED", "FAILED"], "{m}");
+    // Item 2: the failing step, its status, its stderr file and the message in it.
+    let f = &jobs[0]["failure"];
+    assert_eq!(f["step"], "agg_w0_r0", "{f}");
+    assert_eq!(f["exit_status"], 3, "{f}");
+    let log_dir = jobs[0]["log_dir"].as_str().unwrap();
+    let file = f["file"].as_str().unwrap();
+    assert!(
+        file.starts_with(&format!("{log_dir}/{}/", ids[0])) && file.ends_with("_agg_w0.err"),
+        "{file}"
+    );
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message
+            .starts_with("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"),
+        "{message}"
+    );
+    assert!(jobs[1].get("failure").is_none());
+    // Item 6: the interface that is not there, and the ones that are, as the cause.
+    let f = &jobs[2]["failure"];
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(
+            "sweep job: no IPv4 address on interface nosuch0 (--network-interface) on node gpu-"
+        ),
+        "{message}"
+    );
+    assert!(
+        message.contains("its interfaces with one: lo 127.0.0.1/8"),
+        "{message}"
+    );
+    assert_eq!(
+        f["file"].as_str().unwrap(),
+        format!("{}/{}.err", jobs[2]["log_dir"].as_str().unwrap(), ids[2])
+    );
+    // The table: one line per combination, with the cause.
+    let table = std::fs::read_to_string(dir.join("table.txt")).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 5, "{table}");
+    assert!(lines[0].starts_with("INDEX  JOB  STATE"), "{table}");
+    assert!(
+        lines[1].contains(" FAILED ")
+            && lines[1].contains("agg_w0_r0 (3): torch.OutOfMemoryError: CUDA out of memory"),
+        "{table}"
+    );
+    assert!(lines[2].contains(" COMPLETED "), "{table}");
+    assert_eq!(lines[4], "3 combinations: COMPLETED 1, FAILED 2");
+    // Item 5: one job by ID, with the paths to look at.
+    let out = sh(&format!("sweep-collect --job {} m.json", ids[0]), &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["submission"], "current");
+    assert_eq!(j["failure"], jobs[0]["failure"]);
+    for (key, path) in [
+        ("job_dir", format!("{log_dir}/{}/", ids[0])),
+        ("stdout", format!("{log_dir}/{}.out", ids[0])),
+        ("stderr", format!("{log_dir}/{}.err", ids[0])),
+    ] {
+        assert_eq!(j[key], path);
+        assert!(Path::new(&path).exists(), "{path}");
+    }
+    assert_eq!(j["job_script"], jobs[0]["job_script"]);
+    assert_eq!(j["config_path"], jobs[0]["config_path"]);
+}
+
+/// Issue 13, item 3: `--cancel` cancels every job the inputs name (current, `--retries`
+/// follow-ups, history), in batched calls, on a merged manifest of two sweeps and on a
+/// jq-filtered subset piped in, and never a job of another sweep.
+#[test]
+fn cancel_every_job_the_inputs_name_and_only_those() {
+    let name = "cancel_every_job_the_inputs_name_and_only_those";
+    if !slurm_available(name) {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = fresh_dir("daily_slurm_cancel");
+    // 36-node and larger jobs: they pend (4 of the 64 nodes are real), follow-ups pend on
+    // them. Three sweeps, each its own combinations.
+    for (s, nodes) in [("a", "[36, 40]"), ("b", "[44, 48]"), ("c", "[52, 56]")] {
+        std::fs::write(
+            dir.join(format!("{s}.yaml")),
+            format!("slurm:\n  agg_nodes: {nodes}\n  agg_workers: [1]\n"),
+        )
+        .unwrap();
+    }
+    let script = format!(
+        r#"
+for s in a b c; do
+  sweep-expand $s.yaml | sweep-render --out-dir $s \
+    | sweep-submit {req} --retries 1 | sweep-collect --output $s.json
+done
+jq -r '.jobs[] | .job_id, .retry_job_ids[]' a.json b.json c.json > all_jobs
+"#,
+        req = REQUIRED.join(" ")
+    );
+    let out = sh(&script, &dir);
+    let mut cancel = Cancel(Vec::new());
+    for id in std::fs::read_to_string(dir.join("all_jobs"))
+        .unwrap_or_default()
+        .lines()
+    {
+        cancel.push(id.to_string());
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    // An earlier submission of a's index 0 that still pends, in its history (as a merged
+    // manifest has it): a job with a's tag, submitted by hand.
+    let a = read_json(&dir.join("a.json"));
+    let tag = a["jobs"][0]["tag"].as_str().unwrap();
+    let out = Command::new("sbatch")
+        .args(["--parsable", "-A", "sweepacct", "-p", "batch", "-N", "36"])
+        .arg(format!("--comment={tag}"))
+        .args(["-o", "/dev/null", "--wrap", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let old = stdout(&out).trim().to_string();
+    cancel.push(old.clone());
+    let out = sh(
+        &format!(
+            "jq '.jobs[0].history = [{{\"job_id\": \"{old}\"}}]' a.json > a2.json \
+             && sweep-collect a2.json b.json --output ab.json"
+        ),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ids = |m: &str| -> Vec<String> {
+        let out = sh(
+            &format!("jq -r '.jobs[] | .job_id, .retry_job_ids[], (.history // [] | .[] | .job_id, (.retry_job_ids // [])[])' {m}"),
+            &dir,
+        );
+        stdout(&out).lines().map(String::from).collect()
+    };
+    let (ab, c) = (ids("ab.json"), ids("c.json"));
+    assert_eq!(ab.len(), 9, "{ab:?}");
+    assert_eq!(c.len(), 4, "{c:?}");
+    // The merged manifest of a and b: all 9 jobs, c's untouched.
+    let out = sh("sweep-collect --cancel ab.json > cancelled.json", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with("sweep-collect: cancelling 9 job(s) of 4 combination(s): "),
+        "{err}"
+    );
+    assert!(err.ends_with("sweep-collect: updated ab.json\n"), "{err}");
+    let now = squeue_states();
+    for id in &ab {
+        assert_eq!(
+            now.get(id).map(String::as_str),
+            Some("CANCELLED"),
+            "{id}: {now:?}"
+        );
+    }
+    for id in &c {
+        assert_eq!(
+            now.get(id).map(String::as_str),
+            Some("PENDING"),
+            "{id}: {now:?}"
+        );
+    }
+    // The manifest shows it: every state, follow-ups and history included.
+    let m = read_json(&dir.join("ab.json"));
+    for job in m["jobs"].as_array().unwrap() {
+        assert_eq!(job["state"], "CANCELLED", "{job}");
+        assert_eq!(
+            job["retry_states"],
+            serde_json::json!(["CANCELLED"]),
+            "{job}"
+        );
+        let why = job["failure"]["message"].as_str().unwrap_or_default();
+        assert!(why.starts_with("CANCELLED: the job was cancelled"), "{job}");
+    }
+    let with_history: Vec<&Value> = m["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j.get("history").is_some())
+        .collect();
+    assert_eq!(with_history.len(), 1);
+    assert_eq!(with_history[0]["history"][0]["job_id"], old.as_str());
+    assert_eq!(with_history[0]["history"][0]["state"], "CANCELLED");
+    // Again: nothing left to cancel, still exit 0.
+    let out = sh("sweep-collect --cancel ab.json > /dev/null", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).starts_with("sweep-collect: nothing to cancel: none of the 9 job(s)"));
+    // A jq-filtered subset piped in: c's index 1 and its follow-up, nothing else.
+    let out = sh(
+        "jq -c '.jobs[] | select(.index == 1)' c.json | sweep-collect --cancel --jsonl > c1.jsonl",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let c_json = read_json(&dir.join("c.json"));
+    let (c0, c1) = (&c_json["jobs"][0], &c_json["jobs"][1]);
+    let now = squeue_states();
+    for id in [&c1["job_id"], &c1["retry_job_ids"][0]] {
+        assert_eq!(now[id.as_str().unwrap()], "CANCELLED", "{now:?}");
+    }
+    for id in [&c0["job_id"], &c0["retry_job_ids"][0]] {
+        assert_eq!(now[id.as_str().unwrap()], "PENDING", "{now:?}");
+    }
+    let c1_out: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.join("c1.jsonl"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    assert_eq!(c1_out["state"], "CANCELLED");
+}
+
+/// Issue 13, item 4 and the progress: the seed's one command on the cluster writes
+/// `sweep_manifest.json` into the sweep directory with the jobs it submitted; progress is a
+/// bar on a terminal, a line per record in a log file, nothing on a pipe.
+#[test]
+fn the_seeds_one_command_writes_the_manifest_with_progress_where_it_belongs() {
+    let name = "the_seeds_one_command_writes_the_manifest_with_progress_where_it_belongs";
+    if !slurm_available(name) {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = fresh_dir("daily_slurm_one_command");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [36]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85]\n",
+    )
+    .unwrap();
+    let req = REQUIRED.join(" ");
+    // stdout a pipe, stderr a log file.
+    let out = sh(
+        &format!(
+            "sweep-submit --sweep-config s.yaml --output-dir one {req} > recs.jsonl 2> submit.log"
+        ),
+        &dir,
+    );
+    let recs = std::fs::read_to_string(dir.join("recs.jsonl")).unwrap_or_default();
+    let ids: Vec<String> = recs
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["job_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let mut cancel = Cancel(ids.clone());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ids.len(), 2);
+    let sweep = dir.join("one");
+    let log = std::fs::read_to_string(dir.join("submit.log")).unwrap();
+    assert_eq!(
+        log,
+        format!(
+            "sweep-submit: sweep directory: {0}\n\
+             sweep-submit: [1/2] submitted sweep_job_sweep0 -> {1}\n\
+             sweep-submit: [2/2] submitted sweep_job_sweep1 -> {2}\n\
+             sweep-submit: manifest: {0}/sweep_manifest.json\n",
+            sweep.display(),
+            ids[0],
+            ids[1]
+        )
+    );
+    let m = read_json(&sweep.join("sweep_manifest.json"));
+    let in_manifest: Vec<&str> = m["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(in_manifest, ids);
+    // stderr a pipe: nothing but what matters (here: where things are).
+    let out = sh(
+        &format!("sweep-submit --sweep-config s.yaml --output-dir two {req} > recs2.jsonl"),
+        &dir,
+    );
+    let recs2 = std::fs::read_to_string(dir.join("recs2.jsonl")).unwrap_or_default();
+    for l in recs2.lines() {
+        let r: Value = serde_json::from_str(l).unwrap();
+        cancel.push(r["job_id"].as_str().unwrap().to_string());
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("[1/2]"), "{}", stderr(&out));
+    // A terminal (script's pseudo-terminal): a bar while submitting, then the table with
+    // the jobs' states; no JSON lines.
+    let inner = format!("sweep-submit --sweep-config s.yaml --output-dir three {req}");
+    let out = sh(
+        &format!("script -qec {} /dev/null < /dev/null", shell_quote(&inner)),
+        &dir,
+    );
+    let three = read_json(&dir.join("three/sweep_manifest.json"));
+    for j in three["jobs"].as_array().unwrap() {
+        cancel.push(j["job_id"].as_str().unwrap().to_string());
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = plain(&stdout(&out));
+    assert!(text.contains("submitting ["), "a progress bar: {text}");
+    assert!(!text.contains("{\"index\""), "no JSON lines: {text}");
+    assert!(text.contains("INDEX  JOB  STATE"), "{text}");
+    assert!(text.contains("2 combinations: PENDING 2"), "{text}");
+}
