@@ -45,15 +45,23 @@ The daily loop:
      --gpu-type gb200-fp8 --script-variant max-tpt)
   M=sweeps/tpt/sweep_manifest.json
   # Run the sweep. Run the same line again after a failure, a kill, or an edit that
-  # adds values to sweep.yaml: only combinations without a pending, running or
-  # completed job are submitted.
+  # adds values to sweep.yaml (extend): only combinations without a pending, running
+  # or completed job are submitted.
   sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit "${S[@]}" \
     | sweep-collect "$M" - --output "$M"
+  # Status: a table on a terminal, with why each failed job failed; M is updated.
+  sweep-collect --status "$M"
+  # Failures and why, for a script: the failing step and the last line of its stderr.
+  sweep-collect --status --jsonl "$M" | jq -c 'select(.failure) | {index, job_id, failure}'
   # Re-submit the failures. Each keeps the options of its last submission; give only
   # what should change (--time-limit 08:00:00).
   sweep-collect --status --jsonl "$M" \
     | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
     | sweep-submit | sweep-collect "$M" - --output "$M"
+  # One job (current, follow-up or earlier): record, config, script, logs, cause.
+  sweep-collect --job 1139 "$M"
+  # Cancel every job of the sweep, follow-ups and history too, and only those.
+  sweep-collect --cancel "$M"
 
 Exit status: 0 every record submitted or already submitted (or --dry-run), 1 any record
 not submitted or bad input, 2 usage error."#;

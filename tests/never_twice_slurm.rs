@@ -716,6 +716,37 @@ fn readme_recipes() -> String {
     code.split("```").next().unwrap().to_string()
 }
 
+/// The recipes' parts: the head (`set -o pipefail`, `S=`, `M=`), then each command under its
+/// comment, keyed by the comment's first word.
+fn recipe_parts(recipes: &str) -> (String, BTreeMap<String, String>) {
+    let mut head = String::new();
+    let mut parts: BTreeMap<String, String> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for l in recipes.lines() {
+        if let Some(comment) = l.strip_prefix("# ") {
+            if !l.starts_with("#  ") && current.as_ref().is_none_or(|c| parts[c].contains('\n')) {
+                let word = comment.split_whitespace().next().unwrap();
+                let key = word.trim_end_matches([':', '.', ',']).to_string();
+                parts.insert(key.clone(), String::new());
+                current = Some(key);
+            }
+            continue;
+        }
+        match &current {
+            None => {
+                head.push_str(l);
+                head.push('\n');
+            }
+            Some(key) => {
+                let part = parts.get_mut(key).unwrap();
+                part.push_str(l);
+                part.push('\n');
+            }
+        }
+    }
+    (head, parts)
+}
+
 #[test]
 fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work() {
     let name = "the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work";
@@ -733,51 +764,47 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
         .map(|l| l.strip_prefix("  ").unwrap_or(l).to_string() + "\n")
         .collect();
     assert_eq!(shown, recipes, "sweep-submit --help and the README differ");
+    let (head, parts) = recipe_parts(&recipes);
+    let keys: Vec<&str> = parts.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["Cancel", "Failures", "One", "Re-submit", "Run", "Status"],
+        "every daily task has its command: {parts:?}"
+    );
     if !slurm_available(name) {
         return;
     }
     let _lock = slurm_shared();
     let dir = fresh_dir("never_twice_recipes");
-    // Index 0 fails the first time it runs (BASH_ENV runs before the job script), then works.
+    // Index 0 fails the first time it runs (BASH_ENV runs before the job script), with a
+    // message on the job's stderr, then works.
     std::fs::write(
         dir.join("fail_once.sh"),
         format!(
-            "case \"$SLURM_JOB_NAME\" in *sweep0) mkdir {}/failed 2>/dev/null && exit 3;; esac\n",
+            "case \"$SLURM_JOB_NAME\" in *sweep0) mkdir {}/failed 2>/dev/null && {{ echo 'stand-in failure: CUDA out of memory' >&2; exit 3; }};; esac\n",
             dir.display()
         ),
     )
     .unwrap();
-    let sweep = |values: &str| {
-        format!("slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: {values}\n")
+    let sweep = |nodes: &str, values: &str| {
+        format!("slurm:\n  agg_nodes: {nodes}\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: {values}\n")
     };
-    std::fs::write(dir.join("sweep.yaml"), sweep("[0.8, 0.9]")).unwrap();
+    std::fs::write(dir.join("sweep.yaml"), sweep("[1]", "[0.8, 0.9]")).unwrap();
     // The recipes with this cluster's options in S, each part run as written.
     let options = format!(
         "S=({} --time-limit 00:05:00 --sbatch-arg=--export=ALL,BASH_ENV={}/fail_once.sh)\n",
         REQUIRED.join(" "),
         dir.display()
     );
-    let mut lines = recipes.lines();
-    let mut head = String::new();
-    for l in lines.by_ref() {
-        if l.starts_with("M=") {
-            head.push_str(&options);
-            head.push_str(l);
-            head.push('\n');
-            break;
-        }
-        if !l.starts_with("S=") && !l.starts_with("   --") {
-            head.push_str(l);
-            head.push('\n');
-        }
-    }
-    let rest: Vec<&str> = lines.collect();
-    let parts: Vec<String> = rest
-        .split(|l| l.starts_with("# Re-submit"))
-        .map(|p| p.join("\n") + "\n")
+    let head: String = head
+        .lines()
+        .filter(|l| !l.starts_with("S=") && !l.starts_with("   --"))
+        .map(|l| match l.starts_with("M=") {
+            true => format!("{options}{l}\n"),
+            false => format!("{l}\n"),
+        })
         .collect();
-    let (run_line, resubmit) = (&parts[0], &parts[1]);
-    let wait = "sweep-collect --wait --poll-interval 0.5 \"$M\" --output \"$M\" || true\n";
+    let wait = "sweep-collect --wait --poll-interval 0.5 \"$M\" > /dev/null || true\n";
     let step = |script: &str| {
         let out = sh(&format!("{head}{script}"), &dir);
         assert!(
@@ -785,6 +812,7 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
             "{script}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        out
     };
     let manifest = || -> Vec<Value> {
         let m: Value = serde_json::from_str(
@@ -794,38 +822,102 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
         m["jobs"].as_array().unwrap().clone()
     };
     let mut cancel = Cancel(Vec::new());
-    step(&format!("{run_line}{wait}"));
+    let mut note_jobs = |jobs: &[Value], cancel: &mut Cancel| {
+        cancel.0.extend(
+            jobs.iter()
+                .filter_map(|j| j["job_id"].as_str())
+                .map(String::from),
+        );
+    };
+    step(&format!("{}{wait}", parts["Run"]));
     let jobs = manifest();
-    cancel
-        .0
-        .extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    note_jobs(&jobs, &mut cancel);
     let states: Vec<&str> = jobs.iter().map(|j| s(j, "state")).collect();
     assert_eq!(states, ["FAILED", "COMPLETED"]);
+    let failed = s(&jobs[0], "job_id").to_string();
+    // Status: the manifest (on this pipe) with each failure's cause, and M updated.
+    let out = step(&parts["Status"]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("sweep-collect: updated sweeps/tpt/sweep_manifest.json"));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(dir.join("sweeps/tpt/sweep_manifest.json")).unwrap()
+    );
+    // Failures and why: one line, the job's own stderr's last line (no step failed: the
+    // job failed before its script ran).
+    let out = step(&parts["Failures"]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["job_id"], failed.as_str());
+    assert_eq!(
+        lines[0]["failure"]["message"],
+        "stand-in failure: CUDA out of memory"
+    );
+    // One job: the failed one, by its ID.
+    let out = step(&parts["One"].replace("1139", &failed));
+    let one: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(one["failure"], lines[0]["failure"]);
     // Re-submit the failures: only index 0, with the sweep's options.
-    step(&format!("{resubmit}{wait}"));
+    step(&format!("{}{wait}", parts["Re-submit"]));
     let jobs = manifest();
-    cancel
-        .0
-        .extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    note_jobs(&jobs, &mut cancel);
     assert_eq!(jobs[0]["state"], "COMPLETED");
     assert_eq!(jobs[0]["history"][0]["state"], "FAILED");
     assert_eq!(jobs[0]["job_name"], "sweep_job_sweep0");
+    assert!(jobs[0].get("failure").is_none(), "{}", jobs[0]);
     assert!(jobs[1].get("history").is_none(), "index 1 was left alone");
+    // One job: an earlier one, in history.
+    let out = step(&parts["One"].replace("1139", &failed));
+    let one: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    assert_eq!(one["submission"], "earlier submission (history[0])");
+    assert_eq!(
+        one["failure"]["message"],
+        "stand-in failure: CUDA out of memory"
+    );
     // The same line again: nothing to do.
     let before: Vec<Value> = jobs.iter().map(|j| j["job_id"].clone()).collect();
-    step(run_line);
+    step(&parts["Run"]);
     let after: Vec<Value> = manifest().iter().map(|j| j["job_id"].clone()).collect();
     assert_eq!(before, after);
-    // One more value: only the new combination is submitted.
-    std::fs::write(dir.join("sweep.yaml"), sweep("[0.8, 0.85, 0.9]")).unwrap();
-    step(&format!("{run_line}{wait}"));
+    // Extend: one more value; only the new combination is submitted.
+    std::fs::write(dir.join("sweep.yaml"), sweep("[1]", "[0.8, 0.85, 0.9]")).unwrap();
+    step(&format!("{}{wait}", parts["Run"]));
     let jobs = manifest();
-    cancel
-        .0
-        .extend(jobs.iter().map(|j| s(j, "job_id").to_string()));
+    note_jobs(&jobs, &mut cancel);
     assert_eq!(jobs.len(), 3);
     let now: Vec<Value> = jobs.iter().map(|j| j["job_id"].clone()).collect();
     assert_eq!(&now[..2], &before[..]);
     assert_eq!(jobs[2]["index"], 2);
     assert_eq!(jobs[2]["state"], "COMPLETED");
+    // Extend with jobs that pend (36 nodes), then cancel the sweep: those three are
+    // cancelled, the completed ones stay as they were.
+    std::fs::write(dir.join("sweep.yaml"), sweep("[1, 36]", "[0.8, 0.85, 0.9]")).unwrap();
+    step(&parts["Run"]);
+    let jobs = manifest();
+    note_jobs(&jobs, &mut cancel);
+    assert_eq!(jobs.len(), 6);
+    let out = step(&parts["Cancel"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("sweep-collect: cancelling 3 job(s) of 6 combination(s): "),
+        "{err}"
+    );
+    let states: Vec<String> = manifest()
+        .iter()
+        .map(|j| s(j, "state").to_string())
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "COMPLETED",
+            "COMPLETED",
+            "COMPLETED",
+            "CANCELLED",
+            "CANCELLED",
+            "CANCELLED"
+        ]
+    );
 }
