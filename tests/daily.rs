@@ -387,6 +387,19 @@ fn on_a_terminal_the_table_instead_of_json() {
         "{text}"
     );
     assert!(text.contains("2 combinations: DRY_RUN 2"), "{text}");
+    // States in colour on a terminal, unless NO_COLOR.
+    assert!(
+        stdout(&out).contains("\u{1b}[33mDRY_RUN"),
+        "{}",
+        stdout(&out)
+    );
+    let out = sh(
+        "NO_COLOR=1 script -qec 'sweep-collect sw/sweep_manifest.json' /dev/null < /dev/null",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stdout(&out).contains('\u{1b}'), "{}", stdout(&out));
+    assert!(stdout(&out).contains("DRY_RUN"), "{}", stdout(&out));
 }
 
 /// Terminal output as text: without carriage returns and escape sequences (colours).

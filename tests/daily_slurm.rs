@@ -116,6 +116,7 @@ sweep-collect --format table m.json > table.txt
     assert_eq!(f["exit_status"], 3, "{f}");
     let log_dir = jobs[0]["log_dir"].as_str().unwrap();
     let file = f["file"].as_str().unwrap();
+    assert!(Path::new(file).is_file(), "{file}");
     assert!(
         file.starts_with(&format!("{log_dir}/{}/", ids[0])) && file.ends_with("_agg_w0.err"),
         "{file}"
@@ -244,8 +245,34 @@ jq -r '.jobs[] | .job_id, .retry_job_ids[]' a.json b.json c.json > all_jobs
     let (ab, c) = (ids("ab.json"), ids("c.json"));
     assert_eq!(ab.len(), 9, "{ab:?}");
     assert_eq!(c.len(), 4, "{c:?}");
-    // The merged manifest of a and b: all 9 jobs, c's untouched.
-    let out = sh("sweep-collect --cancel ab.json > cancelled.json", &dir);
+    // An ID whose job carries another tag than the record's is not the record's job (IDs
+    // restart when a cluster is rebuilt): left alone.
+    let out = sh(
+        "jq -c '.jobs[0] | .tag = \"sweep:other-00000000:x:0\"' c.json | sweep-collect --cancel --jsonl > /dev/null",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("sweep-collect: nothing to cancel"),
+        "{}",
+        stderr(&out)
+    );
+    // The merged manifest of a and b: all 9 jobs in one scancel call, c's untouched.
+    let scancel = which::which("scancel").unwrap();
+    std::fs::write(
+        dir.join("scancel"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> scancel.log\nexec {} \"$@\"\n",
+            scancel.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("scancel"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = sh(
+        "sweep-collect --cancel --scancel ./scancel ab.json > cancelled.json",
+        &dir,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -253,6 +280,9 @@ jq -r '.jobs[] | .job_id, .retry_job_ids[]' a.json b.json c.json > all_jobs
         "{err}"
     );
     assert!(err.ends_with("sweep-collect: updated ab.json\n"), "{err}");
+    let calls = std::fs::read_to_string(dir.join("scancel.log")).unwrap();
+    assert_eq!(calls.lines().count(), 1, "one batched call: {calls}");
+    assert_eq!(calls.split_whitespace().count(), 9, "{calls}");
     let now = squeue_states();
     for id in &ab {
         assert_eq!(
