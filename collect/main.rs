@@ -3,7 +3,8 @@
 //!
 //! Reads JSON Lines records and/or whole manifests (stdin, `-`, any number of paths); writes
 //! the manifest (pretty JSON) or, with `--jsonl`, the merged records, to stdout or atomically
-//! to `--output`.
+//! to `--output` (or back into the one manifest read, when it asks Slurm); on a terminal,
+//! stdout gets a table instead.
 //!
 //! ```text
 //! set -o pipefail
@@ -39,8 +40,11 @@ const AFTER_HELP: &str = r#"Examples:
   set -o pipefail
   sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ... \
     | sweep-collect --output sweeps/tpt/sweep_manifest.json
-  sweep-collect --status sweeps/tpt/sweep_manifest.json | jq .counts
-  sweep-collect --wait --output m.json m.json && echo all good
+  sweep-collect --status m.json           # a table on a terminal; m.json is updated
+  sweep-collect --status m.json | jq .counts
+  sweep-collect --wait m.json && echo all good
+  sweep-collect --job 1139 m.json         # one job: files, logs, why it failed
+  sweep-collect --cancel m.json           # every job of the sweep, and only those
 
   # benchmark results, the Pareto frontier, a table and a plot
   sweep-collect --status --results --table points.csv --plot frontier.svg \
@@ -52,8 +56,9 @@ const AFTER_HELP: &str = r#"Examples:
     | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
     | sweep-submit ... | sweep-collect m.json - --output m.json
 
-Exit status: 0 on success (with --wait: only when every job COMPLETED), 1 on failure
-(with --wait: some job did not complete, or --timeout passed), 2 on a usage error."#;
+Exit status: 0 on success (with --wait: only when every job COMPLETED; with --cancel: when
+every job cancelled has ended), 1 on failure (with --wait: some job did not complete, or
+--timeout passed; with --job: no input names the job), 2 on a usage error."#;
 
 /// Merges record streams and manifests into the sweep manifest, with job states from Slurm.
 #[derive(Parser)]

@@ -822,7 +822,7 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
         m["jobs"].as_array().unwrap().clone()
     };
     let mut cancel = Cancel(Vec::new());
-    let mut note_jobs = |jobs: &[Value], cancel: &mut Cancel| {
+    let note_jobs = |jobs: &[Value], cancel: &mut Cancel| {
         cancel.0.extend(
             jobs.iter()
                 .filter_map(|j| j["job_id"].as_str())
