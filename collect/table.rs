@@ -77,12 +77,16 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
                 .sum::<usize>()
         };
         let room = if has_why { MIN_WHY } else { 0 };
-        if used(&params) + room > w {
-            for p in &mut params {
-                let cells = p.cells.iter().map(|c| measure_text_width(c)).max();
-                let keep = cells.unwrap_or(0).max(6);
-                p.header = shorten(&p.header, keep);
-            }
+        // The longest parameter name first, a column at a time, down to its values' width
+        // (at least 6): as much as needed, no more.
+        while used(&params) + room > w {
+            let longest = params
+                .iter_mut()
+                .filter(|p| measure_text_width(&p.header) > header_floor(p))
+                .max_by_key(|p| measure_text_width(&p.header));
+            let Some(p) = longest else { break };
+            let n = measure_text_width(&p.header);
+            p.header = shorten(&p.header, n - 1);
         }
         while !params.is_empty() && used(&params) + room > w {
             params.pop();
@@ -131,6 +135,12 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
     text
 }
 
+/// The narrowest a parameter's name is shortened to: its values' width, at least 6.
+fn header_floor(p: &Column) -> usize {
+    let cells = p.cells.iter().map(|c| measure_text_width(c)).max();
+    cells.unwrap_or(0).max(6)
+}
+
 fn column(header: &str, records: &[Record], right: bool, f: impl Fn(&Record) -> String) -> Column {
     Column {
         header: header.to_string(),
@@ -166,9 +176,10 @@ fn state_of(r: &Record) -> String {
 fn why_of(r: &Record) -> String {
     let failure = r.status.failure.clone().or_else(|| failure::of_record(r));
     if let Some(f) = failure {
+        // The message first: it is what a narrow terminal keeps.
         return match (&f.step, f.exit_status) {
-            (Some(step), Some(rc)) => format!("{step} ({rc}): {}", f.message),
-            (Some(step), None) => format!("{step}: {}", f.message),
+            (Some(step), Some(rc)) => format!("{} ({step}, exit {rc})", f.message),
+            (Some(step), None) => format!("{} ({step})", f.message),
             _ => f.message,
         };
     }
@@ -350,8 +361,8 @@ mod tests {
         for l in text.lines().filter(|l| !l.contains("combinations")) {
             assert!(measure_text_width(l) <= 64, "{l:?}");
         }
-        assert!(text.contains("mem-f…"), "{text}");
-        assert!(text.contains("FAILED: the record has no…"), "{text}");
+        assert!(text.contains("  mem-fra…  "), "shortened as much as needed: {text}");
+        assert!(text.contains("FAILED: the record has …"), "{text}");
         let text = render(&records, Some(40), false);
         assert!(text.contains("1 swept key(s) not shown"), "{text}");
     }

@@ -76,6 +76,14 @@ fn sibling(name: &str) -> Result<PathBuf> {
 pub fn expand_and_render(sweep_file: &Path, dir: &Path, passed: &Passed) -> Result<PathBuf> {
     let expand = sibling("sweep-expand")?;
     let render = sibling("sweep-render")?;
+    // sweep-collect makes the manifest once jobs exist: found now, before anything is made.
+    let collect = sibling("sweep-collect")?;
+    if !collect.is_file() {
+        bail!(
+            "{} not found: --sweep-config writes the sweep's manifest with it (install the four programs together)",
+            collect.display()
+        );
+    }
     let mut expand_args: Vec<String> = Vec::new();
     if let Some(n) = passed.max_jobs {
         expand_args.extend(["--max-jobs".to_string(), n.to_string()]);

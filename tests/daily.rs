@@ -151,7 +151,7 @@ fn the_table_reaches_a_pipe_only_when_asked() {
     assert_eq!(
         stdout(&out),
         "INDEX  JOB  STATE      ELAPSED   mem-fraction-static  WHY\n    \
-             0   11  FAILED     00:00:05                  0.8  prefill_w0_r0 (1): torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n    \
+             0   11  FAILED     00:00:05                  0.8  torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (prefill_w0_r0, exit 1)\n    \
              1   12  COMPLETED  00:00:07                 0.85\n    \
              2   13  TIMEOUT    00:05:00                  0.9  TIMEOUT: the job reached its time limit (Slurm: TimeLimit)\n\
          3 combinations: COMPLETED 1, FAILED 1, TIMEOUT 1\n"

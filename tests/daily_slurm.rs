@@ -152,7 +152,8 @@ sweep-collect --format table m.json > table.txt
     assert!(lines[0].starts_with("INDEX  JOB  STATE"), "{table}");
     assert!(
         lines[1].contains(" FAILED ")
-            && lines[1].contains("agg_w0_r0 (3): torch.OutOfMemoryError: CUDA out of memory"),
+            && lines[1].contains("  torch.OutOfMemoryError: CUDA out of memory")
+            && lines[1].ends_with("(agg_w0_r0, exit 3)"),
         "{table}"
     );
     assert!(lines[2].contains(" COMPLETED "), "{table}");

@@ -729,12 +729,15 @@ fn records_without_a_sweep_dir_share_one_new_directory() {
 
 /// A copy of sweep-submit in `dir/bin` beside stand-ins for sweep-expand and sweep-render
 /// (`--sweep-config` runs the programs next to itself): expand logs its argv and runs
-/// `expand_body`; render logs its argv and passes its input through.
+/// `expand_body`; render logs its argv and passes its input through; sweep-collect is the
+/// real one.
 fn beside_fakes(dir: &Path, expand_body: &str) -> PathBuf {
     let bindir = dir.join("bin");
     std::fs::create_dir_all(&bindir).unwrap();
     let exe = bindir.join("sweep-submit");
     std::fs::copy(bin("sweep-submit"), &exe).unwrap();
+    // The real sweep-collect beside it: it makes the sweep's manifest.
+    std::os::unix::fs::symlink(bin("sweep-collect"), bindir.join("sweep-collect")).unwrap();
     let d = dir.display();
     for (name, body) in [
         ("sweep-expand", expand_body.to_string()),
@@ -767,8 +770,19 @@ fn sweep_config_runs_expand_and_render_then_submits_their_records() {
         .arg(&sw)
         .output()
         .unwrap();
-    assert_eq!(stderr(&out), "");
+    // Where the sweep and its manifest are.
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "sweep-submit: sweep directory: {0}\nsweep-submit: manifest: {0}/sweep_manifest.json\n",
+            sw.display()
+        )
+    );
     assert_eq!(out.status.code(), Some(0));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(sw.join("sweep_manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["counts"]["dry_run"], 3);
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
     assert_eq!(read("sweep-expand.argv"), "my_sweep.yaml\n");
     assert_eq!(
@@ -805,23 +819,43 @@ fn sweep_config_stops_when_expand_fails() {
     assert_eq!(
         stderr(&out),
         format!(
-            "sweep-expand: my_sweep.yaml:3:5: unknown key\nsweep-submit: {b}/sweep-expand my_sweep.yaml | {b}/sweep-render --out-dir {} failed: sweep-expand exited with exit status: 1\n",
+            "sweep-submit: sweep directory: {0}\nsweep-expand: my_sweep.yaml:3:5: unknown key\nsweep-submit: {b}/sweep-expand my_sweep.yaml | {b}/sweep-render --out-dir {0} failed: sweep-expand exited with exit status: 1\n",
             sw.display()
         )
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(stdout(&out), "");
+    // The stand-in render created nothing, and the directory was not there before: none now.
+    assert!(!sw.exists());
     let both = submit(&["--sweep-config", "x.yaml", "records.jsonl"], "", &[]);
     assert_eq!(both.status.code(), Some(2));
 }
 
 #[test]
-fn progress_goes_to_a_terminal_only() {
+fn progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_on_a_pipe() {
     let fake = Fake::new("submit_progress", "echo $((300 + n))");
-    // Not a terminal: nothing but real diagnostics.
+    // A pipe: nothing but real diagnostics.
     let out = fake.run(&[], &data("three.jsonl"));
     assert_eq!(stderr(&out), "");
-    // On a terminal (util-linux `script` gives the program a pty): one line per record.
+    // A log file: one line per record.
+    let log = fake.dir.join("submit.log");
+    let cmd = format!(
+        "{} {} --sbatch {} --output-dir {}3 {DATA}/three.jsonl > {}/out3.jsonl 2> {}",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+        fake.dir.display(),
+        log.display()
+    );
+    let status = Command::new("bash").args(["-c", &cmd]).status().unwrap();
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "sweep-submit: [1/3] submitted sweep_job_sweep0 -> 304\nsweep-submit: [2/3] submitted sweep_job_sweep1 -> 305\nsweep-submit: [3/3] submitted sweep_job_sweep2 -> 306\n"
+    );
+    // On a terminal (util-linux `script` gives the program a pty): a bar, redrawn in place
+    // and cleared at the end.
     let cmd = format!(
         "{} {} --sbatch {} --output-dir {}2 {DATA}/three.jsonl > {}/out.jsonl",
         bin("sweep-submit").display(),
@@ -838,11 +872,14 @@ fn progress_goes_to_a_terminal_only() {
         eprintln!("SKIP progress on a terminal: util-linux `script` is not installed");
         return;
     };
-    let text = String::from_utf8_lossy(&tty.stdout).replace("\r\n", "\n");
-    assert_eq!(
-        text,
-        "[1/3] submitted sweep_job_sweep0 -> 304\n[2/3] submitted sweep_job_sweep1 -> 305\n[3/3] submitted sweep_job_sweep2 -> 306\n"
+    let text = crate::daily::plain(&String::from_utf8_lossy(&tty.stdout));
+    assert!(text.contains("submitting ["), "{text}");
+    assert!(text.contains("] 3/3 "), "{text}");
+    assert!(
+        text.contains("submitted sweep_job_sweep2"),
+        "the bar's message: {text}"
     );
+    assert!(!text.contains('\n'), "drawn in place, no lines: {text:?}");
 }
 
 #[test]

@@ -445,7 +445,10 @@ fn sweep_config_submits_the_seeds_scaling_study_in_one_command() {
     );
     let recs = records(&out);
     let _cancel = Cancel(job_ids(&recs));
-    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        stderr(&out),
+        format!("sweep-submit: sweep directory: {sw}\nsweep-submit: manifest: {sw}/sweep_manifest.json\n")
+    );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(recs.len(), 4);
     let held = squeue(&job_ids(&recs), "%D|%j|%k|%T");
