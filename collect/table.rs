@@ -1,8 +1,9 @@
 //! The human view (`--format table`, the default on a terminal): one line per combination
 //! with its index, job, state, run time, the swept values that differ across the sweep, and
-//! why it failed (or pends); then a summary by state. Fitted to the terminal's width: long
-//! parameter names are shortened first, then parameter columns left out (said in the
-//! summary), and the last column is cut with `…`.
+//! why it failed (or pends); then a summary by state. Fitted to the terminal's width: when
+//! fewer than 40 columns are left beside the rows for causes that need more, each cause goes
+//! on its own indented line below its row; long parameter names are shortened, then
+//! parameter columns left out (said in the summary); the cause is cut with `…`.
 
 use crate::failure;
 use anyhow::Result;
@@ -17,6 +18,10 @@ use sweep::Record;
 const GAP: usize = 2;
 /// The least room the last column gets before parameter columns are shortened or left out.
 const MIN_WHY: usize = 24;
+/// With less room than this beside a row for a cause that needs more, causes go below their
+/// rows, indented, with the terminal's whole width.
+const WHY_BESIDE: usize = 40;
+const BELOW_INDENT: usize = 7;
 
 /// Prints the table of `records` on stdout, fitted to the terminal when stdout is one.
 pub fn show(records: &[Record]) -> Result<()> {
@@ -68,6 +73,8 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
     let has_why = why.cells.iter().any(|c| !c.is_empty());
     let mut dropped = 0;
     let mut why_width = None;
+    // Too little room beside the row: each cause on its own line below its row.
+    let mut below = false;
     if let Some(w) = width {
         let used = |params: &[Column]| -> usize {
             fixed
@@ -76,23 +83,32 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
                 .map(|c| c.width() + GAP)
                 .sum::<usize>()
         };
-        let room = if has_why { MIN_WHY } else { 0 };
-        // The longest parameter name first, a column at a time, down to its values' width
-        // (at least 6): as much as needed, no more.
+        let longest = why.cells.iter().map(|c| measure_text_width(c)).max();
+        let room_beside = w.saturating_sub(used(&params));
+        below = has_why && room_beside < WHY_BESIDE && longest.unwrap_or(0) > room_beside;
+        let room = if has_why && !below { MIN_WHY } else { 0 };
+        // The longest parameter name first, a step at a time, down to its values' width (at
+        // least 6): as much as needed, no more. A step abbreviates one word but the last
+        // (`decode_workers` to `d_workers`: names often differ in their last word), then cuts.
         while used(&params) + room > w {
             let longest = params
                 .iter_mut()
                 .filter(|p| measure_text_width(&p.header) > header_floor(p))
                 .max_by_key(|p| measure_text_width(&p.header));
             let Some(p) = longest else { break };
-            let n = measure_text_width(&p.header);
-            p.header = shorten(&p.header, n - 1);
+            p.header = match abbreviate(&p.header) {
+                Some(shorter) => shorter,
+                None => shorten(&p.header, measure_text_width(&p.header) - 1),
+            };
         }
         while !params.is_empty() && used(&params) + room > w {
             params.pop();
             dropped += 1;
         }
-        why_width = Some(w.saturating_sub(used(&params)).max(8));
+        why_width = Some(match below {
+            true => w.saturating_sub(BELOW_INDENT).max(8),
+            false => w.saturating_sub(used(&params)).max(8),
+        });
     }
     let mut columns = fixed;
     columns.extend(params);
@@ -115,15 +131,24 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
             l.push_str(&styled);
             l.push_str(&" ".repeat(GAP));
         }
-        if has_why {
-            let why = match why_width {
-                Some(w) => shorten(why, w),
-                None => why.to_string(),
-            };
-            l.push_str(&if header { paint.header(&why) } else { why });
+        let why = match why_width {
+            Some(w) => shorten(why, w),
+            None => why.to_string(),
+        };
+        if has_why && !below {
+            l.push_str(&if header {
+                paint.header(&why)
+            } else {
+                why.clone()
+            });
         }
         text.push_str(l.trim_end());
         text.push('\n');
+        if below && !header && !why.is_empty() {
+            text.push_str(&" ".repeat(BELOW_INDENT));
+            text.push_str(&why);
+            text.push('\n');
+        }
     };
     let headers = columns.iter().map(|c| c.header.clone()).collect();
     line(headers, "WHY", true);
@@ -252,6 +277,30 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// `name` with its first unabbreviated word but the last cut to its first letter
+/// (`max-running-requests` to `m-running-requests`); `None` when none is left.
+fn abbreviate(name: &str) -> Option<String> {
+    let words: Vec<&str> = name.split(['_', '-', '.']).collect();
+    let last = words.len().checked_sub(1)?;
+    let k = words[..last].iter().position(|w| w.chars().count() > 1)?;
+    let mut out = String::new();
+    let mut rest = name;
+    for (i, w) in words.iter().enumerate() {
+        let word = if i == k {
+            w.chars().next().map(String::from).unwrap_or_default()
+        } else {
+            w.to_string()
+        };
+        out.push_str(&word);
+        rest = &rest[w.len()..];
+        if let Some(sep) = rest.chars().next() {
+            out.push(sep);
+            rest = &rest[sep.len_utf8()..];
+        }
+    }
+    Some(out)
+}
+
 /// `s` cut to `width` display columns, ending in `…` when cut.
 fn shorten(s: &str, width: usize) -> String {
     if measure_text_width(s) <= width {
@@ -352,18 +401,45 @@ mod tests {
     }
 
     #[test]
-    fn a_narrow_terminal_shortens_then_drops_parameter_columns() {
+    fn a_narrow_terminal_puts_causes_below_then_shortens_then_drops_parameter_columns() {
         let records = vec![
             rec(0, "0.8", Some("FAILED")),
-            rec(1, "0.85", Some("FAILED")),
+            rec(1, "0.85", Some("COMPLETED")),
         ];
+        let text = render(&records, Some(200), false);
+        assert!(
+            text.contains("0.8  FAILED: the record has no log_dir to look in\n"),
+            "beside its row: {text}"
+        );
         let text = render(&records, Some(64), false);
+        assert_eq!(
+            text,
+            "INDEX  JOB  STATE      ELAPSED   mem-fraction-static\n    \
+                 0  100  FAILED     00:01:02                  0.8\n       \
+                    FAILED: the record has no log_dir to look in\n    \
+                 1  101  COMPLETED  00:01:02                 0.85\n\
+             2 combinations: COMPLETED 1, FAILED 1\n"
+        );
+        let text = render(&records, Some(52), false);
         for l in text.lines().filter(|l| !l.contains("combinations")) {
-            assert!(measure_text_width(l) <= 64, "{l:?}");
+            assert!(measure_text_width(l) <= 52, "{l:?}");
         }
-        assert!(text.contains("  mem-fra…  "), "shortened as much as needed: {text}");
-        assert!(text.contains("FAILED: the record has …"), "{text}");
-        let text = render(&records, Some(40), false);
+        assert!(
+            text.contains("  m-fraction-static\n"),
+            "as much as needed: {text}"
+        );
+        assert_eq!(abbreviate("decode_workers").as_deref(), Some("d_workers"));
+        assert_eq!(abbreviate("m-f-static"), None);
+        assert_eq!(
+            abbreviate("prefill.chunked-size").as_deref(),
+            Some("p.chunked-size")
+        );
+        let text = render(&records, Some(44), false);
+        assert!(
+            text.contains("\n       FAILED: the record has no log_dir to…\n"),
+            "{text}"
+        );
+        let text = render(&records, Some(38), false);
         assert!(text.contains("1 swept key(s) not shown"), "{text}");
     }
 }
