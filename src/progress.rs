@@ -49,6 +49,19 @@ pub fn suspended<R>(print: impl FnOnce() -> R) -> R {
     }
 }
 
+/// Shows `line` as the message of the bar being drawn, if any (a pause between steps, such as
+/// sweep-submit waiting for room in the queue); false when no bar is drawn.
+pub fn show_status(line: &str) -> bool {
+    let bar = ACTIVE.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => {
+            bar.set_message(line.to_string());
+            true
+        }
+        None => false,
+    }
+}
+
 /// Progress through `total` steps, or an open-ended status (total 0).
 pub struct Progress {
     sink: Sink,

@@ -282,8 +282,8 @@ impl Queue {
     }
 }
 
-/// One line on a terminal's stderr, rewritten in place while waiting and wiped when the
-/// wait ends, so that the per-record progress lines stay clean; nothing on a pipe or file.
+/// On a terminal, the message of submission's progress bar while waiting (else one line on
+/// stderr, rewritten in place and wiped when the wait ends); nothing on a pipe or file.
 struct Status {
     on: bool,
     shown: bool,
@@ -298,6 +298,10 @@ impl Status {
     }
 
     fn show(&mut self, line: std::fmt::Arguments) {
+        // Submission's progress bar, when one is drawn, shows the wait as its message.
+        if self.on && sweep::progress::show_status(&line.to_string()) {
+            return;
+        }
         if self.on {
             let _ = write!(
                 std::io::stderr().lock(),

@@ -200,9 +200,10 @@ fn waiting_for_room_shows_on_a_terminal_only() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
     assert_eq!(records(&out).len(), 3);
-    // On a terminal (util-linux `script` gives the program a pty): the waits, wiped in place.
+    // On a terminal (util-linux `script` gives the program a pty, 200 columns wide): the
+    // waits, as the message of submission's progress bar.
     let cmd = format!(
-        "{} {} {} {DATA}/three.jsonl > {}/out.jsonl",
+        "stty cols 200 rows 50; {} {} {} {DATA}/three.jsonl > {}/out.jsonl",
         bin("sweep-submit").display(),
         REQUIRED.join(" "),
         run("sweep2").join(" "),
@@ -216,24 +217,29 @@ fn waiting_for_room_shows_on_a_terminal_only() {
         eprintln!("SKIP waiting on a terminal: util-linux `script` is not installed");
         return;
     };
-    let text = String::from_utf8_lossy(&tty.stdout).replace("\r\n", "\n");
+    let text = crate::daily::plain(&String::from_utf8_lossy(&tty.stdout));
     assert!(
-        text.contains("\r\x1b[Ksweep-submit: submitted 1; queued 1/1 in account sweepacct: waiting for room (next check in 1s)"),
+        text.contains("] 1/3 ")
+            && text.contains(
+                "submitted 1; queued 1/1 in account sweepacct: waiting for room (next check in 1s)"
+            ),
         "{text:?}"
     );
     assert!(
         text.contains("submitted 2; queued 1/1 in account sweepacct: waiting for room"),
         "{text:?}"
     );
-    // Wiped before each record's own line.
+    // Each record's own message replaces the wait's.
     assert!(
-        text.contains("\r\x1b[K[2/3] submitted sweep_job_sweep1 -> "),
+        text.contains("] 2/3 ") && text.contains("submitted sweep_job_sweep1 -> "),
         "{text:?}"
     );
     assert!(
-        text.ends_with("[3/3] submitted sweep_job_sweep2 -> 106\n"),
+        text.contains("] 3/3 ") && text.contains("submitted sweep_job_sweep2 -> 106"),
         "{text:?}"
     );
+    // Nothing but the bar, redrawn in place: no lines.
+    assert!(!text.contains('\n'), "{text:?}");
 }
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/submit");
