@@ -2,8 +2,9 @@
 //! record in a log file (`[12/60] submitted sweep_job_sweep11 -> 345`), nothing on a pipe.
 //!
 //! The interface is small on purpose: [`Progress::kept`] and [`Progress::report`] for each
-//! record, [`Progress::waiting`] for a pause that is not a record (the bar shows it as its
-//! message, a log gets one line), [`Progress::finish`] at the end.
+//! record, [`Progress::finish`] at the end. A pause that is not a record (waiting for room in
+//! the queue, `--max-queued`) shows as the bar's message through
+//! [`sweep::progress::show_status`].
 
 use sweep::record::SubmitStatus;
 use sweep::Record;
@@ -44,13 +45,6 @@ impl Progress {
             _ => format!("{name}: nothing submitted"),
         };
         self.shown.step(&line);
-    }
-
-    /// A pause between records (`waiting for room in the queue: 500 of 500 jobs queued`):
-    /// the bar's message until the next record; one line in a log.
-    #[allow(dead_code)] // for the queue cap (--max-queued), which pauses submission
-    pub fn waiting(&mut self, why: &str) {
-        self.shown.status(why);
     }
 
     /// Removes the bar.
