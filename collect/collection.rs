@@ -153,7 +153,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
 }
 
 /// `--output`, or the manifest that is the only input when this run updates it: exactly one
-/// input, a file holding one manifest and nothing else, and no `--output`.
+/// input, a file holding one manifest and nothing else, no `--output`, and not JSON Lines.
 fn target(opts: &Options, read: &input::Collected) -> Option<Target> {
     if let Some(path) = &opts.output {
         return Some(Target {
@@ -164,7 +164,11 @@ fn target(opts: &Options, read: &input::Collected) -> Option<Target> {
     let [only] = opts.inputs.as_slice() else {
         return None;
     };
-    (opts.updates() && read.sole_manifest && only.as_os_str() != "-").then(|| Target {
+    // JSON Lines on stdout are records piped onward (`| jq | sweep-submit | sweep-collect M -
+    // --output M`): the pipeline's last stage writes the manifest, and a second writer of M
+    // in the same pipeline would race it.
+    let piped_on = opts.format == Format::Jsonl;
+    (opts.updates() && !piped_on && read.sole_manifest && only.as_os_str() != "-").then(|| Target {
         path: only.clone(),
         in_place: true,
     })
