@@ -16,6 +16,7 @@ mod common;
 mod daily;
 mod daily_slurm;
 mod demo;
+mod docs;
 mod examples;
 mod expand;
 mod inputs;
