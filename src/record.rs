@@ -6,34 +6,8 @@
 //! sweep-submit ...` works. Field order on output is the order of this struct, then unknown
 //! fields in the order they came in.
 //!
-//! | field | added by | meaning |
-//! |---|---|---|
-//! | `index` | expand | 0-based position in the expansion (`sglang_config_{index}.yaml`, `{job-name}_sweep{index}`) |
-//! | `id` | expand | stable content hash of the parameters (16 hex digits) |
-//! | `mode` | expand | `"disagg"` or `"agg"` |
-//! | `total_nodes` | expand | nodes the job allocates: prefill + decode, or agg |
-//! | `parameters` | expand | `{"slurm": {...}, "sglang": {...}}`, exactly the seed manifest's shape |
-//! | `role_parameters` | expand | disagg only, when the sweep has per-role values: `{"prefill": {...}, "decode": {...}}` |
-//! | `sweep_file` | expand | absolute path of the sweep file (absent when read from stdin) |
-//! | `sweep_dir` | render / submit | absolute path of the sweep's output directory |
-//! | `config_path` | render | absolute path of the rendered SGLang config (absent without sglang values) |
-//! | `job_name` | submit | `{job-name}_sweep{index}` |
-//! | `job_script` | submit | absolute path of the saved job script |
-//! | `log_dir` | submit | absolute path of the job's log directory; each job writes into `<log_dir>/<job ID>/` |
-//! | `gpus_per_node` | submit | GPUs per node (`--gpus-per-node`): the job has `total_nodes * gpus_per_node` GPUs |
-//! | `tag` | submit | the `--comment` that finds this job in Slurm: see [`crate::tag`] |
-//! | `submit_status` | submit | `"submitted"`, `"already_submitted"` (the combination had a pending, running or completed job: not submitted again), `"failed"`, `"not_submitted"` (fail-fast stopped first) or `"dry_run"` |
-//! | `job_id` | submit | Slurm job ID, a string as in the seed manifest; absent unless submitted |
-//! | `cluster` | submit | cluster name when `sbatch --parsable` printed `ID;cluster` |
-//! | `submitted_at` | submit | RFC 3339 time `sbatch` returned |
-//! | `submit_error` | submit | why submission failed (Slurm's own message) |
-//! | `sbatch_command` | submit | the exact `sbatch` argv (dry runs too) |
-//! | `retry_job_ids` | submit | IDs of the `--retries` follow-up jobs |
-//! | `history` | submit / collect | earlier submissions of this combination, oldest first |
-//! | `state` ... | collect | job state from Slurm: see [`JobStatus`] (`state`, `state_reason`, `exit_code`, `elapsed`, `node_list`, `retry_states`, `state_source`, `state_job_id`) |
-//! | `failure` | collect | why a job that ended without completing did so: see [`Failure`] |
-//! | `reconciled` | collect | `true` on a submission `sweep-collect --reconcile` found in Slurm without a record |
-//! | `results` | collect | benchmark results (`--results`): points, validity, Pareto flags, file errors (README, "Results") |
+//! The table of every field, which program adds it and what it means, and how the `id` is
+//! made, is in `docs/record.md` (the one place); each field's own doc below says what it holds.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
