@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/expand_baseline.py: the seed's expansion (itertools.product over slurm, then sglang),
 written straightforwardly in Python, emitting the same JSON Lines as sweep-expand: same
-fields, same order, same id (SHA-256 of the canonical JSON, see README "The record").
+fields, same order, same id (SHA-256 of the canonical JSON, see docs/record.md).
 
 usage: expand_baseline.py SWEEP.yaml > out.jsonl   (`-` reads stdin; no sweep_file then)
 """

@@ -4,7 +4,7 @@
 //!
 //! Where PyYAML reads something JSON cannot hold, or reads it differently from a YAML 1.2
 //! reader in a way we cannot follow, the file is refused with one line naming the node;
-//! never a third meaning. In short (the README's sweep-file reference has the whole list):
+//! never a third meaning. In short (docs/sweep-expand.md has the whole list):
 //! - plain scalars resolve by YAML 1.1's rules, as PyYAML's resolver does: `yes`/`no`/`on`/
 //!   `off` are booleans, `0o17` and `1e3` strings, `017` octal, `0x1F` hex, `1_000` and
 //!   `1:30` (base 60) integers, `1.5e+3` a float; quoted and block scalars are strings;

@@ -126,7 +126,7 @@ impl OutDir {
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e).with_context(|| format!("failed to read {}", path.display())),
         }
-        // No fsync per file: see the README (sweep-render, durability).
+        // No fsync per file: see docs/sweep-render.md (Durability).
         sweep::fsutil::write_atomic_unsynced(&path, text.as_bytes())?;
         Ok(written)
     }

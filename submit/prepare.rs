@@ -135,8 +135,8 @@ impl Plan {
     }
 
     /// `sbatch --parsable --hold --comment=TAG [dependency] SBATCH_ARGS... SCRIPT`. Every job
-    /// is submitted held and released once this run knows its ID (see the README, "Never
-    /// twice"). A `--retries` follow-up runs only if every job in `after_not_ok` failed, and
+    /// is submitted held and released once this run knows its ID (see docs/sweep-submit.md,
+    /// "Nothing lost, never twice"). A `--retries` follow-up runs only if every job in `after_not_ok` failed, and
     /// Slurm cancels it (`--kill-on-invalid-dep=yes`) as soon as one of them succeeds, instead
     /// of leaving it pending forever with `DependencyNeverSatisfied`.
     pub fn argv(

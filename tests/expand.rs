@@ -223,7 +223,7 @@ fn sha16(text: &str) -> String {
     d[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The README's algorithm, applied by hand: canonical JSON, keys sorted at every depth.
+/// The algorithm of docs/record.md, applied by hand: canonical JSON, keys sorted at every depth.
 #[test]
 fn id_is_sha256_of_canonical_parameters() {
     let yaml = format!("{DISAGG}sglang:\n  z-flag: {{b: [1, 2.5], a: \"x\"}}\n  a-flag: true\nprefill:\n  chunked-prefill-size: 4096\ndecode:\n  cuda-graph-bs: [[1, 2]]\n");

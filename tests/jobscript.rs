@@ -534,7 +534,7 @@ fn hostile_values_are_quoted() {
 
 const SEED_STYLE: &str = "seed_style.j2";
 
-/// The variables the README promises, built independently of the program.
+/// The variables docs/jobscript.md promises, built independently of the program.
 fn template_vars(fx: &Fixture, rec: &Value, recs: &Value) -> Value {
     let log_dir = recs["log_dir"].clone();
     let mut a = json!({

@@ -54,7 +54,7 @@ rc=0
 sweep-collect --wait --poll-interval 1 --results submitted.jsonl --output m.json 2> first.err || rc=$?
 echo "$rc" > first_rc
 cp m.json before.json
-# The README's re-run recipe: combinations without a valid result, re-submitted (a completed
+# The re-run recipe of docs/results.md: combinations without a valid result, re-submitted (a completed
 # one too) with the options of their last submission, and merged.
 sweep-collect --status --results --jsonl m.json \
   | jq -c 'select(.results.valid_points == 0)' \

@@ -6,7 +6,7 @@
 //!   `results_concurrency_{C}_gpus_{G}*.json`): one object per file, recognised by
 //!   `total_token_throughput` or `*_e2el_ms`.
 //!
-//! Names (the README's "Results" section documents each): `duration_s`, `completed`, `failed`,
+//! Names (docs/results.md documents each): `duration_s`, `completed`, `failed`,
 //! `input_tokens`, `output_tokens`, `request_throughput`, `input_throughput`,
 //! `output_throughput`, `total_throughput`, `{ttft,tpot,itl,e2e}_{mean,median,std,pNN}_ms`,
 //! `measured_concurrency`; `concurrency` (the run's `max_concurrency`) and `request_rate`

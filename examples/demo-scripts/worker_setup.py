@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Stand-in for srt-slurm's worker_setup.py: same arguments, no GPUs, no Dynamo.
 
-Every node of a sweep job runs this (see the README, "What a job does on the nodes"). It
+Every node of a sweep job runs this (see docs/jobscript.md). It
 records what it received as one JSON file per process,
 <SWEEP_LOG_DIR>/nodes/<node>_<role>_w<worker_idx>_r<local_rank>.json, then, for prefill,
 decode and aggregated workers, runs <gpu_type>/<disagg|agg>/<script_variant>.sh with the

@@ -4,7 +4,7 @@
 //! template); [`Builder::check`] looks at one record before it is submitted (launch script
 //! present, node counts usable, swept flags that the launch script would override);
 //! [`Builder::render`] writes the script of one job: the built-in layout ([`builtin`]) or the
-//! user's Jinja template ([`template`]). The README section "What a job does on the nodes"
+//! user's Jinja template ([`template`]). docs/jobscript.md ("What a job does on the nodes")
 //! is the user-facing description of both.
 
 mod builtin;

@@ -205,7 +205,7 @@ fn line_of(source: &str, name: &str) -> Option<usize> {
     None
 }
 
-/// The template variables of one job (see [`VARIABLES`] and the README).
+/// The template variables of one job (see [`VARIABLES`] and docs/jobscript.md).
 fn variables(ctx: &Context) -> Map<String, serde_json::Value> {
     let a = ctx.args();
     let count = |role: &str, f: fn(&super::layout::Group) -> u64| {
