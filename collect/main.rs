@@ -58,7 +58,9 @@ const AFTER_HELP: &str = r#"Examples:
 
 Exit status: 0 on success (with --wait: only when every job COMPLETED; with --cancel: when
 every job cancelled has ended), 1 on failure (with --wait: some job did not complete, or
---timeout passed; with --job: no input names the job), 2 on a usage error."#;
+--timeout passed; with --job: no input names the job), 2 on a usage error.
+
+Guides: docs/sweep-collect.md and docs/results.md in the sweep repository."#;
 
 /// Merges record streams and manifests into the sweep manifest, with job states from Slurm.
 #[derive(Parser)]

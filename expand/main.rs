@@ -30,7 +30,9 @@ Example:
   set -o pipefail
   sweep-expand --count sweep.yaml
   sweep-expand sweep.yaml | jq -c 'select(.parameters.sglang["mem-fraction-static"] >= 0.82)' \
-    | sweep-render --out-dir sweeps/tpt"#;
+    | sweep-render --out-dir sweeps/tpt
+
+The sweep file in full: docs/sweep-expand.md in the sweep repository."#;
 
 /// Expand a sweep file into one JSON record per combination.
 #[derive(Parser)]

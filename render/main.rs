@@ -26,7 +26,9 @@ when the file is identical; a different existing file is an error unless --force
 
 Example:
   set -o pipefail
-  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ..."#;
+  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ...
+
+Guide: docs/sweep-render.md in the sweep repository."#;
 
 /// Write one SGLang config file per record and pass the records on with its path
 #[derive(Parser)]

@@ -64,7 +64,9 @@ The daily loop:
   sweep-collect --cancel "$M"
 
 Exit status: 0 every record submitted or already submitted (or --dry-run), 1 any record
-not submitted or bad input, 2 usage error."#;
+not submitted or bad input, 2 usage error.
+
+Guides: docs/sweep-submit.md and docs/jobscript.md (the job script) in the sweep repository."#;
 
 /// Submits one Slurm job per record and writes the records back with their job IDs.
 #[derive(Parser)]

@@ -228,3 +228,24 @@ fn the_anchor_rules_are_githubs() {
         ["x.md#y", "p.svg", "https://e.org"]
     );
 }
+
+#[test]
+fn the_guides_that_help_names_exist() {
+    for prog in [
+        "sweep-expand",
+        "sweep-render",
+        "sweep-submit",
+        "sweep-collect",
+    ] {
+        let help = crate::common::stdout(&crate::common::run(prog, &["--help"], ""));
+        let named: Vec<&str> = help
+            .split_whitespace()
+            .filter(|w| w.starts_with("docs/"))
+            .map(|w| w.trim_end_matches([',', '.', ')']))
+            .collect();
+        assert!(!named.is_empty(), "{prog} --help names no guide:\n{help}");
+        for path in named {
+            assert!(repo().join(path).is_file(), "{prog} --help names {path}");
+        }
+    }
+}
