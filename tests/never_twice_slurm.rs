@@ -921,3 +921,52 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
         ]
     );
 }
+
+#[test]
+fn two_runs_into_one_sweep_at_once_submit_each_combination_once() {
+    // The same pipeline started twice by mistake: the second sweep-submit waits for the first
+    // (one at a time per sweep directory), then finds every combination submitted.
+    let name = "two_runs_into_one_sweep_at_once_submit_each_combination_once";
+    if !slurm_available(name) {
+        return;
+    }
+    let _lock = slurm_shared();
+    let dir = fresh_dir("never_twice_two_runs");
+    let records: String = (0..10)
+        .map(|i| {
+            format!(
+                r#"{{"index":{i},"id":"tw0{i:013}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("records.jsonl"), records).unwrap();
+    let submit = format!(
+        "sweep-submit {} --output-dir sweep --max-submit-rate 2 records.jsonl",
+        REQUIRED.join(" ")
+    );
+    let out = sh(
+        &format!("{submit} > a.jsonl 2> a.err & {submit} > b.jsonl 2> b.err; wait"),
+        &dir,
+    );
+    let (a, b) = (lines(&dir.join("a.jsonl")), lines(&dir.join("b.jsonl")));
+    let sweep = dir.join("sweep");
+    let jobs = jobs_of(&sweep);
+    let _cancel = Cancel(jobs.iter().map(|j| j.id.clone()).collect());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((a.len(), b.len()), (10, 10));
+    // One run submitted everything; the other waited and passed every record through.
+    let count = |recs: &[Value], status: &str| {
+        recs.iter().filter(|r| s(r, "submit_status") == status).count()
+    };
+    let (first, second) = if count(&a, "submitted") == 10 { (&a, &b) } else { (&b, &a) };
+    assert_eq!(count(first, "submitted"), 10);
+    assert_eq!(count(second, "already_submitted"), 10);
+    for (x, y) in first.iter().zip(second.iter()) {
+        assert_eq!(x["job_id"], y["job_id"]);
+    }
+    one_runnable_job_each(&sweep, first);
+    assert_eq!(jobs.len(), 10, "{jobs:?}");
+    let waited = std::fs::read_to_string(dir.join("a.err")).unwrap()
+        + &std::fs::read_to_string(dir.join("b.err")).unwrap();
+    assert!(waited.contains("waiting for sweep-submit"), "{waited}");
+}

@@ -1227,3 +1227,120 @@ fn sha256(text: &str) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[test]
+fn a_job_created_after_the_look_up_is_cancelled_at_the_end_of_the_run() {
+    // Call 1 times out having created nothing yet; the look-up finds nothing; call 2 submits,
+    // and meanwhile the controller creates call 1's job after all (held: it was submitted
+    // with --hold). The run's last look finds it, names it and cancels it; it never runs.
+    let (fake, out, recs) = three(
+        "submit_late_ghost",
+        "if [ $n = 1 ]; then echo 'sbatch: error: Batch job submission failed: Socket timed out on send/recv operation' >&2; exit 1; fi; \
+         if [ $n = 2 ]; then echo \"555|$(date +%Y-%m-%dT%H:%M:%S)|(null)|PENDING|JobHeldUser|j|$tag\" >> $D/jobs; fi; echo $((600 + n))",
+        &["--retry-backoff", "0.01"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
+    assert_eq!(ids, ["602", "603", "604"]);
+    assert_eq!(
+        stderr(&out),
+        "sweep-submit: note: cancelled 1 held duplicate job(s) that a stalled controller created after sbatch gave up: 555\n"
+    );
+    let cancelled = std::fs::read_to_string(fake.dir.join("scancel_calls")).unwrap();
+    assert_eq!(cancelled, "555\n");
+    assert!(!fake.released().contains(&"555".to_string()), "never released");
+}
+
+#[test]
+fn a_combination_with_a_job_is_not_submitted_again_unless_asked() {
+    // First run: three jobs. Then the fake Slurm says 301 completed, 302 failed, and forgets
+    // 303 entirely (purged, no accounting).
+    let fake = Fake::new("submit_judged", "echo $((300 + n))");
+    let first = fake.run(&[], &data("three.jsonl"));
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let recs = records(&first);
+    let tag = |i: usize| s(&recs[i], "tag").to_string();
+    std::fs::write(
+        fake.dir.join("jobs"),
+        format!(
+            "301|2026-01-01T00:00:00|(null)|COMPLETED|None|j|{}\n302|2026-01-01T00:00:00|(null)|FAILED|NonZeroExitCode|j|{}\n",
+            tag(0),
+            tag(1)
+        ),
+    )
+    .unwrap();
+    // The same records again: only the failed one is submitted.
+    let again = fake.run(&[], &data("three.jsonl"));
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let statuses: Vec<String> = records(&again)
+        .iter()
+        .map(|r| s(r, "submit_status").to_string())
+        .collect();
+    assert_eq!(statuses, ["already_submitted", "submitted", "already_submitted"]);
+    assert_eq!(s(&records(&again)[0], "job_id"), "301");
+    assert_eq!(records(&again)[1]["history"][0]["job_id"], "302");
+    assert_eq!(
+        stderr(&again),
+        "sweep-submit: note: 1 combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, or purged); pipe in the manifest with its states, or use --resubmit-completed\n"
+    );
+    // --resubmit-completed: the completed one and the forgotten one too, never a running one.
+    let resubmitted = s(&records(&again)[1], "job_id").to_string();
+    std::fs::write(
+        fake.dir.join("jobs"),
+        format!(
+            "301|2026-01-01T00:00:00|(null)|COMPLETED|None|j|{}
+{resubmitted}|2026-01-01T00:00:00|(null)|RUNNING|None|j|{}
+",
+            tag(0),
+            tag(1)
+        ),
+    )
+    .unwrap();
+    let forced = fake.run(&["--resubmit-completed"], &data("three.jsonl"));
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    let statuses: Vec<String> = records(&forced)
+        .iter()
+        .map(|r| s(r, "submit_status").to_string())
+        .collect();
+    assert_eq!(statuses, ["submitted", "already_submitted", "submitted"]);
+}
+
+#[test]
+fn a_flag_a_sweep_had_is_turned_off_with_no_flag() {
+    // --use-init-location travels with the sweep, and --no-use-init-location turns it off.
+    let fake = Fake::new("submit_no_flag", "echo $((700 + n))");
+    let disagg = data("scaling.jsonl").lines().next().unwrap().to_string() + "\n";
+    let first = fake.run(&["--use-init-location"], &disagg);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let script = |out: &Output| std::fs::read_to_string(s(&records(out)[0], "job_script")).unwrap();
+    assert!(script(&first).contains("--use_init_locations"));
+    // The job failed; re-submitted with nothing given, the flag stays on ...
+    std::fs::write(
+        fake.dir.join("jobs"),
+        format!(
+            "701|2026-01-01T00:00:00|(null)|FAILED|NonZeroExitCode|j|{}\n",
+            s(&records(&first)[0], "tag")
+        ),
+    )
+    .unwrap();
+    let again = fake.run(&[], &disagg);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(script(&again).contains("--use_init_locations"));
+    // ... and --no-use-init-location turns it off, said on stderr.
+    std::fs::write(
+        fake.dir.join("jobs"),
+        format!(
+            "702|2026-01-01T00:00:00|(null)|FAILED|NonZeroExitCode|j|{}\n",
+            s(&records(&again)[0], "tag")
+        ),
+    )
+    .unwrap();
+    let off = fake.run(&["--no-use-init-location"], &disagg);
+    assert_eq!(off.status.code(), Some(0), "{}", stderr(&off));
+    assert!(!script(&off).contains("--use_init_locations"));
+    assert!(
+        stderr(&off).contains("--use-init-location false (was true)"),
+        "{}",
+        stderr(&off)
+    );
+}
