@@ -952,13 +952,23 @@ fn two_runs_into_one_sweep_at_once_submit_each_combination_once() {
     let sweep = dir.join("sweep");
     let jobs = jobs_of(&sweep);
     let _cancel = Cancel(jobs.iter().map(|j| j.id.clone()).collect());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!((a.len(), b.len()), (10, 10));
     // One run submitted everything; the other waited and passed every record through.
     let count = |recs: &[Value], status: &str| {
-        recs.iter().filter(|r| s(r, "submit_status") == status).count()
+        recs.iter()
+            .filter(|r| s(r, "submit_status") == status)
+            .count()
     };
-    let (first, second) = if count(&a, "submitted") == 10 { (&a, &b) } else { (&b, &a) };
+    let (first, second) = if count(&a, "submitted") == 10 {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
     assert_eq!(count(first, "submitted"), 10);
     assert_eq!(count(second, "already_submitted"), 10);
     for (x, y) in first.iter().zip(second.iter()) {

@@ -1248,7 +1248,10 @@ fn a_job_created_after_the_look_up_is_cancelled_at_the_end_of_the_run() {
     );
     let cancelled = std::fs::read_to_string(fake.dir.join("scancel_calls")).unwrap();
     assert_eq!(cancelled, "555\n");
-    assert!(!fake.released().contains(&"555".to_string()), "never released");
+    assert!(
+        !fake.released().contains(&"555".to_string()),
+        "never released"
+    );
 }
 
 #[test]
@@ -1276,7 +1279,10 @@ fn a_combination_with_a_job_is_not_submitted_again_unless_asked() {
         .iter()
         .map(|r| s(r, "submit_status").to_string())
         .collect();
-    assert_eq!(statuses, ["already_submitted", "submitted", "already_submitted"]);
+    assert_eq!(
+        statuses,
+        ["already_submitted", "submitted", "already_submitted"]
+    );
     assert_eq!(s(&records(&again)[0], "job_id"), "301");
     assert_eq!(records(&again)[1]["history"][0]["job_id"], "302");
     assert_eq!(
