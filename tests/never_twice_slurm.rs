@@ -366,14 +366,7 @@ fn a_stalled_controller_never_runs_two_jobs_of_one_record() {
     let _lock = slurm_exclusive();
     let dir = fresh_dir("never_twice_stall");
     // 20 records of 36-node jobs (they pend), one sbatch every 0.25 s.
-    let records: String = (0..20)
-        .map(|i| {
-            format!(
-                r#"{{"index":{i},"id":"5ta11{i:011}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
-            ) + "\n"
-        })
-        .collect();
-    std::fs::write(dir.join("records.jsonl"), records).unwrap();
+    std::fs::write(dir.join("records.jsonl"), pending_records("5ta11", 20)).unwrap();
     for pause in [3u64, 6, 12, 30] {
         let sweep = dir.join(format!("sweep{pause}"));
         let child = Command::new(crate::common::bin("sweep-submit"))
@@ -527,6 +520,19 @@ fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
     assert!(late.state.starts_with("CANCELLED"), "{late:?}");
 }
 
+/// `n` records of 36-node aggregated jobs (they pend: 4 of the 64 nodes are real), ids
+/// `prefix` followed by digits, 16 characters in all.
+fn pending_records(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let id = format!("{prefix}{i:0width$}", width = 16 - prefix.len());
+            format!(
+                r#"{{"index":{i},"id":"{id}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
+            ) + "\n"
+        })
+        .collect()
+}
+
 /// Exactly one job that could run per record tag of `recs`, and it is the record's.
 fn one_runnable_job_each(sweep: &Path, recs: &[Value]) {
     let jobs = jobs_of(sweep);
@@ -549,14 +555,7 @@ fn a_run_killed_at_any_point_resumes_without_doubling_or_skipping() {
     }
     let _lock = slurm_shared();
     let dir = fresh_dir("never_twice_kill9");
-    let records: String = (0..12)
-        .map(|i| {
-            format!(
-                r#"{{"index":{i},"id":"k111{i:012}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
-            ) + "\n"
-        })
-        .collect();
-    std::fs::write(dir.join("records.jsonl"), records).unwrap();
+    std::fs::write(dir.join("records.jsonl"), pending_records("k111", 12)).unwrap();
     let sweep = dir.join("sweep");
     let run = || {
         Command::new(crate::common::bin("sweep-submit"))
@@ -932,14 +931,7 @@ fn two_runs_into_one_sweep_at_once_submit_each_combination_once() {
     }
     let _lock = slurm_shared();
     let dir = fresh_dir("never_twice_two_runs");
-    let records: String = (0..10)
-        .map(|i| {
-            format!(
-                r#"{{"index":{i},"id":"tw0{i:013}","mode":"agg","total_nodes":36,"parameters":{{"slurm":{{"agg_nodes":36,"agg_workers":1}},"sglang":{{}}}}}}"#
-            ) + "\n"
-        })
-        .collect();
-    std::fs::write(dir.join("records.jsonl"), records).unwrap();
+    std::fs::write(dir.join("records.jsonl"), pending_records("tw0", 10)).unwrap();
     let submit = format!(
         "sweep-submit {} --output-dir sweep --max-submit-rate 2 records.jsonl",
         REQUIRED.join(" ")
