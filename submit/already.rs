@@ -42,8 +42,6 @@ struct Dir {
     journal: Option<Journal>,
     /// Saved options read so far, by hash.
     options: BTreeMap<String, JobOptions>,
-    /// Hashes of options saved by this run.
-    saved: BTreeMap<String, String>,
 }
 
 /// What happens to one record.
@@ -99,7 +97,6 @@ impl Sweeps {
                     subs,
                     journal: None,
                     options: BTreeMap::new(),
-                    saved: BTreeMap::new(),
                 },
             );
         }
@@ -252,17 +249,9 @@ impl Sweeps {
         self.dirs[sweep_dir].subs.latest(id).is_some()
     }
 
-    /// Saves `options` in the sweep directory (once per run and options); their hash.
-    pub fn save_options(&mut self, sweep_dir: &str, options: &JobOptions) -> Result<String> {
-        let dir = self.dirs.get_mut(sweep_dir).expect("opened");
-        let value = options.to_value();
-        let text = value.to_string();
-        if let Some(hash) = dir.saved.get(&text) {
-            return Ok(hash.clone());
-        }
-        let hash = state::save_options(&dir.path, &value)?;
-        dir.saved.insert(text, hash.clone());
-        Ok(hash)
+    /// Saves job options (`JobOptions::to_value`) in the sweep directory.
+    pub fn save_options(&mut self, sweep_dir: &str, options: &serde_json::Value) -> Result<()> {
+        state::save_options(&self.dirs[sweep_dir].path, options).map(drop)
     }
 
     /// Writes one submission into its sweep directory's journal.

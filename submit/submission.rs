@@ -14,7 +14,7 @@ use crate::sbatch;
 use crate::spool::Spool;
 use crate::sweepconfig::{self, SweepDir, Tee};
 use anyhow::{anyhow, Context, Result};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -186,6 +186,8 @@ struct Prepared {
     options: Vec<(JobOptions, String, Builder)>,
     /// Index into `options` by the options' JSON text.
     by_text: BTreeMap<String, usize>,
+    /// The sweep directories each entry of `options` is saved in (this run).
+    saved_in: BTreeSet<(String, usize)>,
     /// One per record to submit, in order: its entry in `options`.
     of_record: Vec<u32>,
     /// Where the submission pass is in `of_record`.
@@ -263,19 +265,23 @@ impl Prepared {
         dir: &str,
         options: JobOptions,
     ) -> Result<usize> {
-        // Saved once per sweep directory and options (the hash is the same in every one).
-        let hash = match opts.dry_run {
-            true => String::new(),
-            false => sweeps.save_options(dir, &options)?,
+        let value = options.to_value();
+        let text = value.to_string();
+        let k = match self.by_text.get(&text) {
+            Some(&k) => k,
+            None => {
+                let builder = Builder::new(&options)?;
+                let hash = sweep::state::options_hash(&value)?;
+                self.options.push((options, hash, builder));
+                self.by_text.insert(text, self.options.len() - 1);
+                self.options.len() - 1
+            }
         };
-        let text = options.to_value().to_string();
-        if let Some(&k) = self.by_text.get(&text) {
-            return Ok(k);
+        // Saved once per sweep directory and options (the hash is the same in every one).
+        if !opts.dry_run && self.saved_in.insert((dir.to_string(), k)) {
+            sweeps.save_options(dir, &value)?;
         }
-        let builder = Builder::new(&options)?;
-        self.options.push((options, hash, builder));
-        self.by_text.insert(text, self.options.len() - 1);
-        Ok(self.options.len() - 1)
+        Ok(k)
     }
 
     /// The next record to submit's options and builder, in order.

@@ -151,6 +151,23 @@ impl Fake {
             .count()
     }
 
+    /// Runs `sweep-submit REQUIRED --sbatch <fake> --output-dir <dir>/sweep REST` through bash,
+    /// for what needs a shell: redirections, closed descriptors, pipes.
+    fn shell(&self, rest: &str) -> Output {
+        let script = format!(
+            "{} {} --sbatch {} --output-dir {} {rest}",
+            bin("sweep-submit").display(),
+            REQUIRED.join(" "),
+            self.sbatch(),
+            self.out_dir(),
+        );
+        Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap()
+    }
+
     /// Runs sweep-submit with this fake and `--output-dir <dir>/sweep`.
     fn run(&self, args: &[&str], stdin: &str) -> Output {
         let (sbatch, out_dir) = (self.sbatch(), self.out_dir());
@@ -271,19 +288,10 @@ fn each_record_is_on_stdout_before_the_next_sbatch_starts() {
         outfile.display()
     );
     let fake = Fake::new("submit_flush", &body);
-    let script = format!(
-        "{} {} --sbatch {} --output-dir {} --sbatch-arg=--qos=high --sbatch-arg --exclusive < {DATA}/three.jsonl > {}",
-        bin("sweep-submit").display(),
-        REQUIRED.join(" "),
-        fake.sbatch(),
-        fake.out_dir(),
+    let out = fake.shell(&format!(
+        "--sbatch-arg=--qos=high --sbatch-arg --exclusive < {DATA}/three.jsonl > {}",
         outfile.display()
-    );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
+    ));
     assert_eq!(stderr(&out), "");
     assert_eq!(out.status.code(), Some(0));
     let text = std::fs::read_to_string(&outfile).unwrap();
@@ -640,14 +648,7 @@ fn usage_errors_exit_2() {
 #[test]
 fn a_record_that_cannot_be_written_names_its_submitted_job() {
     let fake = Fake::new("submit_dev_full", "echo $((300 + n))");
-    let cmd = format!(
-        "{} {} --sbatch {} --output-dir {} {DATA}/three.jsonl > /dev/full",
-        bin("sweep-submit").display(),
-        REQUIRED.join(" "),
-        fake.sbatch(),
-        fake.out_dir(),
-    );
-    let out = Command::new("bash").arg("-c").arg(&cmd).output().unwrap();
+    let out = fake.shell(&format!("{DATA}/three.jsonl > /dev/full"));
     assert_eq!(out.status.code(), Some(1));
     let key = sweep::tag::sweep_key(&fake.out_dir());
     assert_eq!(
@@ -1025,18 +1026,7 @@ fn relative_sbatch_path_is_recorded_absolute() {
 fn a_closed_stdout_submits_nothing() {
     // Issue 10, item 2: `>&-` submitted every job and lost every record with exit 0.
     let fake = Fake::new("submit_stdout_closed", "echo $n");
-    let script = format!(
-        "{} {} --sbatch {} --output-dir {} < {DATA}/three.jsonl >&-",
-        bin("sweep-submit").display(),
-        REQUIRED.join(" "),
-        fake.sbatch(),
-        fake.out_dir(),
-    );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let out = fake.shell(&format!("< {DATA}/three.jsonl >&-"));
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
@@ -1044,11 +1034,7 @@ fn a_closed_stdout_submits_nothing() {
     );
     assert_eq!(fake.calls(), 0);
     // Discarding the records on purpose is still possible.
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(script.replace(">&-", "> /dev/null"))
-        .output()
-        .unwrap();
+    let out = fake.shell(&format!("< {DATA}/three.jsonl > /dev/null"));
     assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
     assert_eq!(fake.calls(), 3);
 }
@@ -1058,18 +1044,9 @@ fn a_reader_gone_after_a_job_was_submitted_is_an_error_naming_the_job() {
     // Issue 10, item 2: `sweep-submit | sweep-collect <bad option>` left a job in Slurm that
     // was in no output, and submit exited 0. The reader here closes its end at once.
     let fake = Fake::new("submit_reader_gone", "sleep 0.3; echo $((80 + n))");
-    let script = format!(
-        "{} {} --sbatch {} --output-dir {} < {DATA}/three.jsonl | (exec 0<&-; sleep 2); echo \"rc=${{PIPESTATUS[0]}}\"",
-        bin("sweep-submit").display(),
-        REQUIRED.join(" "),
-        fake.sbatch(),
-        fake.out_dir(),
-    );
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
+    let out = fake.shell(&format!(
+        "< {DATA}/three.jsonl | (exec 0<&-; sleep 2); echo \"rc=${{PIPESTATUS[0]}}\""
+    ));
     assert_eq!(stdout(&out), "rc=1\n");
     let key = sweep::tag::sweep_key(&fake.out_dir());
     assert_eq!(

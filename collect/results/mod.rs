@@ -397,25 +397,9 @@ impl Point {
 
     /// True for a name [`Point::get`] may answer.
     pub fn is_metric(name: &str) -> bool {
-        const FIXED: &[&str] = &[
-            "concurrency",
-            "request_rate",
-            "duration_s",
-            "completed",
-            "failed",
-            "input_tokens",
-            "output_tokens",
-            "request_throughput",
-            "input_throughput",
-            "output_throughput",
-            "total_throughput",
-            "measured_concurrency",
-            "gpus",
-            "output_tps_per_gpu",
-            "total_tps_per_gpu",
-            "output_tps_per_user",
-        ];
-        FIXED.contains(&name) || formats::is_latency_name(name)
+        RUN_METRICS.contains(&name)
+            || DERIVED_METRICS.contains(&name)
+            || formats::is_latency_name(name)
     }
 
     /// The point's fields in output order, absent ones left out: as they appear in the
@@ -518,44 +502,48 @@ impl Cell<'_> {
     }
 }
 
+/// The run's own figures, in output order (before the latencies).
+const RUN_METRICS: &[&str] = &[
+    "concurrency",
+    "request_rate",
+    "duration_s",
+    "completed",
+    "failed",
+    "input_tokens",
+    "output_tokens",
+    "request_throughput",
+    "input_throughput",
+    "output_throughput",
+    "total_throughput",
+];
+
+/// Figures derived with the record, in output order (after the latencies).
+const DERIVED_METRICS: &[&str] = &[
+    "measured_concurrency",
+    "gpus",
+    "output_tps_per_gpu",
+    "total_tps_per_gpu",
+    "output_tps_per_user",
+];
+
 /// Where a point column goes in the table: the order of [`Point::each_field`].
 pub fn column_rank(name: &str) -> (u16, Option<formats::Latency>) {
-    const BEFORE: &[&str] = &[
-        "job_id",
-        "file",
-        "line",
-        "format",
-        "concurrency",
-        "request_rate",
-        "duration_s",
-        "completed",
-        "failed",
-        "input_tokens",
-        "output_tokens",
-        "request_throughput",
-        "input_throughput",
-        "output_throughput",
-        "total_throughput",
-    ];
-    const AFTER: &[&str] = &[
-        "measured_concurrency",
-        "gpus",
-        "output_tps_per_gpu",
-        "total_tps_per_gpu",
-        "output_tps_per_user",
-        "valid",
-        "invalid_reason",
-        "meets_slo",
-        "pareto",
-    ];
-    if let Some(i) = BEFORE.iter().position(|k| *k == name) {
+    const SOURCE: &[&str] = &["job_id", "file", "line", "format"];
+    const VERDICT: &[&str] = &["valid", "invalid_reason", "meets_slo", "pareto"];
+    let before = SOURCE.iter().chain(RUN_METRICS);
+    if let Some(i) = before.clone().position(|k| *k == name) {
         return (i as u16, None);
     }
+    let latencies = before.count() as u16;
     if let Some(l) = formats::Latency::from_name(name) {
-        return (BEFORE.len() as u16, Some(l));
+        return (latencies, Some(l));
     }
-    let i = AFTER.iter().position(|k| *k == name).unwrap_or(AFTER.len());
-    (BEFORE.len() as u16 + 1 + i as u16, None)
+    let after = DERIVED_METRICS.iter().chain(VERDICT);
+    let i = after
+        .clone()
+        .position(|k| *k == name)
+        .unwrap_or(after.count());
+    (latencies + 1 + i as u16, None)
 }
 
 impl Found {
