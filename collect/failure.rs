@@ -4,10 +4,16 @@
 //! The built-in job script writes `<log_dir>/<job ID>/failed_step` when a step fails: one
 //! line, `NAME STATUS LOG` (`prefill_w0_r0 1 gpu-001_prefill_w0`), `LOG` being the base name
 //! of the step's `.out`/`.err` in the same directory. The cause is then the last meaningful
-//! line of that `.err`. Without that file (the job hit its time limit, a node failed, it was
-//! cancelled, or a custom template did not write one), the cause is Slurm's verdict
-//! (`TIMEOUT: the job reached its time limit`) or the last meaningful line of the job's own
-//! `<log_dir>/<job ID>.err` (sbatch's `--error`, where the script's own messages go).
+//! line of that `.err`, or of the job's own `<log_dir>/<job ID>.err` when the step's file is
+//! missing or says nothing (srun refused the step before it could create the file). Without
+//! a failed step (the job hit its time limit, a node failed, it was cancelled, or a custom
+//! template did not write one), the cause is Slurm's verdict (`TIMEOUT: the job reached its
+//! time limit`) or the last meaningful line of the job's own `.err` (sbatch's `--error`,
+//! where the script's own messages go).
+//!
+//! A step that pyxis could not start in its container (`--container-image`) leaves pyxis'
+//! error, enroot's log and Slurm's aftermath in the step's `.err`; the cause is then the
+//! line that says why ([`container_cause`]), not the last one.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -68,7 +74,7 @@ pub fn of_job(
         });
     }
     let err = log_dir.map(|d| d.join(format!("{job_id}.err")));
-    match err.as_deref().and_then(last_meaningful_line) {
+    match err.as_deref().and_then(cause_line) {
         Some(line) => Some(Failure {
             file: err.map(|p| p.display().to_string()),
             message: line,
@@ -110,14 +116,29 @@ fn failed_step(job_dir: &Path) -> Option<Failure> {
         .filter(|l| !l.contains('/') && *l != ".." && *l != ".")
         .map(|l| job_dir.join(format!("{l}.err")));
     let status_text = status.map_or("a non-zero status".to_string(), |s| s.to_string());
-    let message = match file.as_deref() {
-        Some(f) => last_meaningful_line(f).unwrap_or_else(|| {
-            format!(
+    // srun writes a step's files only once the step starts: a step it refused (an option it
+    // does not know, such as --container-image without pyxis) left its reason in the job's
+    // own .err, beside the job's directory.
+    let job_err = job_dir
+        .file_name()
+        .map(|id| job_dir.with_file_name(format!("{}.err", id.to_string_lossy())));
+    let found = file
+        .as_deref()
+        .and_then(|f| cause_line(f).map(|line| (f.to_path_buf(), line)))
+        .or_else(|| {
+            let e = job_err?;
+            cause_line(&e).map(|line| (e, line))
+        });
+    let (file, message) = match (found, file) {
+        (Some((f, line)), _) => (Some(f), line),
+        (None, Some(f)) => {
+            let message = format!(
                 "{step} exited with status {status_text}; {} says nothing",
                 f.display()
-            )
-        }),
-        None => format!("{step} exited with status {status_text}"),
+            );
+            (Some(f), message)
+        }
+        (None, None) => (None, format!("{step} exited with status {status_text}")),
     };
     Some(Failure {
         step: Some(step),
@@ -127,11 +148,73 @@ fn failed_step(job_dir: &Path) -> Option<Failure> {
     })
 }
 
-/// The last meaningful line of the last 64 KiB of `path`: not blank, not a bash `+` trace,
-/// not only punctuation (`----`, `^^^^`, `}`), not srun's own `task N: Exited with exit code`
-/// note; the text after the last carriage return (progress bars redraw with `\r`), without
-/// terminal colour codes. `None` when the file cannot be read or has no such line.
-pub fn last_meaningful_line(path: &Path) -> Option<String> {
+/// The line of a log that says why it failed: pyxis' cause when the log has pyxis errors
+/// ([`container_cause`]), else the last meaningful line of its last 64 KiB: not blank, not a
+/// bash `+` trace, not only punctuation (`----`, `^^^^`, `}`), not srun's own notes (`task N:
+/// Exited with exit code`, `Job step aborted`, `Try "srun --help"`) nor the job script's
+/// `sweep job: NAME failed with status N`; the text after the last carriage return (progress
+/// bars redraw with `\r`), without terminal colour codes. `None` when the file cannot be read
+/// or has no such line.
+pub fn cause_line(path: &Path) -> Option<String> {
+    let lines = tail_lines(path)?;
+    container_cause(&lines).or_else(|| lines.into_iter().rev().find(|l| meaningful(l)))
+}
+
+/// Generic lines pyxis prints around the one that matters (after `pyxis: `).
+const PYXIS_AFTERMATH: [&str; 4] = [
+    "child ",
+    "printing ",
+    "container was not started successfully",
+    "container start failed with error code",
+];
+
+/// Why pyxis could not start a step's container, from the step's stderr: pyxis prints
+/// `slurmstepd-NODE: error: pyxis: ...` lines, enroot's log indented under `pyxis: printing
+/// enroot log file:`, then Slurm's generic aftermath (`spank: required plugin spank_pyxis.so:
+/// task_init() failed`, `Failed to invoke spank plugin stack`, `pyxis: child N failed`), so
+/// the last line is never the cause. In order: enroot's own `[ERROR]` line (`No such file or
+/// directory: /images/x.sqsh`), a failing line of enroot's log (`enroot-switchroot: failed to
+/// execute: /bin/sh`), pyxis' first specific line (`--container-mounts: source path does not
+/// exist: /models/x`), any pyxis line. `None` when pyxis said nothing.
+pub fn container_cause(lines: &[String]) -> Option<String> {
+    // (the line, the text after "pyxis:", whether it is a line of enroot's log)
+    let pyxis: Vec<(&String, &str, bool)> = lines
+        .iter()
+        .filter_map(|l| {
+            let at = l.find("pyxis:")?;
+            let rest = &l[at + "pyxis:".len()..];
+            Some((l, rest, rest.starts_with("    ")))
+        })
+        .collect();
+    let shown = |(line, rest, _): &(&String, &str, bool)| {
+        let head = &line[..line.len() - rest.len()];
+        format!("{head} {}", rest.trim())
+    };
+    let log_error = pyxis
+        .iter()
+        .rev()
+        .find(|(_, rest, log)| *log && rest.contains("[ERROR]"));
+    let log_failure = || {
+        pyxis.iter().find(|(_, rest, log)| {
+            let low = rest.to_ascii_lowercase();
+            *log && (low.contains("error") || low.contains("fail"))
+        })
+    };
+    let specific = || {
+        pyxis.iter().find(|(_, rest, log)| {
+            !*log && !PYXIS_AFTERMATH.iter().any(|g| rest.trim().starts_with(g))
+        })
+    };
+    log_error
+        .or_else(log_failure)
+        .or_else(specific)
+        .or_else(|| pyxis.first())
+        .map(shown)
+}
+
+/// The lines of the last 64 KiB of `path`, each [`clean`]ed; a line cut at that edge is left
+/// out. `None` when the file cannot be read.
+fn tail_lines(path: &Path) -> Option<Vec<String>> {
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(TAIL);
@@ -143,7 +226,7 @@ pub fn last_meaningful_line(path: &Path) -> Option<String> {
     if start > 0 {
         lines.next(); // cut in the middle
     }
-    lines.rev().map(clean).find(|l| meaningful(l))
+    Some(lines.map(clean).collect())
 }
 
 /// A line as shown: after its last `\r`, without escape sequences and other control
@@ -174,11 +257,22 @@ fn clean(line: &str) -> String {
 }
 
 fn meaningful(line: &str) -> bool {
-    let srun_note = line.starts_with("srun: error: ") && line.contains(": Exited with exit code");
+    let srun_note = (line.starts_with("srun: error: ") && line.contains(": Exited with exit code"))
+        || line.starts_with("srun: Job step aborted: ")
+        || line.starts_with("Try \"srun --help\"");
     !line.is_empty()
         && !line.starts_with('+')
         && !srun_note
+        && !job_script_summary(line)
         && line.chars().any(char::is_alphanumeric)
+}
+
+/// The built-in job script's own "sweep job: NAME failed with status N", which only repeats
+/// what failed_step says; its other messages ("sweep job: no IPv4 address ...") are causes.
+fn job_script_summary(line: &str) -> bool {
+    line.strip_prefix("sweep job: ")
+        .and_then(|rest| rest.rsplit_once(" failed with status "))
+        .is_some_and(|(name, status)| !name.contains(' ') && status.parse::<i64>().is_ok())
 }
 
 #[cfg(test)]
@@ -196,21 +290,110 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            last_meaningful_line(&f).as_deref(),
+            cause_line(&f).as_deref(),
             Some("torch.OutOfMemoryError: CUDA out of memory.")
         );
         std::fs::write(&f, "loading 10%\rloading 100%\r\n").unwrap();
-        assert_eq!(last_meaningful_line(&f).as_deref(), Some("loading 100%"));
+        assert_eq!(cause_line(&f).as_deref(), Some("loading 100%"));
         // Only the last 64 KiB are read, and a line cut at that edge is not taken.
         let mut big = "early cause\n".to_string();
         big.push_str(&"x".repeat(70 * 1024));
         big.push_str("\n\n");
         std::fs::write(&f, &big).unwrap();
-        assert_eq!(last_meaningful_line(&f), None);
+        assert_eq!(cause_line(&f), None);
         std::fs::write(&f, "\n \n+ trace\n").unwrap();
-        assert_eq!(last_meaningful_line(&f), None);
-        assert_eq!(last_meaningful_line(&dir.join("missing")), None);
+        assert_eq!(cause_line(&f), None);
+        assert_eq!(cause_line(&dir.join("missing")), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A job directory `<tmp>/logs/<job>` holding `failed_step` (`NAME STATUS LOG`), with
+    /// the given step and job `.err` files (copies of tests/data/containers/).
+    fn job_with(name: &str, step_err: Option<&str>, job_err: Option<&str>) -> PathBuf {
+        let logs = std::env::temp_dir()
+            .join(format!("sweep-failure-{name}-{}", std::process::id()))
+            .join("logs");
+        let _ = std::fs::remove_dir_all(&logs);
+        let job = logs.join("4");
+        std::fs::create_dir_all(&job).unwrap();
+        std::fs::write(job.join(FAILED_STEP), "decode_w0_r0 1 gpu-003_decode_w0\n").unwrap();
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/containers");
+        if let Some(f) = step_err {
+            std::fs::copy(data.join(f), job.join("gpu-003_decode_w0.err")).unwrap();
+        }
+        if let Some(f) = job_err {
+            std::fs::copy(data.join(f), logs.join("4.err")).unwrap();
+        }
+        logs
+    }
+
+    #[test]
+    fn a_container_that_did_not_start_names_pyxis_cause() {
+        for (name, step, job, cause) in [
+            (
+                "image",
+                "missing-image.step.err",
+                "missing-image.job.err",
+                "slurmstepd-gpu-003: error: pyxis: [ERROR] No such file or directory: /nonexistent/image.sqsh",
+            ),
+            (
+                "mount",
+                "missing-mount.step.err",
+                "missing-image.job.err",
+                "slurmstepd-gpu-003: error: pyxis: --container-mounts: source path does not exist: /tmp/sweep25-run2/not-there",
+            ),
+            (
+                "python",
+                "no-python.step.err",
+                "missing-image.job.err",
+                "/usr/bin/env: 'python3': No such file or directory",
+            ),
+        ] {
+            let logs = job_with(name, Some(step), Some(job));
+            let f = of_job(logs.to_str(), "4", "FAILED", Some("NonZeroExitCode")).unwrap();
+            assert_eq!(f.message, cause, "{name}");
+            assert_eq!(f.step.as_deref(), Some("decode_w0_r0"));
+            let file = logs.join("4/gpu-003_decode_w0.err");
+            assert_eq!(f.file.as_deref(), file.to_str(), "{name}");
+            let _ = std::fs::remove_dir_all(logs.parent().unwrap());
+        }
+    }
+
+    #[test]
+    fn a_step_srun_refused_takes_its_cause_from_the_jobs_own_err() {
+        // No pyxis: srun refuses --container-image before the step's files exist.
+        let logs = job_with("nopyxis", None, Some("no-pyxis.job.err"));
+        let f = of_job(logs.to_str(), "4", "FAILED", None).unwrap();
+        assert_eq!(
+            f.message,
+            "srun: unrecognized option '--container-image=/images/sglang.sqsh'"
+        );
+        assert_eq!(f.file.as_deref(), logs.join("4.err").to_str());
+        assert_eq!(f.exit_status, Some(1));
+        // Neither file says anything: the step's (missing) file is named.
+        std::fs::write(
+            logs.join("4.err"),
+            "sweep job: decode_w0_r0 failed with status 1\n",
+        )
+        .unwrap();
+        let f = of_job(logs.to_str(), "4", "FAILED", None).unwrap();
+        let step_err = logs.join("4/gpu-003_decode_w0.err");
+        assert_eq!(
+            f.message,
+            format!(
+                "decode_w0_r0 exited with status 1; {} says nothing",
+                step_err.display()
+            )
+        );
+        // The job script's own causes are kept: only its summary line is noise.
+        std::fs::write(logs.join("4.err"), "sweep job: no IPv4 address on interface eth3 (--network-interface) on node gpu-001; its interfaces with one: lo 127.0.0.1/8\nsweep job: decode_w0_r0 failed with status 1\n").unwrap();
+        let f = of_job(logs.to_str(), "4", "FAILED", None).unwrap();
+        assert!(
+            f.message.starts_with("sweep job: no IPv4 address"),
+            "{}",
+            f.message
+        );
+        let _ = std::fs::remove_dir_all(logs.parent().unwrap());
     }
 
     #[test]
