@@ -10,17 +10,34 @@ cannot be read or the launch script fails. Python standard library only (PyYAML 
 
 SWEEP_DEMO_FAIL=<role>_w<idx>_r<rank> makes that process print a CUDA out-of-memory error on
 stderr and exit 3 (to test failing jobs and the cause sweep-collect finds).
+
+Each report also holds what the process saw of its surroundings: the image it runs in (the
+first line of /etc/sweep-image, which scripts/local-image writes; null on a bare node), its
+python, the variables the job script exports (docs/jobscript.md) and the directories they
+name. With SWEEP_DEMO_CHECK_MOUNTS=1 in the job's environment (scripts/demo sets it; the
+variable itself must cross into the container to count), the process also checks them and
+exits 4, naming the first problem on stderr, unless: MODEL_DIR and CONFIG_DIR are directories
+holding the marker files scripts/demo puts in the host directories (the right ones are
+mounted where the script says), SWEEP_LOG_DIR is a directory, SWEEP_RECORD_INDEX and
+SWEEP_RECORD_ID are set, SGLANG_CONFIG_PATH names the file given as --sglang-config-path, and
+a prefill or decode worker's SGLANG_CONFIG_KEY is its role.
 """
 
 import argparse
 import json
 import os
+import platform
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 DIST_INIT_PORT = 29500
+# What the job script exports to every process (docs/jobscript.md, "Environment").
+EXPORTED = ("SWEEP_LOG_DIR", "SWEEP_RECORD_INDEX", "SWEEP_RECORD_ID", "MODEL_DIR", "CONFIG_DIR",
+            "SGLANG_CONFIG_PATH", "SGLANG_CONFIG_KEY")
+# Files scripts/demo puts in the model and config directories it passes to sweep-submit.
+MARKERS = {"MODEL_DIR": "sweep-demo-model.json", "CONFIG_DIR": "sweep-demo-configs.json"}
 
 
 def parse_args(argv=None):
@@ -91,6 +108,55 @@ def read_config(path):
         return tiny_yaml(text), "tiny"
 
 
+def directory(path):
+    """What a process sees at `path`: whether it is a directory, and its first entries."""
+    if not path:
+        return None
+    try:
+        return {"path": path, "is_dir": True, "entries": sorted(os.listdir(path))[:20]}
+    except OSError as e:
+        return {"path": path, "is_dir": False, "error": e.strerror}
+
+
+def surroundings(args):
+    """The image, python, exported variables and mounted directories this process sees."""
+    try:
+        image = Path("/etc/sweep-image").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        image = None
+    env = {k: os.environ.get(k) for k in EXPORTED}
+    dirs = {k: directory(env[k]) for k in ("MODEL_DIR", "CONFIG_DIR", "SWEEP_LOG_DIR")}
+    dirs["scripts"] = directory(str(Path(__file__).resolve().parent))
+    if args.sglang_config_path:
+        dirs["config"] = directory(str(Path(args.sglang_config_path).parent))
+    return {"image": image, "python": "%s %s" % (sys.executable, platform.python_version()),
+            "env": env, "dirs": dirs}
+
+
+def check_surroundings(args, role, seen):
+    """The first problem with what the job script promises this process, or None."""
+    env = seen["env"]
+    for var, marker in MARKERS.items():
+        d = seen["dirs"][var]
+        if d is None:
+            return "%s is not set" % var
+        if not d["is_dir"]:
+            return "%s=%s is not a directory here (%s)" % (var, d["path"], d["error"])
+        if marker not in d["entries"]:
+            return "%s=%s does not hold %s: another directory is mounted there" % (var, d["path"], marker)
+    d = seen["dirs"]["SWEEP_LOG_DIR"]
+    if d is None or not d["is_dir"]:
+        return "SWEEP_LOG_DIR=%s is not a directory here" % env["SWEEP_LOG_DIR"]
+    for var in ("SWEEP_RECORD_INDEX", "SWEEP_RECORD_ID"):
+        if not env[var]:
+            return "%s is not set" % var
+    if args.sglang_config_path and env["SGLANG_CONFIG_PATH"] != args.sglang_config_path:
+        return "SGLANG_CONFIG_PATH=%s but --sglang-config-path %s" % (env["SGLANG_CONFIG_PATH"], args.sglang_config_path)
+    if args.sglang_config_path and role in ("prefill", "decode") and env["SGLANG_CONFIG_KEY"] != role:
+        return "SGLANG_CONFIG_KEY=%s in a %s worker" % (env["SGLANG_CONFIG_KEY"], role)
+    return None
+
+
 def launch_script(args):
     base = Path(__file__).resolve().parent
     if args.worker_type == "aggregated":
@@ -156,8 +222,15 @@ def main():
         "config_key_env": os.environ.get("SGLANG_CONFIG_KEY"),
         "argv": sys.argv[1:],
     }
+    out.update(surroundings(args))
     status = 0
-    if config_path and role in ("prefill", "decode", "aggregated"):
+    if os.environ.get("SWEEP_DEMO_CHECK_MOUNTS") == "1":
+        problem = check_surroundings(args, role, out)
+        out["check"] = problem or "ok"
+        if problem:
+            print("sweep demo worker %s on %s: %s" % (name, node, problem), file=sys.stderr)
+            status = 4
+    if status == 0 and config_path and role in ("prefill", "decode", "aggregated"):
         try:
             config, parser = read_config(config_path)
             out["config_parser"] = parser
