@@ -1,5 +1,6 @@
-//! The README's first command, scripts/demo, keeps working: for real on the local cluster, and
-//! on the path a machine without Slurm takes (--dry-run).
+//! The README's first command, scripts/demo, keeps working: for real on the local cluster's
+//! bare nodes, and on the path a machine without Slurm takes (--dry-run). Inside the local
+//! image (pyxis and enroot): container_slurm.rs.
 
 use crate::common::{bin, slurm_available, slurm_shared, stderr, stdout, temp_dir};
 use std::path::Path;
@@ -12,6 +13,7 @@ fn demo(dir: &Path, dry_run: bool) -> Output {
         .env("SWEEP_BIN_DIR", bin("sweep-expand").parent().unwrap())
         .env("SWEEP_DEMO_DIR", dir.join("run"))
         .env("SWEEP_DEMO_DRY_RUN", if dry_run { "1" } else { "0" })
+        .env("SWEEP_DEMO_CONTAINER", "0")
         .output()
         .expect("run scripts/demo")
 }
@@ -46,6 +48,15 @@ fn demo_runs_for_real_on_the_local_cluster() {
         "{}",
         stdout(&out)
     );
+    // ... and found the model and config directories, the config and the exported variables
+    // where the job script said, on the bare node (the host paths).
+    assert_eq!(
+        stdout(&out).matches("on the bare node (").count(),
+        8,
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("MISMATCH"), "{}", stdout(&out));
     // Each job's stand-in benchmark wrote one SGLang result per concurrency (5); collect read
     // them all as valid points, and the demo ends with the frontier and the plot's path.
     for job in m["jobs"].as_array().unwrap() {

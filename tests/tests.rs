@@ -13,6 +13,7 @@ mod cli_docs;
 mod collect;
 mod collect_slurm;
 mod common;
+mod container_slurm;
 mod daily;
 mod daily_slurm;
 mod demo;

@@ -129,3 +129,68 @@ impl Drop for Cancel {
         }
     }
 }
+
+/// The images of scripts/local-image: Debian with python3 and PyYAML, and the same without
+/// python.
+pub struct Images {
+    pub python: String,
+    pub no_python: String,
+}
+
+/// The local images, when the local cluster runs containers: Slurm answers, srun knows
+/// `--container-image` (pyxis is loaded from the cluster's plugstack.conf) and
+/// scripts/local-image gives both images (built once per machine, then cached). When
+/// `SWEEP_REQUIRE_CONTAINERS=1` (scripts/test sets it where pyxis and enroot are installed)
+/// and any of that is missing, this panics; otherwise it prints a loud SKIP line and returns
+/// `None`.
+pub fn containers_available(test: &str) -> Option<&'static Images> {
+    static IMAGES: std::sync::OnceLock<Result<Images, String>> = std::sync::OnceLock::new();
+    let required = std::env::var("SWEEP_REQUIRE_CONTAINERS").as_deref() == Ok("1");
+    if !slurm_available(test) {
+        assert!(
+            !required,
+            "{test}: SWEEP_REQUIRE_CONTAINERS=1 but Slurm is not running"
+        );
+        return None;
+    }
+    let found = IMAGES.get_or_init(|| {
+        let help = Command::new("srun")
+            .arg("--help")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        if !help.contains("--container-image") {
+            return Err(
+                "srun has no --container-image: the local cluster runs without pyxis \
+                        (install pyxis and enroot, then scripts/local-slurm start; see \
+                        docs/local-cluster.md#containers)"
+                    .to_string(),
+            );
+        }
+        let image = |which: &str| -> Result<String, String> {
+            let o = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/local-image"))
+                .arg(which)
+                .output()
+                .map_err(|e| format!("scripts/local-image: {e}"))?;
+            if !o.status.success() {
+                return Err(format!(
+                    "scripts/local-image {which} failed: {}",
+                    String::from_utf8_lossy(&o.stderr)
+                ));
+            }
+            Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        Ok(Images {
+            python: image("python")?,
+            no_python: image("no-python")?,
+        })
+    });
+    match found {
+        Ok(images) => Some(images),
+        Err(why) if required => panic!("{test}: SWEEP_REQUIRE_CONTAINERS=1 but {why}"),
+        Err(why) => {
+            eprintln!("SKIP {test}: {why} (set SWEEP_REQUIRE_CONTAINERS=1 to make this a failure)");
+            None
+        }
+    }
+}
