@@ -220,3 +220,144 @@ sweep-expand sweep.yaml | sweep-render --out-dir {name} \
         );
     }
 }
+
+/// A private one-node cluster (no accounting: it starts in about a second) on ports nobody
+/// uses, stopped and purged when dropped.
+struct PrivateCluster {
+    dir: std::path::PathBuf,
+    base: u16,
+}
+
+impl PrivateCluster {
+    fn new(name: &str) -> PrivateCluster {
+        // Ports base+6, +17, +19 and +201 must be free; try a few bases far from the usual.
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        let seed = std::process::id() as u16 % 200;
+        let base = (0..200u16)
+            .map(|i| 30000 + ((seed + i * 7) % 200) * 100)
+            .find(|&b| [6, 17, 19, 201].iter().all(|o| free(b + o)))
+            .expect("a free port base");
+        PrivateCluster {
+            dir: temp_dir(name).join("cluster"),
+            base,
+        }
+    }
+
+    fn run(&self, cmd: &str, env: &[(&str, &str)]) -> std::process::Output {
+        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-slurm"))
+            .arg(cmd)
+            .env("SWEEP_SLURM_DIR", &self.dir)
+            .env("SWEEP_SLURM_PORT_BASE", self.base.to_string())
+            .env("SWEEP_SLURM_ACCOUNTING", "none")
+            .env("SWEEP_SLURM_NODES", "1")
+            .env("SWEEP_SLURM_REAL_NODES", "1")
+            .env("SWEEP_SLURM_LINK_ETC", "0")
+            .env_remove("SLURM_CONF")
+            .env_remove("SWEEP_SLURM_CONTAINERS")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    /// A Slurm client of this cluster.
+    fn client(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("SLURM_CONF", self.dir.join("etc/slurm.conf"))
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.run("stop", &[("SWEEP_SLURM_PURGE", "1")]);
+    }
+}
+
+#[test]
+fn local_slurm_loads_pyxis_only_where_it_is_and_when_asked() {
+    let test = "local_slurm_loads_pyxis_only_where_it_is_and_when_asked";
+    // Starting a cluster needs root, which the shared cluster's presence implies here.
+    if !common::slurm_available(test) {
+        return;
+    }
+    let c = PrivateCluster::new("container_cluster");
+    // Required but absent: start refuses, naming what it looked for.
+    let o = c.run(
+        "start",
+        &[
+            ("SWEEP_SLURM_CONTAINERS", "1"),
+            ("SWEEP_SLURM_PYXIS", "/nonexistent/spank_pyxis.so"),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "SWEEP_SLURM_CONTAINERS=1 but no pyxis plugin (looked for: /nonexistent/spank_pyxis.so"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(c.run("status", &[]).status.code(), Some(3));
+    // Off: no plugstack.conf, so srun does not know --container-image.
+    let o = c.run("start", &[("SWEEP_SLURM_CONTAINERS", "0")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plugstack = c.dir.join("etc/plugstack.conf");
+    assert!(!plugstack.exists());
+    assert!(stdout(&c.run("status", &[])).contains("containers: off\n"));
+    let help = stdout(&c.client("srun", &["--help"]));
+    assert!(!help.contains("--container-image"), "{help}");
+    // On, where pyxis and enroot are installed: the settings changed, so start restarts with
+    // the plugin loaded, and a step really runs in the image on this node's own enroot state.
+    let Some(images) = containers_available(test) else {
+        return;
+    };
+    let o = c.run("start", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("running with other settings"),
+        "{}",
+        stderr(&o)
+    );
+    let conf = std::fs::read_to_string(&plugstack).unwrap();
+    assert!(
+        conf.starts_with("required /") && conf.contains("spank_pyxis.so runtime_path="),
+        "{conf}"
+    );
+    assert!(stdout(&c.run("status", &[])).contains("containers: pyxis /"));
+    let help = stdout(&c.client("srun", &["--help"]));
+    assert!(help.contains("--container-image"), "{help}");
+    let image = format!("--container-image={}", images.python);
+    let step = c.client(
+        "srun",
+        &[
+            "-N1",
+            &image,
+            "sh",
+            "-c",
+            "cat /etc/sweep-image; echo $ENROOT_DATA_PATH",
+        ],
+    );
+    assert!(step.status.success(), "{}", stderr(&step));
+    assert!(
+        stdout(&step).starts_with("sweep local image "),
+        "{}",
+        stdout(&step)
+    );
+    let wrapper = std::fs::read_to_string(c.dir.join("enroot/gpu-001/bin/enroot")).unwrap();
+    let data = wrapper
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ENROOT_DATA_PATH="))
+        .unwrap()
+        .trim_end_matches("/$u")
+        .to_string();
+    assert!(
+        data.contains("/sweep-enroot-") && data.ends_with("/gpu-001"),
+        "{wrapper}"
+    );
+    assert!(Path::new(&data).is_dir());
+    // stop removes the cluster's unpacked containers.
+    assert!(c.run("stop", &[]).status.success());
+    assert!(!Path::new(&data).parent().unwrap().exists(), "{data}");
+}
