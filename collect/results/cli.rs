@@ -15,8 +15,9 @@ use sweep::Record;
 #[derive(clap::Args, Debug, Clone)]
 pub struct ResultsArgs {
     /// Read the benchmark results that each record's current jobs wrote under
-    /// <log_dir>/<job ID>/ (SGLang bench_serving JSON Lines, vLLM benchmark_serving JSON) into
-    /// its `results`, judge each point valid or not, and flag the Pareto frontier of output
+    /// <log_dir>/<job ID>/ (SGLang bench_serving JSON Lines, vLLM bench serve JSON, AIPerf's
+    /// profile_export_aiperf.json; every other file there is listed as not a result) into its
+    /// `results`, judge each point valid or not, and flag the Pareto frontier of output
     /// tokens/s per GPU against output tokens/s per user
     #[arg(long)]
     pub results: bool,
@@ -47,6 +48,10 @@ pub struct ResultsArgs {
     /// Largest result file read, in bytes; a larger one is an error on its record
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
     pub max_result_bytes: u64,
+    /// Share of failed requests (0 to 1) a point may have and still be valid; by default a
+    /// single failed request makes it invalid
+    #[arg(long, value_name = "F", default_value_t = 0.0)]
+    pub max_failed_fraction: f64,
 }
 
 impl ResultsArgs {
@@ -79,6 +84,9 @@ impl ResultsArgs {
         if self.max_result_bytes == 0 {
             return usage("--max-result-bytes must be at least 1");
         }
+        if !(0.0..=1.0).contains(&self.max_failed_fraction) {
+            return usage("--max-failed-fraction must be a number from 0 to 1 (0.05: up to 5% of the requests may fail)");
+        }
         if !self.wanted() {
             return Ok(None);
         }
@@ -101,6 +109,7 @@ impl ResultsArgs {
         Ok(Some(Options {
             slo,
             max_bytes: self.max_result_bytes,
+            max_failed_fraction: self.max_failed_fraction,
             table,
             plot: self.plot.clone(),
             color_by: self.color_by.clone(),
@@ -127,7 +136,9 @@ impl Applied {
 /// (stderr on a terminal, or stdout with --frontier).
 pub fn apply(args: &ResultsArgs, opts: &Options, records: &[Record]) -> Result<Applied> {
     let outcome = super::run(records, opts)?;
-    sweep::cli::warn(&outcome.note);
+    for line in &outcome.note {
+        sweep::cli::warn(line);
+    }
     let stdout = if args.frontier {
         Some(outcome.summary.into_bytes())
     } else {

@@ -1,15 +1,20 @@
 //! `--results`: every job's benchmark numbers in its record, the Pareto frontier of output
 //! tokens/s per GPU against output tokens/s per user, a flat table and a plot.
 //!
-//! For each record with a `log_dir` and a `job_id`, the result files of its current
-//! submission's jobs ([`gather`]) are read ([`read`]) into runs in one vocabulary
-//! ([`formats`]); each run becomes a point with the figures that need the record (GPUs, per
-//! GPU, per user) and a verdict (valid or not, and why). Valid points that meet the `--slo`
-//! limits compete for the frontier across the whole sweep ([`frontier`]). Each record gains
-//! `results`; `--table` ([`table`]) and `--plot` ([`plot`]) write files; the frontier is
-//! summarised for people ([`summary`]). A file that cannot be read or parsed becomes an error
-//! in its record's `results.errors`, naming file and line; nothing else stops.
+//! For each record with a `log_dir` and a `job_id`, every file below its current
+//! submission's jobs' directories ([`gather`]) is accounted for: JSON files are read
+//! ([`read`]) and each value in them is a run in one vocabulary when its keys say it is one
+//! ([`formats`], [`aiperf`]), or else the file is listed as not a result with the reason; so
+//! is every other file. Each run becomes a point with the figures that need the record (GPUs,
+//! per GPU, per user) and a verdict (valid or not, and why). Valid points that meet the
+//! `--slo` limits compete for the frontier across the whole sweep ([`frontier`]). Each record
+//! gains `results`; `--table` ([`table`]) and `--plot` ([`plot`]) write files; the frontier
+//! is summarised for people ([`summary`]), with one set of counts everywhere. A file that
+//! cannot be read or parsed becomes an error in its record's `results.errors`, naming file
+//! and line; nothing else stops.
 
+mod aiperf;
+mod benchmark;
 mod cli;
 mod formats;
 mod frontier;
@@ -20,9 +25,10 @@ mod summary;
 mod table;
 
 use anyhow::Result;
-use formats::Run;
+use formats::{Class, Format, Run};
 use serde_json::{json, Map, Value};
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use sweep::Record;
 
@@ -36,6 +42,8 @@ pub struct Options {
     pub slo: Vec<Limit>,
     /// `--max-result-bytes`: larger files are an error, not read.
     pub max_bytes: u64,
+    /// `--max-failed-fraction`: the share of failed requests a valid point may have.
+    pub max_failed_fraction: f64,
     /// `--table`: where and in which format; `-` is stdout.
     pub table: Option<(PathBuf, TableFormat)>,
     /// `--plot FILE.svg`.
@@ -50,8 +58,9 @@ pub struct Outcome {
     pub found: Vec<Found>,
     /// The frontier for people (several lines).
     pub summary: String,
-    /// One line: how many points, valid, on the frontier, errors.
-    pub note: String,
+    /// Lines for stderr: how many points, valid, on the frontier, errors, other files; the
+    /// valid points left out and why.
+    pub note: Vec<String>,
     /// The table, when it goes to stdout (`--table -`).
     pub table_stdout: Option<Vec<u8>>,
 }
@@ -72,6 +81,8 @@ pub struct Point {
     pub total_tps_per_gpu: Option<f64>,
     pub output_tps_per_user: Option<f64>,
     pub invalid_reason: Option<String>,
+    /// Why a valid point has no place on the frontier and the plot (no per-GPU figures).
+    pub unplaced_reason: Option<&'static str>,
     pub meets_slo: Option<bool>,
     pub pareto: bool,
 }
@@ -84,11 +95,19 @@ pub struct FileError {
     error: String,
 }
 
+/// A file below a job's directory that holds no result, and why.
+pub struct NotResult {
+    job_id: Arc<str>,
+    file: Box<str>,
+    reason: Cow<'static, str>,
+}
+
 /// One record's results.
 #[derive(Default)]
 pub struct Found {
     pub points: Vec<Point>,
     errors: Vec<FileError>,
+    not_results: Vec<NotResult>,
     searched: Vec<String>,
 }
 
@@ -100,7 +119,7 @@ pub fn run(records: &[Record], opts: &Options) -> Result<Outcome> {
         plot::color_key(records, key)?;
     }
     let mut found = gather_all(records, opts);
-    let unknown_states = judge(records, &mut found, &opts.slo);
+    let unknown_states = judge(records, &mut found, opts);
     flag_frontier(&mut found);
     let table_stdout = match &opts.table {
         Some((path, format)) if path.as_os_str() == "-" => {
@@ -115,11 +134,12 @@ pub fn run(records: &[Record], opts: &Options) -> Result<Outcome> {
         None => None,
     };
     if let Some(path) = &opts.plot {
-        let svg = plot::render(records, &found, opts)?;
+        let svg = plot::render(records, &found, opts, &summary::Counts::of(&found))?;
         sweep::fsutil::write_atomic(path, svg.as_bytes())?;
     }
-    let summary = summary::frontier(records, &found, &opts.slo);
-    let note = summary::note(&found, unknown_states);
+    let counts = summary::Counts::of(&found);
+    let summary = summary::frontier(records, &found, &opts.slo, &counts);
+    let note = summary::note(records, &found, &counts, unknown_states);
     Ok(Outcome {
         found,
         summary,
@@ -171,58 +191,149 @@ fn gather_all(records: &[Record], opts: &Options) -> Vec<Found> {
     })
 }
 
-/// The points and errors of one record's current jobs.
+/// The points, errors and other files of one record's current jobs.
 fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
     let mut f = Found::default();
     for (job_id, dir) in gather::job_dirs(r) {
         f.searched.push(dir.display().to_string());
         let job_id: Arc<str> = job_id.into();
-        for found in gather::result_files(&dir) {
-            let path = found.path;
-            let file: Arc<str> = path.display().to_string().into();
-            let mut on_value = |line: u64, raw: read::Raw| {
-                let parsed = match raw {
-                    read::Raw::Object(fields) => formats::run(&fields),
-                    read::Raw::Other(kind) => Err(format!("expected a JSON object, found {kind}")),
-                };
-                match parsed {
-                    Ok(run) => f
-                        .points
-                        .push(Point::new(job_id.clone(), file.clone(), line, run)),
-                    Err(error) => f.errors.push(FileError {
-                        job_id: job_id.clone(),
-                        file: file.clone(),
-                        line: Some(line),
-                        error,
-                    }),
-                }
-            };
-            let read = match found.content {
-                Some(content) => read::text(&content, opts.max_bytes, &mut on_value),
-                None => read::values(&path, opts.max_bytes, buf, &mut on_value),
-            };
-            if let Err(e) = read {
-                f.errors.push(FileError {
-                    job_id: job_id.clone(),
-                    file: file.clone(),
-                    line: e.line,
-                    error: e.message,
-                });
+        let entries = gather::entries(&dir);
+        let mut job = JobFiles::default();
+        // What the job asked for and AIPerf's markers first: they judge the runs.
+        for e in &entries {
+            match e.kind {
+                gather::Kind::Benchmark => match read_small(&e.path, opts.max_bytes, buf)
+                    .and_then(|text| benchmark::parse(&text))
+                {
+                    Ok(b) => job.benchmark = Some(b),
+                    Err(error) => f.push_error(&job_id, &e.path, None, error),
+                },
+                gather::Kind::AiperfMarker => match read_small(&e.path, opts.max_bytes, buf)
+                    .and_then(|text| benchmark::aiperf_marker(&text))
+                {
+                    Ok(problems) => job
+                        .markers
+                        .push((e.path.parent().unwrap_or(&dir).to_path_buf(), problems)),
+                    Err(error) => f.push_error(&job_id, &e.path, None, error),
+                },
+                _ => {}
+            }
+        }
+        for e in entries {
+            match e.kind {
+                gather::Kind::Json => read_file(&mut f, &job_id, &e.path, &job, opts, buf),
+                gather::Kind::NotResult(reason) => f.push_not_result(&job_id, &e.path, reason),
+                gather::Kind::Unreadable(error) => f.push_error(&job_id, &e.path, None, error),
+                gather::Kind::Benchmark => f.push_not_result(
+                    &job_id,
+                    &e.path,
+                    "the benchmark the job asked for (written by the job script): read for requested counts and the workload shape".into(),
+                ),
+                gather::Kind::AiperfMarker => f.push_not_result(
+                    &job_id,
+                    &e.path,
+                    "AIPerf's completion marker: read, the run next to it is judged by it".into(),
+                ),
             }
         }
     }
     f
 }
 
+/// What a job's directory says about its runs.
+#[derive(Default)]
+struct JobFiles {
+    /// `sweep_benchmark.json`.
+    benchmark: Option<benchmark::Benchmark>,
+    /// AIPerf's markers: their directory, and what they make invalid.
+    markers: Vec<(PathBuf, Vec<String>)>,
+}
+
+/// A small file's text (a marker, the job's benchmark).
+fn read_small(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<String, String> {
+    read::bytes(path, limit, buf).map_err(|e| e.message)?;
+    String::from_utf8(buf.clone()).map_err(|_| "not UTF-8 text".to_string())
+}
+
+/// Reads one JSON file: its runs become points; a file without any is an error when it
+/// cannot be read whole, else listed as not a result with what it holds.
+fn read_file(
+    f: &mut Found,
+    job_id: &Arc<str>,
+    path: &Path,
+    job: &JobFiles,
+    opts: &Options,
+    buf: &mut Vec<u8>,
+) {
+    let mut runs: Vec<(u64, Run)> = Vec::new();
+    let mut broken: Vec<(u64, String)> = Vec::new();
+    let mut others: Vec<(u64, Cow<'static, str>)> = Vec::new();
+    let read = read::values(path, opts.max_bytes, buf, |line, raw| match raw {
+        read::Raw::Object(o) => match formats::classify(&o) {
+            Class::Result(run) => runs.push((line, *run)),
+            Class::Broken(error) => broken.push((line, error)),
+            Class::NotResult(what) => others.push((line, what)),
+        },
+        read::Raw::Other(kind) => others.push((
+            line,
+            format!("{kind} in JSON, not a benchmark result").into(),
+        )),
+    });
+    if runs.is_empty() && broken.is_empty() {
+        match (read, others.into_iter().next()) {
+            (Err(e), _) => f.push_error(job_id, path, e.line, e.message),
+            (Ok(()), None) => f.push_error(job_id, path, None, "empty: no JSON value".into()),
+            (Ok(()), Some((_, what))) => f.push_not_result(job_id, path, what),
+        }
+        return;
+    }
+    let file: Arc<str> = path.display().to_string().into();
+    let marker = path
+        .parent()
+        .and_then(|d| job.markers.iter().find(|(m, _)| m == d))
+        .map(|(_, problems)| problems);
+    for (line, mut run) in runs {
+        if let Some(b) = &job.benchmark {
+            b.fill(&mut run);
+        }
+        if let (Format::Aiperf, Some(problems)) = (run.format, marker) {
+            // The export may say the same (was_cancelled): once is enough.
+            let gist = |p: &str| p.split(" (").next().unwrap_or_default().to_string();
+            for p in problems {
+                if !run.problems.iter().any(|q| gist(q) == gist(p)) {
+                    run.problems.push(p.clone());
+                }
+            }
+        }
+        f.points
+            .push(Point::new(job_id.clone(), file.clone(), line, run));
+    }
+    for (line, error) in broken {
+        f.push_error(job_id, path, Some(line), error);
+    }
+    for (line, what) in others {
+        f.push_error(
+            job_id,
+            path,
+            Some(line),
+            format!("not a benchmark result: {what}"),
+        );
+    }
+    if let Err(e) = read {
+        f.push_error(job_id, path, e.line, e.message);
+    }
+}
+
 /// Derived figures and verdicts; returns how many jobs with points had no known state.
-fn judge(records: &[Record], found: &mut [Found], slo: &[Limit]) -> usize {
+fn judge(records: &[Record], found: &mut [Found], opts: &Options) -> usize {
+    let slo = &opts.slo;
     let mut unknown = 0;
     for (r, f) in records.iter().zip(found.iter_mut()) {
         let gpus = gpus_of(r);
         let mut unknown_here = std::collections::BTreeSet::new();
         for p in &mut f.points {
             p.derive(gpus);
-            let mut reasons = p.reasons();
+            let mut reasons = p.reasons(opts.max_failed_fraction);
             match job_verdict(r, &p.job_id) {
                 Verdict::Completed => {}
                 Verdict::Not(why) => reasons.push(why),
@@ -231,6 +342,13 @@ fn judge(records: &[Record], found: &mut [Found], slo: &[Limit]) -> usize {
                 }
             }
             p.invalid_reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+            if p.valid() && p.output_tps_per_gpu.is_none() {
+                p.unplaced_reason = Some(if r.gpus_per_node.is_none() {
+                    NO_GPUS_PER_NODE
+                } else {
+                    NO_NODE_COUNT
+                });
+            }
             if !slo.is_empty() {
                 p.meets_slo = Some(frontier::meets(slo, |n| p.get(n)));
             }
@@ -256,6 +374,11 @@ fn flag_frontier(found: &mut [Found]) {
         found[i].points[j].pareto = on;
     }
 }
+
+/// Why a valid point has no per-GPU figures.
+pub const NO_GPUS_PER_NODE: &str = "no per-GPU figures: the record has no gpus_per_node (sweep-submit records it; a record submitted by an older version, or edited, lacks it)";
+const NO_NODE_COUNT: &str =
+    "no per-GPU figures: the record has no node count (total_nodes or the slurm node counts)";
 
 /// GPUs of the record's job: nodes x GPUs per node, when the record says both.
 fn gpus_of(r: &Record) -> Option<u64> {
@@ -310,6 +433,7 @@ impl Point {
             total_tps_per_gpu: None,
             output_tps_per_user: None,
             invalid_reason: None,
+            unplaced_reason: None,
             meets_slo: None,
             pareto: false,
         }
@@ -320,27 +444,54 @@ impl Point {
         self.gpus = gpus;
         let per_gpu = |v: f64| gpus.map(|g| v / g as f64);
         self.total_tps_per_gpu = self.run.total_throughput.and_then(per_gpu);
-        self.output_tps_per_gpu = per_gpu(self.run.output_throughput);
+        self.output_tps_per_gpu = self.run.output_throughput.and_then(per_gpu);
         self.output_tps_per_user = self
             .latency("tpot_median_ms")
             .filter(|&t| t > 0.0)
             .map(|t| 1000.0 / t);
     }
 
-    /// Why the numbers make this run invalid (empty: they don't).
-    fn reasons(&self) -> Vec<String> {
+    /// Why the numbers make this run invalid (empty: they don't). A failed share up to
+    /// `max_failed` is allowed.
+    fn reasons(&self, max_failed: f64) -> Vec<String> {
         let r = &self.run;
-        let mut why = Vec::new();
-        if r.completed == 0 {
+        let mut why = r.problems.clone();
+        if r.completed == Some(0) {
             why.push("no completed requests".to_string());
         }
-        if let Some(n) = r.failed.filter(|&n| n > 0) {
-            why.push(format!("{n} failed requests"));
+        let ended = r.completed.zip(r.failed).map(|(c, f)| c + f);
+        if let Some(failed) = r.failed.filter(|&n| n > 0) {
+            let total = r.requested.or(ended).unwrap_or(failed).max(1);
+            if failed as f64 / total as f64 > max_failed {
+                why.push(match (r.requested_by_job, r.concurrency) {
+                    (true, Some(c)) => format!(
+                        "{failed} of {total} requests did not complete ({total} = {} x concurrency {c}, as the job asked; SGLang writes no failed count)",
+                        total / c.max(1)
+                    ),
+                    _ => format!("{failed} of {total} requests failed"),
+                });
+            }
         }
-        if r.output_tokens == 0 {
+        match (r.requested, ended, r.completed) {
+            (Some(asked), Some(ended), _) if ended < asked => why.push(format!(
+                "only {ended} of the {asked} requested requests ended (the run stopped early)"
+            )),
+            (Some(asked), Some(ended), _) if ended > asked => why.push(format!(
+                "{ended} requests ended, more than the {asked} requested"
+            )),
+            (Some(asked), None, Some(done)) if done > asked => why.push(if r.requested_by_job {
+                format!(
+                    "{done} requests completed, more than the {asked} the job asked for (does the benchmark send requests-per-concurrency x concurrency requests?)"
+                )
+            } else {
+                format!("{done} requests completed, more than the {asked} requested")
+            }),
+            _ => {}
+        }
+        if r.output_tokens == Some(0) {
             why.push("no output tokens".to_string());
         }
-        if r.duration_s <= 0.0 {
+        if r.duration_s.is_some_and(|d| d <= 0.0) {
             why.push("duration is not positive".to_string());
         }
         if self.output_tps_per_user.is_none() {
@@ -361,13 +512,13 @@ impl Point {
         Some((self.output_tps_per_gpu?, self.output_tps_per_user?))
     }
 
+    /// Valid, with both figures of the plot (whether or not it meets the SLO).
+    pub fn placed(&self) -> bool {
+        self.valid() && self.output_tps_per_gpu.is_some() && self.output_tps_per_user.is_some()
+    }
+
     fn latency(&self, name: &str) -> Option<f64> {
-        let l = formats::Latency::from_name(name)?;
-        self.run
-            .latency
-            .iter()
-            .find(|(n, _)| *n == l)
-            .map(|(_, v)| *v)
+        self.run.latency(formats::Latency::from_name(name)?)
     }
 
     /// A numeric metric by its documented name.
@@ -375,16 +526,19 @@ impl Point {
         let r = &self.run;
         let n = |v: u64| Some(v as f64);
         match name {
+            "isl" => r.isl.and_then(n),
+            "osl" => r.osl.and_then(n),
             "concurrency" => r.concurrency.and_then(n),
             "request_rate" => r.request_rate,
-            "duration_s" => Some(r.duration_s),
-            "completed" => n(r.completed),
+            "duration_s" => r.duration_s,
+            "requested" => r.requested.and_then(n),
+            "completed" => r.completed.and_then(n),
             "failed" => r.failed.and_then(n),
             "input_tokens" => r.input_tokens.and_then(n),
-            "output_tokens" => n(r.output_tokens),
+            "output_tokens" => r.output_tokens.and_then(n),
             "request_throughput" => r.request_throughput,
             "input_throughput" => r.input_throughput,
-            "output_throughput" => Some(r.output_throughput),
+            "output_throughput" => r.output_throughput,
             "total_throughput" => r.total_throughput,
             "measured_concurrency" => r.measured_concurrency,
             "gpus" => self.gpus.and_then(n),
@@ -397,7 +551,7 @@ impl Point {
 
     /// True for a name [`Point::get`] may answer.
     pub fn is_metric(name: &str) -> bool {
-        RUN_METRICS.contains(&name)
+        (RUN_METRICS.contains(&name) && !TEXT_FIELDS.contains(&name))
             || DERIVED_METRICS.contains(&name)
             || formats::is_latency_name(name)
     }
@@ -419,19 +573,24 @@ impl Point {
         f("job_id", Cell::Str(&self.job_id));
         f("file", Cell::Str(&self.file));
         f("line", Cell::U64(self.line));
-        if let Some(format) = r.format {
-            f("format", Cell::Str(format.as_str()));
+        f("format", Cell::Str(r.format.as_str()));
+        if let Some(d) = &r.dataset {
+            f("dataset", Cell::Str(d));
         }
+        opt_u(&mut f, "isl", r.isl);
+        opt_u(&mut f, "osl", r.osl);
+        f("rate_mode", Cell::Str(r.rate_mode.as_str()));
         opt_u(&mut f, "concurrency", r.concurrency);
         opt_f(&mut f, "request_rate", r.request_rate);
-        f("duration_s", Cell::F64(r.duration_s));
-        f("completed", Cell::U64(r.completed));
+        opt_f(&mut f, "duration_s", r.duration_s);
+        opt_u(&mut f, "requested", r.requested);
+        opt_u(&mut f, "completed", r.completed);
         opt_u(&mut f, "failed", r.failed);
         opt_u(&mut f, "input_tokens", r.input_tokens);
-        f("output_tokens", Cell::U64(r.output_tokens));
+        opt_u(&mut f, "output_tokens", r.output_tokens);
         opt_f(&mut f, "request_throughput", r.request_throughput);
         opt_f(&mut f, "input_throughput", r.input_throughput);
-        f("output_throughput", Cell::F64(r.output_throughput));
+        opt_f(&mut f, "output_throughput", r.output_throughput);
         opt_f(&mut f, "total_throughput", r.total_throughput);
         for (l, v) in &r.latency {
             f(&l.name(), Cell::F64(*v));
@@ -444,6 +603,9 @@ impl Point {
         f("valid", Cell::Bool(self.valid()));
         if let Some(why) = &self.invalid_reason {
             f("invalid_reason", Cell::Str(why));
+        }
+        if let Some(why) = self.unplaced_reason {
+            f("unplaced_reason", Cell::Str(why));
         }
         if let Some(ok) = self.meets_slo {
             f("meets_slo", Cell::Bool(ok));
@@ -502,11 +664,16 @@ impl Cell<'_> {
     }
 }
 
-/// The run's own figures, in output order (before the latencies).
+/// The run's own fields, in output order (before the latencies).
 const RUN_METRICS: &[&str] = &[
+    "dataset",
+    "isl",
+    "osl",
+    "rate_mode",
     "concurrency",
     "request_rate",
     "duration_s",
+    "requested",
     "completed",
     "failed",
     "input_tokens",
@@ -516,6 +683,9 @@ const RUN_METRICS: &[&str] = &[
     "output_throughput",
     "total_throughput",
 ];
+
+/// Fields of [`RUN_METRICS`] that are text, not figures (no `--slo` limit on them).
+const TEXT_FIELDS: &[&str] = &["dataset", "rate_mode"];
 
 /// Figures derived with the record, in output order (after the latencies).
 const DERIVED_METRICS: &[&str] = &[
@@ -529,7 +699,13 @@ const DERIVED_METRICS: &[&str] = &[
 /// Where a point column goes in the table: the order of [`Point::each_field`].
 pub fn column_rank(name: &str) -> (u16, Option<formats::Latency>) {
     const SOURCE: &[&str] = &["job_id", "file", "line", "format"];
-    const VERDICT: &[&str] = &["valid", "invalid_reason", "meets_slo", "pareto"];
+    const VERDICT: &[&str] = &[
+        "valid",
+        "invalid_reason",
+        "unplaced_reason",
+        "meets_slo",
+        "pareto",
+    ];
     let before = SOURCE.iter().chain(RUN_METRICS);
     if let Some(i) = before.clone().position(|k| *k == name) {
         return (i as u16, None);
@@ -547,6 +723,23 @@ pub fn column_rank(name: &str) -> (u16, Option<formats::Latency>) {
 }
 
 impl Found {
+    fn push_error(&mut self, job_id: &Arc<str>, path: &Path, line: Option<u64>, error: String) {
+        self.errors.push(FileError {
+            job_id: job_id.clone(),
+            file: path.display().to_string().into(),
+            line,
+            error,
+        });
+    }
+
+    fn push_not_result(&mut self, job_id: &Arc<str>, path: &Path, reason: Cow<'static, str>) {
+        self.not_results.push(NotResult {
+            job_id: job_id.clone(),
+            file: path.display().to_string().into(),
+            reason,
+        });
+    }
+
     /// The record's `results` field.
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
@@ -574,6 +767,14 @@ impl Found {
                 })
                 .collect();
             m.insert("errors".to_string(), Value::Array(errors));
+        }
+        if !self.not_results.is_empty() {
+            let other: Vec<Value> = self
+                .not_results
+                .iter()
+                .map(|n| json!({"job_id": &*n.job_id, "file": &*n.file, "reason": &*n.reason}))
+                .collect();
+            m.insert("not_results".to_string(), Value::Array(other));
         }
         m.insert("searched".to_string(), json!(self.searched));
         Value::Object(m)

@@ -1,7 +1,10 @@
 //! `--plot FILE.svg`: every valid point, output tokens/s per GPU against output tokens/s per
 //! user, the frontier as a line, points labelled by record index (a label that would overlap
-//! another label or a point is left out), optionally coloured by one swept parameter.
+//! another label or a point is left out), optionally coloured by one swept parameter. The
+//! title gives the counts as the frontier table does ([`super::summary::Counts`]), with the
+//! valid points that cannot be drawn (no per-GPU figures).
 
+use super::summary::Counts;
 use super::table::parameters;
 use super::{Found, Options, Point};
 use anyhow::{anyhow, Result};
@@ -67,7 +70,12 @@ pub fn color_key(records: &[Record], key: &str) -> Result<String> {
 }
 
 /// The SVG text.
-pub fn render(records: &[Record], found: &[Found], opts: &Options) -> Result<String> {
+pub fn render(
+    records: &[Record],
+    found: &[Found],
+    opts: &Options,
+    counts: &Counts,
+) -> Result<String> {
     let key = match &opts.color_by {
         Some(k) => Some(color_key(records, k)?),
         None => None,
@@ -81,7 +89,7 @@ pub fn render(records: &[Record], found: &[Found], opts: &Options) -> Result<Str
                 .find(|(n, _)| n == k)
                 .map_or("(none)".to_string(), |(_, v)| text(&v))
         });
-        for p in f.points.iter().filter(|p| p.valid()) {
+        for p in f.points.iter().filter(|p| p.placed()) {
             let (Some(y), Some(x)) = (p.output_tps_per_gpu, p.output_tps_per_user) else {
                 continue;
             };
@@ -96,7 +104,7 @@ pub fn render(records: &[Record], found: &[Found], opts: &Options) -> Result<Str
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, &marks, &groups, key.as_deref(), opts)
+        draw(&root, &marks, &groups, key.as_deref(), opts, counts)
             .map_err(|e| anyhow!("failed to draw the plot: {e}"))?;
         root.present()
             .map_err(|e| anyhow!("failed to draw the plot: {e}"))?;
@@ -175,22 +183,24 @@ fn draw(
     groups: &[String],
     key: Option<&str>,
     opts: &Options,
+    counts: &Counts,
 ) -> DrawResult<()> {
     root.fill(&WHITE)?;
-    let on = marks.iter().filter(|m| m.pareto).count();
-    let mut caption = format!(
-        "Pareto frontier: {on} of {} valid points (labels: record index)",
-        marks.len()
-    );
+    let mut caption = format!("Pareto frontier: {}", counts.frontier_phrase());
     if !opts.slo.is_empty() {
         let l: Vec<String> = opts.slo.iter().map(|l| l.to_string()).collect();
-        caption.push_str(&format!(", SLO {}", l.join(", ")));
+        caption.push_str(&format!(" (SLO {})", l.join(", ")));
     }
+    if caption.len() < 80 {
+        caption.push_str(" (labels: record index)");
+    }
+    // One line across the plot's width: smaller type for a long one.
+    let caption_px = if caption.len() > 75 { 16 } else { 22 };
     let max_x = marks.iter().map(|m| m.x).fold(0.0, f64::max);
     let max_y = marks.iter().map(|m| m.y).fold(0.0, f64::max);
     let (x1, y1) = (nice(max_x * 1.08), nice(max_y * 1.12));
     let mut chart = ChartBuilder::on(root)
-        .caption(caption, (FONT, 22))
+        .caption(caption, (FONT, caption_px))
         .margin(24)
         .x_label_area_size(56)
         .y_label_area_size(84)

@@ -14,10 +14,35 @@ use std::path::Path;
 
 /// One JSON value of a result file (keys borrowed from the file's text where they can be).
 pub enum Raw<'a> {
-    /// An object: the fields [`super::formats`] knows, in file order.
-    Object(Vec<(Cow<'a, str>, Value)>),
+    /// An object: the fields [`super::formats`] reads, and what it notes of the rest.
+    Object(Object<'a>),
     /// Something else: what it is ("an array", "a number", ...).
     Other(&'static str),
+}
+
+/// The parts of a JSON object that [`super::formats`] reads.
+#[derive(Default)]
+pub struct Object<'a> {
+    /// The fields kept ([`Want::Keep`]), in file order.
+    pub fields: Vec<(Cow<'a, str>, Value)>,
+    /// Keys seen whose values were skipped ([`Want::Mark`] bits): enough to say what a JSON
+    /// value that is not a result is.
+    pub marks: u32,
+    /// An `errors` array (per-request errors, SGLang's `--output-details`): how many entries,
+    /// and how many of them are an error (not empty).
+    pub errors: Option<(u64, u64)>,
+}
+
+/// What the reader does with a key ([`super::formats::want`]).
+pub enum Want {
+    /// Keep the value.
+    Keep,
+    /// Skip the value, note that the key was there.
+    Mark(u32),
+    /// Count the entries of the array, and the non-empty ones.
+    Errors,
+    /// Skip the value.
+    Skip,
 }
 
 /// What went wrong in a file, and where.
@@ -43,7 +68,7 @@ pub fn values(
     buf: &mut Vec<u8>,
     mut each: impl FnMut(u64, Raw),
 ) -> Result<(), Failure> {
-    read_bounded(path, limit, buf)?;
+    bytes(path, limit, buf)?;
     text(buf, limit, &mut each)
 }
 
@@ -100,7 +125,7 @@ fn newlines(b: &[u8]) -> u64 {
 
 /// The whole file into `buf`, refusing one larger than `limit` (checked before reading, and
 /// while reading, since a file can grow).
-fn read_bounded(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), Failure> {
+pub fn bytes(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), Failure> {
     let io = |e: std::io::Error| Failure::at(None, format!("cannot read: {e}"));
     let file = std::fs::File::open(path).map_err(io)?;
     buf.clear();
@@ -187,19 +212,24 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
-        let mut fields = Vec::new();
+        let mut o = Object::default();
         while let Some(key) = map.next_key_seed(WantedKey)? {
             match key {
-                Some(key) => {
+                Key::Keep(key) => {
                     let v: Value = map.next_value()?;
-                    fields.push((key, v));
+                    o.fields.push((key, v));
                 }
-                None => {
+                Key::Mark(bit) => {
+                    o.marks |= bit;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Key::Errors => o.errors = map.next_value::<ErrorCount>()?.0,
+                Key::Skip => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(Raw::Object(fields))
+        Ok(Raw::Object(o))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw<'de>, A::Error> {
@@ -236,8 +266,26 @@ impl<'de> Visitor<'de> for RawVisitor {
 /// no allocation per key.
 struct WantedKey;
 
+enum Key<'a> {
+    Keep(Cow<'a, str>),
+    Mark(u32),
+    Errors,
+    Skip,
+}
+
+impl<'a> Key<'a> {
+    fn of(key: &str, keep: impl FnOnce() -> Cow<'a, str>) -> Key<'a> {
+        match super::formats::want(key) {
+            Want::Keep => Key::Keep(keep()),
+            Want::Mark(bit) => Key::Mark(bit),
+            Want::Errors => Key::Errors,
+            Want::Skip => Key::Skip,
+        }
+    }
+}
+
 impl<'de> de::DeserializeSeed<'de> for WantedKey {
-    type Value = Option<Cow<'de, str>>;
+    type Value = Key<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_str(self)
@@ -245,18 +293,119 @@ impl<'de> de::DeserializeSeed<'de> for WantedKey {
 }
 
 impl<'de> Visitor<'de> for WantedKey {
-    type Value = Option<Cow<'de, str>>;
+    type Value = Key<'de>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a key")
     }
 
     fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
-        Ok(super::formats::wanted(key).then_some(Cow::Borrowed(key)))
+        Ok(Key::of(key, || Cow::Borrowed(key)))
     }
 
     fn visit_str<E: de::Error>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(super::formats::wanted(key).then(|| Cow::Owned(key.to_string())))
+        Ok(Key::of(key, || Cow::Owned(key.to_string())))
+    }
+}
+
+/// An `errors` array counted without being kept: (entries, entries that are an error). An
+/// entry is no error when it is `""` or `null` (SGLang and vLLM write `""` for a success).
+/// Anything but an array counts as absent.
+struct ErrorCount(Option<(u64, u64)>);
+
+impl<'de> Deserialize<'de> for ErrorCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ErrorCount, D::Error> {
+        d.deserialize_any(ErrorCountVisitor)
+    }
+}
+
+struct ErrorCountVisitor;
+
+impl<'de> Visitor<'de> for ErrorCountVisitor {
+    type Value = ErrorCount;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of errors")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ErrorCount, A::Error> {
+        let (mut n, mut errors) = (0u64, 0u64);
+        while let Some(entry) = seq.next_element::<ErrorEntry>()? {
+            n += 1;
+            errors += u64::from(entry.0);
+        }
+        Ok(ErrorCount(Some((n, errors))))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorCount, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(ErrorCount(None))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<ErrorCount, E> {
+        Ok(ErrorCount(None))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<ErrorCount, E> {
+        Ok(ErrorCount(None))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<ErrorCount, E> {
+        Ok(ErrorCount(None))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<ErrorCount, E> {
+        Ok(ErrorCount(None))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<ErrorCount, E> {
+        Ok(ErrorCount(None))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ErrorCount, E> {
+        Ok(ErrorCount(None))
+    }
+}
+
+/// One entry of an `errors` array: true when it is an error.
+struct ErrorEntry(bool);
+
+impl<'de> Deserialize<'de> for ErrorEntry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ErrorEntry, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ErrorEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an error")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<ErrorEntry, E> {
+                Ok(ErrorEntry(!s.is_empty()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<ErrorEntry, E> {
+                Ok(ErrorEntry(false))
+            }
+            fn visit_bool<E: de::Error>(self, b: bool) -> Result<ErrorEntry, E> {
+                Ok(ErrorEntry(b))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<ErrorEntry, E> {
+                Ok(ErrorEntry(true))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<ErrorEntry, E> {
+                Ok(ErrorEntry(true))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ErrorEntry, E> {
+                Ok(ErrorEntry(true))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ErrorEntry, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ErrorEntry(true))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ErrorEntry, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ErrorEntry(true))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -269,8 +418,8 @@ mod tests {
         let line = br#"{"backend": "sglang", "request_rate": Infinity, "completed": 16, "duration": NaN, "s": "a\"b\\", "median_tpot_ms": -Infinity, "x": [1, {"y": "N"}]}
 {"completed": 1}"#;
         let mut each = |_: u64, raw: Raw| {
-            if let Raw::Object(fields) = raw {
-                let _ = crate::results::formats::run(&fields);
+            if let Raw::Object(o) = raw {
+                let _ = crate::results::formats::classify(&o);
             }
         };
         for end in 0..=line.len() {

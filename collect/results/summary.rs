@@ -1,5 +1,7 @@
 //! The frontier for people: a short table sorted by output tokens/s per GPU, with each
-//! point's record index, id, the swept values that differ across the sweep, and its metrics.
+//! point's record index, id, the swept values that differ across the sweep, and its metrics;
+//! and the counts, the same in the line on stderr, the frontier's title and the plot's title
+//! ([`Counts`]).
 
 use super::table::parameters;
 use super::{Found, Limit, Point};
@@ -10,8 +12,64 @@ use sweep::Record;
 /// At most this many swept values per row: the summary must stay short.
 const MAX_PARAMS: usize = 4;
 
+/// How many points there are of each kind: counted once, said the same everywhere.
+pub struct Counts {
+    pub points: usize,
+    pub valid: usize,
+    /// Placed, and within the SLO (all of them without one): the frontier's candidates.
+    pub candidates: usize,
+    pub frontier: usize,
+    /// Valid without per-GPU figures: left out of the frontier and the plot.
+    pub unplaced: usize,
+    /// Points whose failed requests nobody counted.
+    pub failed_unknown: usize,
+    pub errors: usize,
+    pub not_results: usize,
+    /// Records without a point.
+    pub without: usize,
+    pub records: usize,
+    pub slo: bool,
+}
+
+impl Counts {
+    pub fn of(found: &[Found]) -> Counts {
+        let all = || found.iter().flat_map(|f| &f.points);
+        Counts {
+            points: all().count(),
+            valid: all().filter(|p| p.valid()).count(),
+            candidates: all().filter(|p| p.coordinates().is_some()).count(),
+            frontier: all().filter(|p| p.pareto).count(),
+            unplaced: all().filter(|p| p.unplaced_reason.is_some()).count(),
+            failed_unknown: all().filter(|p| p.run.failed.is_none()).count(),
+            errors: found.iter().map(|f| f.errors.len()).sum(),
+            not_results: found.iter().map(|f| f.not_results.len()).sum(),
+            without: found.iter().filter(|f| f.points.is_empty()).count(),
+            records: found.len(),
+            slo: all().any(|p| p.meets_slo.is_some()),
+        }
+    }
+
+    /// "8 of 16 valid points[ within the SLO][; 16 valid without per-GPU figures, left out]":
+    /// the frontier among its candidates, as every output says it.
+    pub fn frontier_phrase(&self) -> String {
+        let mut s = format!(
+            "{} of {} valid points{}",
+            self.frontier,
+            self.candidates,
+            if self.slo { " within the SLO" } else { "" }
+        );
+        if self.unplaced > 0 {
+            s.push_str(&format!(
+                "; {} valid without per-GPU figures, left out",
+                self.unplaced
+            ));
+        }
+        s
+    }
+}
+
 /// The frontier table, with a title line.
-pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit]) -> String {
+pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit], counts: &Counts) -> String {
     let mut on: Vec<(&Record, &Point)> = Vec::new();
     for (r, f) in records.iter().zip(found) {
         on.extend(f.points.iter().filter(|p| p.pareto).map(|p| (r, p)));
@@ -20,10 +78,6 @@ pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit]) -> String {
         let x = |p: &Point| p.output_tps_per_gpu.unwrap_or(0.0);
         x(b.1).total_cmp(&x(a.1)).then(a.0.index.cmp(&b.0.index))
     });
-    let valid: usize = found
-        .iter()
-        .map(|f| f.points.iter().filter(|p| p.valid()).count())
-        .sum();
     let limits = if slo.is_empty() {
         String::new()
     } else {
@@ -31,10 +85,11 @@ pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit]) -> String {
         format!(", within {}", l.join(", "))
     };
     let mut out = format!(
-        "Pareto frontier (output tokens/s per GPU against output tokens/s per user{limits}): {} of {valid} valid points\n",
-        on.len()
+        "Pareto frontier (output tokens/s per GPU against output tokens/s per user{limits}): {}\n",
+        counts.frontier_phrase()
     );
     if on.is_empty() {
+        out.push_str(&left_out(records, found));
         return out;
     }
     let swept = varying(records, found);
@@ -67,35 +122,90 @@ pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit]) -> String {
         rows.push(row);
     }
     out.push_str(&align(&rows));
+    out.push_str(&left_out(records, found));
     out
 }
 
-/// One line for stderr: what was found.
-pub fn note(found: &[Found], unknown_states: usize) -> String {
-    let points: usize = found.iter().map(|f| f.points.len()).sum();
-    let valid: usize = found
-        .iter()
-        .map(|f| f.points.iter().filter(|p| p.valid()).count())
-        .sum();
-    let pareto: usize = found
-        .iter()
-        .map(|f| f.points.iter().filter(|p| p.pareto).count())
-        .sum();
-    let errors: usize = found.iter().map(|f| f.errors.len()).sum();
-    let without = found.iter().filter(|f| f.points.is_empty()).count();
+/// The valid points left out of the frontier and the plot, by reason: "left out: 16 valid
+/// points of index 2, 3 (no per-GPU figures: ...)\n", or nothing.
+pub fn left_out(records: &[Record], found: &[Found]) -> String {
+    let mut by_reason: Vec<(&str, usize, Vec<u64>)> = Vec::new();
+    for (r, f) in records.iter().zip(found) {
+        for why in f.points.iter().filter_map(|p| p.unplaced_reason) {
+            match by_reason.iter_mut().find(|(w, _, _)| *w == why) {
+                Some((_, n, idx)) => {
+                    *n += 1;
+                    if idx.last() != Some(&r.index) {
+                        idx.push(r.index);
+                    }
+                }
+                None => by_reason.push((why, 1, vec![r.index])),
+            }
+        }
+    }
+    let mut out = String::new();
+    for (why, n, idx) in by_reason {
+        const SHOWN: usize = 10;
+        let mut list: Vec<String> = idx.iter().take(SHOWN).map(u64::to_string).collect();
+        if idx.len() > SHOWN {
+            list.push(format!("and {} more", idx.len() - SHOWN));
+        }
+        out.push_str(&format!(
+            "left out: {n} valid point(s) of index {} ({why})\n",
+            list.join(", ")
+        ));
+    }
+    out
+}
+
+/// The lines for stderr: what was found (one line, and one per reason points were left
+/// out).
+pub fn note(records: &[Record], found: &[Found], c: &Counts, unknown_states: usize) -> Vec<String> {
     let mut s = format!(
-        "results: {points} points ({valid} valid, {pareto} on the Pareto frontier); {without} of {} combinations without a point; {errors} file error(s)",
-        found.len()
+        "results: {} points, {} valid, {} on the Pareto frontier of {}{}",
+        c.points,
+        c.valid,
+        c.frontier,
+        c.candidates,
+        if c.slo { " within the SLO" } else { "" }
     );
-    if errors > 0 {
+    if c.unplaced > 0 {
+        s.push_str(&format!(
+            ", {} valid without per-GPU figures (left out, see below)",
+            c.unplaced
+        ));
+    }
+    s.push_str(&format!(
+        "; {} of {} combinations without a point; {} file error(s)",
+        c.without, c.records, c.errors
+    ));
+    if c.errors > 0 {
         s.push_str(" (see results.errors)");
+    }
+    if c.not_results > 0 {
+        s.push_str(&format!(
+            "; {} other file(s), not results (see results.not_results)",
+            c.not_results
+        ));
+    }
+    if c.failed_unknown > 0 {
+        s.push_str(&format!(
+            "; {} point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving)",
+            c.failed_unknown
+        ));
     }
     if unknown_states > 0 {
         s.push_str(&format!(
             "; {unknown_states} job(s) without a known state, judged on their numbers alone (add --status)"
         ));
     }
-    s
+    let mut lines = vec![s];
+    lines.extend(
+        left_out(records, found)
+            .lines()
+            .map(|l| format!("results: {l}")),
+    );
+    lines
 }
 
 /// Metric columns: throughput per GPU and per user, then the latencies people check, then
