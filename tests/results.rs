@@ -1,6 +1,7 @@
-//! `sweep-collect --results` without Slurm (issue 12): result files in both tools' formats
-//! laid out as jobs write them, every bad-file case, the frontier against a brute-force check,
-//! SLO limits, the table read back by Python's csv and json modules, the SVG plot.
+//! `sweep-collect --results` without Slurm (issue 12): result files in SGLang's and vLLM's
+//! formats laid out as jobs write them, every bad-file case, the frontier against a
+//! brute-force check, SLO limits, the table read back by Python's csv and json modules, the
+//! SVG plot. Files the clients themselves wrote are read in `results_real`.
 
 use crate::common::{run, stderr, stdout, temp_dir};
 use serde_json::{json, Value};
@@ -130,13 +131,14 @@ fn both_formats_become_points_with_one_vocabulary() {
     let (out, err) = collect(&dir, &[a, b], &["--results"]);
     assert_eq!(
         err,
-        "sweep-collect: results: 3 points (3 valid, 3 on the Pareto frontier); 0 of 2 combinations without a point; 0 file error(s)\n"
+        "sweep-collect: results: 3 points, 3 valid, 3 on the Pareto frontier of 3; 0 of 2 combinations without a point; 0 file error(s); 2 other file(s), not results (see results.not_results); 2 point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving)\n"
     );
     let p = &points(&out[0])[1];
     let file = job_dir(&out[0]).join("bench/bench_serving.jsonl");
     // Pinned: names, order, values, derived figures (16 GPUs: 2 nodes x 8).
     let expected = json!({
         "job_id": "101", "file": file.display().to_string(), "line": 2, "format": "sglang",
+        "dataset": "random", "isl": 1024, "osl": 256, "rate_mode": "concurrency",
         "concurrency": 16, "duration_s": 12.5, "completed": 64, "input_tokens": 65536,
         "output_tokens": 16384, "request_throughput": 5.12, "input_throughput": 9600.0,
         "output_throughput": 2400.0, "total_throughput": 12000.0,
@@ -155,6 +157,7 @@ fn both_formats_become_points_with_one_vocabulary() {
     assert_eq!(v["format"], "vllm");
     assert_eq!(v["line"], 1);
     assert_eq!(v["failed"], 0);
+    assert_eq!(v["requested"], 640, "vLLM's num_prompts");
     assert_eq!(
         v["total_throughput"], 28800.0,
         "vLLM's total_token_throughput"
@@ -172,6 +175,25 @@ fn both_formats_become_points_with_one_vocabulary() {
         json!([job_dir(&out[1]).display().to_string()])
     );
     assert_eq!(out[1]["results"]["valid_points"], 1);
+    // What is not a result is listed, with what it is.
+    let other = &out[1]["results"]["not_results"];
+    assert_eq!(other.as_array().unwrap().len(), 2, "{other}");
+    assert_eq!(
+        other[0]["file"],
+        job_dir(&out[1])
+            .join("gpu-001_config.json")
+            .display()
+            .to_string()
+    );
+    assert!(other[0]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("JSON without the keys of a benchmark result"));
+    assert_eq!(
+        other[1]["reason"],
+        "an array in JSON, not a benchmark result"
+    );
+    assert_eq!(other[1]["job_id"], "102");
 }
 
 #[test]
@@ -192,25 +214,16 @@ fn bad_files_become_errors_naming_file_and_line_and_the_run_goes_on() {
             "invalid JSON: expected value",
         ),
         (
-            "nan.jsonl",
-            format!(
-                "{good}\n{}\n",
-                good.replace("\"p99_ttft_ms\":300.0", "\"p99_ttft_ms\":NaN")
-            ),
+            "mixed.jsonl",
+            format!("{good}\n[1, 2]\n"),
             Some(2),
-            "field \"p99_ttft_ms\" is NaN",
+            "not a benchmark result: an array in JSON",
         ),
         (
-            "negative.jsonl",
-            good.replace("\"completed\":16", "\"completed\":-16"),
-            Some(1),
-            "field \"completed\" is negative (-16)",
-        ),
-        (
-            "results_concurrency_4_gpus_16.json",
-            format!("[{good}]"),
-            Some(1),
-            "expected a JSON object, found an array",
+            "empty.json",
+            " \n".to_string(),
+            None,
+            "empty: no JSON value",
         ),
         (
             "missing.jsonl",
@@ -232,7 +245,8 @@ fn bad_files_become_errors_naming_file_and_line_and_the_run_goes_on() {
         recs.push(r);
     }
     // A result file that cannot be opened (a dangling link with sa-bench's name).
-    let r = record(&dir, 7, 0.8, "207", "COMPLETED");
+    let n = cases.len() as u64;
+    let r = record(&dir, n, 0.8, &format!("{}", 200 + n), "COMPLETED");
     std::fs::create_dir_all(job_dir(&r)).unwrap();
     std::os::unix::fs::symlink(
         "/nonexistent/x",
@@ -241,9 +255,9 @@ fn bad_files_become_errors_naming_file_and_line_and_the_run_goes_on() {
     .unwrap();
     recs.push(r);
     let (out, err) = collect(&dir, &recs, &["--results", "--max-result-bytes", "5000"]);
-    assert_eq!(out.len(), 8, "no record is lost");
+    assert_eq!(out.len(), cases.len() + 1, "no record is lost");
     assert!(
-        err.contains("8 file error(s) (see results.errors)"),
+        err.contains("; 7 file error(s) (see results.errors)"),
         "{err}"
     );
     for (i, (name, _, line, msg)) in cases.iter().enumerate() {
@@ -258,11 +272,15 @@ fn bad_files_become_errors_naming_file_and_line_and_the_run_goes_on() {
         assert_eq!(e.get("line").and_then(Value::as_u64), *line, "{name}: {e}");
         assert!(e["error"].as_str().unwrap().starts_with(msg), "{name}: {e}");
         assert_eq!(e["job_id"], out[i]["job_id"]);
+        assert!(
+            out[i]["results"].get("not_results").is_none(),
+            "{name}: an error, not \"not a result\""
+        );
     }
-    // The good lines before a bad one are kept.
+    // The good lines before (or around) a bad one are kept.
     assert_eq!(points(&out[0]).len(), 1);
     assert_eq!(points(&out[2]).len(), 1);
-    let e = &out[7]["results"]["errors"][0];
+    let e = &out[cases.len()]["results"]["errors"][0];
     assert!(
         e["error"].as_str().unwrap().starts_with("cannot read: "),
         "{e}"
@@ -323,7 +341,7 @@ fn validity_says_why_and_follows_the_job_state() {
     let (out, err) = collect(&dir, &recs, &["--results"]);
     assert_eq!(
         err,
-        "sweep-collect: results: 9 points (2 valid, 2 on the Pareto frontier); 1 of 9 combinations without a point; 0 file error(s); 1 job(s) without a known state, judged on their numbers alone (add --status)\n"
+        "sweep-collect: results: 9 points, 2 valid, 2 on the Pareto frontier of 2; 1 of 9 combinations without a point; 0 file error(s); 8 point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving); 1 job(s) without a known state, judged on their numbers alone (add --status)\n"
     );
     assert_eq!(
         out[7]["results"],
@@ -336,7 +354,7 @@ fn validity_says_why_and_follows_the_job_state() {
     assert_eq!(reason(2, 0), "duration is not positive");
     assert_eq!(reason(3, 0), "job 303 ended FAILED");
     assert_eq!(reason(4, 0), "job 304 has not ended (RUNNING)");
-    assert_eq!(reason(5, 0), "3 failed requests");
+    assert_eq!(reason(5, 0), "3 of 80 requests failed");
     assert_eq!(points(&out[6]).len(), 2, "{}", out[6]["results"]);
     assert_eq!(
         reason(6, 0),
@@ -358,6 +376,66 @@ fn validity_says_why_and_follows_the_job_state() {
         assert_eq!(points(rec)[0]["pareto"], false, "{i}");
         assert_eq!(rec["results"]["valid_points"], 0, "{i}");
     }
+}
+
+#[test]
+fn figures_that_are_negative_or_not_finite_make_the_point_invalid_with_the_reason() {
+    let dir = temp_dir("results_bad_figures");
+    let ok = sglang_line(4, 800.0, 10.0, 300.0);
+    let variants = [
+        (
+            ok.replace("\"p99_ttft_ms\":300.0", "\"p99_ttft_ms\":NaN"),
+            "field \"p99_ttft_ms\" is NaN",
+        ),
+        (
+            ok.replace("\"completed\":16", "\"completed\":-16"),
+            "field \"completed\" is negative (-16)",
+        ),
+        (
+            ok.replace(
+                "\"output_throughput\":800.0",
+                "\"output_throughput\":-800.0",
+            ),
+            "field \"output_throughput\" is negative (-800)",
+        ),
+        (
+            ok.replace("\"p99_itl_ms\":25.0", "\"p99_itl_ms\":-25.0"),
+            "field \"p99_itl_ms\" is negative (-25)",
+        ),
+        (
+            ok.replace("\"duration\":12.5", "\"duration\":Infinity"),
+            "field \"duration\" is Infinity",
+        ),
+        (
+            ok.replace("\"completed\":16", "\"completed\":15.5"),
+            "field \"completed\": 15.5 is not a whole number",
+        ),
+        (
+            ok.replace("\"mean_ttft_ms\":120.0", "\"mean_ttft_ms\":\"fast\""),
+            "field \"mean_ttft_ms\": \"fast\" is not a finite number",
+        ),
+    ];
+    let recs: Vec<Value> = variants
+        .iter()
+        .enumerate()
+        .map(|(i, (line, _))| {
+            let r = record(&dir, i as u64, 0.8, &format!("{}", 350 + i), "COMPLETED");
+            write(&job_dir(&r).join("r.jsonl"), line);
+            r
+        })
+        .collect();
+    let (out, err) = collect(&dir, &recs, &["--results"]);
+    assert!(err.contains("0 file error(s)"), "{err}");
+    for (i, (_, why)) in variants.iter().enumerate() {
+        let p = &points(&out[i])[0];
+        assert_eq!(p["valid"], false, "{i}: {p}");
+        assert_eq!(p["pareto"], false, "{i}: {p}");
+        let reason = p["invalid_reason"].as_str().unwrap();
+        assert!(reason.starts_with(why), "{i}: {reason}");
+    }
+    // A negative figure is kept as written; a NaN one is left out (JSON has no NaN).
+    assert_eq!(points(&out[2])[0]["output_throughput"], -800.0);
+    assert!(points(&out[0])[0].get("ttft_p99_ms").is_none());
 }
 
 /// A small deterministic generator for the brute-force check.

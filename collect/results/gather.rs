@@ -115,7 +115,7 @@ fn walk(root: &Path, dir: &Path, depth: usize, found: &mut Vec<Entry>) -> std::i
                     Kind::NotResult("a symbolic link to a directory (not followed)".into())
                 }
                 Ok(_) => Kind::NotResult("a symbolic link to something not a file".into()),
-                Err(_) => Kind::NotResult("a symbolic link to nothing".into()),
+                Err(e) => Kind::Unreadable(format!("cannot read: {e}")),
             }
         } else {
             Kind::NotResult("not a regular file (a FIFO, socket or device)".into())
