@@ -29,6 +29,7 @@ mod queue;
 mod queue_slurm;
 mod render;
 mod results;
+mod results_real;
 mod results_slurm;
 mod submit;
 mod submit_slurm;
