@@ -433,8 +433,10 @@ fn profiler_spec_errors() {
     let fx = fixture("js_profiler");
     let cases = [
         ("isl=8", "--profiler: missing field \"type\" (for example type=sglang)"),
-        ("type=sglang; isl=8; osl=8; concurrencies=1; req-rate=inf; color=red", "--profiler: unknown field \"color\" (fields: type, isl, osl, concurrencies, req-rate)"),
-        ("type=sglang; isl 8", "--profiler: \"isl 8\" is not key=value (fields: type, isl, osl, concurrencies, req-rate)"),
+        ("type=sglang; isl=8; osl=8; concurrencies=1; req-rate=inf; color=red", "--profiler: unknown field \"color\" (fields: type, isl, osl, concurrencies, req-rate, requests-per-concurrency)"),
+        ("type=sglang; isl 8", "--profiler: \"isl 8\" is not key=value (fields: type, isl, osl, concurrencies, req-rate, requests-per-concurrency)"),
+        ("type=sglang; isl=8; osl=8; concurrencies=1; req-rate=inf; requests-per-concurrency=0", "--profiler: requests-per-concurrency=\"0\" is not a positive integer"),
+        ("type=aiperf; isl=8; osl=8; concurrencies=1; requests-per-concurrency=ten", "--profiler: requests-per-concurrency=\"ten\" is not a positive integer"),
         ("type=sglang; isl=8k; osl=8; concurrencies=1; req-rate=inf", "--profiler: isl=\"8k\" is not a positive integer"),
         ("type=sglang; isl=0; osl=8; concurrencies=1; req-rate=inf", "--profiler: isl=\"0\" is not a positive integer"),
         ("type=sglang; isl=8; concurrencies=1; req-rate=inf", "--profiler: missing field \"osl\" (a positive integer)"),
@@ -467,6 +469,51 @@ fn profiler_spec_errors() {
     let rec = agg(&fx, 0, 1, 1, sglang());
     let o = submit(&fx, &["--profiler", "type=manual"], &rec);
     assert!(!script_of(&records(&o)[0]).contains("bench.sh"));
+}
+
+#[test]
+fn the_job_writes_what_its_benchmark_is_asked_for_next_to_its_results() {
+    let fx = fixture("js_benchmark_spec");
+    let rec = agg(&fx, 0, 1, 1, sglang());
+    let spec = "type=aiperf; isl=1024; osl=128; concurrencies=4x16; requests-per-concurrency=10";
+    let o = submit(&fx, &["--profiler", spec], &rec);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let script = script_of(&records(&o)[0]);
+    let lines: Vec<&str> = script.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("printf '%s\\n' "))
+        .unwrap_or_else(|| panic!("{script}"));
+    assert_eq!(
+        lines[at],
+        r#"printf '%s\n' '{"type":"aiperf","isl":1024,"osl":128,"concurrencies":[4,16],"req_rate":"inf","requests_per_concurrency":10}' > "$JOB_LOG_DIR/sweep_benchmark.json""#
+    );
+    assert_eq!(
+        lines[at + 1],
+        "export SWEEP_BENCH_REQUESTS_PER_CONCURRENCY=10"
+    );
+    assert!(
+        lines[at + 3].starts_with("launch benchmark "),
+        "{}",
+        lines[at + 3]
+    );
+    // Without the field, nothing is exported; the spec is written all the same.
+    let o = submit(
+        &fx,
+        &[
+            "--profiler",
+            "type=sglang; isl=8; osl=8; concurrencies=2; req-rate=4.5",
+        ],
+        &rec,
+    );
+    let script = script_of(&records(&o)[0]);
+    assert!(
+        script.contains(
+            r#"'{"type":"sglang","isl":8,"osl":8,"concurrencies":[2],"req_rate":"4.5"}'"#
+        ),
+        "{script}"
+    );
+    assert!(!script.contains("SWEEP_BENCH_REQUESTS_PER_CONCURRENCY"));
 }
 
 #[test]
@@ -635,7 +682,7 @@ fn template_undefined_variable_is_an_error_with_its_line() {
          model_dir, config_dir, container_image, gpus_per_node, network_interface, gpu_type, \
          script_variant, timestamp, enable_multiple_frontends, num_additional_frontends, \
          use_init_location, enable_config_dump, use_dynamo_whls, do_profile, profiler_type, \
-         profiler_arg, isl, osl, concurrencies, req_rate, sglang_config, sglang_config_path, \
+         profiler_arg, isl, osl, concurrencies, req_rate, requests_per_concurrency, benchmark_json, sglang_config, sglang_config_path, \
          sglang_config_host_path, log_dir, job_log_dir, failed_step_file, scripts_dir, sweep_dir, script_path, tag, record)\n"
     );
     // An attribute that does not exist is found at render time, with its expression.

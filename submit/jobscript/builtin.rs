@@ -286,8 +286,19 @@ fn workers(s: &mut String, ctx: &Context, g: &Group) {
 /// `<scripts>/<type>/bench.sh PREFILL_WORKERS DECODE_WORKERS PREFILL_GPUS DECODE_GPUS
 /// ISL OSL CONCURRENCIES [REQ_RATE]` on node 0, as the seed ran it. Aggregated jobs pass
 /// `0 AGG_WORKERS 0 AGG_GPUS` (the seed slipped in a fifth count that shifted the rest).
+/// Before it, what it is asked for goes into the job's `sweep_benchmark.json` (for
+/// sweep-collect), and `requests-per-concurrency` into its environment.
 fn benchmark(s: &mut String, ctx: &Context) {
     let Some(p) = &ctx.b.profiler else { return };
+    let _ = writeln!(
+        s,
+        "\n# What the benchmark is asked for, next to its results (sweep-collect reads it).\n\
+         printf '%s\\n' {} > \"$JOB_LOG_DIR/sweep_benchmark.json\"",
+        sh(&p.spec_json())
+    );
+    if let Some(n) = p.requests_per_concurrency {
+        let _ = writeln!(s, "export SWEEP_BENCH_REQUESTS_PER_CONCURRENCY={n}");
+    }
     let gpus = u64::from(ctx.args().gpus_per_node);
     let counts = match ctx.layout.groups.as_slice() {
         [pre, dec] => [pre.workers, dec.workers, pre.nodes * gpus, dec.nodes * gpus],
@@ -296,7 +307,7 @@ fn benchmark(s: &mut String, ctx: &Context) {
     };
     let _ = write!(
         s,
-        "\n# Benchmark on node 0; the job ends when it does, with its status.\n\
+        "# Benchmark on node 0; the job ends when it does, with its status.\n\
          launch benchmark \"${{nodes[0]}}\" profile bash \"$W_SCRIPTS/\"{}\"/bench.sh\" {} {} {} {}",
         sh(&p.kind),
         counts[0],

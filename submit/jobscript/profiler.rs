@@ -1,10 +1,14 @@
 //! `--profiler "type=sglang; isl=8192; osl=1024; concurrencies=16x2048; req-rate=inf"`: the
-//! seed's benchmark spec, validated field by field (the seed used `assert`).
+//! seed's benchmark spec, validated field by field (the seed used `assert`), with one field of
+//! ours, `requests-per-concurrency` (the requests sent at each concurrency, as a multiple of
+//! it: what `sweep-collect --results` counts failures against). Types `sglang`, `vllm` and
+//! `aiperf` are the benchmarks whose results sweep-collect reads; any other is a directory of
+//! the scripts directory all the same.
 
 use anyhow::{bail, Result};
 use std::path::Path;
 
-const FIELDS: &str = "type, isl, osl, concurrencies, req-rate";
+const FIELDS: &str = "type, isl, osl, concurrencies, req-rate, requests-per-concurrency";
 
 /// A benchmark to run on node 0 once the workers are launched:
 /// `<scripts-dir>/<type>/bench.sh`.
@@ -20,13 +24,17 @@ pub struct Profiler {
     pub concurrencies: String,
     /// Request rate (`inf` or a number), if given.
     pub req_rate: Option<String>,
+    /// Requests per unit of concurrency (`requests-per-concurrency`), if given: concurrency C
+    /// is measured with this many times C requests. Passed to the benchmark as
+    /// `SWEEP_BENCH_REQUESTS_PER_CONCURRENCY`.
+    pub requests_per_concurrency: Option<u64>,
 }
 
 impl Profiler {
     /// Parses a spec; `type=manual` means no benchmark (`None`), as in the seed.
     pub fn parse(spec: &str) -> Result<Option<Profiler>> {
         let mut kind = None;
-        let (mut isl, mut osl, mut conc, mut rate) = (None, None, None, None);
+        let (mut isl, mut osl, mut conc, mut rate, mut per) = (None, None, None, None, None);
         for part in spec.split(';').map(str::trim).filter(|p| !p.is_empty()) {
             let Some((key, value)) = part.split_once('=') else {
                 bail!("--profiler: {part:?} is not key=value (fields: {FIELDS})");
@@ -38,6 +46,7 @@ impl Profiler {
                 "osl" => &mut osl,
                 "concurrencies" => &mut conc,
                 "req-rate" => &mut rate,
+                "requests-per-concurrency" => &mut per,
                 _ => bail!("--profiler: unknown field {key:?} (fields: {FIELDS})"),
             };
             if slot.replace(value.to_string()).is_some() {
@@ -69,13 +78,39 @@ impl Profiler {
             }
             None => None,
         };
+        let requests_per_concurrency = match per {
+            Some(v) => Some(positive("requests-per-concurrency", Some(v))?),
+            None => None,
+        };
         Ok(Some(Profiler {
             kind,
             isl,
             osl,
             concurrencies,
             req_rate,
+            requests_per_concurrency,
         }))
+    }
+
+    /// `sweep_benchmark.json`, which the job writes into its directory: what the benchmark
+    /// was asked for, read by `sweep-collect --results` (requested counts, workload shape).
+    pub fn spec_json(&self) -> String {
+        let concurrencies: Vec<u64> = self
+            .concurrencies
+            .split('x')
+            .filter_map(|c| c.parse().ok())
+            .collect();
+        let mut v = serde_json::json!({
+            "type": self.kind,
+            "isl": self.isl,
+            "osl": self.osl,
+            "concurrencies": concurrencies,
+            "req_rate": self.req_rate.as_deref().unwrap_or("inf"),
+        });
+        if let Some(n) = self.requests_per_concurrency {
+            v["requests_per_concurrency"] = n.into();
+        }
+        v.to_string()
     }
 
     /// The benchmark script must exist before anything is submitted.

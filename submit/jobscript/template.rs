@@ -44,6 +44,8 @@ pub const VARIABLES: &[&str] = &[
     "osl",
     "concurrencies",
     "req_rate",
+    "requests_per_concurrency",
+    "benchmark_json",
     "sglang_config",
     "sglang_config_path",
     "sglang_config_host_path",
@@ -279,6 +281,16 @@ fn variables(ctx: &Context) -> Map<String, serde_json::Value> {
     set(
         "req_rate",
         json!(p.and_then(|p| p.req_rate.clone()).unwrap_or_default()),
+    );
+    set(
+        "requests_per_concurrency",
+        json!(p
+            .and_then(|p| p.requests_per_concurrency)
+            .map_or(String::new(), |n| n.to_string())),
+    );
+    set(
+        "benchmark_json",
+        json!(p.map_or(String::new(), |p| p.spec_json())),
     );
     set("sglang_config", json!(config_worker));
     set("sglang_config_path", json!(config_worker));

@@ -97,6 +97,8 @@ launch agg_w0_r1 "${nodes[1]}" "${nodes[1]}_agg_w0" python3 "$W_SCRIPTS/worker_s
 launch agg_w1_r0 "${nodes[2]}" "${nodes[2]}_agg_w1" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[2]}]}" --worker_idx 1 --local_rank 0 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[2]}_agg_w1_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[2]}_config.json"
 launch agg_w1_r1 "${nodes[3]}" "${nodes[3]}_agg_w1" python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[2]}]}" --worker_idx 1 --local_rank 1 --nodes_per_worker 2 --worker_type aggregated --gpu_utilization_log "$W_LOGS/${nodes[3]}_agg_w1_gpu_utilization.log" "${WORKER_ARGS[@]}" --dump-config-path "$W_LOGS/${nodes[3]}_config.json"
 
+# What the benchmark is asked for, next to its results (sweep-collect reads it).
+printf '%s\n' '{"type":"sglang","isl":128,"osl":64,"concurrencies":[4,8],"req_rate":"inf"}' > "$JOB_LOG_DIR/sweep_benchmark.json"
 # Benchmark on node 0; the job ends when it does, with its status.
 launch benchmark "${nodes[0]}" profile bash "$W_SCRIPTS/"'sglang'"/bench.sh" 0 2 0 32 '128' '64' '4x8' 'inf'
 

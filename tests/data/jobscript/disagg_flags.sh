@@ -105,6 +105,8 @@ launch decode_w0_r1 "${nodes[5]}" "${nodes[5]}_decode_w0" env SGLANG_CONFIG_KEY=
 launch decode_w0_r2 "${nodes[6]}" "${nodes[6]}_decode_w0" env SGLANG_CONFIG_KEY=decode python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[4]}]}" --worker_idx 0 --local_rank 2 --nodes_per_worker 4 --worker_type decode --gpu_utilization_log "$W_LOGS/${nodes[6]}_decode_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --config-key decode
 launch decode_w0_r3 "${nodes[7]}" "${nodes[7]}_decode_w0" env SGLANG_CONFIG_KEY=decode python3 "$W_SCRIPTS/worker_setup.py" --leader_ip "${addr[${nodes[4]}]}" --worker_idx 0 --local_rank 3 --nodes_per_worker 4 --worker_type decode --gpu_utilization_log "$W_LOGS/${nodes[7]}_decode_w0_gpu_utilization.log" "${WORKER_ARGS[@]}" --config-key decode
 
+# What the benchmark is asked for, next to its results (sweep-collect reads it).
+printf '%s\n' '{"type":"sglang","isl":1024,"osl":128,"concurrencies":[4,8],"req_rate":"inf"}' > "$JOB_LOG_DIR/sweep_benchmark.json"
 # Benchmark on node 0; the job ends when it does, with its status.
 launch benchmark "${nodes[0]}" profile bash "$W_SCRIPTS/"'sglang'"/bench.sh" 2 1 16 16 '1024' '128' '4x8' 'inf'
 
