@@ -122,7 +122,7 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
     assert!(points(b0).iter().all(|p| p["pareto"] == true), "{b0}");
     let err = std::fs::read_to_string(dir.join("first.err")).unwrap();
     assert!(
-        err.contains("sweep-collect: results: 9 points (3 valid, 3 on the Pareto frontier); 0 of 3 combinations without a point; 0 file error(s)\n"),
+        err.contains("sweep-collect: results: 9 points, 3 valid, 3 on the Pareto frontier of 3; 0 of 3 combinations without a point; 0 file error(s); "),
         "{err}"
     );
 
@@ -154,4 +154,107 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
     assert_eq!(at(a1, 512)["pareto"], false, "{a1}");
     assert_eq!(at(a0, 512)["pareto"], false, "{a0}");
     assert_eq!(at(a0, 4)["pareto"], true, "{a0}");
+}
+
+#[test]
+fn an_aiperf_sweep_runs_end_to_end_and_failed_requests_count() {
+    if !slurm_available("an_aiperf_sweep_runs_end_to_end_and_failed_requests_count") {
+        return;
+    }
+    let _slurm = slurm_shared();
+    let dir = temp_dir("results_slurm_aiperf");
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scripts");
+    let script = format!(
+        r#"
+cat > sweep.yaml <<'Y'
+slurm:
+  agg_nodes: [1]
+  agg_workers: [1]
+sglang:
+  mem-fraction-static: [0.82, 0.86, 0.9]
+Y
+SUBMIT=(sweep-submit --account sweepacct --partition batch --model-dir "$PWD" --config-dir "$PWD"
+  --gpu-type demo --script-variant max-tpt --scripts-dir {scripts} --network-interface lo
+  --time-limit 00:05:00)
+AIPERF='type=aiperf; isl=128; osl=32; concurrencies=4x16; requests-per-concurrency=3'
+SGLANG='type=sglang; isl=128; osl=32; concurrencies=4x16; req-rate=inf; requests-per-concurrency=3'
+sweep-expand sweep.yaml | sweep-render --out-dir sweep > rendered.jsonl
+# AIPerf on the first two (every 4th request of the second fails); SGLang on the third, whose
+# every 4th request fails too (SGLang writes no failed count: the job's request count tells).
+sed -n 1p rendered.jsonl | "${{SUBMIT[@]}}" --profiler "$AIPERF" > submitted.jsonl
+sed -n 2p rendered.jsonl | SWEEP_DEMO_BENCH_FAIL_EVERY=4 "${{SUBMIT[@]}}" --profiler "$AIPERF" >> submitted.jsonl
+sed -n 3p rendered.jsonl | SWEEP_DEMO_BENCH_FAIL_EVERY=4 "${{SUBMIT[@]}}" --profiler "$SGLANG" >> submitted.jsonl
+jq -r .job_id submitted.jsonl > jobs
+sweep-collect --wait --poll-interval 1 --results --table points.csv submitted.jsonl --output m.json 2> collect.err
+"#,
+        scripts = scripts.display()
+    );
+    let out = sh(&script, &dir);
+    let mut cancel = Cancel(Vec::new());
+    for id in std::fs::read_to_string(dir.join("jobs"))
+        .unwrap_or_default()
+        .lines()
+    {
+        cancel.push(id.to_string());
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = manifest(&dir.join("m.json"));
+    let jobs = m["jobs"].as_array().unwrap();
+    let err = std::fs::read_to_string(dir.join("collect.err")).unwrap();
+    assert!(
+        err.contains("sweep-collect: results: 6 points, 2 valid, "),
+        "{err}"
+    );
+    assert!(!err.contains("failed requests are unknown"), "{err}");
+    for (k, job) in jobs.iter().enumerate() {
+        assert_eq!(job["state"], "COMPLETED", "{job}");
+        assert_eq!(points(job).len(), 2, "{job}");
+        let dir = Path::new(job["log_dir"].as_str().unwrap()).join(job["job_id"].as_str().unwrap());
+        for c in [4u64, 16] {
+            let p = at(job, c);
+            assert_eq!(p["requested"], 3 * c, "{p}");
+            assert_eq!(
+                (p["isl"].clone(), p["osl"].clone()),
+                (128.into(), 32.into()),
+                "{p}"
+            );
+            let failed = if k == 0 { 0 } else { 3 * c / 4 };
+            assert_eq!(p["failed"], failed, "{p}");
+            assert_eq!(p["completed"], 3 * c - failed, "{p}");
+            if k < 2 {
+                assert_eq!(p["format"], "aiperf");
+                assert_eq!(p["dataset"], "synthetic");
+                let file = dir.join(format!("bench/aiperf_c{c}/profile_export_aiperf.json"));
+                assert_eq!(p["file"], file.display().to_string());
+            } else {
+                assert_eq!(p["format"], "sglang");
+            }
+            match k {
+                0 => assert_eq!(p["valid"], true, "{p}"),
+                1 => assert_eq!(p["invalid_reason"], format!("{failed} of {} requests failed", 3 * c)),
+                _ => assert_eq!(
+                    p["invalid_reason"],
+                    format!("{failed} of {} requests did not complete ({} = 3 x concurrency {c}, as the job asked; SGLang writes no failed count)", 3 * c, 3 * c)
+                ),
+            }
+        }
+        // AIPerf's per-phase copies are listed, not counted twice.
+        let other = job["results"]["not_results"].as_array().unwrap();
+        let listed = |name: &str| {
+            other
+                .iter()
+                .any(|n| n["file"] == dir.join(name).display().to_string())
+        };
+        assert!(listed("sweep_benchmark.json"), "{job}");
+        if k < 2 {
+            assert!(
+                listed("bench/aiperf_c4/phases/profiling/profile_export_aiperf.json"),
+                "{job}"
+            );
+            assert!(
+                listed("bench/aiperf_c16/.aiperf_results_ready.json"),
+                "{job}"
+            );
+        }
+    }
 }
