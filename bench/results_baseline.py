@@ -1,25 +1,30 @@
 #!/usr/bin/env python3
 """bench/results_baseline.py RECORDS OUT.csv: the straightforward Python way to do what
-`sweep-collect --results --table OUT.csv` does, for bench/results.sh: for every record, glob
-its current jobs' directories, json.load the benchmark results (recognised by content, as
-sweep-collect does), put them in sweep-collect's metric names with the same derived figures,
-validity and Pareto flags, and write the same CSV table with the csv module.
+`sweep-collect --results --table OUT.csv` does, for bench/results.sh: for every record, walk
+its current jobs' directories, json.load every JSON file and keep the values whose keys make
+them a benchmark result (SGLang, vLLM, AIPerf), read the job's sweep_benchmark.json, put the
+runs in sweep-collect's metric names with the same derived figures, validity and Pareto flags,
+and write the same CSV table with the csv module.
 """
 
 import csv
-import glob
 import json
+import math
 import os
 import sys
 
-BEFORE = ["job_id", "file", "line", "format", "concurrency", "request_rate", "duration_s",
-          "completed", "failed", "input_tokens", "output_tokens", "request_throughput",
-          "input_throughput", "output_throughput", "total_throughput"]
+BEFORE = ["job_id", "file", "line", "format", "dataset", "isl", "osl", "rate_mode",
+          "concurrency", "request_rate", "duration_s", "requested", "completed", "failed",
+          "input_tokens", "output_tokens", "request_throughput", "input_throughput",
+          "output_throughput", "total_throughput"]
 AFTER = ["measured_concurrency", "gpus", "output_tps_per_gpu", "total_tps_per_gpu",
-         "output_tps_per_user", "valid", "invalid_reason", "meets_slo", "pareto"]
+         "output_tps_per_user", "valid", "invalid_reason", "unplaced_reason", "meets_slo",
+         "pareto"]
 METRICS = {"ttft": 0, "tpot": 1, "itl": 2, "e2el": 3, "e2e_latency": 3}
 NAMES = ["ttft", "tpot", "itl", "e2e"]
 STATS = {"mean": 0, "median": 1, "std": 2}
+AIPERF_LATENCIES = [("time_to_first_token", "ttft"), ("inter_token_latency", "tpot"),
+                    ("inter_chunk_latency", "itl"), ("request_latency", "e2e")]
 
 
 def latency(key):
@@ -42,19 +47,9 @@ def latency(key):
     return None
 
 
-def is_result(path):
-    name = os.path.basename(path)
-    if name.startswith("results_") and name.endswith(".json") and not name.endswith(".pytorch.json"):
-        return True
-    with open(path, "rb") as f:
-        head = f.read(65536)
-    return head.lstrip()[:1] == b"{" and b'"output_throughput"' in head
-
-
-def runs(path):
-    """(line, object) of every JSON value in the file."""
-    text = open(path).read()
-    dec = json.JSONDecoder()
+def values(text):
+    """(line, value) of every JSON value in a file's text."""
+    dec = json.JSONDecoder(parse_constant=lambda c: c)
     pos = 0
     while True:
         while pos < len(text) and text[pos].isspace():
@@ -66,15 +61,37 @@ def runs(path):
         pos = end
 
 
-def point(job_id, path, line, d, gpus):
-    vllm = "total_token_throughput" in d or any(k.endswith("_e2el_ms") for k in d)
-    p = {"job_id": job_id, "file": path, "line": line, "format": "vllm" if vllm else "sglang"}
+def kind(d):
+    """Which tool wrote a JSON value, by its keys (None: not a result)."""
+    if not isinstance(d, dict):
+        return None
+    if "aiperf_version" in d or "benchmark_duration" in d:
+        return "aiperf"
+    if "output_throughput" in d and ("total_token_throughput" in d
+                                     or any(k.endswith("_e2el_ms") for k in d)):
+        return "vllm"
+    if "output_throughput" in d and ("total_throughput" in d or "concurrency" in d
+                                     or any(k.endswith("_e2e_latency_ms") for k in d)):
+        return "sglang"
+    return None
+
+
+def flat(fmt, d, bench):
+    p = {"format": fmt}
+    if fmt == "sglang":
+        ds = d.get("dataset_name")
+        if ds is not None:
+            p["dataset"] = ds
+        if ds and ds.startswith("random"):
+            p["isl"], p["osl"] = d.get("random_input_len"), d.get("random_output_len")
     if d.get("max_concurrency") is not None:
         p["concurrency"] = d["max_concurrency"]
     rate = d.get("request_rate")
-    if rate not in (None, "inf") and rate != float("inf"):
+    if rate not in (None, "inf", "Infinity") and rate != float("inf"):
         p["request_rate"] = float(rate)
     p["duration_s"] = float(d["duration"])
+    if fmt == "vllm" and d.get("num_prompts") is not None:
+        p["requested"] = d["num_prompts"]
     p["completed"] = d["completed"]
     if d.get("failed") is not None:
         p["failed"] = d["failed"]
@@ -84,19 +101,88 @@ def point(job_id, path, line, d, gpus):
     for k in ("request_throughput", "input_throughput"):
         if d.get(k) is not None:
             p[k] = float(d[k])
-    if "input_throughput" not in p and "input_tokens" in p and p["duration_s"] > 0:
-        p["input_throughput"] = p["input_tokens"] / p["duration_s"]
     p["output_throughput"] = float(d["output_throughput"])
     total = d.get("total_token_throughput", d.get("total_throughput"))
     if total is not None:
         p["total_throughput"] = float(total)
-    elif "input_throughput" in p:
-        p["total_throughput"] = p["input_throughput"] + p["output_throughput"]
     lat = sorted(latency(k) + (float(v),) for k, v in d.items() if latency(k) and v is not None)
     for _, name, v in lat:
-        p[name] = v
+        p.setdefault(name, v)
     if d.get("concurrency") is not None:
         p["measured_concurrency"] = float(d["concurrency"])
+    if fmt == "sglang" and "requested" not in p and bench:
+        per, c = bench.get("requests_per_concurrency"), p.get("concurrency")
+        if per and c in bench.get("concurrencies", []):
+            p["requested"] = per * c
+            if p["completed"] <= p["requested"]:
+                p["failed"] = p["requested"] - p["completed"]
+    return p
+
+
+def aiperf(d):
+    p = {"format": "aiperf"}
+    avg = lambda k: d[k]["avg"] if isinstance(d.get(k), dict) and "avg" in d[k] else None
+    cfg = d.get("input_config") or {}
+    ds = (cfg.get("datasets") or [{}])[0]
+    if ds.get("type") is not None:
+        p["dataset"] = ds["type"]
+    for k in ("isl", "osl"):
+        m = ((ds.get("prompts") or {}).get(k) or {}).get("mean")
+        if m is not None:
+            p[k] = int(round(m))
+    phase = next((ph for ph in reversed(cfg.get("phases") or []) if ph.get("kind") == "profiling"), {})
+    if phase.get("concurrency"):
+        p["concurrency"] = phase["concurrency"]
+    if phase.get("rate"):
+        p["request_rate"] = float(phase["rate"])
+    p["duration_s"] = avg("benchmark_duration")
+    if phase.get("requests"):
+        p["requested"] = phase["requests"]
+    p["completed"] = int(avg("request_count"))
+    if avg("error_request_count") is not None:
+        p["failed"] = int(avg("error_request_count"))
+    elif avg("completed_request_count") is not None:
+        p["failed"] = int(avg("completed_request_count")) - p["completed"]
+    else:
+        p["failed"] = 0
+    p["input_tokens"] = int(avg("total_isl"))
+    p["output_tokens"] = int(avg("total_osl"))
+    for ours, theirs in [("request_throughput", "request_throughput"),
+                         ("input_throughput", "input_token_throughput"),
+                         ("output_throughput", "output_token_throughput"),
+                         ("total_throughput", "total_token_throughput")]:
+        if avg(theirs) is not None:
+            p[ours] = avg(theirs)
+    lat = []
+    for theirs, ours in AIPERF_LATENCIES:
+        for stat, v in (d.get(theirs) or {}).items():
+            key = {"avg": "mean", "p50": "median"}.get(stat, stat)
+            l = latency("%s_%s_ms" % (key, {"e2e": "e2el"}.get(ours, ours)))
+            if l:
+                lat.append(l + (float(v),))
+    for _, name, v in sorted(lat):
+        p[name] = v
+    if avg("effective_concurrency") is not None:
+        p["measured_concurrency"] = avg("effective_concurrency")
+    return p
+
+
+def point(job_id, path, line, d, gpus, bench):
+    fmt = kind(d)
+    p = aiperf(d) if fmt == "aiperf" else flat(fmt, d, bench)
+    if "isl" not in p and "osl" not in p and "dataset" not in p and bench:
+        p["isl"], p["osl"] = bench.get("isl"), bench.get("osl")
+    if "request_rate" in p:
+        p["rate_mode"] = "request_rate"
+    elif "concurrency" in p:
+        p["rate_mode"] = "concurrency"
+    else:
+        p["rate_mode"] = "unlimited"
+    if "input_throughput" not in p and "input_tokens" in p and p["duration_s"] > 0:
+        p["input_throughput"] = p["input_tokens"] / p["duration_s"]
+    if "total_throughput" not in p and "input_throughput" in p:
+        p["total_throughput"] = p["input_throughput"] + p["output_throughput"]
+    p = {"job_id": job_id, "file": path, "line": line, **p}
     p["gpus"] = gpus
     p["output_tps_per_gpu"] = p["output_throughput"] / gpus
     if "total_throughput" in p:
@@ -111,8 +197,13 @@ def judge(p, state, job_id):
     why = []
     if p["completed"] == 0:
         why.append("no completed requests")
-    if p.get("failed"):
-        why.append("%d failed requests" % p["failed"])
+    failed = p.get("failed")
+    ended = p["completed"] + failed if failed is not None else None
+    if failed:
+        total = p.get("requested") or ended
+        why.append("%d of %d requests failed" % (failed, total))
+    if p.get("requested") is not None and ended is not None and ended != p["requested"]:
+        why.append("requests ended: %d of %d" % (ended, p["requested"]))
     if p["output_tokens"] == 0:
         why.append("no output tokens")
     if p["duration_s"] <= 0:
@@ -151,6 +242,28 @@ def cell(v):
     return str(v) if not isinstance(v, float) else repr(v)
 
 
+def job_points(job_id, root, gpus, state):
+    """Every result in the job's directory; every other file is looked at and passed over."""
+    bench, files = None, []
+    for d, _, names in os.walk(root):
+        for n in names:
+            path = os.path.join(d, n)
+            if d == root and n == "sweep_benchmark.json":
+                bench = json.load(open(path))
+            elif n.endswith((".json", ".jsonl")) and not (
+                    n == "profile_export_aiperf.json" and os.path.basename(os.path.dirname(d)) == "phases"):
+                files.append(path)
+    out = []
+    for path in sorted(files):
+        for line, obj in values(open(path).read()):
+            if kind(obj):
+                p = point(job_id, path, line, obj, gpus, bench)
+                judge(p, state, job_id)
+                p["pareto"] = False
+                out.append(p)
+    return out
+
+
 def main():
     records = [json.loads(line) for line in open(sys.argv[1])]
     rows = []
@@ -161,15 +274,8 @@ def main():
             for k, v in r["parameters"][section].items():
                 head["%s.%s" % (section, k)] = v
         for job_id in [r["job_id"]] + r.get("retry_job_ids", []):
-            d = os.path.join(r["log_dir"], job_id)
-            files = sorted(f for f in glob.glob(d + "/**/*.json*", recursive=True)
-                           if f.endswith((".json", ".jsonl")) and is_result(f))
-            for path in files:
-                for line, obj in runs(path):
-                    p = point(job_id, path, line, obj, gpus)
-                    judge(p, r.get("state"), job_id)
-                    p["pareto"] = False
-                    rows.append((head, p))
+            for p in job_points(job_id, os.path.join(r["log_dir"], job_id), gpus, r.get("state")):
+                rows.append((head, p))
     pareto([p for _, p in rows])
     heads, cols = [], set()
     for h, p in rows:

@@ -4,7 +4,8 @@ for bench/results.sh, and their records (DIR/records.jsonl).
 
 Each job has the record's log directory DIR/logs/sweep_job_sweep{i}/ with sbatch's
 {job}.out/.err, and its own directory {job}/ with step logs, the demo's node report (a JSON
-file that is not a result) and 4 benchmark results: even jobs SGLang bench_serving JSON Lines
+file that is not a result), the job's sweep_benchmark.json (what the job script writes: the
+benchmark's request) and 4 benchmark results: even jobs SGLang bench_serving JSON Lines
 (bench/bench_serving.jsonl, 4 lines), odd jobs vLLM/sa-bench JSON files
 (sa-bench_isl_1024_osl_256/results_concurrency_{C}_gpus_16.json, with short per-request
 arrays). Numbers are synthetic and deterministic.
@@ -78,6 +79,10 @@ def main():
                     f.write("would run: python3 -m dynamo.sglang ...\n")
             with open(os.path.join(d, "nodes", "gpu-001_aggregated_w0_r0.json"), "w") as f:
                 json.dump({"node": "gpu-001", "role": "aggregated", "config": {"mem-fraction-static": mem}}, f)
+            with open(os.path.join(d, "sweep_benchmark.json"), "w") as f:
+                json.dump({"type": "sglang" if i % 2 == 0 else "sa-bench", "isl": 1024, "osl": 256,
+                           "concurrencies": CONCURRENCIES, "req_rate": "inf",
+                           "requests_per_concurrency": 4 if i % 2 == 0 else 10}, f)
             if i % 2 == 0:
                 os.makedirs(os.path.join(d, "bench"))
                 with open(os.path.join(d, "bench", "bench_serving.jsonl"), "w") as f:

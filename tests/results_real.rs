@@ -719,7 +719,7 @@ fn every_file_of_a_job_directory_is_a_point_source_or_reported() {
             for d in 0..depth {
                 at = at.join(format!("d{}", (rng.next() + d) % 3));
             }
-            let path = if rng.next() % 2 == 0 {
+            let path = if rng.next().is_multiple_of(2) {
                 let src = &real[(rng.next() % real.len() as u64) as usize];
                 let p = at.join(format!(
                     "{k}_{}",

@@ -20,6 +20,7 @@
 //! directory's `.aiperf_results_ready.json` when it says so ([`super::gather`]).
 
 use super::formats::{self, Format, Latency, Metric, Run, Stat};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -57,8 +58,11 @@ const LATENCIES: [(&str, Metric); 4] = [
 ];
 
 /// Reads an AIPerf export's fields into a run; the error names what is missing.
-pub fn run(fields: &[(Cow<str>, Value)]) -> Result<Run, String> {
-    let get = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v);
+pub fn run(fields: &[(Cow<str>, &RawValue)]) -> Result<Run, String> {
+    let raw = |k: &str| fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.get());
+    // AIPerf's values are objects: parsed when asked for (a large sweep's points are mostly
+    // the flat formats).
+    let get = |k: &str| raw(k).and_then(|t| serde_json::from_str::<Value>(t).ok());
     let mut r = Run::new(Format::Aiperf);
     let avg = |r: &mut Run, k: &str| -> Result<Option<f64>, String> {
         match get(k) {
@@ -66,7 +70,7 @@ pub fn run(fields: &[(Cow<str>, Value)]) -> Result<Run, String> {
             Some(Value::Object(m)) => {
                 let key = format!("{k}.avg");
                 Ok(m.get("avg")
-                    .and_then(|v| formats::number(&mut r.problems, &key, v)))
+                    .and_then(|v| formats::number(&mut r.problems, &key, &v.to_string())))
             }
             Some(other) => Err(format!(
                 "field {k:?}: expected a metric object {{\"unit\", \"avg\", ...}}, found {other}"
@@ -83,7 +87,7 @@ pub fn run(fields: &[(Cow<str>, Value)]) -> Result<Run, String> {
         Some(v as u64)
     };
     // Present, even when its figure is not valid (then a problem says why).
-    let required = |k: &str| match get(k) {
+    let required = |k: &str| match raw(k) {
         None => Err(format!("missing field {k:?}")),
         Some(_) => Ok(()),
     };
@@ -117,7 +121,7 @@ pub fn run(fields: &[(Cow<str>, Value)]) -> Result<Run, String> {
     r.measured_concurrency = avg(&mut r, "effective_concurrency")?;
     for (name, metric) in LATENCIES {
         if let Some(Value::Object(m)) = get(name) {
-            for (stat_key, v) in m {
+            for (stat_key, v) in m.iter() {
                 let stat = match stat_key.as_str() {
                     "avg" => Stat::Mean,
                     "p50" => Stat::Median,
@@ -127,23 +131,23 @@ pub fn run(fields: &[(Cow<str>, Value)]) -> Result<Run, String> {
                     },
                 };
                 let key = format!("{name}.{stat_key}");
-                if let Some(v) = formats::number(&mut r.problems, &key, v) {
+                if let Some(v) = formats::number(&mut r.problems, &key, &v.to_string()) {
                     r.set_latency(Latency::new(metric, stat), v, &key);
                 }
             }
         }
     }
-    if get("was_cancelled").and_then(Value::as_bool) == Some(true) {
+    if raw("was_cancelled") == Some("true") {
         r.problems
             .push("the AIPerf run was cancelled (was_cancelled: true)".to_string());
     }
-    if get("is_complete").and_then(Value::as_bool) == Some(false) {
+    if raw("is_complete") == Some("false") {
         r.problems
             .push("the AIPerf run is not complete (is_complete: false)".to_string());
     }
     if let Some(config) = get("input_config") {
-        load(&mut r, config);
-        prompts(&mut r, config);
+        load(&mut r, &config);
+        prompts(&mut r, &config);
     }
     r.finish();
     Ok(r)
@@ -187,7 +191,10 @@ fn prompts(r: &mut Run, config: &Value) {
     else {
         return;
     };
-    r.dataset = dataset.get("type").and_then(Value::as_str).map(Into::into);
+    r.dataset = dataset
+        .get("type")
+        .and_then(Value::as_str)
+        .map(|t| Cow::Owned(t.to_string()));
     let mean = |k: &str| {
         dataset
             .get("prompts")?

@@ -7,7 +7,7 @@
 //! without being kept.
 
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::io::Read;
 use std::path::Path;
@@ -23,8 +23,9 @@ pub enum Raw<'a> {
 /// The parts of a JSON object that [`super::formats`] reads.
 #[derive(Default)]
 pub struct Object<'a> {
-    /// The fields kept ([`Want::Keep`]), in file order.
-    pub fields: Vec<(Cow<'a, str>, Value)>,
+    /// The fields kept ([`Want::Keep`]), in file order, as their JSON text (no number is
+    /// parsed, nothing allocated, until a run is read from them).
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
     /// Keys seen whose values were skipped ([`Want::Mark`] bits): enough to say what a JSON
     /// value that is not a result is.
     pub marks: u32,
@@ -216,7 +217,7 @@ impl<'de> Visitor<'de> for RawVisitor {
         while let Some(key) = map.next_key_seed(WantedKey)? {
             match key {
                 Key::Keep(key) => {
-                    let v: Value = map.next_value()?;
+                    let v: &RawValue = map.next_value()?;
                     o.fields.push((key, v));
                 }
                 Key::Mark(bit) => {

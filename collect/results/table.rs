@@ -168,8 +168,23 @@ fn columns(records: &[Record], found: &[Found]) -> (Vec<String>, Vec<String>) {
     }
     let mut points: Vec<String> = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
+    // Most points have the fields of the one before: only a point whose field list differs
+    // from the last one looked at is looked into.
+    let mut last: Vec<String> = Vec::new();
+    let mut same;
     for p in found.iter().flat_map(|f| &f.points) {
+        let mut i = 0;
+        same = true;
         p.each_field(|k, _| {
+            same &= last.get(i).is_some_and(|l| l == k);
+            i += 1;
+        });
+        if same && i == last.len() {
+            continue;
+        }
+        last.clear();
+        p.each_field(|k, _| {
+            last.push(k.to_string());
             if !seen.contains(k) {
                 seen.insert(k.to_string());
                 points.push(k.to_string());
