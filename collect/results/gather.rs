@@ -3,8 +3,18 @@
 //! is to be done with it. Nothing below a job's directory is passed over in silence: a file is
 //! read for results, read for what it says about them (AIPerf's completion marker, the job's
 //! benchmark request), or listed as not a result with the reason.
+//!
+//! A job's directory is walked depth first, each directory's entries in name order (which is
+//! the order of their paths), with the directory open: files are opened relative to it
+//! (`openat`, by [`rustix`]), so that a sweep of 10,000 jobs does not resolve 10,000 deep
+//! paths from the root, and no directory is ever stat'ed.
 
+use rustix::fs::{openat, statat, AtFlags, Dir, FileType, Mode, OFlags};
 use std::borrow::Cow;
+use std::ffi::{CString, OsStr};
+use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use sweep::Record;
 
@@ -30,13 +40,7 @@ pub fn job_dirs(r: &Record) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-/// A file (or a directory not searched) below a job's directory.
-pub struct Entry {
-    pub path: PathBuf,
-    pub kind: Kind,
-}
-
-/// What is done with an [`Entry`].
+/// What is done with a file.
 pub enum Kind {
     /// A `.json` or `.jsonl` file: read, and its values classified by their keys.
     Json,
@@ -47,100 +51,246 @@ pub enum Kind {
     Benchmark,
     /// Not read: the reason.
     NotResult(Cow<'static, str>),
-    /// Could not be looked at (a directory that cannot be listed): the error.
+    /// Could not be looked at (a directory that cannot be listed, a link to nothing): the
+    /// error.
     Unreadable(String),
 }
 
-/// Every entry below `dir`, sorted by path (a missing directory has none).
-pub fn entries(dir: &Path) -> Vec<Entry> {
-    let mut found = Vec::new();
-    if let Err(e) = walk(dir, dir, 0, &mut found) {
-        if e.kind() != std::io::ErrorKind::NotFound {
-            found.push(Entry {
-                path: dir.to_path_buf(),
-                kind: Kind::Unreadable(format!("cannot list the job's directory: {e}")),
-            });
-        }
-    }
-    found.sort_by(|a, b| a.path.cmp(&b.path));
-    found
+/// A file below a job's directory, handed to [`visit`]'s callback.
+pub struct Item<'a> {
+    /// Its absolute path.
+    pub path: &'a Path,
+    pub kind: Kind,
+    /// The directory it is in, open, and its name there (for [`Item::read`]).
+    dir: Option<BorrowedFd<'a>>,
+    name: &'a CString,
 }
 
-fn walk(root: &Path, dir: &Path, depth: usize, found: &mut Vec<Entry>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                found.push(Entry {
-                    path: dir.to_path_buf(),
-                    kind: Kind::Unreadable(format!("cannot list directory: {e}")),
-                });
-                continue;
-            }
+impl Item<'_> {
+    /// The whole file into `buf`, refusing one larger than `limit` (checked while reading:
+    /// a file can grow). Opened without following a link's target blindly, and never
+    /// blocking (a FIFO put in its place reads as empty).
+    pub fn read(&self, limit: u64, buf: &mut Vec<u8>) -> Result<(), String> {
+        let io = |e: std::io::Error| format!("cannot read: {e}");
+        let Some(dir) = self.dir else {
+            return Err("cannot read: its directory is gone".to_string());
         };
-        let path = entry.path();
-        let kind = match entry.file_type() {
-            Ok(t) => t,
-            Err(e) => {
-                found.push(Entry {
-                    path,
-                    kind: Kind::Unreadable(format!("cannot look at it: {e}")),
-                });
-                continue;
+        let fd = openat(
+            dir,
+            self.name.as_c_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(|e| io(e.into()))?;
+        buf.clear();
+        // Reading one byte past the limit tells a file that is too large without reading it
+        // all.
+        let n = std::fs::File::from(fd)
+            .take(limit + 1)
+            .read_to_end(buf)
+            .map_err(io)? as u64;
+        if n > limit {
+            return Err(too_large(limit));
+        }
+        Ok(())
+    }
+}
+
+/// The message for a file larger than `--max-result-bytes`.
+pub fn too_large(limit: u64) -> String {
+    format!("file too large (more than --max-result-bytes {limit} bytes)")
+}
+
+/// Calls `each` for every file below the job's directory `root` (a missing directory has
+/// none), in path order; in each directory, first `each(item, true)` for the files to be read
+/// before the others (the job's benchmark, AIPerf's markers), then `each(item, false)` for
+/// every file, those included.
+pub fn visit(root: &Path, each: &mut dyn FnMut(&Item, bool)) {
+    let dir = match openat(
+        rustix::fs::CWD,
+        root,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => fd,
+        Err(e) if e == rustix::io::Errno::NOENT => return,
+        Err(e) => {
+            let name = CString::default();
+            each(
+                &Item {
+                    path: root,
+                    kind: Kind::Unreadable(format!(
+                        "cannot list the job's directory: {}",
+                        std::io::Error::from(e)
+                    )),
+                    dir: None,
+                    name: &name,
+                },
+                false,
+            );
+            return;
+        }
+    };
+    walk(root, dir, true, 0, each);
+}
+
+/// One directory (open as `fd`), and below it.
+fn walk(path: &Path, fd: OwnedFd, top: bool, depth: usize, each: &mut dyn FnMut(&Item, bool)) {
+    let mut names: Vec<(CString, FileType)> = Vec::new();
+    let listed = Dir::new(fd).and_then(|mut d| {
+        while let Some(e) = d.read() {
+            let e = e?;
+            let name = e.file_name();
+            if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                names.push((name.to_owned(), e.file_type()));
             }
+        }
+        Ok(d)
+    });
+    let d = match listed {
+        Ok(d) => d,
+        Err(e) => {
+            let name = CString::default();
+            let error = format!("cannot list directory: {}", std::io::Error::from(e));
+            each(
+                &Item {
+                    path,
+                    kind: Kind::Unreadable(error),
+                    dir: None,
+                    name: &name,
+                },
+                false,
+            );
+            return;
+        }
+    };
+    let Ok(fd) = d.fd() else { return };
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    let classified: Vec<(PathBuf, Kind, bool)> = names
+        .iter()
+        .map(|(name, t)| {
+            let child = path.join(OsStr::from_bytes(name.to_bytes()));
+            let (kind, is_dir) = what(fd, name, *t, top, path, &child);
+            (child, kind, is_dir)
+        })
+        .collect();
+    // First the files that judge the others (the job's benchmark, AIPerf's markers).
+    for ((path, kind, _), (name, _)) in classified.iter().zip(&names) {
+        let kind = match kind {
+            Kind::AiperfMarker => Kind::AiperfMarker,
+            Kind::Benchmark => Kind::Benchmark,
+            _ => continue,
         };
-        // Directories are followed only when they are real ones (no symlink loops).
-        if kind.is_dir() {
-            if depth + 1 >= MAX_DEPTH {
-                found.push(not_result(
-                    path,
-                    format!("a directory more than {MAX_DEPTH} levels down, not searched"),
-                ));
-            } else if let Err(e) = walk(root, &path, depth + 1, found) {
-                found.push(Entry {
-                    path,
-                    kind: Kind::Unreadable(format!("cannot list directory: {e}")),
-                });
-            }
+        each(
+            &Item {
+                path,
+                kind,
+                dir: Some(fd),
+                name,
+            },
+            true,
+        );
+    }
+    // Then every entry in name order, which is path order: a directory's files where its
+    // name sorts.
+    let none = CString::default();
+    for ((child, kind, is_dir), (name, _)) in classified.into_iter().zip(&names) {
+        if !is_dir {
+            let item = Item {
+                path: &child,
+                kind,
+                dir: Some(fd),
+                name,
+            };
+            each(&item, false);
             continue;
         }
-        let kind = if kind.is_file() {
-            classify(root, dir, &path)
-        } else if kind.is_symlink() {
-            // A link is read as what it points to, when that is a file; never opened blind (a
-            // FIFO would block).
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => classify(root, dir, &path),
-                Ok(m) if m.is_dir() => {
-                    Kind::NotResult("a symbolic link to a directory (not followed)".into())
-                }
-                Ok(_) => Kind::NotResult("a symbolic link to something not a file".into()),
-                Err(e) => Kind::Unreadable(format!("cannot read: {e}")),
+        if depth + 1 >= MAX_DEPTH {
+            let why = format!("a directory more than {MAX_DEPTH} levels down, not searched");
+            let item = Item {
+                path: &child,
+                kind: Kind::NotResult(why.into()),
+                dir: None,
+                name: &none,
+            };
+            each(&item, false);
+            continue;
+        }
+        match openat(
+            fd,
+            name.as_c_str(),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+        ) {
+            Ok(sub) => walk(&child, sub, false, depth + 1, each),
+            Err(e) => {
+                let error = format!("cannot list directory: {}", std::io::Error::from(e));
+                let item = Item {
+                    path: &child,
+                    kind: Kind::Unreadable(error),
+                    dir: None,
+                    name: &none,
+                };
+                each(&item, false);
             }
-        } else {
-            Kind::NotResult("not a regular file (a FIFO, socket or device)".into())
-        };
-        found.push(Entry { path, kind });
-    }
-    Ok(())
-}
-
-fn not_result(path: PathBuf, why: String) -> Entry {
-    Entry {
-        path,
-        kind: Kind::NotResult(why.into()),
+        }
     }
 }
 
-/// What to do with the regular file `path` in `dir`, below the job's directory `root`.
-fn classify(root: &Path, dir: &Path, path: &Path) -> Kind {
+/// What an entry is, and whether it is a directory to walk. Directories are followed only
+/// when they are real ones (no symlink loops); a link is read as what it points to when that
+/// is a regular file; nothing else is ever opened (a FIFO would block).
+fn what(
+    dir: BorrowedFd,
+    name: &CString,
+    t: FileType,
+    top: bool,
+    path: &Path,
+    child: &Path,
+) -> (Kind, bool) {
+    let t = if t == FileType::Unknown {
+        // Some filesystems do not say in the listing.
+        statat(dir.as_fd(), name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+            .map_or(FileType::Unknown, |s| FileType::from_raw_mode(s.st_mode))
+    } else {
+        t
+    };
+    match t {
+        FileType::Directory => (Kind::Json, true),
+        FileType::RegularFile => (classify(top, path, child), false),
+        FileType::Symlink => match statat(dir, name.as_c_str(), AtFlags::empty()) {
+            Ok(s) => match FileType::from_raw_mode(s.st_mode) {
+                FileType::RegularFile => (classify(top, path, child), false),
+                FileType::Directory => (
+                    Kind::NotResult("a symbolic link to a directory (not followed)".into()),
+                    false,
+                ),
+                _ => (
+                    Kind::NotResult("a symbolic link to something not a file".into()),
+                    false,
+                ),
+            },
+            Err(e) => (
+                Kind::Unreadable(format!("cannot read: {}", std::io::Error::from(e))),
+                false,
+            ),
+        },
+        _ => (
+            Kind::NotResult("not a regular file (a FIFO, socket or device)".into()),
+            false,
+        ),
+    }
+}
+
+/// What to do with the regular file `path` in `dir` (`top`: the job's own directory).
+fn classify(top: bool, dir: &Path, path: &Path) -> Kind {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
         return Kind::NotResult("a file name that is not UTF-8".into());
     };
     if name == AIPERF_MARKER {
         return Kind::AiperfMarker;
     }
-    if name == BENCHMARK_FILE && dir == root {
+    if name == BENCHMARK_FILE && top {
         return Kind::Benchmark;
     }
     if !(name.ends_with(".json") || name.ends_with(".jsonl")) {

@@ -197,45 +197,47 @@ fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
     for (job_id, dir) in gather::job_dirs(r) {
         f.searched.push(dir.display().to_string());
         let job_id: Arc<str> = job_id.into();
-        let entries = gather::entries(&dir);
         let mut job = JobFiles::default();
-        // What the job asked for and AIPerf's markers first: they judge the runs.
-        for e in &entries {
-            match e.kind {
-                gather::Kind::Benchmark => match read_small(&e.path, opts.max_bytes, buf)
-                    .and_then(|text| benchmark::parse(&text))
-                {
-                    Ok(b) => job.benchmark = Some(b),
-                    Err(error) => f.push_error(&job_id, &e.path, None, error),
-                },
-                gather::Kind::AiperfMarker => match read_small(&e.path, opts.max_bytes, buf)
-                    .and_then(|text| benchmark::aiperf_marker(&text))
-                {
-                    Ok(problems) => job
-                        .markers
-                        .push((e.path.parent().unwrap_or(&dir).to_path_buf(), problems)),
-                    Err(error) => f.push_error(&job_id, &e.path, None, error),
-                },
-                _ => {}
+        gather::visit(&dir, &mut |item, first| {
+            let path = item.path;
+            if first {
+                // What the job asked for and AIPerf's markers: they judge the runs.
+                let text = item.read(opts.max_bytes, buf).and_then(|()| {
+                    String::from_utf8(buf.clone()).map_err(|_| "not UTF-8 text".to_string())
+                });
+                match (&item.kind, text) {
+                    (gather::Kind::Benchmark, Ok(t)) => match benchmark::parse(&t) {
+                        Ok(b) => job.benchmark = Some(b),
+                        Err(error) => f.push_error(&job_id, path, None, error),
+                    },
+                    (_, Ok(t)) => match benchmark::aiperf_marker(&t) {
+                        Ok(problems) => job
+                            .markers
+                            .push((path.parent().unwrap_or(path).to_path_buf(), problems)),
+                        Err(error) => f.push_error(&job_id, path, None, error),
+                    },
+                    (_, Err(error)) => f.push_error(&job_id, path, None, error),
+                }
+                return;
             }
-        }
-        for e in entries {
-            match e.kind {
-                gather::Kind::Json => read_file(&mut f, &job_id, &e.path, &job, opts, buf),
-                gather::Kind::NotResult(reason) => f.push_not_result(&job_id, &e.path, reason),
-                gather::Kind::Unreadable(error) => f.push_error(&job_id, &e.path, None, error),
+            match &item.kind {
+                gather::Kind::Json => read_file(&mut f, &job_id, item, &job, opts, buf),
+                gather::Kind::NotResult(reason) => f.push_not_result(&job_id, path, reason.clone()),
+                gather::Kind::Unreadable(error) => {
+                    f.push_error(&job_id, path, None, error.clone())
+                }
                 gather::Kind::Benchmark => f.push_not_result(
                     &job_id,
-                    &e.path,
+                    path,
                     "the benchmark the job asked for (written by the job script): read for requested counts and the workload shape".into(),
                 ),
                 gather::Kind::AiperfMarker => f.push_not_result(
                     &job_id,
-                    &e.path,
+                    path,
                     "AIPerf's completion marker: read, the run next to it is judged by it".into(),
                 ),
             }
-        }
+        });
     }
     f
 }
@@ -249,26 +251,25 @@ struct JobFiles {
     markers: Vec<(PathBuf, Vec<String>)>,
 }
 
-/// A small file's text (a marker, the job's benchmark).
-fn read_small(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<String, String> {
-    read::bytes(path, limit, buf).map_err(|e| e.message)?;
-    String::from_utf8(buf.clone()).map_err(|_| "not UTF-8 text".to_string())
-}
-
 /// Reads one JSON file: its runs become points; a file without any is an error when it
 /// cannot be read whole, else listed as not a result with what it holds.
 fn read_file(
     f: &mut Found,
     job_id: &Arc<str>,
-    path: &Path,
+    item: &gather::Item,
     job: &JobFiles,
     opts: &Options,
     buf: &mut Vec<u8>,
 ) {
+    let path = item.path;
+    if let Err(error) = item.read(opts.max_bytes, buf) {
+        f.push_error(job_id, path, None, error);
+        return;
+    }
     let mut runs: Vec<(u64, Run)> = Vec::new();
     let mut broken: Vec<(u64, String)> = Vec::new();
     let mut others: Vec<(u64, Cow<'static, str>)> = Vec::new();
-    let read = read::values(path, opts.max_bytes, buf, |line, raw| match raw {
+    let read = read::text(buf, opts.max_bytes, &mut |line, raw| match raw {
         read::Raw::Object(o) => match formats::classify(&o) {
             Class::Result(run) => runs.push((line, *run)),
             Class::Broken(error) => broken.push((line, error)),

@@ -9,8 +9,6 @@
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
-use std::io::Read;
-use std::path::Path;
 
 /// One JSON value of a result file (keys borrowed from the file's text where they can be).
 pub enum Raw<'a> {
@@ -60,20 +58,9 @@ impl Failure {
     }
 }
 
-/// Reads `path` (at most `limit` bytes) and calls `each(line, value)` for every JSON value in
-/// it, in order. A syntax error ends the file: it is returned with its line (the values before
-/// it were handed on).
-pub fn values(
-    path: &Path,
-    limit: u64,
-    buf: &mut Vec<u8>,
-    mut each: impl FnMut(u64, Raw),
-) -> Result<(), Failure> {
-    bytes(path, limit, buf)?;
-    text(buf, limit, &mut each)
-}
-
-/// [`values`] of a file already read whole.
+/// Calls `each(line, value)` for every JSON value of a file's text (at most `limit` bytes),
+/// in order. A syntax error ends the file: it is returned with its line (the values before it
+/// were handed on).
 pub fn text(content: &[u8], limit: u64, each: &mut dyn FnMut(u64, Raw)) -> Result<(), Failure> {
     if content.len() as u64 > limit {
         return Err(too_large(limit));
@@ -83,10 +70,7 @@ pub fn text(content: &[u8], limit: u64, each: &mut dyn FnMut(u64, Raw)) -> Resul
 }
 
 fn too_large(limit: u64) -> Failure {
-    Failure::at(
-        None,
-        format!("file too large (more than --max-result-bytes {limit} bytes)"),
-    )
+    Failure::at(None, super::gather::too_large(limit))
 }
 
 /// The values of a whole file's text, as [`values`] describes.
@@ -122,20 +106,6 @@ fn parse(bytes: &[u8], each: &mut dyn FnMut(u64, Raw)) -> Result<(), Failure> {
 
 fn newlines(b: &[u8]) -> u64 {
     b.iter().filter(|&&c| c == b'\n').count() as u64
-}
-
-/// The whole file into `buf`, refusing one larger than `limit` (checked before reading, and
-/// while reading, since a file can grow).
-pub fn bytes(path: &Path, limit: u64, buf: &mut Vec<u8>) -> Result<(), Failure> {
-    let io = |e: std::io::Error| Failure::at(None, format!("cannot read: {e}"));
-    let file = std::fs::File::open(path).map_err(io)?;
-    buf.clear();
-    // Reading one byte past the limit tells a file that is too large without reading it all.
-    let n = file.take(limit + 1).read_to_end(buf).map_err(io)? as u64;
-    if n > limit {
-        return Err(too_large(limit));
-    }
-    Ok(())
 }
 
 /// The text with `NaN`, `Infinity` and `-Infinity` outside strings quoted, or `None` when
