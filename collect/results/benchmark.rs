@@ -17,40 +17,33 @@ pub struct Benchmark {
     pub requests_per_concurrency: Option<u64>,
 }
 
-/// Parses the job's `sweep_benchmark.json`.
+/// Parses the job's `sweep_benchmark.json` (one per job of a sweep: read into its fields
+/// directly, not through a JSON tree).
 pub fn parse(text: &str) -> Result<Benchmark, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Value::Object(m) = v else {
-        return Err("expected a JSON object".to_string());
+    #[derive(serde::Deserialize)]
+    struct Spec {
+        isl: Option<u64>,
+        osl: Option<u64>,
+        concurrencies: Option<Vec<u64>>,
+        requests_per_concurrency: Option<u64>,
+    }
+    let spec: Spec = serde_json::from_str(text).map_err(|e| format!("invalid: {e}"))?;
+    let positive = |k: &str, v: Option<u64>| match v {
+        Some(0) => Err(format!("field {k:?} is 0, not a positive integer")),
+        other => Ok(other),
     };
-    let whole = |k: &str| -> Result<Option<u64>, String> {
-        match m.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .filter(|&n| n > 0)
-                .map(Some)
-                .ok_or_else(|| format!("field {k:?}: {v} is not a positive integer")),
-        }
-    };
-    let concurrencies = match m.get("concurrencies") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|c| c.as_u64().filter(|&n| n > 0))
-            .collect::<Option<Vec<u64>>>()
-            .ok_or("field \"concurrencies\": expected positive integers")?,
-        Some(other) => {
-            return Err(format!(
-                "field \"concurrencies\": expected a list, found {other}"
-            ))
-        }
-    };
+    let concurrencies = spec.concurrencies.unwrap_or_default();
+    if concurrencies.contains(&0) {
+        return Err("field \"concurrencies\": expected positive integers".to_string());
+    }
     Ok(Benchmark {
-        isl: whole("isl")?,
-        osl: whole("osl")?,
+        isl: positive("isl", spec.isl)?,
+        osl: positive("osl", spec.osl)?,
         concurrencies,
-        requests_per_concurrency: whole("requests_per_concurrency")?,
+        requests_per_concurrency: positive(
+            "requests_per_concurrency",
+            spec.requests_per_concurrency,
+        )?,
     })
 }
 
@@ -108,4 +101,38 @@ pub fn aiperf_marker(text: &str) -> Result<Vec<String>, String> {
         );
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_jobs_benchmark_is_read_and_a_bad_one_named() {
+        let b = parse(r#"{"type":"sglang","isl":8,"osl":4,"concurrencies":[1,4],"req_rate":"inf","requests_per_concurrency":10}"#).unwrap();
+        assert_eq!(
+            (
+                b.isl,
+                b.osl,
+                b.concurrencies.clone(),
+                b.requests_per_concurrency
+            ),
+            (Some(8), Some(4), vec![1, 4], Some(10))
+        );
+        assert!(parse("{}").unwrap().concurrencies.is_empty());
+        for bad in [
+            r#"{"isl": "8"}"#,
+            r#"{"concurrencies": [0]}"#,
+            r#"{"requests_per_concurrency": 0}"#,
+            r#"[1]"#,
+            "{",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            aiperf_marker(r#"{"ready":true,"was_cancelled":false,"partial":false}"#).unwrap(),
+            Vec::<String>::new()
+        );
+        assert!(aiperf_marker("[]").is_err());
+    }
 }

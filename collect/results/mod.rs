@@ -202,15 +202,16 @@ fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
             let path = item.path;
             if first {
                 // What the job asked for and AIPerf's markers: they judge the runs.
-                let text = item.read(opts.max_bytes, buf).and_then(|()| {
-                    String::from_utf8(buf.clone()).map_err(|_| "not UTF-8 text".to_string())
-                });
+                let text = match item.read(opts.max_bytes, buf) {
+                    Ok(()) => std::str::from_utf8(buf).map_err(|_| "not UTF-8 text".to_string()),
+                    Err(e) => Err(e),
+                };
                 match (&item.kind, text) {
-                    (gather::Kind::Benchmark, Ok(t)) => match benchmark::parse(&t) {
+                    (gather::Kind::Benchmark, Ok(t)) => match benchmark::parse(t) {
                         Ok(b) => job.benchmark = Some(b),
                         Err(error) => f.push_error(&job_id, path, None, error),
                     },
-                    (_, Ok(t)) => match benchmark::aiperf_marker(&t) {
+                    (_, Ok(t)) => match benchmark::aiperf_marker(t) {
                         Ok(problems) => job
                             .markers
                             .push((path.parent().unwrap_or(path).to_path_buf(), problems)),
