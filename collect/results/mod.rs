@@ -195,7 +195,7 @@ fn gather_all(records: &[Record], opts: &Options) -> Vec<Found> {
 fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
     let mut f = Found::default();
     for (job_id, dir) in gather::job_dirs(r) {
-        f.searched.push(dir.display().to_string());
+        f.searched.push(text(&dir).into_owned());
         let job_id: Arc<str> = job_id.into();
         let mut job = JobFiles::default();
         gather::visit(&dir, &mut |item, first| {
@@ -241,6 +241,13 @@ fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
         });
     }
     f
+}
+
+/// A path as text (file names are UTF-8 in practice; any other byte is shown as U+FFFD),
+/// without the formatting machinery of `Path::display` (once per file of a sweep).
+fn text(path: &Path) -> Cow<'_, str> {
+    use std::os::unix::ffi::OsStrExt;
+    String::from_utf8_lossy(path.as_os_str().as_bytes())
 }
 
 /// What a job's directory says about its runs.
@@ -289,7 +296,7 @@ fn read_file(
         }
         return;
     }
-    let file: Arc<str> = path.display().to_string().into();
+    let file: Arc<str> = text(path).into();
     let marker = path
         .parent()
         .and_then(|d| job.markers.iter().find(|(m, _)| m == d))
@@ -728,7 +735,7 @@ impl Found {
     fn push_error(&mut self, job_id: &Arc<str>, path: &Path, line: Option<u64>, error: String) {
         self.errors.push(FileError {
             job_id: job_id.clone(),
-            file: path.display().to_string().into(),
+            file: text(path).into(),
             line,
             error,
         });
@@ -737,7 +744,7 @@ impl Found {
     fn push_not_result(&mut self, job_id: &Arc<str>, path: &Path, reason: Cow<'static, str>) {
         self.not_results.push(NotResult {
             job_id: job_id.clone(),
-            file: path.display().to_string().into(),
+            file: text(path).into(),
             reason,
         });
     }

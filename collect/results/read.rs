@@ -183,7 +183,11 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw<'de>, A::Error> {
-        let mut o = Object::default();
+        // Room for every field a result keeps (about 40): one allocation, no regrowth.
+        let mut o = Object {
+            fields: Vec::with_capacity(48),
+            ..Object::default()
+        };
         while let Some(key) = map.next_key_seed(WantedKey)? {
             match key {
                 Key::Keep(key) => {
