@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/results.sh: sweep-collect --results (release) against a straightforward Python script
-# (bench/results_baseline.py: glob + json.load + csv) that produces the same table, on the
+# (bench/results_baseline.py: os.walk + json + csv) that produces the same table, on the
 # files of N finished jobs with 4 benchmark points each, laid out as the jobs write them
 # (bench/results_gen.py: half SGLang bench_serving JSON Lines, half vLLM/sa-bench JSON files,
 # next to step logs and other JSON files). Checks first that both write the same CSV, byte

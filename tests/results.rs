@@ -67,7 +67,7 @@ fn record(dir: &Path, index: u64, mem: f64, job_id: &str, state: &str) -> Value 
     })
 }
 
-fn job_dir(rec: &Value) -> PathBuf {
+pub fn job_dir(rec: &Value) -> PathBuf {
     Path::new(rec["log_dir"].as_str().unwrap()).join(rec["job_id"].as_str().unwrap())
 }
 
@@ -76,12 +76,12 @@ fn write(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
-fn jsonl(recs: &[Value]) -> String {
+pub fn jsonl(recs: &[Value]) -> String {
     recs.iter().map(|r| format!("{r}\n")).collect()
 }
 
 /// Runs sweep-collect with `args` on the records; returns the output records by index.
-fn collect(dir: &Path, recs: &[Value], args: &[&str]) -> (Vec<Value>, String) {
+pub fn collect(dir: &Path, recs: &[Value], args: &[&str]) -> (Vec<Value>, String) {
     let input = dir.join("records.jsonl");
     std::fs::write(&input, jsonl(recs)).unwrap();
     let mut all = vec!["--jsonl"];
@@ -97,7 +97,7 @@ fn collect(dir: &Path, recs: &[Value], args: &[&str]) -> (Vec<Value>, String) {
     (out, stderr(&o))
 }
 
-fn points(rec: &Value) -> &Vec<Value> {
+pub fn points(rec: &Value) -> &Vec<Value> {
     rec["results"]["points"].as_array().unwrap()
 }
 
@@ -438,11 +438,11 @@ fn figures_that_are_negative_or_not_finite_make_the_point_invalid_with_the_reaso
     assert!(points(&out[0])[0].get("ttft_p99_ms").is_none());
 }
 
-/// A small deterministic generator for the brute-force check.
-struct Rng(u64);
+/// A small deterministic generator (the brute-force check, the random trees of `results_real`).
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;

@@ -6,6 +6,7 @@
 //! point's source or reported.
 
 use crate::common::{run, stderr, stdout, temp_dir};
+use crate::results::{collect, job_dir, jsonl, points, Rng};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -43,32 +44,6 @@ fn record(dir: &Path, index: u64, job_id: &str, gpus: Option<u64>) -> Value {
         r["gpus_per_node"] = json!(g);
     }
     r
-}
-
-fn job_dir(rec: &Value) -> PathBuf {
-    Path::new(rec["log_dir"].as_str().unwrap()).join(rec["job_id"].as_str().unwrap())
-}
-
-/// sweep-collect `args` on the records, as JSON Lines: (records, stderr).
-fn collect(dir: &Path, recs: &[Value], args: &[&str]) -> (Vec<Value>, String) {
-    let input = dir.join("records.jsonl");
-    let text: String = recs.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(&input, text).unwrap();
-    let mut all = vec!["--jsonl"];
-    all.extend_from_slice(args);
-    let path = input.display().to_string();
-    all.push(&path);
-    let o = run("sweep-collect", &all, "");
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let out = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (out, stderr(&o))
-}
-
-fn points(rec: &Value) -> &Vec<Value> {
-    rec["results"]["points"].as_array().unwrap()
 }
 
 /// The point read from line `line` of the file whose name ends in `name`.
@@ -584,8 +559,7 @@ fn one_count_everywhere_and_points_without_a_gpu_count_are_named() {
     let table = dir.join("points.csv");
     let plot = dir.join("frontier.svg");
     let input = dir.join("records.jsonl");
-    let text: String = recs.iter().map(|r| format!("{r}\n")).collect();
-    std::fs::write(&input, text).unwrap();
+    std::fs::write(&input, jsonl(&recs)).unwrap();
     let m = dir.join("m.json");
     let o = run(
         "sweep-collect",
@@ -653,6 +627,53 @@ fn one_count_everywhere_and_points_without_a_gpu_count_are_named() {
         frontier.lines().last().unwrap().starts_with(why),
         "{frontier}"
     );
+    // With an SLO the candidates are those within it: still one count everywhere.
+    let o = run(
+        "sweep-collect",
+        &[
+            "--frontier",
+            "--slo",
+            "ttft_p99_ms<=120",
+            "--table",
+            table.to_str().unwrap(),
+            "--plot",
+            plot.to_str().unwrap(),
+            "--output",
+            m.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = csv_rows(&table);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let (valid, pareto, gpu, meets) = (
+        col("valid"),
+        col("pareto"),
+        col("output_tps_per_gpu"),
+        col("meets_slo"),
+    );
+    let count = |f: &dyn Fn(&Vec<String>) -> bool| rows[1..].iter().filter(|r| f(r)).count();
+    let within = count(&|r| r[valid] == "true" && !r[gpu].is_empty() && r[meets] == "true");
+    let f = count(&|r| r[pareto] == "true");
+    assert!(
+        within > 0 && within < c,
+        "the SLO splits the points: {within} of {c}"
+    );
+    let line = stderr(&o).lines().next().unwrap().to_string();
+    assert!(
+        line.starts_with(&format!("sweep-collect: results: {n} points, {v} valid, {f} on the Pareto frontier of {within} within the SLO, {u} valid without per-GPU figures (left out, see below);")),
+        "{line}"
+    );
+    let title = stdout(&o).lines().next().unwrap().to_string();
+    assert!(title.contains(" within the SLO;"), "{title}");
+    assert_eq!(phrase_counts(&title), (f, within, u), "{title}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    let caption = svg
+        .split("<text")
+        .find(|t| t.contains("Pareto frontier:"))
+        .unwrap();
+    assert_eq!(phrase_counts(caption), (f, within, u), "{caption}");
 }
 
 /// A CSV file's rows (Python's csv module: the cells as a user's pandas would see them).
@@ -663,18 +684,6 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
-}
-
-/// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 """The demo benchmarks' stand-in client (sglang/bench.sh, aiperf/bench.sh): writes, for each
 concurrency, what the real client writes, in its own file layout, with SYNTHETIC numbers.
 
-    demo_bench.py sglang|aiperf OUT_DIR N_PREFILL N_DECODE PREFILL_GPUS DECODE_GPUS ISL OSL CONCURRENCIES [REQ_RATE]
+    demo_bench.py sglang|aiperf JOB_DIR/bench N_PREFILL N_DECODE PREFILL_GPUS DECODE_GPUS ISL OSL CONCURRENCIES [REQ_RATE]
 
 No model runs. The numbers come from the swept values the job was handed (mem-fraction-static
 and max-running-requests in the rendered config), the GPU counts and the concurrency, by a
@@ -24,11 +24,24 @@ concurrency C sends that many times C requests; default 4); SWEEP_DEMO_BENCH_FAI
 makes every Nth request fail (HTTP 500, as a real server's error); SWEEP_DEMO_BENCH_EMPTY=1
 makes every run report no completed request.
 """
+import glob
 import json
 import math
 import os
 import sys
 import time
+
+
+def wait_for_workers(job_dir):
+    """Waits (up to a minute) until every node's worker has reported in job_dir/nodes/, as a
+    real benchmark waits for the model to serve."""
+    want = int(os.environ.get("SLURM_JOB_NUM_NODES") or 1)
+    for _ in range(120):
+        ready = [f for f in glob.glob(os.path.join(job_dir, "nodes", "*.json"))
+                 if any(r in os.path.basename(f) for r in ("_prefill_", "_decode_", "_aggregated_"))]
+        if len(ready) >= want:
+            return
+        time.sleep(0.5)
 
 
 def swept(key, default):
@@ -285,6 +298,7 @@ def write_csv(path, export):
 def main():
     kind, out, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     os.makedirs(out, exist_ok=True)
+    wait_for_workers(os.path.dirname(os.path.abspath(out)))
     with open(os.path.join(out, "args.json"), "w") as f:
         json.dump({"args": args}, f)
     n_prefill, n_decode, prefill_gpus, decode_gpus, isl, osl = (int(a) for a in args[:6])

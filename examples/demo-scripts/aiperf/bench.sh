@@ -15,11 +15,5 @@
 # request fail (AIPerf counts them in error_request_count); SWEEP_DEMO_BENCH_EXIT=N makes the
 # benchmark exit N after writing.
 dir="${SWEEP_LOG_DIR:-.}"
-mkdir -p "$dir/nodes" "$dir/bench"
-for _ in $(seq 1 120); do
-    ready=$(find "$dir/nodes" -name '*_prefill_*.json' -o -name '*_decode_*.json' -o -name '*_aggregated_*.json' | wc -l)
-    [ "$ready" -ge "${SLURM_JOB_NUM_NODES:-1}" ] && break
-    sleep 0.5
-done
 python3 "$(dirname "$0")/../demo_bench.py" aiperf "$dir/bench" "$@" || exit 1
 exit "${SWEEP_DEMO_BENCH_EXIT:-0}"

@@ -15,11 +15,5 @@
 # without a valid result); SWEEP_DEMO_BENCH_FAIL_EVERY=N makes every Nth request fail (SGLang
 # then reports fewer completed requests, and no failed count).
 dir="${SWEEP_LOG_DIR:-.}"
-mkdir -p "$dir/nodes" "$dir/bench"
-for _ in $(seq 1 120); do
-    ready=$(find "$dir/nodes" -name '*_prefill_*.json' -o -name '*_decode_*.json' -o -name '*_aggregated_*.json' | wc -l)
-    [ "$ready" -ge "${SLURM_JOB_NUM_NODES:-1}" ] && break
-    sleep 0.5
-done
 python3 "$(dirname "$0")/../demo_bench.py" sglang "$dir/bench" "$@" || exit 1
 exit "${SWEEP_DEMO_BENCH_EXIT:-0}"
