@@ -73,7 +73,7 @@ fn too_large(limit: u64) -> Failure {
     Failure::at(None, super::gather::too_large(limit))
 }
 
-/// The values of a whole file's text, as [`values`] describes.
+/// The values of a whole file's text, as [`text`] describes.
 fn parse(bytes: &[u8], each: &mut dyn FnMut(u64, Raw)) -> Result<(), Failure> {
     let mut stream = serde_json::Deserializer::from_slice(bytes).into_iter::<Raw>();
     let (mut counted_to, mut line) = (0usize, 1u64);
