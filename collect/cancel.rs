@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use sweep::cli::warn;
-use sweep::slurm::{is_final, JobRef, Slurm};
+use sweep::slurm::{JobRef, Slurm};
 use sweep::Record;
 
 /// How long cancelled jobs are given to end, without `--timeout`.
@@ -40,7 +40,7 @@ pub fn run(
                     Some(c) => tags.iter().all(|t| t.as_ref().is_none_or(|t| t == c)),
                     None => true,
                 };
-                ours && !is_final(&info.state)
+                ours && !info.state.is_final()
             })
         })
         .map(|(job, _)| job.clone())
@@ -86,12 +86,7 @@ pub fn run(
 fn every_job(records: &[Record]) -> BTreeMap<JobRef, Vec<Option<String>>> {
     let mut jobs: BTreeMap<JobRef, Vec<Option<String>>> = BTreeMap::new();
     for r in records {
-        let ids = r.job_id.iter().chain(&r.retry_job_ids).chain(
-            r.history
-                .iter()
-                .flat_map(|h| std::iter::once(&h.job_id).chain(&h.retry_job_ids)),
-        );
-        for id in ids {
+        for id in r.every_job() {
             let key = JobRef {
                 cluster: r.cluster.clone(),
                 job_id: id.clone(),
@@ -109,7 +104,7 @@ fn until_ended(slurm: &Slurm, mut jobs: Vec<JobRef>, limit: f64) -> Result<Vec<J
     let mut pause = 0.25;
     while !jobs.is_empty() {
         let answers = slurm.lookup(&jobs)?;
-        jobs.retain(|j| answers.jobs.get(j).is_some_and(|i| !is_final(&i.state)));
+        jobs.retain(|j| answers.jobs.get(j).is_some_and(|i| !i.state.is_final()));
         if jobs.is_empty() || start.elapsed().as_secs_f64() + pause > limit {
             break;
         }

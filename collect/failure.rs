@@ -18,8 +18,7 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use sweep::record::Failure;
-use sweep::slurm::is_final;
-use sweep::Record;
+use sweep::{JobState, Record};
 
 /// The name of the file the job script writes when a step fails, in the job's own directory.
 pub const FAILED_STEP: &str = "failed_step";
@@ -40,7 +39,7 @@ pub fn of_record(r: &Record) -> Option<Failure> {
     of_job(
         r.log_dir.as_deref(),
         job,
-        r.status.state.as_deref()?,
+        r.status.state.as_ref()?,
         r.status.state_reason.as_deref(),
     )
 }
@@ -51,17 +50,17 @@ pub fn of_record(r: &Record) -> Option<Failure> {
 pub fn of_job(
     log_dir: Option<&str>,
     job_id: &str,
-    state: &str,
+    state: &JobState,
     reason: Option<&str>,
 ) -> Option<Failure> {
-    if state == "COMPLETED" || !is_final(state) {
+    if *state == JobState::Completed || !state.is_final() {
         return None;
     }
     let log_dir = log_dir.map(Path::new);
     if let Some(f) = log_dir.and_then(|d| failed_step(&d.join(job_id))) {
         return Some(f);
     }
-    if state == "UNKNOWN" {
+    if *state == JobState::Unknown {
         return None;
     }
     if let Some(what) = verdict(state) {
@@ -91,15 +90,15 @@ pub fn of_job(
 }
 
 /// What Slurm's end states mean when no step failed.
-fn verdict(state: &str) -> Option<&'static str> {
+fn verdict(state: &JobState) -> Option<&'static str> {
     Some(match state {
-        "TIMEOUT" => "the job reached its time limit",
-        "CANCELLED" => "the job was cancelled",
-        "NODE_FAIL" => "a node of the job failed",
-        "PREEMPTED" => "the job was preempted",
-        "BOOT_FAIL" => "a node of the job failed to boot",
-        "DEADLINE" => "the job reached its deadline",
-        "REVOKED" => "the job was revoked (it ran on another cluster of the federation)",
+        JobState::Timeout => "the job reached its time limit",
+        JobState::Cancelled => "the job was cancelled",
+        JobState::NodeFail => "a node of the job failed",
+        JobState::Preempted => "the job was preempted",
+        JobState::BootFail => "a node of the job failed to boot",
+        JobState::Deadline => "the job reached its deadline",
+        JobState::Revoked => "the job was revoked (it ran on another cluster of the federation)",
         _ => return None,
     })
 }
@@ -398,13 +397,13 @@ mod tests {
 
     #[test]
     fn a_verdict_without_a_failed_step() {
-        let f = of_job(None, "12", "TIMEOUT", Some("TimeLimit")).unwrap();
+        let f = of_job(None, "12", &JobState::Timeout, Some("TimeLimit")).unwrap();
         assert_eq!(
             f.message,
             "TIMEOUT: the job reached its time limit (Slurm: TimeLimit)"
         );
-        assert_eq!(of_job(None, "12", "COMPLETED", None), None);
-        assert_eq!(of_job(None, "12", "RUNNING", None), None);
-        assert_eq!(of_job(None, "12", "UNKNOWN", None), None);
+        assert_eq!(of_job(None, "12", &JobState::Completed, None), None);
+        assert_eq!(of_job(None, "12", &JobState::Running, None), None);
+        assert_eq!(of_job(None, "12", &JobState::Unknown, None), None);
     }
 }

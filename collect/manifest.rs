@@ -3,7 +3,7 @@
 
 use crate::job::Job;
 use anyhow::Result;
-use chrono::{DateTime, Local, NaiveDateTime};
+use chrono::{Local, NaiveDateTime};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -83,7 +83,7 @@ fn timestamp(records: &[Record], earlier_stamps: &[String]) -> String {
     let from_submission = || {
         records
             .iter()
-            .filter_map(|r| DateTime::parse_from_rfc3339(r.submitted_at.as_deref()?).ok())
+            .filter_map(|r| r.submitted_at.as_ref()?.instant())
             .min()
             .map(|t| t.with_timezone(&Local).naive_local())
     };
@@ -113,7 +113,7 @@ fn counts(records: &[Record]) -> Value {
             (None, _) => not_submitted += 1,
         }
         if let Some(state) = &r.status.state {
-            *by_state.entry(state).or_default() += 1;
+            *by_state.entry(state.as_str()).or_default() += 1;
         }
     }
     let mut counts = json!({

@@ -8,8 +8,7 @@
 
 use chrono::{DateTime, FixedOffset};
 use std::collections::BTreeMap;
-use sweep::record::Submission;
-use sweep::Record;
+use sweep::{Record, Submission, Timestamp};
 
 /// Merges records by `id`; the result is sorted by `index` (then `id`).
 ///
@@ -63,11 +62,12 @@ fn rank(r: &Record) -> (u8, Option<DateTime<FixedOffset>>) {
     } else {
         0
     };
-    (level, submitted_at(r.submitted_at.as_deref()))
+    (level, instant(&r.submitted_at))
 }
 
-fn submitted_at(s: Option<&str>) -> Option<DateTime<FixedOffset>> {
-    s.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+/// The instant of a submission time; `None` when unknown or unreadable (all alike: ties).
+fn instant(t: &Option<Timestamp>) -> Option<DateTime<FixedOffset>> {
+    t.as_ref().and_then(Timestamp::instant)
 }
 
 /// One combination's versions (in input order) into one record. A union: every job ID any
@@ -105,7 +105,7 @@ fn merge_group(versions: Vec<Record>) -> Record {
     }
     history.retain(|h| Some(&h.job_id) != current.job_id.as_ref());
     // Stable sort: entries without a time keep the order they were first seen in, first.
-    history.sort_by_key(|h| submitted_at(h.submitted_at.as_deref()));
+    history.sort_by_key(|h| instant(&h.submitted_at));
     current.history = history;
     current
 }
@@ -119,32 +119,26 @@ fn union(ids: &mut Vec<String>, more: &[String]) {
     }
 }
 
+/// A version's current submission as a history entry.
 fn as_submission(r: &Record, job_id: &str) -> Submission {
     Submission {
-        job_id: job_id.to_string(),
         submitted_at: r.submitted_at.clone(),
         retry_job_ids: r.retry_job_ids.clone(),
         state: r.status.state.clone(),
-        job_script: None,
+        ..Submission::of_job(job_id)
     }
 }
 
 /// Adds entries to `history`, once per job ID; a later mention fills what an earlier one
-/// left unknown.
+/// left unknown, and its state (a later read) replaces an earlier one.
 fn add_history(history: &mut Vec<Submission>, entries: &[Submission]) {
     for entry in entries {
         match history.iter_mut().find(|h| h.job_id == entry.job_id) {
             Some(h) => {
-                if h.submitted_at.is_none() {
-                    h.submitted_at = entry.submitted_at.clone();
-                }
-                union(&mut h.retry_job_ids, &entry.retry_job_ids);
-                if h.job_script.is_none() {
-                    h.job_script = entry.job_script.clone();
-                }
                 if entry.state.is_some() {
                     h.state = entry.state.clone();
                 }
+                h.absorb(entry.clone());
             }
             None => history.push(entry.clone()),
         }
@@ -158,13 +152,7 @@ mod tests {
 
     /// Every job ID a record mentions.
     fn ids(r: &Record) -> BTreeSet<String> {
-        let mut all: BTreeSet<String> = r.job_id.iter().cloned().collect();
-        all.extend(r.retry_job_ids.iter().cloned());
-        for h in &r.history {
-            all.insert(h.job_id.clone());
-            all.extend(h.retry_job_ids.iter().cloned());
-        }
-        all
+        r.every_job().cloned().collect()
     }
 
     fn version(job: Option<u32>, retries: &[u32], history: &[(u32, &[u32])]) -> Record {

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::Path;
 use sweep::record::Failure;
-use sweep::Record;
+use sweep::{JobState, Record};
 
 /// Which submission of its combination a job was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,7 @@ pub fn find<'a>(records: &'a [Record], id: &str) -> Result<(&'a Record, Which)> 
 struct Details<'a> {
     record: &'a Record,
     which: Which,
-    state: Option<String>,
+    state: Option<JobState>,
     failure: Option<Failure>,
     job_script: Option<String>,
     job_dir: Option<String>,
@@ -87,9 +87,9 @@ fn details<'a>(record: &'a Record, which: Which, id: &str) -> Details<'a> {
     let log_dir = record.log_dir.as_deref();
     let failure = match which {
         _ if current == Some(id) => s.failure.clone().or_else(|| failure::of_record(record)),
-        Which::Current => failure::of_job(log_dir, id, "FAILED", None),
+        Which::Current => failure::of_job(log_dir, id, &JobState::Failed, None),
         _ => state
-            .as_deref()
+            .as_ref()
             .and_then(|st| failure::of_job(log_dir, id, st, None)),
     };
     let job_script = match which {
@@ -154,7 +154,7 @@ fn human_text(id: &str, d: &Details) -> String {
     let mut put = |k: &str, v: Option<String>| {
         lines.push((k.to_string(), v.unwrap_or_else(|| "-".to_string())));
     };
-    put("state", d.state.clone());
+    put("state", d.state.as_ref().map(JobState::to_string));
     if let Some(f) = &d.failure {
         let step = match (&f.step, f.exit_status) {
             (Some(s), Some(rc)) => format!("{s} exited with status {rc}: "),

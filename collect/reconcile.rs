@@ -24,28 +24,21 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use sweep::cli::warn;
 use sweep::record::{JobStatus, SubmitStatus};
-use sweep::slurm::{local_rfc3339, parse_time, Slurm};
+use sweep::slurm::{parse_time, Slurm};
 use sweep::state::Submissions;
 use sweep::tag::{self, Tag};
-use sweep::Record;
+use sweep::{JobState, Record, Submission, Timestamp};
 
 /// A tagged job found in Slurm, or a submission found in a journal.
 struct Found {
     tag: Tag,
-    /// Submit time, RFC 3339, when known.
-    submitted_at: Option<String>,
     /// The job this one is a `--retries` follow-up of (`--dependency=afternotok:ID`).
     after: Option<String>,
-    /// Slurm's state, when Slurm listed it (`PENDING`, `CANCELLED`, ...).
-    state: Option<String>,
-    /// Job name, script and log directory, when known.
-    job_name: Option<String>,
-    job_script: Option<String>,
-    log_dir: Option<String>,
-    /// Follow-ups the journal knows.
-    retry_job_ids: Vec<String>,
     /// Found in a sweep's journal: sweep-submit made and released it.
     journaled: bool,
+    /// What is known of it: submit time, Slurm's state (when Slurm listed it), job name,
+    /// script and log directory, the follow-ups the journal knows.
+    submission: Submission,
 }
 
 /// Adds the submissions no record mentions; reports them on stderr.
@@ -68,7 +61,7 @@ pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Recor
         let listed = all.remove(&job_id);
         let mut f = f;
         if let Some(l) = listed {
-            f.state = l.state;
+            f.submission.state = l.submission.state;
             f.after = f.after.or(l.after);
         }
         all.insert(job_id, f);
@@ -85,7 +78,7 @@ pub fn run(slurm: &Slurm, records: Vec<Record>, since: &str) -> Result<Vec<Recor
         if journal_keys.contains(&f.tag.sweep_key) && !f.journaled {
             ghosts.push(format!(
                 "{job_id} ({}, index {})",
-                f.state.as_deref().unwrap_or("?"),
+                f.submission.state.as_ref().map_or("?", JobState::as_str),
                 f.tag.index
             ));
             continue;
@@ -137,24 +130,16 @@ fn journals(records: &[Record]) -> Result<(BTreeMap<String, Found>, BTreeSet<Str
         }
         keys.insert(tag::sweep_key(dir));
         for s in subs.by_id.into_values().flatten() {
-            let Some(tag) = tag::parse(&s.tag) else {
+            let Some(tag) = s.tag.as_deref().and_then(tag::parse) else {
                 continue;
             };
-            let some = |v: String| Some(v).filter(|v| !v.is_empty());
-            found.insert(
-                s.job_id.clone(),
-                Found {
-                    tag,
-                    submitted_at: some(s.at),
-                    after: None,
-                    state: None,
-                    job_name: some(s.job_name),
-                    job_script: some(s.job_script),
-                    log_dir: some(s.log_dir),
-                    retry_job_ids: s.retry_job_ids,
-                    journaled: true,
-                },
-            );
+            let found_one = Found {
+                tag,
+                after: None,
+                journaled: true,
+                submission: s,
+            };
+            found.insert(found_one.submission.job_id.clone(), found_one);
         }
     }
     Ok((found, keys))
@@ -197,18 +182,11 @@ fn sweep_keys(records: &[Record]) -> BTreeSet<String> {
 
 /// Every job ID a record mentions: current, retries, history.
 fn mentioned(records: &[Record]) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    for r in records {
-        ids.extend(r.job_id.iter().cloned());
-        ids.extend(r.retry_job_ids.iter().cloned());
-        ids.extend(r.history.iter().map(|h| h.job_id.clone()));
-        ids.extend(
-            r.history
-                .iter()
-                .flat_map(|h| h.retry_job_ids.iter().cloned()),
-        );
-    }
-    ids
+    records
+        .iter()
+        .flat_map(Record::every_job)
+        .cloned()
+        .collect()
 }
 
 /// The user's jobs with one of our tags: squeue (live and recently ended), then sacct (older).
@@ -217,8 +195,8 @@ fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
     for job in slurm.tagged_jobs()? {
         let dependency = job.dependency.as_deref().unwrap_or_default();
         let f = add_tagged(&mut found, &job.job_id, job.submitted, job.tag, dependency);
-        f.state = Some(job.state);
-        f.job_name = Some(job.name).filter(|n| !n.is_empty());
+        f.submission.state = Some(job.state);
+        f.submission.job_name = Some(job.name).filter(|n| !n.is_empty());
     }
     let fields = "JobID,Submit,State,JobName,Comment,SubmitLine";
     let args = ["-n", "-X", "-P", "-S", since, "-o", fields].map(String::from);
@@ -232,11 +210,12 @@ fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
                 {
                     if let Some(tag) = tag::parse(comment).or_else(|| tag_in_command(command)) {
                         let f = add_tagged(&mut found, id, parse_time(submit), tag, command);
-                        if f.state.is_none() {
-                            f.state = Some(sweep::slurm::normalise_state(state));
+                        let s = &mut f.submission;
+                        if s.state.is_none() {
+                            s.state = Some(JobState::from_slurm(state));
                         }
-                        if f.job_name.is_none() {
-                            f.job_name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
+                        if s.job_name.is_none() {
+                            s.job_name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
                         }
                     }
                 }
@@ -259,16 +238,14 @@ fn add_tagged<'a>(
     dependency: &str,
 ) -> &'a mut Found {
     let after = after_not_ok(dependency);
-    let f = found.entry(id.trim().to_string()).or_insert(Found {
+    let f = found.entry(id.trim().to_string()).or_insert_with(|| Found {
         tag,
-        submitted_at: submitted.and_then(local_rfc3339),
         after: None,
-        state: None,
-        job_name: None,
-        job_script: None,
-        log_dir: None,
-        retry_job_ids: Vec::new(),
         journaled: false,
+        submission: Submission {
+            submitted_at: submitted.and_then(Timestamp::from_slurm),
+            ..Submission::of_job(id.trim())
+        },
     });
     if f.after.is_none() {
         f.after = after;
@@ -300,19 +277,20 @@ fn tag_in_command(line: &str) -> Option<Tag> {
 
 /// The combination's record as a submission of the found job.
 fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
+    let found = &f.submission;
     let mut s = r.clone();
     s.job_id = Some(job_id.to_string());
-    s.submitted_at = f.submitted_at.clone();
+    s.submitted_at = found.submitted_at.clone();
     s.submit_status = Some(SubmitStatus::Submitted);
     s.submit_error = None;
-    s.retry_job_ids = f.retry_job_ids.clone();
+    s.retry_job_ids = found.retry_job_ids.clone();
     s.history.clear();
     s.status = JobStatus::default();
     s.tag = Some(tag::format(&f.tag.sweep_key, &f.tag.id, f.tag.index));
     for (field, value) in [
-        (&mut s.job_name, &f.job_name),
-        (&mut s.job_script, &f.job_script),
-        (&mut s.log_dir, &f.log_dir),
+        (&mut s.job_name, &found.job_name),
+        (&mut s.job_script, &found.job_script),
+        (&mut s.log_dir, &found.log_dir),
     ] {
         if value.is_some() {
             *field = value.clone();

@@ -7,8 +7,8 @@
 
 use anyhow::Result;
 use sweep::record::JobStatus;
-use sweep::slurm::{is_final, Answers, JobInfo, JobRef, Slurm};
-use sweep::Record;
+use sweep::slurm::{Answers, JobInfo, JobRef, Slurm};
+use sweep::{JobState, Record};
 
 /// Which combinations a lookup asks about.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,9 +36,9 @@ impl Scope {
 
 /// True when an ended combination may still learn its exit code or its retries' end.
 fn loose_ends(r: &Record) -> bool {
-    let unknown = r.status.state.as_deref() == Some("UNKNOWN");
+    let unknown = r.status.state == Some(JobState::Unknown);
     let no_exit_code = r.status.exit_code.is_none() && !unknown;
-    no_exit_code || r.status.retry_states.iter().any(|s| !is_final(s))
+    no_exit_code || r.status.retry_states.iter().any(|s| !s.is_final())
 }
 
 /// The jobs of the combinations in `scope`.
@@ -62,7 +62,7 @@ fn jobs_of(records: &[Record], scope: Scope) -> Vec<JobRef> {
 
 /// True when nothing more will happen to this combination in Slurm.
 pub fn settled(r: &Record) -> bool {
-    r.job_id.is_none() || r.status.state.as_deref().is_some_and(is_final)
+    r.job_id.is_none() || r.status.state.as_ref().is_some_and(JobState::is_final)
 }
 
 /// What one refresh learnt besides the states.
@@ -107,15 +107,12 @@ fn apply(r: &mut Record, answers: &Answers) -> usize {
     let current = current_attempt(&infos);
     let retry_states = infos[1..]
         .iter()
-        .map(|i| {
-            i.as_ref()
-                .map_or("UNKNOWN".to_string(), |i| i.state.clone())
-        })
+        .map(|i| i.as_ref().map_or(JobState::Unknown, |i| i.state.clone()))
         .collect();
     let mut unknowable = 0;
     let new = match &infos[current] {
         Some(info) => status_of(info),
-        None if r.status.state.as_deref().is_some_and(is_final) && current == 0 => r.status.clone(),
+        None if settled(r) && current == 0 => r.status.clone(),
         None => {
             unknowable = usize::from(answers.accounting_disabled);
             unknown(answers.accounting_disabled)
@@ -170,7 +167,7 @@ fn current_attempt(infos: &[Option<JobInfo>]) -> usize {
         .iter()
         .position(|i| match i {
             None => true,
-            Some(i) => i.state == "COMPLETED" || !is_final(&i.state),
+            Some(i) => i.state == JobState::Completed || !i.state.is_final(),
         })
         .unwrap_or(infos.len() - 1)
 }
@@ -194,7 +191,7 @@ fn unknown(accounting_disabled: bool) -> JobStatus {
         "neither squeue nor sacct knows this job"
     };
     JobStatus {
-        state: Some("UNKNOWN".to_string()),
+        state: Some(JobState::Unknown),
         state_reason: Some(reason.to_string()),
         state_source: Some("none".to_string()),
         ..JobStatus::default()

@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use sweep::record::SubmitStatus;
-use sweep::Record;
+use sweep::{JobState, Record};
 
 /// Two spaces between columns.
 const GAP: usize = 2;
@@ -63,7 +63,7 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
         column("JOB", records, true, |r| {
             job_of(r).unwrap_or("-").to_string()
         }),
-        column("STATE", records, false, state_of),
+        column("STATE", records, false, |r| Shown::of(r).to_string()),
         column("ELAPSED", records, false, |r| {
             r.status.elapsed.clone().unwrap_or_else(|| "-".to_string())
         }),
@@ -114,8 +114,11 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
     columns.extend(params);
     let widths: Vec<usize> = columns.iter().map(Column::width).collect();
     let paint = Paint::new(color);
+    let shown: Vec<Shown> = records.iter().map(Shown::of).collect();
     let mut text = String::new();
-    let mut line = |cells: Vec<String>, why: &str, header: bool| {
+    // `state`: the row's, `None` for the header line.
+    let mut line = |cells: Vec<String>, why: &str, state: Option<&Shown>| {
+        let header = state.is_none();
         let mut l = String::new();
         for (i, (cell, c)) in cells.iter().zip(&columns).enumerate() {
             let pad = widths[i].saturating_sub(measure_text_width(cell));
@@ -123,9 +126,9 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
                 true => format!("{}{cell}", " ".repeat(pad)),
                 false => format!("{cell}{}", " ".repeat(pad)),
             };
-            let styled = match (header, c.header.as_str()) {
-                (true, _) => paint.header(&padded),
-                (false, "STATE") => paint.state(cell, &padded),
+            let styled = match (state, c.header.as_str()) {
+                (None, _) => paint.header(&padded),
+                (Some(state), "STATE") => paint.state(state, &padded),
                 _ => padded,
             };
             l.push_str(&styled);
@@ -151,10 +154,10 @@ pub fn render(records: &[Record], width: Option<usize>, color: bool) -> String {
         }
     };
     let headers = columns.iter().map(|c| c.header.clone()).collect();
-    line(headers, "WHY", true);
-    for i in 0..records.len() {
+    line(headers, "WHY", None);
+    for (i, state) in shown.iter().enumerate() {
         let cells = columns.iter().map(|c| c.cells[i].clone()).collect();
-        line(cells, &why.cells[i], false);
+        line(cells, &why.cells[i], Some(state));
     }
     text.push_str(&summary(records, dropped));
     text
@@ -179,21 +182,53 @@ fn job_of(r: &Record) -> Option<&str> {
     r.status.state_job_id.as_deref().or(r.job_id.as_deref())
 }
 
-/// Slurm's state; for a combination without a job, what became of its submission; `-` for a
-/// job whose state was not asked.
-fn state_of(r: &Record) -> String {
-    if let Some(s) = &r.status.state {
-        return s.clone();
+/// What the STATE column shows: Slurm's state; for a combination without a job, what became
+/// of its submission; `-` for a job whose state was not asked.
+enum Shown {
+    Job(JobState),
+    NotAsked,
+    SubmitFailed,
+    DryRun,
+    NotSubmitted,
+}
+
+impl Shown {
+    fn of(r: &Record) -> Shown {
+        match (&r.status.state, &r.job_id, r.submit_status) {
+            (Some(s), _, _) => Shown::Job(s.clone()),
+            (None, Some(_), _) => Shown::NotAsked,
+            (None, None, Some(SubmitStatus::Failed)) => Shown::SubmitFailed,
+            (None, None, Some(SubmitStatus::DryRun)) => Shown::DryRun,
+            (None, None, _) => Shown::NotSubmitted,
+        }
     }
-    if r.job_id.is_some() {
-        return "-".to_string();
+
+    /// Green for done, cyan for running, yellow for waiting, magenta for cancelled, red
+    /// for everything that went wrong (or is unknown).
+    fn style(&self) -> Style {
+        use JobState::*;
+        match self {
+            Shown::Job(Completed) => Style::new().green(),
+            Shown::Job(Running | Completing | Configuring) => Style::new().cyan(),
+            Shown::Job(Pending) | Shown::NotAsked | Shown::DryRun | Shown::NotSubmitted => {
+                Style::new().yellow()
+            }
+            Shown::Job(Cancelled) => Style::new().magenta(),
+            Shown::Job(_) | Shown::SubmitFailed => Style::new().red().bold(),
+        }
     }
-    match r.submit_status {
-        Some(SubmitStatus::Failed) => "SUBMIT_FAILED",
-        Some(SubmitStatus::DryRun) => "DRY_RUN",
-        _ => "NOT_SUBMITTED",
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Shown::Job(s) => s.as_str(),
+            Shown::NotAsked => "-",
+            Shown::SubmitFailed => "SUBMIT_FAILED",
+            Shown::DryRun => "DRY_RUN",
+            Shown::NotSubmitted => "NOT_SUBMITTED",
+        })
     }
-    .to_string()
 }
 
 /// Why a job failed (its failing step and the last line of that step's stderr), why a
@@ -211,8 +246,8 @@ fn why_of(r: &Record) -> String {
     if let Some(e) = r.submit_error.as_deref().filter(|_| r.job_id.is_none()) {
         return one_line(e);
     }
-    match r.status.state.as_deref() {
-        Some("PENDING") => r.status.state_reason.clone().unwrap_or_default(),
+    match r.status.state {
+        Some(JobState::Pending) => r.status.state_reason.clone().unwrap_or_default(),
         _ => String::new(),
     }
 }
@@ -321,9 +356,9 @@ fn shorten(s: &str, width: usize) -> String {
 fn summary(records: &[Record], dropped: usize) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in records {
-        *counts.entry(state_of(r)).or_default() += 1;
+        *counts.entry(Shown::of(r).to_string()).or_default() += 1;
     }
-    let unasked = counts.remove("-");
+    let unasked = counts.remove(&Shown::NotAsked.to_string());
     let mut parts: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
     if let Some(n) = unasked {
         parts.push(format!("{n} without a state (add --status)"));
@@ -353,15 +388,8 @@ impl Paint {
     }
 
     /// `padded` coloured by the state it shows.
-    fn state(&self, state: &str, padded: &str) -> String {
-        let style = match state {
-            "COMPLETED" => Style::new().green(),
-            "RUNNING" | "COMPLETING" | "CONFIGURING" => Style::new().cyan(),
-            "PENDING" | "-" | "DRY_RUN" | "NOT_SUBMITTED" => Style::new().yellow(),
-            "CANCELLED" => Style::new().magenta(),
-            _ => Style::new().red().bold(),
-        };
-        self.style(style, padded)
+    fn state(&self, state: &Shown, padded: &str) -> String {
+        self.style(state.style(), padded)
     }
 
     fn style(&self, style: Style, s: &str) -> String {

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use sweep::slurm::{Slurm, Unreachable};
-use sweep::Record;
+use sweep::{JobState, Record};
 
 /// How to wait.
 pub struct Options {
@@ -106,7 +106,7 @@ fn counts(records: &[Record]) -> BTreeMap<String, usize> {
         let state = match (&r.job_id, &r.status.state) {
             (None, _) => "NOT_SUBMITTED",
             (Some(_), Some(s)) => s.as_str(),
-            (Some(_), None) => "UNKNOWN",
+            (Some(_), None) => JobState::Unknown.as_str(),
         };
         *counts.entry(state.to_string()).or_insert(0) += 1;
     }
@@ -173,7 +173,7 @@ impl Progress {
     fn summary(&mut self, records: &[Record], timed_out: bool) -> ExitCode {
         self.shown.finish();
         let now = counts(records);
-        let done = now.get("COMPLETED").copied().unwrap_or(0);
+        let done = now.get(JobState::Completed.as_str()).copied().unwrap_or(0);
         let total = records.len();
         let msg = if timed_out {
             let open = records.iter().filter(|r| !status::settled(r)).count();

@@ -27,6 +27,16 @@ pub fn usage<T>(msg: impl Into<String>) -> anyhow::Result<T> {
     Err(UsageError(msg.into()).into())
 }
 
+/// A number of seconds from the command line as a `Duration`: `None` when it is negative,
+/// not finite, too large for a `Duration`, or not above 0 when `positive` is asked. The one
+/// check of every duration option (each program says which rule its option breaks).
+pub fn seconds(value: f64, positive: bool) -> Option<std::time::Duration> {
+    if positive && value <= 0.0 {
+        return None;
+    }
+    std::time::Duration::try_from_secs_f64(value).ok()
+}
+
 /// The running program's name, set once by [`main`].
 static PROGRAM: OnceLock<&'static str> = OnceLock::new();
 

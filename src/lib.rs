@@ -5,11 +5,17 @@
 
 pub mod cli;
 pub mod fsutil;
+pub mod job_state;
 pub mod jsonl;
 pub mod progress;
 pub mod record;
 pub mod slurm;
 pub mod state;
+pub mod submission;
 pub mod tag;
+pub mod timestamp;
 
+pub use job_state::JobState;
 pub use record::{Mode, Record, Role, SlurmKey};
+pub use submission::Submission;
+pub use timestamp::Timestamp;

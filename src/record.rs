@@ -9,6 +9,7 @@
 //! The table of every field, which program adds it and what it means, and how the `id` is
 //! made, is in `docs/record.md` (the one place); each field's own doc below says what it holds.
 
+use crate::{JobState, Submission, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -65,7 +66,7 @@ pub struct Record {
     pub cluster: Option<String>,
     /// RFC 3339 time at which `sbatch` returned the job ID.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted_at: Option<String>,
+    pub submitted_at: Option<Timestamp>,
     /// Why the submission failed: Slurm's own message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submit_error: Option<String>,
@@ -260,33 +261,13 @@ pub enum SubmitStatus {
     AlreadySubmitted,
 }
 
-/// One earlier submission of a combination, kept when it is submitted again.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-pub struct Submission {
-    /// The job ID of that submission.
-    pub job_id: String,
-    /// When it was submitted (RFC 3339), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted_at: Option<String>,
-    /// Its `--retries` follow-up jobs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retry_job_ids: Vec<String>,
-    /// Its last known state, if collect had read one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// Where its job script was kept when a re-submission replaced it
-    /// (`<sweep dir>/history/job_{index}.{job_id}.sh`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_script: Option<String>,
-}
-
 /// Job state read from Slurm by `sweep-collect --status`; every field is absent until then.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct JobStatus {
     /// Slurm state: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY,
     /// NODE_FAIL, PREEMPTED, ..., or UNKNOWN when Slurm could not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<JobState>,
     /// Why a job pends (Slurm's reason, e.g. `ReqNodeNotAvail`), or why the state is unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_reason: Option<String>,
@@ -301,7 +282,7 @@ pub struct JobStatus {
     pub node_list: Option<String>,
     /// States of the `--retries` follow-up jobs, in `retry_job_ids` order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retry_states: Vec<String>,
+    pub retry_states: Vec<JobState>,
     /// Where the state came from: `squeue`, `sacct`, or `none` when Slurm could not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_source: Option<String>,
@@ -335,6 +316,63 @@ pub struct Failure {
 }
 
 impl Record {
+    /// The current submission, from the record's flat fields (`job_id`, `retry_job_ids`,
+    /// `tag`, `cluster`, `submitted_at`, `job_name`, `job_script`, `log_dir`,
+    /// `gpus_per_node`, `sbatch_command`, and `state`); `None` without a `job_id`.
+    pub fn current(&self) -> Option<Submission> {
+        Some(Submission {
+            job_id: self.job_id.clone()?,
+            submitted_at: self.submitted_at.clone(),
+            retry_job_ids: self.retry_job_ids.clone(),
+            state: self.status.state.clone(),
+            kept_script: None,
+            tag: self.tag.clone(),
+            cluster: self.cluster.clone(),
+            job_name: self.job_name.clone(),
+            job_script: self.job_script.clone(),
+            log_dir: self.log_dir.clone(),
+            options: None,
+            gpus_per_node: self.gpus_per_node,
+            sbatch_command: self.sbatch_command.clone(),
+        })
+    }
+
+    /// Makes `s` the current submission: its job and follow-ups, and each field it knows
+    /// (a field it does not know keeps the record's value). The job state is not set here:
+    /// it is the state of the combination, which `sweep-collect --status` decides.
+    pub fn set_current(&mut self, s: Submission) {
+        self.job_id = Some(s.job_id);
+        self.retry_job_ids = s.retry_job_ids;
+        let keep = |field: &mut Option<String>, v: Option<String>| {
+            if v.is_some() {
+                *field = v;
+            }
+        };
+        if s.submitted_at.is_some() {
+            self.submitted_at = s.submitted_at;
+        }
+        keep(&mut self.cluster, s.cluster);
+        keep(&mut self.tag, s.tag);
+        keep(&mut self.job_name, s.job_name);
+        keep(&mut self.job_script, s.job_script);
+        keep(&mut self.log_dir, s.log_dir);
+        if s.gpus_per_node.is_some() {
+            self.gpus_per_node = s.gpus_per_node;
+        }
+        if s.sbatch_command.is_some() {
+            self.sbatch_command = s.sbatch_command;
+        }
+    }
+
+    /// Every job the record names: its current job and follow-ups, then each earlier
+    /// submission's.
+    pub fn every_job(&self) -> impl Iterator<Item = &String> {
+        self.job_id
+            .iter()
+            .chain(&self.retry_job_ids)
+            .chain(self.history.iter().flat_map(Submission::jobs))
+    }
+
     /// Every SGLang value for `role`: the common values, then that role's own on top (per-role
     /// values win; a per-role key new to the common ones is appended in its own order).
     pub fn sglang_for_role(&self, role: Role) -> Map<String, Value> {

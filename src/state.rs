@@ -24,6 +24,7 @@
 //! | `options/<hash>.json` | the job options a submission used, by content hash |
 //! | `names.lock`, `submit.lock` | advisory locks (see [`lock`]) |
 
+use crate::{Submission, Timestamp};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -290,81 +291,138 @@ impl Numbers {
 
 // ------------------------------------------------------------------------------- submissions
 
-/// One submission, as `submissions.jsonl` keeps it: written as soon as `sbatch` returned a
-/// job (before the record reaches stdout), and again with each `--retries` follow-up.
+/// One line of `submissions.jsonl`: written as soon as `sbatch` returned a job (before the
+/// record reaches stdout), and again with each `--retries` follow-up. The wire form of a
+/// journaled [`Submission`] (`""` for a value not known).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Submitted {
+struct Line {
     /// When `sbatch` returned the job (RFC 3339).
-    pub at: String,
+    at: String,
     /// The combination's id.
-    pub id: String,
+    id: String,
     /// Its number in the sweep directory.
-    pub index: u64,
+    index: u64,
     /// The job.
-    pub job_id: String,
+    job_id: String,
     /// `sbatch -M` cluster, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cluster: Option<String>,
+    cluster: Option<String>,
     /// `--retries` follow-ups submitted so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retry_job_ids: Vec<String>,
+    retry_job_ids: Vec<String>,
     /// The job's `--comment` tag.
-    pub tag: String,
+    tag: String,
     /// Slurm job name.
-    pub job_name: String,
+    job_name: String,
     /// The job script as submitted (where it was saved then).
-    pub job_script: String,
+    job_script: String,
     /// The job's log directory.
-    pub log_dir: String,
+    log_dir: String,
     /// Hash of the job options (`options/<hash>.json`).
-    pub options: String,
+    options: String,
+}
+
+impl Line {
+    fn new(id: &str, index: u64, s: &Submission) -> Line {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        Line {
+            at: s
+                .submitted_at
+                .as_ref()
+                .map_or_else(String::new, |t| t.as_str().to_string()),
+            id: id.to_string(),
+            index,
+            job_id: s.job_id.clone(),
+            cluster: s.cluster.clone(),
+            retry_job_ids: s.retry_job_ids.clone(),
+            tag: text(&s.tag),
+            job_name: text(&s.job_name),
+            job_script: text(&s.job_script),
+            log_dir: text(&s.log_dir),
+            options: text(&s.options),
+        }
+    }
+
+    fn into_submission(self) -> (String, Submission) {
+        let known = |v: String| Some(v).filter(|v| !v.is_empty());
+        let s = Submission {
+            submitted_at: known(self.at).map(|t| Timestamp::parse(&t)),
+            retry_job_ids: self.retry_job_ids,
+            cluster: self.cluster,
+            tag: known(self.tag),
+            job_name: known(self.job_name),
+            job_script: known(self.job_script),
+            log_dir: known(self.log_dir),
+            options: known(self.options),
+            ..Submission::of_job(self.job_id)
+        };
+        (self.id, s)
+    }
 }
 
 /// The submissions of a sweep directory, by combination id, oldest first.
 #[derive(Debug, Default)]
 pub struct Submissions {
     /// Per id, in the order they were made; one entry per job (the last line for a job wins).
-    pub by_id: BTreeMap<String, Vec<Submitted>>,
+    pub by_id: BTreeMap<String, Vec<Submission>>,
 }
 
 impl Submissions {
     /// Every submission recorded in `sweep_dir` (none for a new directory).
     pub fn load(sweep_dir: &Path) -> Result<Submissions> {
         let path = submissions_path(sweep_dir);
-        let mut by_id: BTreeMap<String, Vec<Submitted>> = BTreeMap::new();
-        read_lines(&path, |s: Submitted| {
-            let list = by_id.entry(s.id.clone()).or_default();
-            match list.iter_mut().find(|e| e.job_id == s.job_id) {
-                Some(e) => *e = s,
-                None => list.push(s),
-            }
+        let mut subs = Submissions::default();
+        read_lines(&path, |l: Line| {
+            let (id, s) = l.into_submission();
+            subs.add(id, s);
         })?;
-        Ok(Submissions { by_id })
+        Ok(subs)
+    }
+
+    /// Adds (or, for a job already there, replaces) a submission of combination `id`.
+    fn add(&mut self, id: String, s: Submission) {
+        let list = self.by_id.entry(id).or_default();
+        match list.iter_mut().find(|e| e.job_id == s.job_id) {
+            Some(e) => *e = s,
+            None => list.push(s),
+        }
+    }
+
+    /// True when no submission is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// The submissions of `id`, oldest first.
+    pub fn of(&self, id: &str) -> &[Submission] {
+        self.by_id.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// The latest submission of `id`.
-    pub fn latest(&self, id: &str) -> Option<&Submitted> {
-        self.by_id.get(id).and_then(|l| l.last())
+    pub fn latest(&self, id: &str) -> Option<&Submission> {
+        self.of(id).last()
+    }
+
+    /// Every submission of every combination.
+    pub fn all(&self) -> impl Iterator<Item = &Submission> {
+        self.by_id.values().flatten()
     }
 
     /// Every job ID any submission of `id` created (jobs and follow-ups).
     pub fn job_ids(&self, id: &str) -> Vec<String> {
-        self.by_id
-            .get(id)
-            .into_iter()
-            .flatten()
-            .flat_map(|s| std::iter::once(&s.job_id).chain(&s.retry_job_ids))
+        self.of(id)
+            .iter()
+            .flat_map(Submission::jobs)
             .cloned()
             .collect()
     }
 
-    /// The options hash of the latest submission in the whole directory.
+    /// The options hash of the latest submission in the whole directory (by time: the
+    /// instants, not the text).
     pub fn latest_options(&self) -> Option<&str> {
-        self.by_id
-            .values()
-            .flatten()
-            .max_by(|a, b| a.at.cmp(&b.at))
-            .map(|s| s.options.as_str())
+        self.all()
+            .max_by(|a, b| a.submitted_at.cmp(&b.submitted_at))
+            .and_then(|s| s.options.as_deref())
     }
 }
 
@@ -372,26 +430,54 @@ fn submissions_path(sweep_dir: &Path) -> PathBuf {
     state_dir(sweep_dir).join("submissions.jsonl")
 }
 
-/// Appends submissions to a sweep directory's journal. Hold the [`LockKind::Submit`] lock.
+/// True when a sweep-submit ran in `sweep_dir` before (it left its lock file), even if its
+/// journal is empty: Slurm may hold jobs of it that no journal line names (a run killed
+/// between `sbatch` and the line).
+pub fn submitted_before(sweep_dir: &Path) -> bool {
+    state_dir(sweep_dir)
+        .join(LockKind::Submit.file_name())
+        .exists()
+}
+
+/// The sweep directory's journal of submissions, read at open and appended to: what
+/// [`Submissions`] loaded, kept up to date with every line written. Hold the
+/// [`LockKind::Submit`] lock.
 pub struct Journal {
-    path: PathBuf,
-    file: File,
+    dir: PathBuf,
+    subs: Submissions,
+    /// Opened at the first line written.
+    file: Option<File>,
 }
 
 impl Journal {
-    /// Opens (creating) the journal of `sweep_dir`.
+    /// Reads the journal of `sweep_dir` (none yet for a new directory).
     pub fn open(sweep_dir: &Path) -> Result<Journal> {
-        create_state_dir(sweep_dir)?;
-        let path = submissions_path(sweep_dir);
-        let file = open_append(&path)?;
-        Ok(Journal { path, file })
+        Ok(Journal {
+            dir: sweep_dir.to_path_buf(),
+            subs: Submissions::load(sweep_dir)?,
+            file: None,
+        })
     }
 
-    /// Writes one submission down (not synced: it survives the process, like every other
-    /// file of the sweep; a crash of the machine may lose the last lines, and the jobs they
-    /// named are then found in Slurm by their tag).
-    pub fn append(&mut self, s: &Submitted) -> Result<()> {
-        append_line(&mut self.file, &self.path, s)
+    /// What the journal holds, this run's lines included.
+    pub fn submissions(&self) -> &Submissions {
+        &self.subs
+    }
+
+    /// Writes one submission of combination `id` (number `index`) down (not synced: it
+    /// survives the process, like every other file of the sweep; a crash of the machine may
+    /// lose the last lines, and the jobs they named are then found in Slurm by their tag). A
+    /// later line for the same job replaces the earlier one (its follow-ups added).
+    pub fn append(&mut self, id: &str, index: u64, s: &Submission) -> Result<()> {
+        let path = submissions_path(&self.dir);
+        if self.file.is_none() {
+            create_state_dir(&self.dir)?;
+            self.file = Some(open_append(&path)?);
+        }
+        let file = self.file.as_mut().expect("opened above");
+        append_line(file, &path, &Line::new(id, index, s))?;
+        self.subs.add(id.to_string(), s.clone());
+        Ok(())
     }
 }
 
@@ -412,8 +498,8 @@ pub fn save_options(sweep_dir: &Path, options: &Value) -> Result<String> {
     Ok(hash)
 }
 
-/// The options saved under `hash` in `sweep_dir`.
-pub fn load_options(sweep_dir: &Path, hash: &str) -> Result<Value> {
+/// The options saved under `hash` in `sweep_dir`, read as a `T`.
+pub fn load_options<T: serde::de::DeserializeOwned>(sweep_dir: &Path, hash: &str) -> Result<T> {
     if hash.is_empty() || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!("invalid options hash {hash:?} in the sweep state");
     }
@@ -422,8 +508,14 @@ pub fn load_options(sweep_dir: &Path, hash: &str) -> Result<Value> {
         .join(format!("{hash}.json"));
     let text = fs::read_to_string(&path)
         .with_context(|| format!("failed to read the saved job options {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{}: damaged saved job options", path.display()))
+    let value: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: damaged saved job options", path.display()))?;
+    serde_json::from_value(value).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: saved job options this version cannot read: {e}",
+            path.display()
+        )
+    })
 }
 
 /// 16 hex digits of the SHA-256 of the options' compact JSON (keys in the order given: the
@@ -486,25 +578,45 @@ mod tests {
     fn a_later_line_for_a_job_adds_its_follow_ups() {
         let d = tmp("journal");
         let mut j = Journal::open(&d).unwrap();
-        let mut s = Submitted {
-            at: "2026-01-01T00:00:00+00:00".into(),
-            id: "a".into(),
-            index: 0,
-            job_id: "10".into(),
-            cluster: None,
-            retry_job_ids: vec![],
-            tag: "sweep:k:a:0".into(),
-            job_name: "j".into(),
-            job_script: "/s".into(),
-            log_dir: "/l".into(),
-            options: "00".into(),
+        let mut s = Submission {
+            submitted_at: Some(Timestamp::parse("2026-01-01T00:00:00+00:00")),
+            tag: Some("sweep:k:a:0".into()),
+            job_name: Some("j".into()),
+            job_script: Some("/s".into()),
+            log_dir: Some("/l".into()),
+            options: Some("00".into()),
+            ..Submission::of_job("10")
         };
-        j.append(&s).unwrap();
+        j.append("a", 0, &s).unwrap();
         s.retry_job_ids.push("11".into());
-        j.append(&s).unwrap();
+        j.append("a", 0, &s).unwrap();
+        assert_eq!(j.submissions().job_ids("a"), ["10", "11"]);
+        let text = fs::read_to_string(submissions_path(&d)).unwrap();
+        assert_eq!(
+            text.lines().last().unwrap(),
+            r#"{"at":"2026-01-01T00:00:00+00:00","id":"a","index":0,"job_id":"10","retry_job_ids":["11"],"tag":"sweep:k:a:0","job_name":"j","job_script":"/s","log_dir":"/l","options":"00"}"#
+        );
         let loaded = Submissions::load(&d).unwrap();
-        assert_eq!(loaded.by_id["a"].len(), 1);
-        assert_eq!(loaded.job_ids("a"), ["10", "11"]);
+        assert_eq!(loaded.of("a"), [s]);
+        assert_eq!(loaded.latest_options(), Some("00"));
+    }
+
+    #[test]
+    fn the_latest_options_are_the_latest_in_time_not_in_text() {
+        let d = tmp("latest");
+        let mut j = Journal::open(&d).unwrap();
+        for (id, at, options) in [
+            ("a", "2026-10-25T02:30:00+02:00", "aa"),
+            ("b", "2026-10-25T02:10:00+01:00", "bb"),
+        ] {
+            let s = Submission {
+                submitted_at: Some(Timestamp::parse(at)),
+                options: Some(options.into()),
+                ..Submission::of_job(id)
+            };
+            j.append(id, 0, &s).unwrap();
+        }
+        assert_eq!(Submissions::load(&d).unwrap().latest_options(), Some("bb"));
     }
 
     #[test]
@@ -513,7 +625,7 @@ mod tests {
         let o = serde_json::json!({"account": "a", "time_limit": "00:10:00"});
         let h = save_options(&d, &o).unwrap();
         assert_eq!(save_options(&d, &o).unwrap(), h);
-        assert_eq!(load_options(&d, &h).unwrap(), o);
-        assert!(load_options(&d, "../x").is_err());
+        assert_eq!(load_options::<Value>(&d, &h).unwrap(), o);
+        assert!(load_options::<Value>(&d, "../x").is_err());
     }
 }

@@ -9,27 +9,21 @@
 //!       --gpu-type gb200-fp8 --script-variant max-tpt > sweeps/tpt/submitted.jsonl
 //! ```
 
-mod already;
-mod caps;
+mod args;
 mod jobscript;
-mod options;
-mod pacing;
+mod judge;
 mod prepare;
-mod progress;
-mod queue;
-mod release;
-mod retry;
+mod read;
 mod sbatch;
-mod spool;
 mod submission;
 mod sweepconfig;
+mod sweeps;
 
 use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
-use sweep::cli::usage;
+use sweep::cli::{seconds, usage};
 
 const AFTER_HELP: &str = r#"Reads every record first (one bad line: nothing is submitted), gives each
 its number in its sweep directory, and leaves out the combinations that already have a
@@ -88,7 +82,7 @@ struct Args {
     #[arg(long, requires = "sweep_config")]
     force: bool,
     #[command(flatten)]
-    script: options::ScriptArgs,
+    script: args::ScriptArgs,
     /// Sweep directory for records that have no sweep_dir (default: a new
     /// ./sweep_YYYYMMDD_HHMMSS)
     #[arg(long, value_name = "PATH")]
@@ -134,7 +128,7 @@ struct Args {
     /// (MaxSubmitJobs, MaxJobs, MaxSubmitJobsPerUser, MaxJobsPerUser). With it, a job Slurm
     /// refuses for such a limit waits for room instead of failing
     #[arg(long, value_name = "N|auto")]
-    max_queued: Option<queue::MaxQueued>,
+    max_queued: Option<sbatch::queue::MaxQueued>,
 }
 
 fn main() -> ExitCode {
@@ -142,52 +136,44 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode> {
-    args.validate()?;
-    submission::run(submission::Options {
-        inputs: args.inputs,
-        sweep_config: args.sweep_config,
-        passed: sweepconfig::Passed {
-            max_jobs: args.max_jobs,
-            force: args.force,
-        },
-        given: options::Given {
-            script: args.script,
-            retries: args.retries,
-            sbatch_args: args.sbatch_arg,
-        },
-        output_dir: args.output_dir,
-        dry_run: args.dry_run,
-        resubmit_completed: args.resubmit_completed,
-        fail_fast: args.fail_fast,
-        sbatch: args.sbatch,
-        attempts: args.submit_attempts,
-        backoff: Duration::from_secs_f64(args.retry_backoff),
-        timeout: Duration::from_secs_f64(args.sbatch_timeout),
-        max_rate: args.max_submit_rate,
-        max_queued: args.max_queued,
-    })
+    submission::run(args.options()?)
 }
 
 impl Args {
-    /// Usage errors that clap cannot see.
-    fn validate(&self) -> Result<()> {
+    /// The options below clap, with the usage errors clap cannot see.
+    fn options(self) -> Result<submission::Options> {
         if self.submit_attempts == 0 {
             return usage("--submit-attempts must be at least 1");
         }
-        // Duration::try_from_secs_f64 refuses negative, non-finite and too large values alike.
-        let secs = |v: f64| Duration::try_from_secs_f64(v).is_ok();
-        if !secs(self.retry_backoff) {
+        let Some(backoff) = seconds(self.retry_backoff, false) else {
             return usage("--retry-backoff must be a number of seconds, 0 or more");
-        }
-        if !(self.sbatch_timeout > 0.0 && secs(self.sbatch_timeout)) {
+        };
+        let Some(timeout) = seconds(self.sbatch_timeout, true) else {
             return usage("--sbatch-timeout must be a positive number of seconds");
+        };
+        let rate_ok = |r: f64| r.is_finite() && seconds(1.0 / r, true).is_some();
+        if self.max_submit_rate.is_some_and(|r| !rate_ok(r)) {
+            return usage("--max-submit-rate must be a positive number per second");
         }
-        if let Some(r) = self.max_submit_rate {
-            if !(r > 0.0 && r.is_finite() && secs(1.0 / r)) {
-                return usage("--max-submit-rate must be a positive number per second");
-            }
-        }
-        Ok(())
+        Ok(submission::Options {
+            inputs: self.inputs,
+            sweep_config: self.sweep_config,
+            passed: sweepconfig::Passed {
+                max_jobs: self.max_jobs,
+                force: self.force,
+            },
+            given: self.script.layer(self.retries, self.sbatch_arg),
+            output_dir: self.output_dir,
+            dry_run: self.dry_run,
+            resubmit_completed: self.resubmit_completed,
+            fail_fast: self.fail_fast,
+            sbatch: self.sbatch,
+            attempts: self.submit_attempts,
+            backoff,
+            timeout,
+            max_rate: self.max_submit_rate,
+            max_queued: self.max_queued,
+        })
     }
 }
 

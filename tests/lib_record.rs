@@ -20,7 +20,8 @@ fn unknown_fields_pass_through_in_order() {
 fn status_fields_are_not_duplicated_into_extra() {
     let line = r#"{"index":0,"id":"x","mode":"disagg","parameters":{"slurm":{},"sglang":{}},"job_id":"12","state":"FAILED","exit_code":"1:0"}"#;
     let r: Record = parse_record(line).unwrap();
-    assert_eq!(r.status.state.as_deref(), Some("FAILED"));
+    assert_eq!(r.status.state, Some(sweep::JobState::Failed));
+    assert_eq!(r.status.state.as_ref().map(|s| s.as_str()), Some("FAILED"));
     assert!(r.extra.is_empty(), "extra: {:?}", r.extra);
 }
 

@@ -422,10 +422,10 @@ fn job_verdict(r: &Record, job_id: &str) -> Verdict {
     } else {
         None
     };
-    match state.as_deref() {
+    match state {
         None => Verdict::Unknown,
-        Some("COMPLETED") => Verdict::Completed,
-        Some(s) if sweep::slurm::is_final(s) => Verdict::Not(format!("job {job_id} ended {s}")),
+        Some(sweep::JobState::Completed) => Verdict::Completed,
+        Some(s) if s.is_final() => Verdict::Not(format!("job {job_id} ended {s}")),
         Some(s) => Verdict::Not(format!("job {job_id} has not ended ({s})")),
     }
 }

@@ -205,7 +205,7 @@ fn head(r: &Record) -> Map<String, Value> {
     m.insert("index".to_string(), Value::from(r.index));
     m.insert("id".to_string(), Value::from(r.id.clone()));
     if let Some(s) = &r.status.state {
-        m.insert("state".to_string(), Value::from(s.clone()));
+        m.insert("state".to_string(), Value::from(s.as_str()));
     }
     for (name, v) in parameters(r) {
         m.insert(name, v);

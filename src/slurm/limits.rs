@@ -4,7 +4,8 @@
 //! is refused. One call per question, never one per job: the queue is one `squeue` for all
 //! of the user's jobs; the limits are one `scontrol show config` and two `sacctmgr` calls.
 
-use super::{is_final, normalise_state, Slurm, Unreachable};
+use super::{Slurm, Unreachable};
+use crate::JobState;
 
 /// One of the user's jobs that still counts against a limit (not in a final state).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +135,7 @@ fn parse_queued(line: &str) -> Option<QueuedJob> {
     else {
         return None;
     };
-    if is_final(&normalise_state(state)) {
+    if JobState::from_slurm(state).is_final() {
         return None;
     }
     Some(QueuedJob {

@@ -18,10 +18,11 @@ mod time;
 pub use control::Refused;
 pub use limits::{AccountingConfig, Association, QosLimits, QueuedJob};
 pub use process::{run, Finished};
-pub use states::{is_final, normalise_elapsed, normalise_state, Answers, JobInfo, JobRef};
+pub use states::{normalise_elapsed, Answers, JobInfo, JobRef};
 pub use tags::{TaggedJob, TAG_FORMAT};
-pub use time::{local_rfc3339, parse_time};
+pub use time::parse_time;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The Slurm commands a program asks, and how long one call may take.
@@ -56,7 +57,41 @@ impl std::fmt::Display for Unreachable {
 
 impl std::error::Error for Unreachable {}
 
+/// Job IDs per `squeue`/`sacct` call unless a program says otherwise.
+pub const BATCH: usize = 1000;
+
 impl Slurm {
+    /// The Slurm commands by their plain names (found on PATH when called), `BATCH` job IDs
+    /// per call, each call killed after `timeout` (set by the option `timeout_option`).
+    pub fn new(timeout: Duration, timeout_option: &'static str) -> Slurm {
+        Slurm {
+            squeue: "squeue".to_string(),
+            sacct: "sacct".to_string(),
+            scontrol: "scontrol".to_string(),
+            scancel: "scancel".to_string(),
+            batch: BATCH,
+            timeout,
+            timeout_option,
+        }
+    }
+
+    /// The Slurm commands next to `program` (an explicit `--sbatch` in a site's Slurm bin
+    /// directory), each else on PATH (else its plain name: calling it then says it could not
+    /// run).
+    pub fn beside(program: &Path, timeout: Duration, timeout_option: &'static str) -> Slurm {
+        let find = |name: &str| {
+            program_beside(program, name)
+                .map_or_else(|| name.to_string(), |p| p.display().to_string())
+        };
+        Slurm {
+            squeue: find("squeue"),
+            sacct: find("sacct"),
+            scontrol: find("scontrol"),
+            scancel: find("scancel"),
+            ..Slurm::new(timeout, timeout_option)
+        }
+    }
+
     /// Runs `program args` with the deadline: its stdout, or one line that says why not
     /// (`squeue: slurm_load_jobs error: Unable to contact slurm controller (connect failure)`).
     pub fn call(&self, program: &str, args: &[String]) -> Result<String, Unreachable> {
@@ -81,6 +116,15 @@ impl Slurm {
             (None, None) => format!("{program} was killed by a signal"),
         }))
     }
+}
+
+/// The program `name` next to `beside`, else on PATH.
+pub fn program_beside(beside: &Path, name: &str) -> Option<PathBuf> {
+    let sibling = beside.with_file_name(name);
+    if sibling.is_file() {
+        return Some(sibling);
+    }
+    which::which(name).ok()
 }
 
 /// Slurm's stderr as one line: the lines that say `error` (Slurm prints warnings and notes

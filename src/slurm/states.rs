@@ -8,6 +8,7 @@
 //! `batch` job IDs; never one call per job.
 
 use super::Slurm;
+use crate::JobState;
 use anyhow::{anyhow, Result};
 use std::collections::BTreeMap;
 
@@ -21,10 +22,10 @@ pub struct JobRef {
 }
 
 /// What Slurm said about one job.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobInfo {
-    /// Normalised state (`CANCELLED by 0` becomes `CANCELLED`).
-    pub state: String,
+    /// The state (`CANCELLED by 0` is `CANCELLED`).
+    pub state: JobState,
     /// Slurm's reason, when it is not `None`.
     pub reason: Option<String>,
     /// `exit:signal`, once the job ended and accounting has it.
@@ -49,24 +50,6 @@ pub struct Answers {
     pub accounting_disabled: bool,
 }
 
-/// Final states: the job will not change any more.
-pub fn is_final(state: &str) -> bool {
-    matches!(
-        state,
-        "COMPLETED"
-            | "FAILED"
-            | "CANCELLED"
-            | "TIMEOUT"
-            | "OUT_OF_MEMORY"
-            | "NODE_FAIL"
-            | "PREEMPTED"
-            | "BOOT_FAIL"
-            | "DEADLINE"
-            | "REVOKED"
-            | "UNKNOWN"
-    )
-}
-
 const SQUEUE_FORMAT: &str = "%i|%T|%r|%M|%N|%k";
 const SACCT_FIELDS: &str = "JobID,State,ExitCode,Elapsed,NodeList,Reason,Comment";
 
@@ -83,7 +66,7 @@ impl Slurm {
                 .copied()
                 .filter(|id| {
                     let key = key(&cluster, id);
-                    answers.jobs.get(&key).is_none_or(|j| is_final(&j.state))
+                    answers.jobs.get(&key).is_none_or(|j| j.state.is_final())
                 })
                 .collect();
             for chunk in later.chunks(self.batch) {
@@ -122,7 +105,7 @@ impl Slurm {
                 return Err(anyhow!("unexpected squeue output: {line:?}"));
             };
             let info = JobInfo {
-                state: normalise_state(state),
+                state: JobState::from_slurm(state),
                 reason: non_empty(reason).filter(|r| *r != "None").map(String::from),
                 exit_code: None,
                 elapsed: non_empty(elapsed).map(normalise_elapsed),
@@ -155,9 +138,9 @@ impl Slurm {
             let [id, state, exit, elapsed, nodes, reason, comment] = f[..] else {
                 return Err(anyhow!("unexpected sacct output: {line:?}"));
             };
-            let state = normalise_state(state);
+            let state = JobState::from_slurm(state);
             let info = JobInfo {
-                exit_code: Some(exit.to_string()).filter(|_| is_final(&state)),
+                exit_code: Some(exit.to_string()).filter(|_| state.is_final()),
                 reason: non_empty(reason).filter(|r| *r != "None").map(String::from),
                 elapsed: non_empty(elapsed).map(normalise_elapsed),
                 node_list: non_empty(nodes)
@@ -178,7 +161,7 @@ impl Slurm {
 fn combine(out: &mut Answers, key: JobRef, acct: JobInfo) {
     match out.jobs.get_mut(&key) {
         Some(live) => {
-            if is_final(&acct.state) && acct.exit_code.is_some() {
+            if acct.state.is_final() && acct.exit_code.is_some() {
                 live.exit_code = acct.exit_code;
             }
         }
@@ -211,16 +194,6 @@ fn cluster_args(cluster: &Option<String>) -> Vec<String> {
         Some(c) => vec!["-M".to_string(), c.clone()],
         None => Vec::new(),
     }
-}
-
-/// `CANCELLED by 0` -> `CANCELLED`; the first word of whatever Slurm prints.
-pub fn normalise_state(state: &str) -> String {
-    state
-        .split_whitespace()
-        .next()
-        .unwrap_or("UNKNOWN")
-        .trim_end_matches('+')
-        .to_string()
 }
 
 /// `M:SS`, `H:MM:SS`, `D-H:MM:SS` -> `[D-]HH:MM:SS`; anything else unchanged.
@@ -256,10 +229,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn states_and_times_are_normalised() {
-        assert_eq!(normalise_state("CANCELLED by 0"), "CANCELLED");
-        assert_eq!(normalise_state("RUNNING"), "RUNNING");
-        assert_eq!(normalise_state(""), "UNKNOWN");
+    fn times_are_normalised() {
         assert_eq!(normalise_elapsed("0:05"), "00:00:05");
         assert_eq!(normalise_elapsed("1:02:03"), "01:02:03");
         assert_eq!(normalise_elapsed("2-03:04:05"), "2-03:04:05");

@@ -4,6 +4,7 @@
 
 use super::{parse_time, Slurm, Unreachable};
 use crate::tag::{self, Tag};
+use crate::JobState;
 use chrono::NaiveDateTime;
 
 /// `squeue -o` of the tag query: job ID, submit time, dependency, state, reason, job name,
@@ -20,8 +21,8 @@ pub struct TaggedJob {
     pub submitted: Option<NaiveDateTime>,
     /// Slurm's dependency text (`afternotok:41(unfulfilled)`); `None` when the job has none.
     pub dependency: Option<String>,
-    /// Normalised state (`PENDING`, `RUNNING`, `COMPLETED`, `CANCELLED`, ...).
-    pub state: String,
+    /// Its state.
+    pub state: JobState,
     /// Slurm's reason (`JobHeldUser`, `Priority`, ...); `None` for `None`.
     pub reason: Option<String>,
     /// The job's name.
@@ -33,7 +34,7 @@ pub struct TaggedJob {
 impl TaggedJob {
     /// Pending on a hold (`sbatch --hold`, `scontrol hold`): it will not start until released.
     pub fn held(&self) -> bool {
-        self.state == "PENDING" && self.never_released()
+        self.state == JobState::Pending && self.never_released()
     }
 
     /// Still held, or ended while held (cancelled: squeue keeps the hold as its reason): a
@@ -71,7 +72,7 @@ fn parse_row(line: &str) -> Option<TaggedJob> {
         dependency: Some(dependency)
             .filter(|d| !d.is_empty() && *d != "(null)")
             .map(String::from),
-        state: super::normalise_state(state),
+        state: JobState::from_slurm(state),
         reason: Some(reason)
             .filter(|r| !r.is_empty() && *r != "None")
             .map(String::from),
@@ -101,7 +102,7 @@ mod tests {
         let row = parse_row("42|N/A|(null)|CANCELLED by 0|None|j|sweep:k:id:3").unwrap();
         assert!(!row.held());
         assert_eq!((row.submitted, &row.dependency), (None, &None));
-        assert_eq!((row.state.as_str(), &row.reason), ("CANCELLED", &None));
+        assert_eq!((&row.state, &row.reason), (&JobState::Cancelled, &None));
         assert_eq!(
             parse_row("43|2026-01-01T10:00:05|(null)|PENDING|None|j|my own comment"),
             None

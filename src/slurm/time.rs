@@ -1,18 +1,12 @@
 //! Slurm's times: `squeue %V` and `sacct Submit` print the controller's local time as
 //! `2025-11-13T12:34:56`, without a zone.
 
-use chrono::{Local, NaiveDateTime, TimeZone};
+use chrono::NaiveDateTime;
 
 /// `2025-11-13T12:34:56` (surrounding white space allowed); `None` for anything else
 /// (`N/A`, `Unknown`, empty).
 pub fn parse_time(t: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(t.trim(), "%Y-%m-%dT%H:%M:%S").ok()
-}
-
-/// A Slurm time as RFC 3339 in this host's zone (the zone Slurm printed it in, on a login
-/// node); `None` for a time that does not exist locally (skipped by a DST change).
-pub fn local_rfc3339(t: NaiveDateTime) -> Option<String> {
-    Some(Local.from_local_datetime(&t).earliest()?.to_rfc3339())
 }
 
 #[cfg(test)]
@@ -26,6 +20,5 @@ mod tests {
         for bad in ["N/A", "Unknown", "", "2025-11-13 12:34:56"] {
             assert_eq!(parse_time(bad), None, "{bad:?}");
         }
-        assert!(local_rfc3339(t).unwrap().starts_with("2025-11-13T12:34:56"));
     }
 }

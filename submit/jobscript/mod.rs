@@ -22,7 +22,7 @@ use sweep::{Mode, Record};
 pub use layout::Layout;
 pub use profiler::Profiler;
 
-pub use crate::options::JobOptions;
+pub use crate::prepare::options::JobOptions;
 
 /// Everything about one job that is not in the record.
 pub struct Job<'a> {
@@ -54,7 +54,7 @@ pub struct Builder {
 /// Checks the options given on the command line on their own, before any record is read: a
 /// bad value is an error even when no record needs it, or when a re-submission takes the
 /// other options from the sweep.
-pub fn check_given(g: &crate::options::ScriptArgs) -> Result<()> {
+pub fn check_given(g: &crate::prepare::options::Layer) -> Result<()> {
     let usage = |e: anyhow::Error| sweep::cli::UsageError(format!("{e:#}"));
     checks::values(&checks::Values {
         job_name: g.job_name.as_deref(),
@@ -71,13 +71,13 @@ pub fn check_given(g: &crate::options::ScriptArgs) -> Result<()> {
         .as_deref()
         .map(checks::scripts_dir)
         .transpose()?;
-    if let Some(spec) = &g.profiler {
+    if let Some(Some(spec)) = &g.profiler {
         let profiler = Profiler::parse(spec).map_err(usage)?;
         if let (Some(p), Some(dir)) = (&profiler, &scripts_dir) {
             p.check_script(dir)?;
         }
     }
-    if let Some(path) = g.template.as_ref().filter(|t| !t.as_os_str().is_empty()) {
+    if let Some(Some(path)) = &g.template {
         template::Custom::load(path)?;
     }
     Ok(())

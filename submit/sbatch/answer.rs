@@ -148,16 +148,6 @@ pub fn find(given: Option<&Path>, dry_run: bool) -> Result<PathBuf> {
     }
 }
 
-/// The program `name` next to `beside` (an explicit `--sbatch` in a site's Slurm bin
-/// directory), else on PATH.
-pub fn sibling_or_path(beside: &Path, name: &str) -> Option<PathBuf> {
-    let sibling = beside.with_file_name(name);
-    if sibling.is_file() {
-        return Some(sibling);
-    }
-    which::which(name).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,13 @@
-//! The records of a run, read once and kept on disk, so that memory does not grow with their
-//! number (a 100,000-combination sweep on a login node whose memory is shared).
+//! Pass 1, read, check, place: the records of a run, read once and kept on disk, so that
+//! memory does not grow with their number (a 100,000-combination sweep on a login node whose
+//! memory is shared).
 //!
 //! The first pass reads every input, checks every record (nothing is submitted until all are
 //! good), gives each its sweep directory and its number there, and writes it (as JSON, with
 //! those two fields set) to an unnamed temporary file. What stays in memory per record is
-//! [`Slim`]: where it came from (its fate, once judged, is kept beside it). Later passes read
-//! the records again, in order, from the temporary file.
+//! [`Slim`]: where it came from and its sweep directory. Later passes read the records again,
+//! in order, from the temporary file, each as a [`Placed`] record.
 
-use crate::prepare::{self, Sourced};
 use anyhow::{bail, Context, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -17,13 +17,54 @@ use sweep::jsonl::Input;
 use sweep::state::{LockKind, Numbers};
 use sweep::Record;
 
-/// What a run keeps in memory of one record: where it came from, for messages.
+/// What a run keeps in memory of one record: where it came from, for messages, and its
+/// sweep directory.
 #[derive(Debug, Clone)]
 pub struct Slim {
     /// Which input (an index into [`Spool::inputs`]).
     input: u32,
     /// Its line there.
     line: u32,
+    dir: DirId,
+}
+
+/// A sweep directory of the run: its position in [`Spool::dirs`] (and in
+/// `crate::sweeps::Sweeps`, which opens them in that order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DirId(pub u32);
+
+/// A record read back in a later pass: placed in its sweep directory and numbered there.
+pub struct Placed {
+    /// Where it came from (`<stdin>:7`), for messages.
+    pub origin: String,
+    /// Its sweep directory (the record's `sweep_dir`).
+    pub dir: DirId,
+    pub record: Record,
+}
+
+/// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
+/// sweep directory, and the config file of its SGLang values.
+pub fn check(r: &Record) -> Result<()> {
+    if r.id.is_empty()
+        || !r
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        bail!("id {:?} must be letters, digits, '_' or '-'", r.id);
+    }
+    if let Some(dir) = &r.sweep_dir {
+        if !Path::new(dir).is_absolute() {
+            bail!("sweep_dir {dir:?} is not an absolute path");
+        }
+    }
+    if r.has_sglang() && r.config_path.is_none() {
+        bail!(
+            "index {}: the record has SGLang values but no config_path, so every job would run the same engine config; pipe the records through sweep-render first (sweep-expand FILE | sweep-render --out-dir DIR | sweep-submit ...)",
+            r.index
+        );
+    }
+    Ok(())
 }
 
 /// The records of a run, on disk, in input order.
@@ -31,10 +72,10 @@ pub struct Spool {
     file: File,
     /// The inputs' names, for messages.
     inputs: Vec<String>,
-    /// The sweep directories, sorted by first appearance.
+    /// The sweep directories, in order of first appearance ([`DirId`] is a position here).
     pub dirs: Vec<String>,
     /// One per record, in order.
-    pub slims: Vec<Slim>,
+    slims: Vec<Slim>,
     /// Job IDs the records name (their own job, follow-ups, history): Slurm is asked about
     /// them before anything is submitted.
     pub named_jobs: BTreeSet<String>,
@@ -73,7 +114,7 @@ impl Spool {
                 let (line, mut record) = item?;
                 let line = u32::try_from(line).context("more than 4 billion lines")?;
                 let origin = format!("{}:{line}", spool.inputs[input_no as usize]);
-                prepare::check(&record).with_context(|| format!("{origin}: invalid record"))?;
+                check(&record).with_context(|| format!("{origin}: invalid record"))?;
                 let dir = match &record.sweep_dir {
                     Some(d) => d.clone(),
                     None => sweep::fsutil::utf8(&new_dir(&mut output_dir)?)?,
@@ -105,6 +146,7 @@ impl Spool {
                 spool.slims.push(Slim {
                     input: input_no,
                     line,
+                    dir: DirId(d),
                 });
             }
         }
@@ -114,12 +156,7 @@ impl Spool {
     }
 
     fn name_jobs(&mut self, r: &Record) {
-        self.named_jobs.extend(r.job_id.iter().cloned());
-        self.named_jobs.extend(r.retry_job_ids.iter().cloned());
-        for h in &r.history {
-            self.named_jobs.insert(h.job_id.clone());
-            self.named_jobs.extend(h.retry_job_ids.iter().cloned());
-        }
+        self.named_jobs.extend(r.every_job().cloned());
     }
 
     /// `name:line` of record `i`.
@@ -146,7 +183,7 @@ impl Spool {
     }
 }
 
-/// One pass over the spooled records: `(position, record)`, each with its `origin`.
+/// One pass over the spooled records: `(position, record)`.
 pub struct Records<'a> {
     spool: &'a Spool,
     reader: BufReader<File>,
@@ -155,7 +192,7 @@ pub struct Records<'a> {
 }
 
 impl Iterator for Records<'_> {
-    type Item = Result<(usize, Sourced)>;
+    type Item = Result<(usize, Placed)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.spool.slims.len() {
@@ -173,8 +210,9 @@ impl Iterator for Records<'_> {
                 .context("the records' temporary file was changed under us")?;
             Ok((
                 i,
-                Sourced {
+                Placed {
                     origin: self.spool.origin(i),
+                    dir: self.spool.slims[i].dir,
                     record,
                 },
             ))

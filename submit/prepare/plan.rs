@@ -1,46 +1,14 @@
-//! Everything before the first `sbatch`: find the record files (or make them from
-//! `--sweep-config`), read and check every record, give each one its sweep directory and its
-//! number there, then its job name, log directory, tag and rendered job script; the scripts
-//! are saved in order, each before its own `sbatch`.
+//! A record's job, made ready: its job name, log directory, tag, `sbatch` command line and
+//! rendered job script ([`Plan::prepare`] makes a [`PreparedJob`]); the scripts are saved in
+//! order by [`Saver`], each before its own `sbatch`.
 
 use crate::jobscript::{Builder, Job};
-use crate::options::JobOptions;
-use anyhow::{bail, Context, Result};
+use crate::prepare::options::JobOptions;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use sweep::record::{JobStatus, Submission};
-use sweep::Record;
-
-/// A record and where it came from (`<stdin>:7`), for messages.
-pub struct Sourced {
-    pub origin: String,
-    pub record: Record,
-}
-
-/// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
-/// sweep directory, and the config file of its SGLang values.
-pub fn check(r: &Record) -> Result<()> {
-    if r.id.is_empty()
-        || !r
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        bail!("id {:?} must be letters, digits, '_' or '-'", r.id);
-    }
-    if let Some(dir) = &r.sweep_dir {
-        if !Path::new(dir).is_absolute() {
-            bail!("sweep_dir {dir:?} is not an absolute path");
-        }
-    }
-    if r.has_sglang() && r.config_path.is_none() {
-        bail!(
-            "index {}: the record has SGLang values but no config_path, so every job would run the same engine config; pipe the records through sweep-render first (sweep-expand FILE | sweep-render --out-dir DIR | sweep-submit ...)",
-            r.index
-        );
-    }
-    Ok(())
-}
+use sweep::record::JobStatus;
+use sweep::{Record, Submission};
 
 /// Where a record's job script is saved: `<sweep dir>/job_{index}.sh`, the seed's name. A dry
 /// run never replaces the script of a submitted job: it writes `job_{index}.dry-run.sh` when
@@ -60,26 +28,38 @@ pub fn kept_script_path(sweep_dir: &Path, index: u64, job_id: &str) -> PathBuf {
         .join(format!("job_{index}.{job_id}.sh"))
 }
 
-/// Fixed for the whole run: the `sbatch` command.
+/// Fixed for the whole run: the `sbatch` command, and whether it is a dry run.
 pub struct Plan {
     /// The `sbatch` program, as it will be called.
     pub sbatch: String,
+    /// `--dry-run`: a script beside a submitted job's is saved under another name.
+    pub dry_run: bool,
+}
+
+/// What the `sbatch` of one record needs, made from the record and its options (its job
+/// script, to be saved before the `sbatch`, comes beside it: see [`Plan::prepare`]).
+pub struct PreparedJob {
+    /// `sbatch_command`: the command that submits it.
+    pub argv: Vec<String>,
+    /// The job's `--comment` tag.
+    pub tag: String,
+    /// Where its job script is saved (the follow-ups' command lines name it too).
+    pub script: String,
 }
 
 impl Plan {
-    /// Fills in the submit fields of `r` (whose `sweep_dir` is set) for a job made with
-    /// `options` by `builder`, and creates its log directory when `make_dirs`;
-    /// `sbatch_command` is the command that submits it. Returns the job script to save (see
-    /// [`Saver`]).
+    /// Fills in the submit fields of `r` (placed in `sweep_dir`) for a job made with
+    /// `options` by `builder`: job name, job script, log directory, tag, GPUs per node and
+    /// `sbatch_command`; the submission it replaces goes to `history`. Creates nothing on
+    /// disk (the checking pass prepares every record): the job script comes back with the
+    /// job, to be saved by a [`Saver`] after [`Script::make_dirs`].
     pub fn prepare(
         &self,
         r: &mut Record,
+        sweep_dir: &Path,
         options: &JobOptions,
         builder: &Builder,
-        dry_run_beside_a_job: bool,
-        make_dirs: bool,
-    ) -> Result<Script> {
-        let sweep_dir = PathBuf::from(r.sweep_dir.as_deref().expect("sweep_dir set"));
+    ) -> Result<(PreparedJob, Script)> {
         let job_name = format!("{}_sweep{}", options.job_name, r.index);
         let log_dir = match &options.log_dir {
             // A shared --log-dir gets one folder per sweep, so sweeps never mix their logs.
@@ -88,13 +68,9 @@ impl Plan {
                 .join(&job_name),
             None => sweep_dir.join("logs").join(&job_name),
         };
-        // The checking pass renders without creating anything; the submission pass creates
-        // the log directory before the job script is saved (and so before its sbatch).
-        for dir in [&sweep_dir, &log_dir].into_iter().filter(|_| make_dirs) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("failed to create directory {}", dir.display()))?;
-        }
-        let script_path = script_path(&sweep_dir, r.index, dry_run_beside_a_job);
+        // A dry run never replaces the script of a job that was submitted.
+        let beside_a_job = self.dry_run && (!r.history.is_empty() || r.job_id.is_some());
+        let script_path = script_path(sweep_dir, r.index, beside_a_job);
         let tag = sweep::tag::format(
             &sweep::tag::sweep_key(&sweep_dir.display().to_string()),
             &r.id,
@@ -105,16 +81,16 @@ impl Plan {
         // and that submission's history entry says where.
         let mut keep_old = None;
         if let Some(h) = r.history.last_mut() {
-            if !dry_run_beside_a_job && h.job_script.is_none() && script_path.is_file() {
-                let kept = kept_script_path(&sweep_dir, r.index, &h.job_id);
-                h.job_script = Some(kept.display().to_string());
+            if !beside_a_job && h.kept_script.is_none() && script_path.is_file() {
+                let kept = kept_script_path(sweep_dir, r.index, &h.job_id);
+                h.kept_script = Some(kept.display().to_string());
                 keep_old = Some(kept);
             }
         }
         let text = builder.render(&Job {
             record: r,
             job_name: &job_name,
-            sweep_dir: &sweep_dir,
+            sweep_dir,
             log_dir: &log_dir,
             script_path: &script_path,
             tag: &tag,
@@ -125,13 +101,20 @@ impl Plan {
         r.log_dir = Some(log_dir.display().to_string());
         // Recorded so that results can be put per GPU (sweep-collect --results).
         r.gpus_per_node = Some(u64::from(options.gpus_per_node));
-        r.tag = Some(tag);
-        r.sbatch_command = Some(argv);
-        Ok(Script {
+        r.tag = Some(tag.clone());
+        r.sbatch_command = Some(argv.clone());
+        let job = PreparedJob {
+            argv,
+            tag,
+            script: script_path.display().to_string(),
+        };
+        let script = Script {
             path: script_path,
             text,
             keep_old,
-        })
+            dirs: vec![sweep_dir.to_path_buf(), log_dir],
+        };
+        Ok((job, script))
     }
 
     /// `sbatch --parsable --hold --comment=TAG [dependency] SBATCH_ARGS... SCRIPT`. Every job
@@ -165,21 +148,26 @@ impl Plan {
     }
 }
 
-/// True when the user asked for the jobs to stay held (`--sbatch-arg=--hold`): this run then
-/// never releases them.
-pub fn user_holds(options: &JobOptions) -> bool {
-    options
-        .sbatch_args
-        .iter()
-        .any(|a| a == "--hold" || a == "-H")
-}
-
 /// A job script to be saved.
 pub struct Script {
     pub path: PathBuf,
     pub text: String,
     /// Where the script it replaces (a re-submitted combination's) is kept first.
     pub keep_old: Option<PathBuf>,
+    /// Directories made before it is saved (the sweep directory and the job's log
+    /// directory: they exist before its `sbatch`).
+    dirs: Vec<PathBuf>,
+}
+
+impl Script {
+    /// Creates the directories the job needs, before its script is handed to the [`Saver`].
+    pub fn make_dirs(&self) -> Result<()> {
+        for dir in &self.dirs {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("failed to create directory {}", dir.display()))?;
+        }
+        Ok(())
+    }
 }
 
 /// Saves job scripts in order on a thread of its own, each atomically (complete or absent,
@@ -261,11 +249,10 @@ fn keep(s: &Script) -> Result<()> {
 fn start_over(r: &mut Record) {
     if let Some(job_id) = r.job_id.take() {
         r.history.push(Submission {
-            job_id,
             submitted_at: r.submitted_at.take(),
             retry_job_ids: std::mem::take(&mut r.retry_job_ids),
             state: r.status.state.take(),
-            job_script: None,
+            ..Submission::of_job(job_id)
         });
     }
     r.status = JobStatus::default();

@@ -2,8 +2,8 @@
 //! been created looked up by its tag before anything is submitted again, and pacing so that a
 //! site's slurmctld is not flooded. Never two jobs for one submission.
 
-use crate::release::Releaser;
-use crate::sbatch::{self, Outcome};
+use super::answer::{self, Outcome};
+use super::release::Releaser;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use sweep::slurm::{Slurm, TaggedJob, Unreachable};
@@ -57,20 +57,7 @@ impl Submitter {
         timeout: Duration,
         rate: Option<f64>,
     ) -> Submitter {
-        // Not found: the plain name, and a look-up fails saying it could not run it.
-        let beside = |name: &str| {
-            sbatch::sibling_or_path(sbatch, name)
-                .map_or_else(|| name.to_string(), |p| p.display().to_string())
-        };
-        let slurm = Slurm {
-            squeue: beside("squeue"),
-            sacct: beside("sacct"),
-            scontrol: beside("scontrol"),
-            scancel: beside("scancel"),
-            batch: 1000,
-            timeout,
-            timeout_option: "--sbatch-timeout",
-        };
+        let slurm = Slurm::beside(sbatch, timeout, "--sbatch-timeout");
         Submitter {
             releaser: Releaser::new(slurm.clone()),
             ghosts_possible: false,
@@ -204,7 +191,7 @@ impl Submitter {
     fn call(&mut self, argv: &[String]) -> Outcome {
         self.pace();
         match sweep::slurm::run(argv, self.timeout) {
-            Ok(f) => sbatch::outcome(&f, self.timeout),
+            Ok(f) => answer::outcome(&f, self.timeout),
             Err(e) => Outcome::Refused(format!("failed to run {}: {e}", argv[0])),
         }
     }
@@ -280,7 +267,7 @@ mod tests {
             job_id: id.to_string(),
             submitted: parse_time(submitted),
             dependency: None,
-            state: "PENDING".to_string(),
+            state: sweep::JobState::Pending,
             reason: Some("JobHeldUser".to_string()),
             name: "j".to_string(),
             tag: sweep::tag::parse(tag).unwrap(),

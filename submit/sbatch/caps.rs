@@ -3,8 +3,8 @@
 //! limits on the job's association (`MaxSubmitJobs`, `MaxJobs`) and QOS
 //! (`MaxSubmitJobsPerUser`, `MaxJobsPerUser`), read once per run.
 
-use crate::options::JobOptions;
-use crate::queue::MaxQueued;
+use super::queue::MaxQueued;
+use crate::prepare::options::JobOptions;
 use std::collections::BTreeMap;
 use sweep::cli::warn;
 use sweep::slurm::{AccountingConfig, Association, QosLimits, QueuedJob, Slurm};

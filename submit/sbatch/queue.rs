@@ -5,12 +5,10 @@
 //! stays full). A refusal for a limit on queued jobs is waited out and retried, never a
 //! failure; without `--max-queued` it fails the record, saying which option would have helped.
 
-use crate::caps::{Caps, Charged, Class};
-use crate::options::JobOptions;
-use crate::pacing::{Pacer, MAX_PAUSE, MIN_PAUSE};
-use crate::retry::{Done, Submitter};
-use crate::sbatch;
-use std::io::{IsTerminal, Write};
+use super::caps::{Caps, Charged, Class};
+use super::pacing::{Pacer, MAX_PAUSE, MIN_PAUSE};
+use super::retry::{Done, Submitter};
+use crate::prepare::options::JobOptions;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -49,13 +47,12 @@ pub struct Queue {
     refusal_pause: Duration,
     said_refusal: bool,
     submitted: usize,
-    status: Status,
 }
 
 impl Queue {
     /// `sacctmgr` (for `auto`) is taken next to `sbatch`, else from PATH.
     pub fn new(max_queued: Option<MaxQueued>, sbatch_path: &Path, attempts: u32) -> Queue {
-        let sacctmgr = sbatch::sibling_or_path(sbatch_path, "sacctmgr")
+        let sacctmgr = sweep::slurm::program_beside(sbatch_path, "sacctmgr")
             .map_or_else(|| "sacctmgr".to_string(), |p| p.display().to_string());
         Queue {
             caps: max_queued.map(|m| Caps::new(m, sacctmgr)),
@@ -65,7 +62,6 @@ impl Queue {
             refusal_pause: MIN_PAUSE,
             said_refusal: false,
             submitted: 0,
-            status: Status::new(),
         }
     }
 
@@ -96,7 +92,7 @@ impl Queue {
                     message,
                     transient: false,
                 } => {
-                    let Some(reason) = sbatch::submit_limit(message) else {
+                    let Some(reason) = super::answer::submit_limit(message) else {
                         return done;
                     };
                     if self.caps.is_none() {
@@ -133,7 +129,6 @@ impl Queue {
             })?;
         self.polled &= !new;
         if charged.limits.is_empty() {
-            self.status.clear();
             return Ok(Some(charged));
         }
         if let Some(l) = charged
@@ -155,7 +150,6 @@ impl Queue {
         let mut failures = 0;
         loop {
             if self.polled && self.has_room(&charged, room) {
-                self.status.clear();
                 return Ok(Some(charged));
             }
             // Full by our own count (right after filling it, typically): look again only
@@ -170,7 +164,6 @@ impl Queue {
                 Err(e) => {
                     failures += 1;
                     if failures >= self.attempts {
-                        self.status.clear();
                         return Err(Done::Failed {
                             message: format!(
                                 "could not see the queue while waiting for room in it: {e}"
@@ -250,7 +243,7 @@ impl Queue {
                 "note: Slurm refused a job for {reason} with {counted} queued: a limit this run does not count (a group limit counts other users' jobs too); waiting for room and trying again"
             ));
         }
-        self.status.show(format_args!(
+        show_status(format_args!(
             "submitted {}; Slurm refused the next job ({reason}): waiting for room (next try in {:.0}s)",
             self.submitted,
             self.refusal_pause.as_secs_f64().ceil()
@@ -273,7 +266,7 @@ impl Queue {
                 format!("{}/{} in {}", l.count, l.max, l.scope.describe())
             })
             .collect();
-        self.status.show(format_args!(
+        show_status(format_args!(
             "submitted {}; queued {}: waiting for room (next check in {:.0}s)",
             self.submitted,
             queued.join(", "),
@@ -282,42 +275,10 @@ impl Queue {
     }
 }
 
-/// On a terminal, the message of submission's progress bar while waiting (else one line on
-/// stderr, rewritten in place and wiped when the wait ends); nothing on a pipe or file.
-struct Status {
-    on: bool,
-    shown: bool,
-}
-
-impl Status {
-    fn new() -> Status {
-        Status {
-            on: std::io::stderr().is_terminal(),
-            shown: false,
-        }
-    }
-
-    fn show(&mut self, line: std::fmt::Arguments) {
-        // Submission's progress bar, when one is drawn, shows the wait as its message.
-        if self.on && sweep::progress::show_status(&line.to_string()) {
-            return;
-        }
-        if self.on {
-            let _ = write!(
-                std::io::stderr().lock(),
-                "\r\x1b[K{}: {line}",
-                sweep::cli::program()
-            );
-            self.shown = true;
-        }
-    }
-
-    fn clear(&mut self) {
-        if self.shown {
-            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
-            self.shown = false;
-        }
-    }
+/// A wait, shown as the message of submission's progress bar (on a terminal; nothing
+/// otherwise: the wait is not a step).
+fn show_status(line: std::fmt::Arguments) {
+    sweep::progress::show_status(&line.to_string());
 }
 
 #[cfg(test)]

@@ -7,13 +7,15 @@
 //! [`sweep::progress::show_status`].
 
 use sweep::record::SubmitStatus;
-use sweep::Record;
+use sweep::{JobState, Record};
 
+/// The progress of the submission pass.
 pub struct Progress {
     shown: sweep::progress::Progress,
 }
 
 impl Progress {
+    /// Progress through `total` records.
     pub fn new(total: usize) -> Progress {
         Progress {
             shown: sweep::progress::Progress::new(total as u64, "submitting"),
@@ -21,7 +23,7 @@ impl Progress {
     }
 
     /// A record not submitted again: its combination already has a job.
-    pub fn kept(&mut self, r: &Record, state: &str) {
+    pub fn kept(&mut self, r: &Record, state: &JobState) {
         self.shown.step(&format!(
             "{} already has job {} ({state}): not submitted again",
             r.job_name.as_deref().unwrap_or("?"),

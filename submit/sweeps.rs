@@ -1,0 +1,140 @@
+//! The sweep directories of a run, each locked for submission for the whole run: what every
+//! pass after the first reads and writes there goes through [`Sweeps`] (the journal of
+//! submissions, the saved job options), and the layout of a directory's state stays in
+//! [`sweep::state`].
+
+use crate::prepare::options::JobOptions;
+use crate::read::{DirId, Spool};
+use anyhow::Result;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use sweep::state::{self, Journal, Lock, LockKind, Submissions};
+use sweep::Submission;
+
+/// The sweep directories of a run, in the spool's order (a [`DirId`] is a position here).
+pub struct Sweeps {
+    dirs: Vec<Dir>,
+}
+
+/// One sweep directory, locked.
+pub struct Dir {
+    pub path: PathBuf,
+    /// The sweep key of its tags.
+    pub key: String,
+    _lock: Lock,
+    /// A sweep-submit ran here before (see [`state::submitted_before`]).
+    pub submitted_before: bool,
+    /// The journal had submissions when the run began. Then it names every job sweep-submit
+    /// released here; without one (a sweep made by an earlier version, or a directory made
+    /// anew at the same path) tagged jobs that ran are taken for the sweep's.
+    pub had_journal: bool,
+    journal: Journal,
+    /// Saved options read so far, by hash.
+    options: BTreeMap<String, JobOptions>,
+}
+
+impl Dir {
+    /// The submissions its journal knows (this run's included).
+    pub fn submissions(&self) -> &Submissions {
+        self.journal.submissions()
+    }
+
+    /// Writes one submission of combination `id` (number `index`) into the journal.
+    pub fn journal(&mut self, id: &str, index: u64, s: &Submission) -> Result<()> {
+        self.journal.append(id, index, s)
+    }
+}
+
+impl Sweeps {
+    /// Locks every sweep directory of `spool` (in name order, so two runs cannot deadlock)
+    /// and reads its journal. A second sweep-submit into the same directory waits here.
+    pub fn open(spool: &Spool) -> Result<Sweeps> {
+        let mut order: Vec<usize> = (0..spool.dirs.len()).collect();
+        order.sort_by(|&a, &b| spool.dirs[a].cmp(&spool.dirs[b]));
+        let mut opened: BTreeMap<usize, Dir> = BTreeMap::new();
+        for i in order {
+            let name = &spool.dirs[i];
+            let path = PathBuf::from(name);
+            let submitted_before = state::submitted_before(&path);
+            let lock = state::lock(&path, LockKind::Submit)?;
+            let journal = Journal::open(&path)?;
+            opened.insert(
+                i,
+                Dir {
+                    key: sweep::tag::sweep_key(name),
+                    path,
+                    _lock: lock,
+                    submitted_before,
+                    had_journal: !journal.submissions().is_empty(),
+                    journal,
+                    options: BTreeMap::new(),
+                },
+            );
+        }
+        Ok(Sweeps {
+            dirs: opened.into_values().collect(),
+        })
+    }
+
+    /// Every directory.
+    pub fn iter(&self) -> impl Iterator<Item = &Dir> {
+        self.dirs.iter()
+    }
+
+    /// The sweep keys of this run's directories.
+    pub fn keys(&self) -> BTreeSet<String> {
+        self.dirs.iter().map(|d| d.key.clone()).collect()
+    }
+
+    /// Every job ID the journals know now (this run's included).
+    pub fn journal_jobs(&self) -> BTreeSet<String> {
+        self.dirs
+            .iter()
+            .flat_map(|d| d.submissions().all())
+            .flat_map(Submission::jobs)
+            .cloned()
+            .collect()
+    }
+
+    /// The options of the combination's last submission in its sweep directory, else of the
+    /// directory's last submission; `None` for a sweep never submitted.
+    pub fn saved_options(&mut self, dir: DirId, id: &str) -> Result<Option<JobOptions>> {
+        let dir = &mut self[dir];
+        let subs = dir.submissions();
+        let hash = match subs.latest(id) {
+            Some(s) => s.options.clone(),
+            None => subs.latest_options().map(str::to_string),
+        };
+        let Some(hash) = hash else {
+            return Ok(None);
+        };
+        if !dir.options.contains_key(&hash) {
+            let options = state::load_options(&dir.path, &hash)?;
+            dir.options.insert(hash.clone(), options);
+        }
+        Ok(dir.options.get(&hash).cloned())
+    }
+
+    /// True when the combination itself (not only its directory) was submitted before.
+    pub fn was_submitted(&self, dir: DirId, id: &str) -> bool {
+        self[dir].submissions().latest(id).is_some()
+    }
+
+    /// Saves job options in the sweep directory; returns their hash.
+    pub fn save_options(&mut self, dir: DirId, options: &JobOptions) -> Result<String> {
+        state::save_options(&self[dir].path, &options.to_value())
+    }
+}
+
+impl std::ops::Index<DirId> for Sweeps {
+    type Output = Dir;
+    fn index(&self, d: DirId) -> &Dir {
+        &self.dirs[d.0 as usize]
+    }
+}
+
+impl std::ops::IndexMut<DirId> for Sweeps {
+    fn index_mut(&mut self, d: DirId) -> &mut Dir {
+        &mut self.dirs[d.0 as usize]
+    }
+}
