@@ -9,7 +9,6 @@
 //! until they have ended (a running job takes a moment), and the records get their states.
 
 use crate::status::{self, Scope};
-use crate::wait;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -21,13 +20,10 @@ use sweep::Record;
 /// How long cancelled jobs are given to end, without `--timeout`.
 const GRACE: f64 = 60.0;
 
-/// Cancels the jobs of `records` still queued or running; their states are in the records
-/// afterwards. Exit code: success when every job cancelled has ended.
-pub fn run(
-    slurm: &Slurm,
-    records: &mut [Record],
-    wait: Option<&wait::Options>,
-) -> Result<ExitCode> {
+/// Cancels the jobs of `records` still queued or running, and gives them `timeout` (default:
+/// a minute) to end; their states are in the records afterwards. Exit code: success when
+/// every job cancelled has ended.
+pub fn run(slurm: &Slurm, records: &mut [Record], timeout: Option<Duration>) -> Result<ExitCode> {
     let named = every_job(records);
     let combinations = records.iter().filter(|r| r.job_id.is_some()).count();
     let refs: Vec<JobRef> = named.keys().cloned().collect();
@@ -67,7 +63,8 @@ pub fn run(
             slurm.cancel_on(cluster.as_deref(), ids)?;
         }
     }
-    let open = until_ended(slurm, live, wait.and_then(|w| w.timeout).unwrap_or(GRACE))?;
+    let limit = timeout.map_or(GRACE, |t| t.as_secs_f64());
+    let open = until_ended(slurm, live, limit)?;
     let refreshed = status::refresh(slurm, records, Scope::All)?;
     status::note_unknowable(refreshed.unknowable);
     if open.is_empty() {

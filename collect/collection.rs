@@ -2,15 +2,19 @@
 //! states (once, or polling until every job ended) and the cause of each failure, or cancel
 //! every job; then write the manifest (to `--output`, or back into the one manifest read) and
 //! show the table, one job, the manifest or the JSON Lines on stdout.
+//!
+//! Records are held as compact text ([`Compact`]) and parsed into [`Record`]s only when
+//! the run looks into them (Slurm, results, the table, one job): merging a sweep's streams
+//! into its manifest keeps less than the manifest's size in memory.
 
-use crate::{
-    cancel, failure, input, manifest, merge, onejob, reconcile, results, status, table, validate,
-    wait,
-};
+use crate::compact::Compact;
+use crate::input::{self, Reading};
+use crate::{cancel, failure, manifest, merge, onejob, reconcile, results, status, table, wait};
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 use sweep::slurm::{Slurm, Unreachable};
 use sweep::Record;
 
@@ -25,6 +29,19 @@ pub enum Format {
     Jsonl,
 }
 
+/// What the run does with Slurm's jobs (one of them).
+pub enum Action {
+    /// Nothing: merge the inputs.
+    Merge,
+    /// Add each job's state once (`--status`).
+    Status,
+    /// Poll until every job is in a final state (`--wait`).
+    Wait(wait::Options),
+    /// Cancel every job the inputs name, then show their states (`--cancel`); give them
+    /// `timeout` to end (default: a minute).
+    Cancel { timeout: Option<Duration> },
+}
+
 /// What to collect and how (sweep-collect's options, checked).
 pub struct Options {
     /// Record streams and manifests; none or `-` is stdin.
@@ -33,14 +50,9 @@ pub struct Options {
     pub output: Option<PathBuf>,
     /// What stdout gets.
     pub format: Format,
-    /// Add each job's state once.
-    pub status: bool,
-    /// Cancel every job the inputs name, then show their states.
-    pub cancel: bool,
+    pub action: Action,
     /// Show this job only.
     pub job: Option<String>,
-    /// Poll until every job is in a final state (implies `status`).
-    pub wait: Option<wait::Options>,
     /// The sweep directory of records that have none.
     pub sweep_dir: Option<String>,
     /// `--reconcile`, searching accounting back to this time (`sacct --starttime`).
@@ -50,17 +62,24 @@ pub struct Options {
     /// The Slurm commands and their deadline.
     pub slurm: Slurm,
     /// `--results` and its companions, when asked for.
-    pub results: Option<(results::ResultsArgs, results::Options)>,
+    pub results: Option<results::Options>,
 }
 
 impl Options {
-    /// True when this run asks Slurm or reads results: what updates a manifest in place.
+    /// True when this run asks Slurm (what it passes on is checked first).
+    fn talks_to_slurm(&self) -> bool {
+        !matches!(self.action, Action::Merge) || self.reconcile_since.is_some()
+    }
+
+    /// True when this run adds to what the records know (Slurm or results): what updates a
+    /// manifest in place.
     fn updates(&self) -> bool {
-        self.status
-            || self.cancel
-            || self.wait.is_some()
-            || self.reconcile_since.is_some()
-            || self.results.is_some()
+        self.talks_to_slurm() || self.results.is_some()
+    }
+
+    /// True when this run looks into the records beyond merging them.
+    fn opens_records(&self) -> bool {
+        self.updates() || self.job.is_some() || self.format == Format::Table
     }
 }
 
@@ -73,62 +92,44 @@ struct Target {
 
 /// Collects; the exit code is --wait's or --cancel's verdict (success otherwise).
 pub fn run(opts: Options) -> Result<ExitCode> {
-    let mut read = input::read_all(&inputs(&opts)?)?;
-    if let Some(dir) = &opts.sweep_dir {
-        for r in read.records.iter_mut().filter(|r| r.sweep_dir.is_none()) {
-            r.sweep_dir = Some(dir.clone());
-        }
-    }
-    if opts.status || opts.cancel || opts.wait.is_some() || opts.reconcile_since.is_some() {
-        validate::for_slurm(&read)?;
-    }
+    let reading = Reading {
+        sweep_dir: opts.sweep_dir.clone(),
+        for_slurm: opts.talks_to_slurm(),
+    };
+    let read = input::read_all(&inputs(&opts)?, &reading)?;
     let target = target(&opts, &read);
-    let mut records = merge::merge(read.records);
-    if records.is_empty() && opts.format != Format::Jsonl {
+    let stamps = &read.manifest_timestamps;
+    let mut stored = merge::merge_compact(read.records)?;
+    if stored.is_empty() && opts.format != Format::Jsonl {
         anyhow::bail!("no records to collect: the input is empty");
     }
-    if let Some(id) = &opts.job {
-        onejob::find(&records, id)?;
-    }
-    if let Some(since) = &opts.reconcile_since {
-        let reconciled = reconcile::run(&opts.slurm, records.clone(), since);
-        records = tolerate(&opts, reconciled, records)?;
-    }
-    let stamps = &read.manifest_timestamps;
     let mut code = ExitCode::SUCCESS;
-    if opts.cancel {
-        let cancelled = cancel::run(&opts.slurm, &mut records, opts.wait.as_ref());
-        code = tolerate(&opts, cancelled, ExitCode::FAILURE)?;
-        failure::fill(&mut records);
-    } else if let Some(wait_opts) = &opts.wait {
-        // The file follows the wait: rewritten (atomically) at each change.
-        let update = |r: &[Record]| match &target {
-            Some(t) => write_file(&opts, t, r, stamps, &|_| None),
-            None => Ok(()),
-        };
-        let waited = wait::run(&opts.slurm, &mut records, wait_opts, update);
-        code = tolerate(&opts, waited, ExitCode::FAILURE)?;
-        failure::fill(&mut records);
-    } else if opts.status {
-        let refreshed = status::refresh(&opts.slurm, &mut records, status::Scope::All)
-            .map(|r| status::note_unknowable(r.unknowable));
-        tolerate(&opts, refreshed, ())?;
-        failure::fill(&mut records);
+    let mut records: Vec<Record> = Vec::new();
+    let mut found = None;
+    if opts.opens_records() {
+        records = stored.iter().map(Compact::record).collect::<Result<_>>()?;
+        code = act(&opts, &mut records, &target, stamps)?;
+        if let Some(results_opts) = &opts.results {
+            found = Some(results::apply(results_opts, &records)?);
+        }
+        if opts.updates() {
+            stored = compact(&records)?;
+        }
     }
-    let found = match &opts.results {
-        Some((args, results_opts)) => Some(results::apply(args, results_opts, &records)?),
-        None => None,
-    };
     let written = (|| -> Result<()> {
         let attach = |i: usize| found.as_ref().and_then(|f| f.results_of(i));
         if let Some(t) = &target {
-            write_file(&opts, t, &records, stamps, &attach)?;
+            write_file(&opts, t, &stored, stamps, &attach)?;
             if t.in_place {
                 sweep::cli::warn(format_args!("updated {}", t.path.display()));
             }
         }
         // The frontier or the table may take stdout.
-        if opts.results.as_ref().is_some_and(|(a, _)| a.takes_stdout()) {
+        if opts
+            .results
+            .as_ref()
+            .is_some_and(results::Options::takes_stdout)
+        {
             let bytes = found.as_ref().and_then(|f| f.stdout.as_deref());
             let mut out = std::io::stdout().lock();
             out.write_all(bytes.unwrap_or_default())?;
@@ -139,17 +140,63 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             (None, Format::Table) => table::show(&records),
             // --output takes the data; stdout gets it only without one.
             (None, _) if opts.output.is_some() => Ok(()),
-            (None, _) => write_stdout(&opts, &records, stamps, &attach),
+            (None, _) => write_stdout(&opts, &stored, stamps, &attach),
         }
     })();
+    let verdict = matches!(opts.action, Action::Wait(_) | Action::Cancel { .. });
     match written {
         // --wait's verdict is the point of the exit status: a reader that went away
         // (`| head -c1`) does not turn "3 of 3 jobs did not complete" into success.
-        Err(e) if (opts.wait.is_some() || opts.cancel) && sweep::cli::is_broken_pipe(&e) => {
-            Ok(code)
-        }
+        Err(e) if verdict && sweep::cli::is_broken_pipe(&e) => Ok(code),
         other => other.map(|()| code),
     }
+}
+
+/// What the run does to the records before they are written: `--job` looked up, then
+/// `--reconcile`, then the action, each failure's cause added after it. The exit code is
+/// `--wait`'s or `--cancel`'s verdict.
+fn act(
+    opts: &Options,
+    records: &mut Vec<Record>,
+    target: &Option<Target>,
+    stamps: &[String],
+) -> Result<ExitCode> {
+    if let Some(id) = &opts.job {
+        onejob::find(records, id)?;
+    }
+    if let Some(since) = &opts.reconcile_since {
+        let reconciled = reconcile::run(&opts.slurm, records.clone(), since);
+        *records = tolerate(opts, reconciled, std::mem::take(records))?;
+    }
+    let code = match &opts.action {
+        Action::Merge => return Ok(ExitCode::SUCCESS),
+        Action::Cancel { timeout } => {
+            let cancelled = cancel::run(&opts.slurm, records, *timeout);
+            tolerate(opts, cancelled, ExitCode::FAILURE)?
+        }
+        Action::Wait(wait_opts) => {
+            // The file follows the wait: rewritten (atomically) at each change.
+            let update = |r: &[Record]| match target {
+                Some(t) => write_file(opts, t, &compact(r)?, stamps, &|_| None),
+                None => Ok(()),
+            };
+            let waited = wait::run(&opts.slurm, records, wait_opts, update);
+            tolerate(opts, waited, ExitCode::FAILURE)?
+        }
+        Action::Status => {
+            let refreshed = status::refresh(&opts.slurm, records, status::Scope::All)
+                .map(|r| status::note_unknowable(r.unknowable));
+            tolerate(opts, refreshed, ())?;
+            ExitCode::SUCCESS
+        }
+    };
+    failure::fill(records);
+    Ok(code)
+}
+
+/// The records as compact text again, to be written.
+fn compact(records: &[Record]) -> Result<Vec<Compact>> {
+    records.iter().map(Compact::of).collect()
 }
 
 /// `--output`, or the manifest that is the only input when this run updates it: exactly one
@@ -220,7 +267,7 @@ fn tolerate<T>(opts: &Options, result: Result<T>, fallback: T) -> Result<T> {
 fn emit(
     w: &mut dyn Write,
     jsonl: bool,
-    records: &[Record],
+    records: &[Compact],
     stamps: &[String],
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {
@@ -228,8 +275,7 @@ fn emit(
         return manifest::write(w, records, stamps, extra);
     }
     for (i, r) in records.iter().enumerate() {
-        let line = crate::job::Line::of(r, extra(i));
-        serde_json::to_writer(&mut *w, &line).map_err(std::io::Error::from)?;
+        r.write_line(w, extra(i).as_ref())?;
         w.write_all(b"\n")?;
     }
     Ok(())
@@ -240,7 +286,7 @@ fn emit(
 fn write_file(
     opts: &Options,
     target: &Target,
-    records: &[Record],
+    records: &[Compact],
     stamps: &[String],
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {
@@ -251,7 +297,7 @@ fn write_file(
 /// The manifest or the JSON Lines on stdout.
 fn write_stdout(
     opts: &Options,
-    records: &[Record],
+    records: &[Compact],
     stamps: &[String],
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {

@@ -4,8 +4,10 @@
 //! Each input is read as a sequence of JSON values, so `cat manifest.json records.jsonl |
 //! sweep-collect` reads exactly what `sweep-collect manifest.json records.jsonl` reads. A value
 //! is a manifest when it is an object with a `jobs` array and no `index`; every other value
-//! must be a record.
+//! must be a record. Each record is checked as it is read, then kept as its compact text
+//! ([`Compact`]).
 
+use crate::compact::Compact;
 use anyhow::{Context, Result};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -15,13 +17,19 @@ use std::path::PathBuf;
 use sweep::jsonl::{parse_record, Input};
 use sweep::Record;
 
+/// How the records are read.
+#[derive(Default)]
+pub struct Reading {
+    /// The sweep directory of records that have none.
+    pub sweep_dir: Option<String>,
+    /// Check what would reach Slurm ([`crate::validate::for_slurm`]).
+    pub for_slurm: bool,
+}
+
 /// Everything read from the inputs, in input order.
 pub struct Collected {
     /// Records, in the order they were read (manifest jobs in the manifest's order).
-    pub records: Vec<Record>,
-    /// Where each record came from, as messages name it: `name:line: ` for a line of
-    /// records, `name:line: jobs[i].` for a manifest's job (the field's name follows).
-    pub origins: Vec<String>,
+    pub records: Vec<Compact>,
     /// `sweep_timestamp` of every manifest read, in input order.
     pub manifest_timestamps: Vec<String>,
     /// True when the input was one file holding one manifest and nothing else (a manifest
@@ -30,17 +38,20 @@ pub struct Collected {
     /// JSON values read, and how many of them were manifests.
     values: usize,
     manifests: usize,
+    /// The first record Slurm could not be asked about (when checked): the error, given once
+    /// every input was read (a damaged input is said first).
+    bad_for_slurm: Option<String>,
 }
 
 /// Reads every input in order; no paths means stdin.
-pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
+pub fn read_all(paths: &[PathBuf], how: &Reading) -> Result<Collected> {
     let mut collected = Collected {
         records: Vec::new(),
-        origins: Vec::new(),
         manifest_timestamps: Vec::new(),
         sole_manifest: false,
         values: 0,
         manifests: 0,
+        bad_for_slurm: None,
     };
     for mut input in Input::open_all(paths)? {
         // A file's size is known: read it into a string of that size, not one that doubles.
@@ -50,7 +61,10 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
             .reader()
             .read_to_string(&mut text)
             .with_context(|| format!("failed to read {}", input.name))?;
-        read_values(&input.name, &text, &mut collected)?;
+        read_values(&input.name, &text, how, &mut collected)?;
+    }
+    if let Some(bad) = collected.bad_for_slurm.take() {
+        anyhow::bail!("{bad}");
     }
     collected.sole_manifest = paths.len() == 1 && collected.values == 1 && collected.manifests == 1;
     Ok(collected)
@@ -59,11 +73,7 @@ pub fn read_all(paths: &[PathBuf]) -> Result<Collected> {
 /// Reads the JSON values of one input's text. Each is first taken as raw text, and a record
 /// is parsed from its own text: numbers keep their text (a big integer in a field of the
 /// user's own passes through unchanged), and a value's position is where its text starts.
-fn read_values(name: &str, text: &str, out: &mut Collected) -> Result<()> {
-    // Room for a record a line at once: a record is a big struct, and growing a vector of
-    // 100,000 of them by doubling moved more bytes than the input has.
-    let lines_in_text = text.bytes().filter(|&b| b == b'\n').count() + 1;
-    out.records.reserve(lines_in_text.min(1 << 20));
+fn read_values(name: &str, text: &str, how: &Reading, out: &mut Collected) -> Result<()> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     // The line of each value is counted on from the previous one, never from the start of
     // the text: rescanning made 40,000 records take a minute.
@@ -77,7 +87,7 @@ fn read_values(name: &str, text: &str, out: &mut Collected) -> Result<()> {
         let begin = raw.get().as_ptr() as usize - text.as_ptr() as usize;
         let line = lines.line_of(text, begin);
         let at = format!("{name}:{line}: ");
-        take_value(raw.get(), &at, out).map_err(|e| anyhow::anyhow!("{at}{e}"))?;
+        take_value(raw.get(), &at, how, out).map_err(|e| anyhow::anyhow!("{at}{e}"))?;
         out.values += 1;
     }
 }
@@ -121,7 +131,7 @@ struct Head<'a> {
 
 /// One value's text (at `at`): a manifest's jobs or one record. A value is a manifest when it
 /// is an object with a `jobs` array and no `index`.
-fn take_value(text: &str, at: &str, out: &mut Collected) -> Result<(), String> {
+fn take_value(text: &str, at: &str, how: &Reading, out: &mut Collected) -> Result<(), String> {
     // Only a value that mentions "jobs" is looked at as a manifest: the look is a second
     // parse, which 100,000 records need not pay.
     let head: Option<Head> = (text.starts_with('{') && text.contains("\"jobs\""))
@@ -132,10 +142,8 @@ fn take_value(text: &str, at: &str, out: &mut Collected) -> Result<(), String> {
         _ => None,
     });
     let Some(jobs) = jobs else {
-        out.records
-            .push(parse_record(text).map_err(|e| format!("invalid record: {e}"))?);
-        out.origins.push(at.to_string());
-        return Ok(());
+        let record = parse_record(text).map_err(|e| format!("invalid record: {e}"))?;
+        return keep(record, || at.to_string(), how, out);
     };
     out.manifests += 1;
     if let Some(stamp) = head
@@ -151,8 +159,32 @@ fn take_value(text: &str, at: &str, out: &mut Collected) -> Result<(), String> {
     for (i, job) in jobs.into_iter().enumerate() {
         let record =
             parse_record(job.get()).map_err(|e| format!("invalid manifest: jobs[{i}]: {e}"))?;
-        out.records.push(record);
-        out.origins.push(format!("{at}jobs[{i}]."));
+        keep(record, || format!("{at}jobs[{i}]."), how, out)?;
     }
+    Ok(())
+}
+
+/// Keeps one record read at `origin` (as messages name it: `name:line: ` for a line of
+/// records, `name:line: jobs[i].` for a manifest's job; the field's name follows).
+fn keep(
+    mut record: Record,
+    origin: impl Fn() -> String,
+    how: &Reading,
+    out: &mut Collected,
+) -> Result<(), String> {
+    if let Some(dir) = how
+        .sweep_dir
+        .as_ref()
+        .filter(|_| record.sweep_dir.is_none())
+    {
+        record.sweep_dir = Some(dir.clone());
+    }
+    if how.for_slurm && out.bad_for_slurm.is_none() {
+        out.bad_for_slurm = crate::validate::for_slurm(&record)
+            .err()
+            .map(|e| format!("{}{e}", origin()));
+    }
+    out.records
+        .push(Compact::of(&record).map_err(|e| e.to_string())?);
     Ok(())
 }

@@ -12,11 +12,12 @@
 //!   | sweep-collect --output sweeps/tpt/sweep_manifest.json
 //! ```
 
+mod args;
 mod cancel;
 mod collection;
+mod compact;
 mod failure;
 mod input;
-mod job;
 mod manifest;
 mod merge;
 mod onejob;
@@ -29,12 +30,11 @@ mod wait;
 
 use anyhow::Result;
 use clap::Parser;
+use collection::Action;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 use sweep::cli::usage;
-use sweep::slurm::Slurm;
 
 const AFTER_HELP: &str = r#"Examples:
   set -o pipefail
@@ -102,15 +102,8 @@ struct Args {
     /// summary on stderr. Exits 0 only if every job COMPLETED.
     #[arg(long)]
     wait: bool,
-    /// Seconds before the second poll of --wait; doubles each poll up to --max-interval.
-    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
-    poll_interval: f64,
-    /// Longest pause between polls of --wait, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    max_interval: f64,
-    /// Stop waiting after SECS seconds (exit 1; the output is still written).
-    #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    #[command(flatten)]
+    wait_args: args::WaitArgs,
     /// Find jobs Slurm holds with this sweep's tag that no record mentions (e.g. after
     /// sweep-submit was killed) and add them.
     #[arg(long)]
@@ -126,22 +119,8 @@ struct Args {
     /// stderr), instead of failing without writing.
     #[arg(long)]
     allow_missing_status: bool,
-    /// Job IDs per squeue or sacct call.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    batch_size: usize,
-    /// The squeue program.
-    #[arg(long, value_name = "PROGRAM", default_value = "squeue")]
-    squeue: String,
-    /// The sacct program.
-    #[arg(long, value_name = "PROGRAM", default_value = "sacct")]
-    sacct: String,
-    /// The scancel program (--cancel).
-    #[arg(long, value_name = "PROGRAM", default_value = "scancel")]
-    scancel: String,
-    /// Longest wait for one squeue or sacct call, in seconds (a hung one is killed and counts
-    /// as Slurm unreachable)
-    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
-    slurm_timeout: f64,
+    #[command(flatten)]
+    slurm_args: args::SlurmArgs,
     #[command(flatten)]
     results: results::ResultsArgs,
 }
@@ -160,74 +139,51 @@ enum Format {
 }
 
 fn run(args: Args) -> Result<ExitCode> {
-    args.validate()?;
-    let results = args.results.check()?.map(|opts| (args.results, opts));
-    let format = match (args.format, args.jsonl) {
-        (_, true) | (Format::Jsonl, _) => collection::Format::Jsonl,
-        (Format::Json, _) => collection::Format::Json,
-        (Format::Table, _) => collection::Format::Table,
-        (Format::Auto, _) if std::io::stdout().is_terminal() => collection::Format::Table,
-        (Format::Auto, _) => collection::Format::Json,
-    };
-    collection::run(collection::Options {
-        inputs: args.inputs,
-        output: args.output,
-        format,
-        status: args.status,
-        cancel: args.cancel,
-        job: args.job,
-        wait: args.wait.then_some(wait::Options {
-            first: args.poll_interval,
-            max: args.max_interval,
-            timeout: args.timeout,
-        }),
-        reconcile_since: args.reconcile.then_some(args.since),
-        sweep_dir: args
-            .sweep_dir
-            .as_deref()
-            .map(sweep::fsutil::absolute)
-            .transpose()?
-            .map(|d| sweep::fsutil::utf8(&d))
-            .transpose()?,
-        allow_missing_status: args.allow_missing_status,
-        slurm: Slurm {
-            squeue: args.squeue,
-            sacct: args.sacct,
-            scontrol: "scontrol".to_string(),
-            scancel: args.scancel,
-            batch: args.batch_size,
-            timeout: Duration::from_secs_f64(args.slurm_timeout),
-            timeout_option: "--slurm-timeout",
-        },
-        results,
-    })
+    collection::run(args.options()?)
 }
 
 impl Args {
-    /// Usage errors that clap cannot see.
-    fn validate(&self) -> Result<()> {
-        if self.batch_size == 0 {
-            return usage("--batch-size must be at least 1");
+    /// The options below clap, with the usage errors clap cannot see.
+    fn options(self) -> Result<collection::Options> {
+        let slurm = self.slurm_args.slurm()?;
+        let wait_opts = self.wait_args.options()?;
+        if let Some(id) = self.job.as_ref().filter(|id| !validate::is_job_id(id)) {
+            return usage(format!(
+                "--job {id:?}: not a Slurm job ID (a positive integer)"
+            ));
         }
-        // Each pause becomes a Duration: a value too large for one would panic in the wait.
-        let positive = |v: f64| v > 0.0 && Duration::try_from_secs_f64(v).is_ok();
-        if !positive(self.poll_interval) || !positive(self.max_interval) {
-            return usage("--poll-interval and --max-interval must be positive numbers");
-        }
-        if !positive(self.slurm_timeout) {
-            return usage("--slurm-timeout must be a positive number");
-        }
-        if self.timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
-            return usage("--timeout must be a non-negative number");
-        }
-        if let Some(id) = &self.job {
-            if !validate::is_job_id(id) {
-                return usage(format!(
-                    "--job {id:?}: not a Slurm job ID (a positive integer)"
-                ));
-            }
-        }
-        validate::since(&self.since)
+        validate::since(&self.since)?;
+        let results = self.results.check()?;
+        let format = match (self.format, self.jsonl) {
+            (_, true) | (Format::Jsonl, _) => collection::Format::Jsonl,
+            (Format::Json, _) => collection::Format::Json,
+            (Format::Table, _) => collection::Format::Table,
+            (Format::Auto, _) if std::io::stdout().is_terminal() => collection::Format::Table,
+            (Format::Auto, _) => collection::Format::Json,
+        };
+        // --cancel waits for the jobs it cancelled --timeout long, when asked to --wait.
+        let action = match (self.cancel, self.wait, self.status) {
+            (true, wait, _) => Action::Cancel {
+                timeout: wait_opts.timeout.filter(|_| wait),
+            },
+            (false, true, _) => Action::Wait(wait_opts),
+            (false, false, true) => Action::Status,
+            (false, false, false) => Action::Merge,
+        };
+        let sweep_dir = self.sweep_dir.as_deref().map(sweep::fsutil::absolute);
+        let sweep_dir = sweep_dir.transpose()?.map(|d| sweep::fsutil::utf8(&d));
+        Ok(collection::Options {
+            inputs: self.inputs,
+            output: self.output,
+            format,
+            action,
+            job: self.job,
+            reconcile_since: self.reconcile.then_some(self.since),
+            sweep_dir: sweep_dir.transpose()?,
+            allow_missing_status: self.allow_missing_status,
+            slurm,
+            results,
+        })
     }
 }
 

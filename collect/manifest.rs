@@ -1,32 +1,69 @@
 //! The manifest: the seed's `sweep_manifest.json` (`sweep_timestamp`, `total_jobs`, `jobs` with
 //! `job_id` and `parameters` first) plus `counts` and every record field.
 
-use crate::job::Job;
+use crate::compact::Compact;
 use anyhow::Result;
-use chrono::{Local, NaiveDateTime};
+use chrono::{DateTime, FixedOffset, Local, NaiveDateTime};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
 use sweep::record::SubmitStatus;
-use sweep::Record;
+use sweep::{JobState, Record};
 
 /// The seed's timestamp format (local time).
 const STAMP: &str = "%Y-%m-%d %H:%M:%S";
 
+/// What the manifest's head (`sweep_timestamp`, `counts`) needs of one record.
+pub struct Facts {
+    /// What became of its submission.
+    outcome: Outcome,
+    /// Its job's state, when known.
+    state: Option<JobState>,
+    /// The start time in its sweep directory's name.
+    dir_stamp: Option<NaiveDateTime>,
+    /// When its job was submitted.
+    submitted: Option<DateTime<FixedOffset>>,
+}
+
+/// The submission outcomes `counts` counts.
+enum Outcome {
+    Submitted,
+    Failed,
+    DryRun,
+    NotSubmitted,
+}
+
+impl Facts {
+    pub fn of(r: &Record) -> Facts {
+        Facts {
+            outcome: match (&r.job_id, r.submit_status) {
+                (Some(_), _) => Outcome::Submitted,
+                (None, Some(SubmitStatus::Failed)) => Outcome::Failed,
+                (None, Some(SubmitStatus::DryRun)) => Outcome::DryRun,
+                (None, _) => Outcome::NotSubmitted,
+            },
+            state: r.status.state.clone(),
+            dir_stamp: r.sweep_dir.as_deref().and_then(dir_stamp),
+            submitted: r.submitted_at.as_ref().and_then(|t| t.instant()),
+        }
+    }
+}
+
 /// Writes the manifest as pretty-printed JSON (2-space indent) with a trailing newline, one
-/// job at a time, straight from the records: no JSON tree of the whole manifest (for 100,000
-/// records that tree took twice the memory of the records themselves), and a sweep's results
-/// are made JSON only as their job is written. `extra` gives record `i`'s `results`, if any.
+/// job at a time, straight from the records' text: no JSON tree of the whole manifest, and a
+/// sweep's results are made JSON only as their job is written. `extra` gives record `i`'s
+/// `results`, if any.
 pub fn write(
     w: &mut dyn Write,
-    records: &[Record],
+    records: &[Compact],
     earlier_stamps: &[String],
     extra: &dyn Fn(usize) -> Option<Value>,
 ) -> Result<()> {
+    let facts = || records.iter().map(|c| &c.facts);
     let head = json!({
-        "sweep_timestamp": timestamp(records, earlier_stamps),
+        "sweep_timestamp": timestamp(facts(), earlier_stamps),
         "total_jobs": records.len(),
-        "counts": counts(records),
+        "counts": counts(facts()),
         "jobs": [],
     });
     let text = serde_json::to_string_pretty(&head)?;
@@ -40,50 +77,30 @@ pub fn write(
     }
     w.write_all(open.as_bytes())?;
     w.write_all(b"[")?;
+    let mut buf = Vec::new();
     for (i, record) in records.iter().enumerate() {
         w.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
-        let job = Job::of(record, extra(i));
-        serde_json::to_writer_pretty(Indented(&mut *w), &job).map_err(std::io::Error::from)?;
+        // A job nests two levels into the manifest: 4 more spaces on each of its lines.
+        record.write_job(w, extra(i).as_ref(), 4, &mut buf)?;
     }
     w.write_all(b"\n  ]\n}\n")?;
     Ok(())
 }
 
-/// A writer that puts 4 spaces after each newline: a job nests two levels into the manifest
-/// (JSON strings hold no raw newline, so every newline is the pretty printer's).
-struct Indented<'a>(&'a mut dyn Write);
-
-impl Write for Indented<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut rest = buf;
-        while let Some(n) = rest.iter().position(|&b| b == b'\n') {
-            self.0.write_all(&rest[..=n])?;
-            self.0.write_all(b"    ")?;
-            rest = &rest[n + 1..];
-        }
-        self.0.write_all(rest)?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
-    }
-}
-
 /// When the sweep started, as the seed stamped it: kept from the earliest manifest read;
 /// else the sweep directory's name (`sweep_YYYYMMDD_HHMMSS`); else the earliest submission;
 /// else now. Re-collecting a sweep never moves its timestamp.
-fn timestamp(records: &[Record], earlier_stamps: &[String]) -> String {
+fn timestamp<'a>(
+    facts: impl Iterator<Item = &'a Facts> + Clone,
+    earlier_stamps: &[String],
+) -> String {
     if let Some(stamp) = earlier_stamps.iter().min() {
         return stamp.clone();
     }
-    let from_dir = records
-        .iter()
-        .filter_map(|r| r.sweep_dir.as_deref().and_then(dir_stamp))
-        .min();
+    let from_dir = facts.clone().filter_map(|f| f.dir_stamp).min();
     let from_submission = || {
-        records
-            .iter()
-            .filter_map(|r| r.submitted_at.as_ref()?.instant())
+        facts
+            .filter_map(|f| f.submitted)
             .min()
             .map(|t| t.with_timezone(&Local).naive_local())
     };
@@ -102,17 +119,17 @@ fn dir_stamp(dir: &str) -> Option<NaiveDateTime> {
 }
 
 /// `counts`: submissions by outcome, and jobs by Slurm state when any state is known.
-fn counts(records: &[Record]) -> Value {
+fn counts<'a>(facts: impl Iterator<Item = &'a Facts>) -> Value {
     let (mut submitted, mut failed, mut not_submitted, mut dry_run) = (0, 0, 0, 0);
     let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in records {
-        match (&r.job_id, r.submit_status) {
-            (Some(_), _) => submitted += 1,
-            (None, Some(SubmitStatus::Failed)) => failed += 1,
-            (None, Some(SubmitStatus::DryRun)) => dry_run += 1,
-            (None, _) => not_submitted += 1,
+    for f in facts {
+        match f.outcome {
+            Outcome::Submitted => submitted += 1,
+            Outcome::Failed => failed += 1,
+            Outcome::DryRun => dry_run += 1,
+            Outcome::NotSubmitted => not_submitted += 1,
         }
-        if let Some(state) = &r.status.state {
+        if let Some(state) = &f.state {
             *by_state.entry(state.as_str()).or_default() += 1;
         }
     }

@@ -6,33 +6,79 @@
 //! Every other job ID seen for the combination goes into the current version's `history`,
 //! oldest first, once each, with its state when one was known.
 
+use crate::compact::Compact;
+use anyhow::Result;
 use chrono::{DateTime, FixedOffset};
 use std::collections::BTreeMap;
 use sweep::{Record, Submission, Timestamp};
 
 /// Merges records by `id`; the result is sorted by `index` (then `id`).
+pub fn merge(records: Vec<Record>) -> Vec<Record> {
+    let merged: Result<Vec<Record>, std::convert::Infallible> = merge_by(
+        records,
+        |r| (&r.id, r.index),
+        |group| Ok(merge_group(group)),
+    );
+    match merged {
+        Ok(records) => records,
+        Err(never) => match never {},
+    }
+}
+
+/// Merges compact records by `id` (see [`merge`]): only combinations read more than once, or
+/// with earlier submissions to put in order, are parsed to be merged.
+pub fn merge_compact(records: Vec<Compact>) -> Result<Vec<Compact>> {
+    merge_by(
+        records,
+        |c| (&c.id, c.index),
+        |mut group| {
+            if let [one] = group.as_slice() {
+                if !one.has_history {
+                    // Nothing to merge and no history to order: the record as it is.
+                    return Ok(group.remove(0));
+                }
+            }
+            let versions = group
+                .iter()
+                .map(Compact::record)
+                .collect::<Result<Vec<Record>>>()?;
+            Compact::of(&merge_group(versions))
+        },
+    )
+}
+
+/// Groups `items` by id (`key` gives id and index), merges each group (`merge_one`, the
+/// versions in input order), and sorts the result by index, then id.
 ///
 /// Records are big structs: they are grouped and sorted by position, and each is moved a
 /// fixed number of times (sorting the records themselves moved each one log n times, most of
 /// the time of collecting 100,000 records).
-pub fn merge(records: Vec<Record>) -> Vec<Record> {
-    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, record) in records.iter().enumerate() {
-        groups.entry(record.id.clone()).or_default().push(i);
+fn merge_by<T, E>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> (&str, u64),
+    mut merge_one: impl FnMut(Vec<T>) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut order: Vec<(u64, String)> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let (id, _) = key(item);
+        groups.entry(id).or_default().push(i);
     }
-    let mut slots: Vec<Option<Record>> = records.into_iter().map(Some).collect();
-    let mut merged: Vec<Record> = groups
-        .into_values()
-        .map(|group| merge_group(group.iter().filter_map(|&i| slots[i].take()).collect()))
-        .collect();
+    let groups: Vec<Vec<usize>> = groups.into_values().collect();
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    let mut merged: Vec<T> = Vec::with_capacity(groups.len());
+    for group in groups {
+        let versions: Vec<T> = group.iter().filter_map(|&i| slots[i].take()).collect();
+        let one = merge_one(versions)?;
+        let (id, index) = key(&one);
+        order.push((index, id.to_string()));
+        merged.push(one);
+    }
     drop(slots);
-    let mut order: Vec<usize> = (0..merged.len()).collect();
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&merged[a], &merged[b]);
-        a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id))
-    });
-    permute(&mut merged, order);
-    merged
+    let mut positions: Vec<usize> = (0..merged.len()).collect();
+    positions.sort_by(|&a, &b| order[a].cmp(&order[b]));
+    permute(&mut merged, positions);
+    Ok(merged)
 }
 
 /// Reorders `v` in place so that position i holds what was at `order[i]`: each cycle of the

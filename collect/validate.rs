@@ -3,17 +3,15 @@
 //! record, field and value) before any Slurm call, never as "Slurm unreachable" (which
 //! `--allow-missing-status` would then excuse).
 
-use crate::input::Collected;
 use anyhow::Result;
 use sweep::Record;
 
-/// Every job ID and cluster name that a Slurm lookup would pass on: job IDs are positive
-/// integers, cluster names one word.
-pub fn for_slurm(read: &Collected) -> Result<()> {
-    for (r, at) in read.records.iter().zip(&read.origins) {
-        if let Some((field, value, what)) = first_bad(r) {
-            anyhow::bail!("{at}{field}: {value:?} is not {what}");
-        }
+/// Every job ID and cluster name of `r` that a Slurm lookup would pass on: job IDs are
+/// positive integers, cluster names one word. The error names the field (`history[0].job_id:
+/// "x" is not ...`); the caller puts the record's position before it.
+pub fn for_slurm(r: &Record) -> Result<()> {
+    if let Some((field, value, what)) = first_bad(r) {
+        anyhow::bail!("{field}: {value:?} is not {what}");
     }
     Ok(())
 }

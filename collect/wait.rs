@@ -19,12 +19,12 @@ use sweep::{JobState, Record};
 
 /// How to wait.
 pub struct Options {
-    /// First pause, seconds.
-    pub first: f64,
-    /// Longest pause, seconds.
-    pub max: f64,
-    /// Give up after this many seconds.
-    pub timeout: Option<f64>,
+    /// First pause.
+    pub first: Duration,
+    /// Longest pause.
+    pub max: Duration,
+    /// Give up after this long.
+    pub timeout: Option<Duration>,
 }
 
 const MAX_FAILED_POLLS: u32 = 5;
@@ -41,7 +41,7 @@ pub fn run(
     mut update: impl FnMut(&[Record]) -> Result<()>,
 ) -> Result<ExitCode> {
     let start = Instant::now();
-    let mut pause = opts.first;
+    let mut pause = opts.first.as_secs_f64();
     let mut progress = Progress::new(records.len());
     let mut failures = 0;
     let mut first = true;
@@ -64,9 +64,12 @@ pub fn run(
             }
             Err(e) => return Err(e),
         }
-        let left = opts.timeout.map(|t| t - start.elapsed().as_secs_f64());
+        let left = opts
+            .timeout
+            .map(|t| t.as_secs_f64() - start.elapsed().as_secs_f64());
         if !first && records.iter().all(status::settled) {
-            if !accounting_disabled && tie_loose_ends(slurm, records, opts.first, left) {
+            let first = opts.first.as_secs_f64();
+            if !accounting_disabled && tie_loose_ends(slurm, records, first, left) {
                 update(records)?;
             }
             return Ok(progress.summary(records, false));
@@ -75,7 +78,7 @@ pub fn run(
             return Ok(progress.summary(records, true));
         }
         std::thread::sleep(Duration::from_secs_f64(pause));
-        pause = (pause * 2.0).min(opts.max);
+        pause = (pause * 2.0).min(opts.max.as_secs_f64());
     }
 }
 

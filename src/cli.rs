@@ -57,6 +57,15 @@ pub fn warn(msg: impl std::fmt::Display) {
     });
 }
 
+/// Prints text for people (a table, several lines) on stderr as it is, above a progress bar
+/// being drawn: the one way besides [`warn`] that a program writes to stderr.
+pub fn show(text: &str) {
+    use std::io::Write as _;
+    crate::progress::suspended(|| {
+        let _ = io::stderr().lock().write_all(text.as_bytes());
+    });
+}
+
 /// Parses `A` with clap (usage errors exit 2, `--help` exits 0), runs `run`, and maps its
 /// result to an exit code.
 ///

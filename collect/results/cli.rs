@@ -4,7 +4,7 @@
 
 use super::{Options, TableFormat};
 use anyhow::Result;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use sweep::Record;
 
@@ -64,12 +64,8 @@ impl ResultsArgs {
             || self.frontier
     }
 
-    /// True when stdout carries the frontier or the table instead of the manifest.
-    pub fn takes_stdout(&self) -> bool {
-        self.frontier || self.table.as_deref().is_some_and(|t| t.as_os_str() == "-")
-    }
-
-    /// Usage errors, before anything is read.
+    /// The options below clap, `None` when no results are asked for; usage errors, before
+    /// anything is read.
     pub fn check(&self) -> Result<Option<Options>> {
         let usage = |m: &str| sweep::cli::usage::<Option<Options>>(m.to_string());
         if self.color_by.is_some() && self.plot.is_none() {
@@ -113,6 +109,7 @@ impl ResultsArgs {
             table,
             plot: self.plot.clone(),
             color_by: self.color_by.clone(),
+            frontier: self.frontier,
         }))
     }
 }
@@ -134,18 +131,16 @@ impl Applied {
 
 /// Reads the results of `records`; prints the one-line note (stderr) and the frontier
 /// (stderr on a terminal, or stdout with --frontier).
-pub fn apply(args: &ResultsArgs, opts: &Options, records: &[Record]) -> Result<Applied> {
+pub fn apply(opts: &Options, records: &[Record]) -> Result<Applied> {
     let outcome = super::run(records, opts)?;
     for line in &outcome.note {
         sweep::cli::warn(line);
     }
-    let stdout = if args.frontier {
+    let stdout = if opts.frontier {
         Some(outcome.summary.into_bytes())
     } else {
         if outcome.table_stdout.is_none() && std::io::stderr().is_terminal() {
-            let _ = std::io::stderr()
-                .lock()
-                .write_all(outcome.summary.as_bytes());
+            sweep::cli::show(&outcome.summary);
         }
         outcome.table_stdout
     };

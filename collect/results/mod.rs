@@ -50,6 +50,19 @@ pub struct Options {
     pub plot: Option<PathBuf>,
     /// `--color-by KEY`: a swept parameter.
     pub color_by: Option<String>,
+    /// `--frontier`: the frontier table on stdout instead of the manifest.
+    pub frontier: bool,
+}
+
+impl Options {
+    /// True when stdout carries the frontier or the table instead of the manifest.
+    pub fn takes_stdout(&self) -> bool {
+        self.frontier
+            || self
+                .table
+                .as_ref()
+                .is_some_and(|(t, _)| t.as_os_str() == "-")
+    }
 }
 
 /// What a run produced: every record's results, and the rest.
