@@ -12,6 +12,8 @@
 //!   | sweep-collect --output sweeps/tpt/sweep_manifest.json
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod cancel;
 mod collection;

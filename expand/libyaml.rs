@@ -4,6 +4,7 @@
 //! [`crate::yaml_reader`], by PyYAML's rules. All the `unsafe` of the program is in this file.
 
 use std::ffi::CStr;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use unsafe_libyaml as yaml_unsafe;
 
@@ -55,42 +56,76 @@ pub struct SyntaxError {
 
 /// Every event of `text`, each with the position where it starts.
 pub fn events(text: &str) -> Result<Vec<(Event, Pos)>, SyntaxError> {
+    let mut parser = Parser::new(text)?;
     let mut out = Vec::new();
-    // SAFETY: the parser lives in a Box (it is not moved once initialized), reads only
-    // `text`, which outlives it, and is deleted before return on every path; each event is
-    // read only between a successful yaml_parser_parse and its yaml_event_delete.
-    unsafe {
-        let mut parser: Box<MaybeUninit<yaml_unsafe::yaml_parser_t>> =
-            Box::new(MaybeUninit::uninit());
-        let p = parser.as_mut_ptr();
-        if yaml_unsafe::yaml_parser_initialize(p).fail {
-            return Err(SyntaxError {
-                msg: "the yaml parser could not start (out of memory)".to_string(),
-                pos: None,
-            });
+    loop {
+        let (event, pos) = parser.next()?;
+        let end = matches!(event, Event::StreamEnd);
+        out.push((event, pos));
+        if end {
+            return Ok(out);
         }
-        yaml_unsafe::yaml_parser_set_encoding(p, yaml_unsafe::YAML_UTF8_ENCODING);
-        yaml_unsafe::yaml_parser_set_input_string(p, text.as_ptr(), text.len() as _);
-        let result = loop {
-            let mut event = MaybeUninit::<yaml_unsafe::yaml_event_t>::uninit();
-            let e = event.as_mut_ptr();
+    }
+}
+
+/// libyaml's parser over `text`, deleted when dropped, on every path out of [`events`].
+struct Parser<'a> {
+    /// In a Box: libyaml keeps pointers into it, so it never moves once initialized.
+    raw: Box<MaybeUninit<yaml_unsafe::yaml_parser_t>>,
+    /// The parser reads `text` until it is deleted.
+    _text: PhantomData<&'a str>,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str) -> Result<Parser<'a>, SyntaxError> {
+        let mut raw: Box<MaybeUninit<yaml_unsafe::yaml_parser_t>> = Box::new(MaybeUninit::uninit());
+        let p = raw.as_mut_ptr();
+        // SAFETY: `p` points to memory for a parser, initialized here; the input is `text`,
+        // which outlives the parser (the lifetime of `Parser`).
+        unsafe {
+            if yaml_unsafe::yaml_parser_initialize(p).fail {
+                return Err(SyntaxError {
+                    msg: "the yaml parser could not start (out of memory)".to_string(),
+                    pos: None,
+                });
+            }
+            yaml_unsafe::yaml_parser_set_encoding(p, yaml_unsafe::YAML_UTF8_ENCODING);
+            yaml_unsafe::yaml_parser_set_input_string(p, text.as_ptr(), text.len() as _);
+        }
+        Ok(Parser {
+            raw,
+            _text: PhantomData,
+        })
+    }
+
+    /// The next event and where it starts.
+    fn next(&mut self) -> Result<(Event, Pos), SyntaxError> {
+        let p = self.raw.as_mut_ptr();
+        let mut event = MaybeUninit::<yaml_unsafe::yaml_event_t>::uninit();
+        let e = event.as_mut_ptr();
+        // SAFETY: the parser was initialized (`new`) and is not deleted before drop; the
+        // event is read only between a successful yaml_parser_parse and its
+        // yaml_event_delete.
+        unsafe {
             if yaml_unsafe::yaml_parser_parse(p, e).fail {
-                break Err(syntax_error(&*p));
+                return Err(syntax_error(&*p));
             }
             let converted = convert(&*e);
             let mark = (*e).start_mark;
             yaml_unsafe::yaml_event_delete(e);
-            let end = matches!(converted, Event::StreamEnd);
-            out.push((
+            Ok((
                 converted,
                 (mark.line as usize + 1, mark.column as usize + 1),
-            ));
-            if end {
-                break Ok(out);
-            }
-        };
-        yaml_unsafe::yaml_parser_delete(p);
-        result
+            ))
+        }
+    }
+}
+
+impl Drop for Parser<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the parser was initialized in `new` (a `Parser` exists only then), and is
+        // deleted once, here.
+        unsafe { yaml_unsafe::yaml_parser_delete(self.raw.as_mut_ptr()) }
     }
 }
 

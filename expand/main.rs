@@ -6,9 +6,13 @@
 //! sweep-expand sweep.yaml | jq -c 'select(.parameters.slurm.prefill_nodes == 6)' | sweep-render --out-dir sweeps/tpt
 //! ```
 
+// Safe Rust everywhere but libyaml's events (the one module allowed `unsafe`).
+#![deny(unsafe_code)]
+
 mod divisible;
 mod expansion;
 mod id;
+#[allow(unsafe_code)]
 mod libyaml;
 mod linked;
 mod model;

@@ -6,6 +6,8 @@
 //! sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ...
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod rendering;
 mod yaml_writer;

@@ -3,6 +3,8 @@
 //!
 //! Only what two or more programs need lives here; stage-specific code stays in its folder.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod fsutil;
 pub mod job_state;

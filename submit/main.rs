@@ -9,6 +9,8 @@
 //!       --gpu-type gb200-fp8 --script-variant max-tpt > sweeps/tpt/submitted.jsonl
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod jobscript;
 mod judge;

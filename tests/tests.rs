@@ -8,6 +8,7 @@
 // A test that skips says so on stderr, where `cargo test` shows it (the programs themselves
 // print diagnostics only through sweep::cli).
 #![allow(clippy::print_stderr)]
+#![forbid(unsafe_code)]
 
 mod cli_docs;
 mod collect;
