@@ -9,7 +9,7 @@
 
 use crate::compact::Compact;
 use crate::input::{self, Reading};
-use crate::{cancel, failure, manifest, merge, onejob, reconcile, results, status, table, wait};
+use crate::{cancel, failure, manifest, merge, onejob, overview, reconcile, results, status, wait};
 use anyhow::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -137,7 +137,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         }
         match (&opts.job, opts.format) {
             (Some(id), format) => onejob::show(&records, id, format == Format::Table),
-            (None, Format::Table) => table::show(&records),
+            (None, Format::Table) => overview::show(&records),
             // --output takes the data; stdout gets it only without one.
             (None, _) if opts.output.is_some() => Ok(()),
             (None, _) => write_stdout(&opts, &stored, stamps, &attach),

@@ -23,10 +23,10 @@ mod input;
 mod manifest;
 mod merge;
 mod onejob;
+mod overview;
 mod reconcile;
 mod results;
 mod status;
-mod table;
 mod validate;
 mod wait;
 

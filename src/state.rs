@@ -20,7 +20,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `numbers.jsonl` | `{"id":…,"index":N}`: the number given to each combination |
-//! | `submissions.jsonl` | one [`Submitted`] per `sbatch` that created a job (a later line for the same `job_id` adds its `--retries` follow-ups) |
+//! | `submissions.jsonl` | one line per `sbatch` that created a job ([`Journal`], read back as [`Submission`]s; a later line for the same `job_id` adds its `--retries` follow-ups) |
 //! | `options/<hash>.json` | the job options a submission used, by content hash |
 //! | `names.lock`, `submit.lock` | advisory locks (see [`lock`]) |
 

@@ -3,13 +3,13 @@
 //! controller. Slurm calls are counted by wrapper `squeue`/`sacct` scripts first on PATH that
 //! log their arguments and exec the real commands.
 
-use crate::common::{bin, slurm_available, slurm_shared, stderr, stdout, temp_dir, Cancel};
+use crate::common::{bin, eventually, on_slurm, stderr, stdout, stdout_lines, temp_dir, Cancel};
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Jobs submitted by a test, cancelled when it ends (pass or fail).
 struct Jobs(Cancel);
@@ -165,43 +165,29 @@ fn collect_logged(bindir: &Path, args: &[&str], stdin: &str, log: &Path) -> Outp
     child.wait_with_output().unwrap()
 }
 
-fn lines(out: &Output) -> Vec<Value> {
-    stdout(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Waits until squeue shows every job in `ids` ended.
 fn wait_ended(ids: &[&str]) {
-    let t0 = Instant::now();
-    loop {
+    eventually(Duration::from_secs(60), Duration::from_millis(200), || {
         let out = Command::new("squeue")
             .args(["-h", "-t", "all", "-j", &ids.join(","), "-o", "%T"])
             .output()
             .unwrap();
         let text = stdout(&out);
-        if text.lines().count() == ids.len()
+        let ended = text.lines().count() == ids.len()
             && text
                 .lines()
-                .all(|s| !matches!(s, "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING"))
-        {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "jobs {ids:?} did not end: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+                .all(|s| !matches!(s, "PENDING" | "RUNNING" | "CONFIGURING" | "COMPLETING"));
+        ended
+            .then_some(())
+            .ok_or(format!("jobs {ids:?} did not end: {text}"))
+    })
 }
 
 #[test]
 fn states_of_real_jobs_in_two_calls() {
-    if !slurm_available("states_of_real_jobs_in_two_calls") {
+    let Some(_slurm) = on_slurm("states_of_real_jobs_in_two_calls") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_states");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000000");
     let mut jobs = Jobs(Cancel(Vec::new()));
@@ -224,7 +210,7 @@ fn states_of_real_jobs_in_two_calls() {
     // Right after the jobs ended: squeue is right at once, whatever sacct says yet.
     let out = collect(&bindir, &["--status", "--jsonl"], &input, &[]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let r = lines(&out);
+    let r = stdout_lines(&out);
     let states: Vec<&str> = r.iter().map(|r| r["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["COMPLETED", "FAILED", "CANCELLED", "PENDING"]);
     assert!(
@@ -249,22 +235,16 @@ fn states_of_real_jobs_in_two_calls() {
         "ended jobs only: {c:?}"
     );
     // The exit code comes from accounting once it has caught up (a few seconds).
-    let t0 = Instant::now();
-    loop {
+    let r = eventually(Duration::from_secs(60), Duration::from_millis(500), || {
         let out = collect(&bindir, &["--status", "--jsonl"], &input, &[]);
-        let r = lines(&out);
-        if r[1]["exit_code"] == "3:0" {
-            assert_eq!(r[1]["state"], "FAILED");
-            assert_eq!(r[0]["exit_code"], "0:0");
-            break;
+        let r = stdout_lines(&out);
+        match r[1]["exit_code"] == "3:0" {
+            true => Ok(r),
+            false => Err(format!("no exit code from sacct: {}", r[1])),
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no exit code from sacct: {}",
-            r[1]
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    });
+    assert_eq!(r[1]["state"], "FAILED");
+    assert_eq!(r[0]["exit_code"], "0:0");
     // The manifest counts states.
     let out = collect(&bindir, &["--status"], &input, &[]);
     let m: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -276,10 +256,9 @@ fn states_of_real_jobs_in_two_calls() {
 
 #[test]
 fn retries_decide_the_state_of_a_combination() {
-    if !slurm_available("retries_decide_the_state_of_a_combination") {
+    let Some(_slurm) = on_slurm("retries_decide_the_state_of_a_combination") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_retries");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000006");
     let mut jobs = Jobs(Cancel(Vec::new()));
@@ -317,7 +296,7 @@ fn retries_decide_the_state_of_a_combination() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let r = lines(&out);
+    let r = stdout_lines(&out);
     // The first attempt failed and its retry completed: the combination completed.
     assert_eq!(
         (r[0]["state"].as_str(), r[0]["state_job_id"].as_str()),
@@ -334,10 +313,9 @@ fn retries_decide_the_state_of_a_combination() {
 
 #[test]
 fn jobs_squeue_forgot_come_from_sacct() {
-    if !slurm_available("jobs_squeue_forgot_come_from_sacct") {
+    let Some(_slurm) = on_slurm("jobs_squeue_forgot_come_from_sacct") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_forgotten");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000001");
     let mut jobs = Jobs(Cancel(Vec::new()));
@@ -347,32 +325,26 @@ fn jobs_squeue_forgot_come_from_sacct() {
     // nothing; the state must then come from accounting, once it has caught up.
     let bindir = wrappers(&dir, true);
     let input = record(0, "f0", &sweep_dir, Some(&fail)) + "\n";
-    let t0 = Instant::now();
-    loop {
+    let r = eventually(Duration::from_secs(60), Duration::from_millis(500), || {
         let out = collect(&bindir, &["--status", "--jsonl"], &input, &[]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let r = &lines(&out)[0];
-        if r["state"] == "FAILED" {
-            assert_eq!(
-                (r["exit_code"].as_str(), r["state_source"].as_str()),
-                (Some("3:0"), Some("sacct"))
-            );
-            break;
+        let r = stdout_lines(&out).remove(0);
+        match r["state"] == "FAILED" {
+            true => Ok(r),
+            false => Err(format!("sacct never caught up: {r}")),
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "sacct never caught up: {r}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    });
+    assert_eq!(
+        (r["exit_code"].as_str(), r["state_source"].as_str()),
+        (Some("3:0"), Some("sacct"))
+    );
 }
 
 #[test]
 fn wait_until_final_with_exit_status() {
-    if !slurm_available("wait_until_final_with_exit_status") {
+    let Some(_slurm) = on_slurm("wait_until_final_with_exit_status") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_wait");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000002");
     let mut jobs = Jobs(Cancel(Vec::new()));
@@ -447,7 +419,7 @@ fn wait_until_final_with_exit_status() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(lines(&out).len(), 3, "the output is still written");
+    assert_eq!(stdout_lines(&out).len(), 3, "the output is still written");
 
     // A job that pends forever: --timeout ends the wait with exit 1.
     let p = jobs.submit(&dir, &tag_of(3, "w3", &sweep_dir), 36, "true");
@@ -472,15 +444,14 @@ fn wait_until_final_with_exit_status() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(lines(&out)[0]["state"], "PENDING");
+    assert_eq!(stdout_lines(&out)[0]["state"], "PENDING");
 }
 
 #[test]
 fn reconcile_finds_tagged_jobs_no_record_mentions() {
-    if !slurm_available("reconcile_finds_tagged_jobs_no_record_mentions") {
+    let Some(_slurm) = on_slurm("reconcile_finds_tagged_jobs_no_record_mentions") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_reconcile");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000003");
     let mut jobs = Jobs(Cancel(Vec::new()));
@@ -512,7 +483,7 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
         let bindir = wrappers(&dir, squeue_forgets);
         let out = collect(&bindir, &["--reconcile", "--jsonl"], &input, &[]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let r = lines(&out);
+        let r = stdout_lines(&out);
         assert_eq!(r.len(), 2);
         // sacct -S lists only eligible jobs, and a follow-up pending on its dependency is not
         // eligible yet; squeue, though, never forgets a pending job. So the follow-up is found
@@ -564,21 +535,16 @@ fn reconcile_finds_tagged_jobs_no_record_mentions() {
 
 /// Waits until sacct lists every job in `ids`.
 fn wait_in_accounting(ids: &[&str]) {
-    let t0 = Instant::now();
-    loop {
+    eventually(Duration::from_secs(60), Duration::from_millis(300), || {
         let out = Command::new("sacct")
             .args(["-n", "-X", "-P", "-o", "JobID", "-j", &ids.join(",")])
             .output()
             .unwrap();
-        if stdout(&out).lines().count() >= ids.len() {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "sacct never listed {ids:?}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+        let listed = stdout(&out).lines().count() >= ids.len();
+        listed
+            .then_some(())
+            .ok_or(format!("sacct never listed {ids:?}"))
+    })
 }
 
 /// The bound on Slurm calls for a 1,000-job sweep. Honest note: 1,000 real jobs are submitted
@@ -587,10 +553,9 @@ fn wait_in_accounting(ids: &[&str]) {
 /// of calls: every one of them goes on from squeue to sacct.
 #[test]
 fn a_thousand_jobs_take_a_bounded_number_of_calls() {
-    if !slurm_available("a_thousand_jobs_take_a_bounded_number_of_calls") {
+    let Some(_slurm) = on_slurm("a_thousand_jobs_take_a_bounded_number_of_calls") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_thousand");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000004");
     let mut jobs = Jobs(Cancel(Vec::new()));
@@ -617,7 +582,7 @@ fn a_thousand_jobs_take_a_bounded_number_of_calls() {
             &[],
         );
         assert!(out.status.success(), "{}", stderr(&out));
-        let r = lines(&out);
+        let r = stdout_lines(&out);
         assert_eq!(
             (r[0]["state"].as_str(), r[1]["state"].as_str()),
             (Some("PENDING"), Some("COMPLETED"))
@@ -635,10 +600,9 @@ fn a_thousand_jobs_take_a_bounded_number_of_calls() {
 
 #[test]
 fn unreachable_controller_is_a_clear_error() {
-    if !slurm_available("unreachable_controller_is_a_clear_error") {
+    let Some(_slurm) = on_slurm("unreachable_controller_is_a_clear_error") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_unreachable");
     // A private slurm.conf whose controller port nobody listens on: real squeue, no harm done.
     let conf = std::env::var("SLURM_CONF").unwrap_or_else(|_| "/etc/slurm/slurm.conf".into());
@@ -699,10 +663,9 @@ fn unreachable_controller_is_a_clear_error() {
 /// The partial re-submission pipeline, end to end, with sweep-submit.
 #[test]
 fn resubmission_pipeline() {
-    if !slurm_available("resubmission_pipeline") {
+    let Some(_slurm) = on_slurm("resubmission_pipeline") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("collect_slurm_resubmit");
     let sweep_dir = unique_sweep_dir(&dir, "sweep_20260101_000005");
     std::fs::create_dir_all(&sweep_dir).unwrap();

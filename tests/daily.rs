@@ -4,7 +4,7 @@
 //! scripts directory found next to the sweep file. Slurm's answers come from stand-in
 //! `squeue`/`sacct` scripts; the real-cluster versions are in `daily_slurm.rs`.
 
-use crate::common::{bin, sh, stderr, stdout, temp_dir};
+use crate::common::{bin, read_json, sh, stderr, stdout, temp_dir};
 use crate::submit::REQUIRED;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -62,10 +62,6 @@ fn read(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(name)).unwrap()
 }
 
-fn manifest(dir: &Path, name: &str) -> Value {
-    serde_json::from_str(&read(dir, name)).unwrap()
-}
-
 /// Issue 13, items 1 and 2: `sweep-collect --status M` updates M (atomically, said once on
 /// stderr), adds the cause of each failure, and prints the manifest on a pipe as before; a
 /// run that asks nothing of Slurm, two inputs, records or --output leave M alone.
@@ -101,7 +97,7 @@ fn status_updates_the_one_manifest_in_place_with_each_failures_cause() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "sweep-collect: updated m.json\n");
     assert_eq!(read(&dir, "out.json"), read(&dir, "m.json"));
-    let m = manifest(&dir, "m.json");
+    let m = read_json(&dir.join("m.json"));
     let job = dir.join("logs/sweep_job_sweep0/11/gpu-001_prefill_w0.err");
     assert_eq!(
         m["jobs"][0]["failure"],
@@ -132,7 +128,7 @@ fn status_updates_the_one_manifest_in_place_with_each_failures_cause() {
     assert_eq!(read(&dir, "lines.jsonl").lines().count(), 3);
     assert_eq!(read(&dir, "m.json"), before);
     // A job that completed is byte for byte what it was without this feature.
-    let plain = manifest(&dir, "other.json");
+    let plain = read_json(&dir.join("other.json"));
     assert_eq!(m["jobs"][1], plain["jobs"][1]);
 }
 
@@ -188,7 +184,7 @@ fn one_job_by_id_with_its_files_and_cause() {
         &dir,
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let j = manifest(&dir, "j11.json");
+    let j = read_json(&dir.join("j11.json"));
     assert_eq!(j["submission"], "earlier submission (history[0])");
     assert_eq!(j["job_dir"], format!("{}/11/", log.display()));
     assert_eq!(j["stdout"], format!("{}/11.out", log.display()));

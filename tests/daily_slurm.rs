@@ -5,29 +5,12 @@
 //! seed's one command writes the manifest, with a progress bar on a terminal and progress
 //! lines in a log. What Slurm holds is read back from Slurm.
 
-use crate::common::{sh, slurm_available, slurm_shared, stderr, stdout, temp_dir, Cancel};
+use crate::common::{fresh_dir, on_slurm, read_json, sh, stderr, stdout, Cancel};
 use crate::daily::{plain, shell_quote};
 use crate::submit::REQUIRED;
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A directory no earlier run used (job tags are made from the sweep directory's path, and
-/// the shared cluster remembers earlier runs' jobs).
-fn fresh_dir(name: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = temp_dir(name).join(nanos.to_string());
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Job ID -> state, as squeue lists the user's jobs now.
 fn squeue_states() -> std::collections::BTreeMap<String, String> {
@@ -50,10 +33,9 @@ fn squeue_states() -> std::collections::BTreeMap<String, String> {
 #[test]
 fn a_failed_jobs_cause_from_its_stderr_end_to_end() {
     let name = "a_failed_jobs_cause_from_its_stderr_end_to_end";
-    if !slurm_available(name) {
+    let Some(_slurm) = on_slurm(name) else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = fresh_dir("daily_slurm_cause");
     std::fs::write(
         dir.join("s.yaml"),
@@ -184,10 +166,9 @@ sweep-collect --format table m.json > table.txt
 #[test]
 fn cancel_every_job_the_inputs_name_and_only_those() {
     let name = "cancel_every_job_the_inputs_name_and_only_those";
-    if !slurm_available(name) {
+    let Some(_slurm) = on_slurm(name) else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = fresh_dir("daily_slurm_cancel");
     // 36-node and larger jobs: they pend (4 of the 64 nodes are real), follow-ups pend on
     // them. Three sweeps, each its own combinations.
@@ -356,10 +337,9 @@ jq -r '.jobs[] | .job_id, .retry_job_ids[]' a.json b.json c.json > all_jobs
 #[test]
 fn the_seeds_one_command_writes_the_manifest_with_progress_where_it_belongs() {
     let name = "the_seeds_one_command_writes_the_manifest_with_progress_where_it_belongs";
-    if !slurm_available(name) {
+    let Some(_slurm) = on_slurm(name) else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = fresh_dir("daily_slurm_one_command");
     std::fs::write(
         dir.join("s.yaml"),

@@ -2,7 +2,7 @@
 //! bare nodes, and on the path a machine without Slurm takes (--dry-run). Inside the local
 //! image (pyxis and enroot): container_slurm.rs.
 
-use crate::common::{bin, slurm_available, slurm_shared, stderr, stdout, temp_dir};
+use crate::common::{bin, on_slurm, read_json, stderr, stdout, temp_dir};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -18,17 +18,11 @@ fn demo(dir: &Path, dry_run: bool) -> Output {
         .expect("run scripts/demo")
 }
 
-fn manifest(dir: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(dir.join("run/sweep/sweep_manifest.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 #[test]
 fn demo_runs_for_real_on_the_local_cluster() {
-    if !slurm_available("demo_runs_for_real_on_the_local_cluster") {
+    let Some(_slurm) = on_slurm("demo_runs_for_real_on_the_local_cluster") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("demo_real");
     let out = demo(&dir, false);
     assert!(
@@ -37,7 +31,7 @@ fn demo_runs_for_real_on_the_local_cluster() {
         stdout(&out),
         stderr(&out)
     );
-    let m = manifest(&dir);
+    let m = read_json(&dir.join("run/sweep/sweep_manifest.json"));
     assert_eq!(m["total_jobs"], 2);
     assert_eq!(m["counts"]["by_state"]["COMPLETED"], 2, "{m}");
     // Four nodes per job, each of which read its role's swept values (the demo checks them and
@@ -97,7 +91,7 @@ fn demo_falls_back_to_a_dry_run() {
         stdout(&out),
         stderr(&out)
     );
-    let m = manifest(&dir);
+    let m = read_json(&dir.join("run/sweep/sweep_manifest.json"));
     assert_eq!(m["counts"]["dry_run"], 2, "{m}");
     for job in m["jobs"].as_array().unwrap() {
         assert!(

@@ -249,3 +249,150 @@ fn the_guides_that_help_names_exist() {
         }
     }
 }
+
+/// Every `.rs` file of the project, relative to the repository (`submit/judge.rs`).
+fn sources() -> Vec<String> {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(relative(&path));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in ["src", "expand", "render", "submit", "collect", "tests"] {
+        walk(&repo().join(dir), &mut out);
+    }
+    out
+}
+
+/// The `file.rs` and `file.rs::name::name` mentions in the code spans of `text`: (file,
+/// names). A file may be named by its path from the repository or from its program's folder
+/// (`jobscript/builtin.rs`), or by its name alone where the paragraph says whose it is.
+fn code_mentions(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced {
+            continue;
+        }
+        for span in line.split('`').skip(1).step_by(2) {
+            let mut rest = span;
+            while let Some(at) = rest.find(".rs") {
+                let start = rest[..at]
+                    .rfind(|c: char| !(c.is_alphanumeric() || "_/-.".contains(c)))
+                    .map_or(0, |i| i + 1);
+                let file = rest[start..at + 3].to_string();
+                let after = &rest[at + 3..];
+                let names: Vec<String> = match after.strip_prefix("::") {
+                    Some(chain) => chain
+                        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                        .next()
+                        .unwrap_or_default()
+                        .split("::")
+                        .filter(|n| !n.is_empty())
+                        .map(String::from)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                if !file.starts_with('.') && file.len() > 3 {
+                    found.push((file, names));
+                }
+                rest = after;
+            }
+        }
+    }
+    found
+}
+
+/// True when `source` defines `name`: an item (`fn`, `struct`, `enum`, `trait`, `type`,
+/// `const`, `static`, `mod`) or an enum variant of that name.
+fn defines(source: &str, name: &str) -> bool {
+    let word_after = |s: &str| {
+        s.chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    };
+    let items = [
+        "fn", "struct", "enum", "trait", "type", "const", "static", "mod",
+    ];
+    source.lines().any(|line| {
+        let line = line.trim_start();
+        let line = line
+            .strip_prefix("pub(crate) ")
+            .or(line.strip_prefix("pub "))
+            .unwrap_or(line);
+        let item = items.iter().any(|kw| {
+            line.strip_prefix(kw)
+                .and_then(|l| l.strip_prefix(' '))
+                .and_then(|l| l.strip_prefix(name))
+                .is_some_and(word_after)
+        });
+        let variant = line
+            .strip_prefix(name)
+            .is_some_and(|l| l.starts_with(',') || l.starts_with('(') || l.starts_with(" {"));
+        item || variant
+    })
+}
+
+#[test]
+fn every_file_and_function_architecture_names_exists() {
+    let text = std::fs::read_to_string(repo().join("ARCHITECTURE.md")).unwrap();
+    let mentions = code_mentions(&text);
+    assert!(mentions.len() > 50, "{mentions:?}");
+    let sources = sources();
+    let mut missing = Vec::new();
+    for (file, names) in mentions {
+        let candidates: Vec<&String> = sources
+            .iter()
+            .filter(|s| *s == &file || s.ends_with(&format!("/{file}")))
+            .collect();
+        if candidates.is_empty() {
+            missing.push(format!("{file}: no such file"));
+            continue;
+        }
+        let defined = |name: &str| {
+            candidates.iter().any(|c| {
+                let source = std::fs::read_to_string(repo().join(c)).unwrap();
+                defines(&source, name)
+            })
+        };
+        for name in &names {
+            if !defined(name) {
+                missing.push(format!(
+                    "{file}::{}: {name} is not defined there",
+                    names.join("::")
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md names:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn code_mentions_are_read_from_code_spans() {
+    let text = "a `submit/judge.rs::all` and `Plan::prepare` in `read.rs`, `x.rs::A::b(c)`\n```\n`no.rs::x`\n```\n";
+    let found = code_mentions(text);
+    assert_eq!(
+        found,
+        [
+            ("submit/judge.rs".to_string(), vec!["all".to_string()]),
+            ("read.rs".to_string(), vec![]),
+            ("x.rs".to_string(), vec!["A".to_string(), "b".to_string()]),
+        ]
+    );
+    assert!(defines("pub fn all(x: u8) {}", "all"));
+    assert!(defines("    Names,", "Names"));
+    assert!(!defines("fn allow() {}", "all"));
+}

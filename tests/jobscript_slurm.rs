@@ -176,10 +176,9 @@ fn check_workers(
 
 #[test]
 fn disagg_job_runs_the_seed_layout() {
-    if !common::slurm_available("disagg_job_runs_the_seed_layout") {
+    let Some(_slurm) = common::on_slurm("disagg_job_runs_the_seed_layout") else {
         return;
-    }
-    let _slurm = common::slurm_shared();
+    };
     let fx = fixture("jss_disagg");
     let sglang =
         json!({"mem-fraction-static": 0.82, "context-length": 2176, "cuda-graph-bs": [1, 2, 4]});
@@ -220,10 +219,9 @@ fn disagg_job_runs_the_seed_layout() {
 
 #[test]
 fn agg_job_runs_workers_then_the_benchmark() {
-    if !common::slurm_available("agg_job_runs_workers_then_the_benchmark") {
+    let Some(_slurm) = common::on_slurm("agg_job_runs_workers_then_the_benchmark") else {
         return;
-    }
-    let _slurm = common::slurm_shared();
+    };
     let fx = fixture("jss_agg");
     let sglang = json!({"max-running-requests": 5632, "kv-cache-dtype": "fp8_e4m3"});
     let rec = agg(&fx, 4, 2, 1, sglang.clone());
@@ -270,10 +268,9 @@ fn agg_job_runs_workers_then_the_benchmark() {
 
 #[test]
 fn a_failing_worker_fails_the_job() {
-    if !common::slurm_available("a_failing_worker_fails_the_job") {
+    let Some(_slurm) = common::on_slurm("a_failing_worker_fails_the_job") else {
         return;
-    }
-    let _slurm = common::slurm_shared();
+    };
     let fx = fixture("jss_fail");
     let rec = agg(&fx, 0, 2, 2, json!({"context-length": 4096}));
     let (_, done) = run_job(&fx, &[], &rec, &[("SWEEP_DEMO_FAIL", "aggregated_w1_r0")]);
@@ -285,10 +282,9 @@ fn a_failing_worker_fails_the_job() {
 
 #[test]
 fn multiple_frontends_behind_nginx() {
-    if !common::slurm_available("multiple_frontends_behind_nginx") {
+    let Some(_slurm) = common::on_slurm("multiple_frontends_behind_nginx") else {
         return;
-    }
-    let _slurm = common::slurm_shared();
+    };
     let fx = fixture("jss_frontends");
     let rec = disagg(
         &fx,
@@ -348,10 +344,9 @@ fn multiple_frontends_behind_nginx() {
 /// job runs, nothing else runs, and the value arrives intact.
 #[test]
 fn hostile_values_run_nothing() {
-    if !common::slurm_available("hostile_values_run_nothing") {
+    let Some(_slurm) = common::on_slurm("hostile_values_run_nothing") else {
         return;
-    }
-    let _slurm = common::slurm_shared();
+    };
     let base = fixture("jss_hostile");
     let mark = base.dir.join("pwned");
     let m = mark.display().to_string();

@@ -2,7 +2,9 @@
 //! a pipeline again, extending a sweep, re-submitting failures, and a controller that stalls
 //! past sbatch's timeout. What Slurm holds is read back from Slurm, never from our output.
 
-use crate::common::{sh, slurm_available, slurm_exclusive, slurm_shared, stderr, temp_dir, Cancel};
+use crate::common::{
+    eventually, fresh_dir, json_lines, on_slurm, on_slurm_alone, sh, stderr, Cancel,
+};
 use crate::submit::REQUIRED;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -54,26 +56,6 @@ fn jobs_of(sweep_dir: &Path) -> Vec<Job> {
         .collect()
 }
 
-/// A fresh directory whose path no earlier run used: the sweep key of a tag is made from the
-/// sweep directory's path, and the shared cluster remembers the jobs of earlier test runs.
-fn fresh_dir(name: &str) -> std::path::PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = temp_dir(name).join(nanos.to_string());
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
@@ -104,10 +86,9 @@ fn pipeline(dir: &Path, name: &str, submit_args: &str) -> std::process::Output {
 #[test]
 fn running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice() {
     let name = "running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_rerun");
     let sweep = dir.join("sweep");
     std::fs::write(dir.join("sweep.yaml"), sweep_file("[5632, 8000]")).unwrap();
@@ -121,7 +102,7 @@ fn running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice() 
         ),
         &dir,
     );
-    let first = lines(&dir.join("first.jsonl"));
+    let first = json_lines(&dir.join("first.jsonl"));
     cancel
         .0
         .extend(first.iter().map(|r| s(r, "job_id").to_string()));
@@ -140,7 +121,7 @@ fn running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice() 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let second = lines(&dir.join("second.jsonl"));
+    let second = json_lines(&dir.join("second.jsonl"));
     assert_eq!(second.len(), 4);
     for (a, b) in first.iter().zip(&second) {
         assert_eq!(s(b, "submit_status"), "already_submitted", "{b}");
@@ -165,7 +146,7 @@ fn running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice() 
     // keep their number, config file, script, job name and job.
     std::fs::write(dir.join("sweep.yaml"), sweep_file("[5632, 6000, 8000]")).unwrap();
     let out = pipeline(&dir, "third", "");
-    let third = lines(&dir.join("third.jsonl"));
+    let third = json_lines(&dir.join("third.jsonl"));
     cancel
         .0
         .extend(third.iter().map(|r| s(r, "job_id").to_string()));
@@ -207,10 +188,9 @@ fn running_the_same_pipeline_again_and_extending_the_sweep_never_submit_twice() 
 #[test]
 fn a_resubmitted_failure_keeps_its_options_and_its_old_script() {
     let name = "a_resubmitted_failure_keeps_its_options_and_its_old_script";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_options");
     // BASH_ENV is read by the job's bash before its script: every job of this test fails.
     let fail = dir.join("fail.sh");
@@ -253,7 +233,7 @@ fn a_resubmitted_failure_keeps_its_options_and_its_old_script() {
         "jq -c '.jobs[] | select(.state == \"FAILED\")' m.json | sweep-submit > again.jsonl",
         &dir,
     );
-    let again = lines(&dir.join("again.jsonl"));
+    let again = json_lines(&dir.join("again.jsonl"));
     cancel
         .0
         .extend(again.iter().map(|r| s(r, "job_id").to_string()));
@@ -301,7 +281,7 @@ fn a_resubmitted_failure_keeps_its_options_and_its_old_script() {
          | sweep-submit --time-limit 00:20:00 > third.jsonl",
         &dir,
     );
-    let third = lines(&dir.join("third.jsonl"));
+    let third = json_lines(&dir.join("third.jsonl"));
     cancel
         .0
         .extend(third.iter().map(|r| s(r, "job_id").to_string()));
@@ -359,11 +339,10 @@ fn local_slurm(cmd: &str) -> std::process::ExitStatus {
 #[test]
 fn a_stalled_controller_never_runs_two_jobs_of_one_record() {
     let name = "a_stalled_controller_never_runs_two_jobs_of_one_record";
-    if !slurm_available(name) {
-        return;
-    }
     // The controller is frozen: no other Slurm test may run meanwhile.
-    let _lock = slurm_exclusive();
+    let Some(_lock) = on_slurm_alone(name) else {
+        return;
+    };
     let dir = fresh_dir("never_twice_stall");
     // 20 records of 36-node jobs (they pend), one sbatch every 0.25 s.
     std::fs::write(dir.join("records.jsonl"), pending_records("5ta11", 20)).unwrap();
@@ -439,10 +418,9 @@ fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
     // "Socket timed out" at once, while the real sbatch creates that job 3 s later, after
     // sweep-submit has looked for it, found nothing, and submitted again.
     let name = "a_job_the_controller_creates_after_sbatch_gave_up_never_runs";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_late_ghost");
     let d = dir.display();
     let wrapper = dir.join("sbatch");
@@ -469,7 +447,7 @@ fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
         wrapper.display()
     );
     let out = sh(&format!("{submit} > first.jsonl"), &dir);
-    let first = lines(&dir.join("first.jsonl"));
+    let first = json_lines(&dir.join("first.jsonl"));
     let sweep = dir.join("sweep");
     let mut cancel = Cancel(first.iter().map(|r| s(r, "job_id").to_string()).collect());
     assert!(
@@ -478,16 +456,12 @@ fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
         String::from_utf8_lossy(&out.stderr)
     );
     // The late job appears.
-    let t0 = Instant::now();
-    let ghost = loop {
-        if let Ok(id) = std::fs::read_to_string(dir.join("ghost")) {
-            if !id.trim().is_empty() {
-                break id.trim().to_string();
-            }
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "no late job");
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let ghost = eventually(Duration::from_secs(30), Duration::from_millis(200), || {
+        let id = std::fs::read_to_string(dir.join("ghost")).unwrap_or_default();
+        Some(id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .ok_or("no late job".to_string())
+    });
     cancel.push(ghost.clone());
     std::thread::sleep(Duration::from_secs(1));
     let jobs = jobs_of(&sweep);
@@ -512,7 +486,7 @@ fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let second = lines(&dir.join("second.jsonl"));
+    let second = json_lines(&dir.join("second.jsonl"));
     assert_eq!(s(&second[0], "submit_status"), "already_submitted");
     assert_eq!(second[0]["job_id"], first[0]["job_id"]);
     std::thread::sleep(Duration::from_millis(500));
@@ -550,10 +524,9 @@ fn one_runnable_job_each(sweep: &Path, recs: &[Value]) {
 #[test]
 fn a_run_killed_at_any_point_resumes_without_doubling_or_skipping() {
     let name = "a_run_killed_at_any_point_resumes_without_doubling_or_skipping";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_kill9");
     std::fs::write(dir.join("records.jsonl"), pending_records("k111", 12)).unwrap();
     let sweep = dir.join("sweep");
@@ -619,10 +592,9 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
     // Issue 10, item 7: a sweep without SGLang values had no sweep_dir after sweep-render;
     // after a kill -9 of sweep-submit, --reconcile said "nothing to look for" and exited 0.
     let name = "reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_reconcile");
     std::fs::write(
         dir.join("rendered.yaml"),
@@ -679,7 +651,7 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("reconciled 1 job(s)"), "{case}: {err}");
-        let found: Vec<Value> = lines(&dir.join(format!("{case}.reconciled")))
+        let found: Vec<Value> = json_lines(&dir.join(format!("{case}.reconciled")))
             .into_iter()
             .filter(|r| r.get("job_id").is_some())
             .collect();
@@ -699,7 +671,7 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
     );
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pass --sweep-dir DIR"));
-    assert!(lines(&dir.join("guessed.jsonl"))
+    assert!(json_lines(&dir.join("guessed.jsonl"))
         .iter()
         .all(|r| r.get("job_id").is_none()));
 }
@@ -770,10 +742,9 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
         ["Cancel", "Failures", "One", "Re-submit", "Run", "Status"],
         "every daily task has its command: {parts:?}"
     );
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_recipes");
     // Index 0 fails the first time it runs (BASH_ENV runs before the job script), with a
     // message on the job's stderr, then works.
@@ -926,10 +897,9 @@ fn two_runs_into_one_sweep_at_once_submit_each_combination_once() {
     // The same pipeline started twice by mistake: the second sweep-submit waits for the first
     // (one at a time per sweep directory), then finds every combination submitted.
     let name = "two_runs_into_one_sweep_at_once_submit_each_combination_once";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = fresh_dir("never_twice_two_runs");
     std::fs::write(dir.join("records.jsonl"), pending_records("tw0", 10)).unwrap();
     let submit = format!(
@@ -940,7 +910,10 @@ fn two_runs_into_one_sweep_at_once_submit_each_combination_once() {
         &format!("{submit} > a.jsonl 2> a.err & {submit} > b.jsonl 2> b.err; wait"),
         &dir,
     );
-    let (a, b) = (lines(&dir.join("a.jsonl")), lines(&dir.join("b.jsonl")));
+    let (a, b) = (
+        json_lines(&dir.join("a.jsonl")),
+        json_lines(&dir.join("b.jsonl")),
+    );
     let sweep = dir.join("sweep");
     let jobs = jobs_of(&sweep);
     let _cancel = Cancel(jobs.iter().map(|j| j.id.clone()).collect());

@@ -4,14 +4,16 @@
 //! again. Each test has an account (or QOS) of its own, made here with sacctmgr, so that the
 //! queues it counts hold no other test's jobs.
 
-use crate::common::{bin, sh, slurm_available, slurm_shared, stderr, temp_dir, Cancel};
+use crate::common::{
+    bin, eventually, fresh_dir, json_lines, sh, slurm_available, slurm_shared, stderr, Cancel,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Whether this test can run: Slurm answers and we may change its accounts (root).
 fn ready(test: &str) -> bool {
@@ -52,8 +54,7 @@ static SETUP: Mutex<()> = Mutex::new(());
 /// Waits (30 s at most) until one record of `scontrol show assoc_mgr ARGS` holds every
 /// string of `want`.
 fn until_slurmctld_shows(args: &[&str], want: &[&str]) {
-    let t0 = Instant::now();
-    loop {
+    eventually(Duration::from_secs(30), Duration::from_millis(100), || {
         let out = Command::new("scontrol")
             .args(["show", "assoc_mgr"])
             .args(args)
@@ -61,15 +62,13 @@ fn until_slurmctld_shows(args: &[&str], want: &[&str]) {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
         let mut records = text.split("ClusterName=").chain(text.split("QOS="));
-        if records.any(|r| want.iter().all(|w| r.contains(w))) {
-            return;
+        match records.any(|r| want.iter().all(|w| r.contains(w))) {
+            true => Ok(()),
+            false => Err(format!(
+                "slurmctld never showed {want:?} for {args:?}: {text}"
+            )),
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "slurmctld never showed {want:?} for {args:?}: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    })
 }
 
 /// An account with an association for this user, `MaxSubmitJobs` = `max` (none: no limit),
@@ -132,38 +131,24 @@ fn qos(name: &str, max: u32) {
         &format!("QOS+={name}"),
     ]);
     // The QOS's user limits show only once it has been used: ask sbatch instead.
-    let t0 = Instant::now();
-    while !Command::new("sbatch")
-        .args(["--test-only", "-N1", "-n1", "-A", "sweepacct"])
-        .arg(format!("--qos={name}"))
-        .args(["--wrap", "true"])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "QOS {name} never usable"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually(Duration::from_secs(30), Duration::from_millis(100), || {
+        let usable = Command::new("sbatch")
+            .args(["--test-only", "-N1", "-n1", "-A", "sweepacct"])
+            .arg(format!("--qos={name}"))
+            .args(["--wrap", "true"])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        usable
+            .then_some(())
+            .ok_or(format!("QOS {name} never usable"))
+    });
     // The limit travels with the QOS record slurmctld now has.
     until_slurmctld_shows(
         &["flags=qos", &format!("qos={name}")],
         &[&format!("{name}(")],
     );
-}
-
-/// A directory whose path no earlier run used (tags are made from the sweep directory's path).
-fn fresh_dir(name: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = temp_dir(name).join(nanos.to_string());
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `n` combinations rendered into `dir/sweep`, saved as `dir/records.jsonl`, and a job
@@ -302,14 +287,6 @@ impl Drop for Sampler {
     }
 }
 
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Every job Slurm has (or just had) for the sweep in `dir/sweep`, by combination index:
 /// `(job ID, state, reason)`, from one `squeue -t all` (jobs stay listed for MinJobAge, 300 s).
 fn jobs_by_index(dir: &Path) -> BTreeMap<u64, Vec<(String, String, String)>> {
@@ -386,7 +363,7 @@ fn auto_reads_the_association_limit_and_feeds_30_jobs_through_5_places() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let recs = lines(&dir.join("submitted.jsonl"));
+    let recs = json_lines(&dir.join("submitted.jsonl"));
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
@@ -434,19 +411,20 @@ fn max_queued_n_caps_an_uncapped_account_and_a_killed_run_resumes() {
     let mut cancel = Cancel(Vec::new());
     let mut first = run("first.jsonl");
     // Killed once it is well into feeding: 8 or more jobs submitted, most of them waited for.
-    let t0 = Instant::now();
-    while lines(&dir.join("first.jsonl")).len() < 8 {
-        assert!(t0.elapsed() < Duration::from_secs(120), "no progress");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually(Duration::from_secs(120), Duration::from_millis(50), || {
+        let written = json_lines(&dir.join("first.jsonl")).len();
+        (written >= 8)
+            .then_some(())
+            .ok_or(format!("no progress: {written} records"))
+    });
     first.kill().unwrap();
     let _ = first.wait();
-    let killed = lines(&dir.join("first.jsonl"));
+    let killed = json_lines(&dir.join("first.jsonl"));
     cancel.0.extend(job_ids(&killed));
     assert!(killed.len() < 30, "killed before the end");
     // The same command again.
     let second = run("second.jsonl").wait().unwrap();
-    let resumed = lines(&dir.join("second.jsonl"));
+    let resumed = json_lines(&dir.join("second.jsonl"));
     cancel.0.extend(job_ids(&resumed));
     assert_eq!(
         second.code(),
@@ -513,7 +491,7 @@ fn retries_count_against_the_cap() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let recs = lines(&dir.join("submitted.jsonl"));
+    let recs = json_lines(&dir.join("submitted.jsonl"));
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(recs.len(), 8);
@@ -597,7 +575,7 @@ fn a_refusal_for_a_limit_below_max_queued_is_waited_out() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let recs = lines(&dir.join("submitted.jsonl"));
+    let recs = json_lines(&dir.join("submitted.jsonl"));
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(recs.iter().all(|r| r["submit_status"] == "submitted"));
@@ -640,7 +618,7 @@ fn auto_reads_a_qos_limit() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let recs = lines(&dir.join("submitted.jsonl"));
+    let recs = json_lines(&dir.join("submitted.jsonl"));
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(

@@ -3,13 +3,9 @@
 //! jobs' states and flags the frontier; then the documented re-run pipeline re-submits exactly
 //! the combination without a valid result and merges it back, with the frontier recomputed.
 
-use crate::common::{sh, slurm_available, slurm_shared, stderr, temp_dir, Cancel};
+use crate::common::{on_slurm, read_json, sh, stderr, temp_dir, Cancel};
 use serde_json::Value;
 use std::path::Path;
-
-fn manifest(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 fn points(job: &Value) -> &Vec<Value> {
     job["results"]["points"].as_array().unwrap()
@@ -25,10 +21,11 @@ fn at(job: &Value, c: u64) -> &Value {
 
 #[test]
 fn jobs_benchmark_collect_judges_and_the_rerun_pipeline_fills_the_gap() {
-    if !slurm_available("jobs_benchmark_collect_judges_and_the_rerun_pipeline_fills_the_gap") {
+    let Some(_slurm) =
+        on_slurm("jobs_benchmark_collect_judges_and_the_rerun_pipeline_fills_the_gap")
+    else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("results_slurm_rerun");
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scripts");
     let script = format!(
@@ -81,7 +78,7 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
         "one job failed: --wait exits 1"
     );
 
-    let before = manifest(&dir.join("before.json"));
+    let before = read_json(&dir.join("before.json"));
     let (b0, b1, b2) = (&before["jobs"][0], &before["jobs"][1], &before["jobs"][2]);
     assert_eq!(
         (
@@ -126,7 +123,7 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
         "{err}"
     );
 
-    let after = manifest(&dir.join("m.json"));
+    let after = read_json(&dir.join("m.json"));
     let (a0, a1, a2) = (&after["jobs"][0], &after["jobs"][1], &after["jobs"][2]);
     cancel.push(a1["job_id"].as_str().unwrap().to_string());
     cancel.push(a2["job_id"].as_str().unwrap().to_string());

@@ -2,7 +2,7 @@
 //! is read back from Slurm (`squeue`), never from our own output. Every test cancels the jobs
 //! it created (a guard runs `scancel` on them even when an assertion fails).
 
-use crate::common::{bin, slurm_available, slurm_shared, stderr, temp_dir, Cancel};
+use crate::common::{bin, eventually, on_slurm, stderr, temp_dir, Cancel};
 use crate::submit::{data, records, submit, submit_with, REQUIRED};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -50,10 +50,9 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
 
 #[test]
 fn a_seed_scaling_sweep_is_pending_with_what_was_asked() {
-    if !slurm_available("a_seed_scaling_sweep_is_pending_with_what_was_asked") {
+    let Some(_lock) = on_slurm("a_seed_scaling_sweep_is_pending_with_what_was_asked") else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = temp_dir("submit_slurm_scaling");
     let sw = dir.join("sweep").display().to_string();
     let out = submit(
@@ -94,10 +93,10 @@ fn a_seed_scaling_sweep_is_pending_with_what_was_asked() {
 
 #[test]
 fn a_rejected_record_has_slurms_message_and_the_others_are_submitted() {
-    if !slurm_available("a_rejected_record_has_slurms_message_and_the_others_are_submitted") {
+    let Some(_lock) = on_slurm("a_rejected_record_has_slurms_message_and_the_others_are_submitted")
+    else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = temp_dir("submit_slurm_rejected");
     let sw = dir.join("sweep").display().to_string();
     // 8 nodes pend (4 are real); 100 nodes is more than the cluster has.
@@ -150,10 +149,9 @@ fn a_rejected_record_has_slurms_message_and_the_others_are_submitted() {
 #[test]
 fn an_unreachable_controller_ends_in_bounded_time_with_every_record_accounted_for() {
     let name = "an_unreachable_controller_ends_in_bounded_time_with_every_record_accounted_for";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     // A private copy of slurm.conf whose controller port nobody listens on: the real sbatch
     // cannot reach slurmctld, and the shared cluster is left alone.
     let dir = temp_dir("submit_slurm_unreachable");
@@ -205,10 +203,10 @@ fn an_unreachable_controller_ends_in_bounded_time_with_every_record_accounted_fo
 
 #[test]
 fn a_run_killed_mid_sweep_leaves_every_job_findable_by_its_tag() {
-    if !slurm_available("a_run_killed_mid_sweep_leaves_every_job_findable_by_its_tag") {
+    let Some(_lock) = on_slurm("a_run_killed_mid_sweep_leaves_every_job_findable_by_its_tag")
+    else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = temp_dir("submit_slurm_killed");
     // A sweep directory (so a tag) of its own per run: jobs of earlier runs of this test stay
     // in squeue for MinJobAge after they were cancelled.
@@ -288,29 +286,23 @@ fn a_run_killed_mid_sweep_leaves_every_job_findable_by_its_tag() {
 
 /// Waits until none of `ids` is PENDING or RUNNING; returns id -> [state, reason].
 fn wait_until_ended(ids: &[String]) -> BTreeMap<String, Vec<String>> {
-    let t0 = Instant::now();
-    loop {
+    eventually(Duration::from_secs(120), Duration::from_millis(500), || {
         let held = squeue(ids, "%T|%r");
         let active = held
             .values()
             .any(|f| ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING"].contains(&f[0].as_str()));
-        if !active && held.len() == ids.len() {
-            return held;
+        match !active && held.len() == ids.len() {
+            true => Ok(held),
+            false => Err(format!("jobs still active: {held:?}")),
         }
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "jobs still active after 120 s: {held:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    })
 }
 
 #[test]
 fn retries_run_only_after_a_failure_and_never_pend_forever() {
-    if !slurm_available("retries_run_only_after_a_failure_and_never_pend_forever") {
+    let Some(_lock) = on_slurm("retries_run_only_after_a_failure_and_never_pend_forever") else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = temp_dir("submit_slurm_retries");
     // BASH_ENV is read by the job's bash before the script: the first job of this test that
     // starts fails with exit 3, every later one runs the script normally.
@@ -373,10 +365,9 @@ fn retries_run_only_after_a_failure_and_never_pend_forever() {
 #[test]
 fn a_job_created_before_sbatch_timed_out_is_found_by_its_tag_in_the_real_squeue() {
     let name = "a_job_created_before_sbatch_timed_out_is_found_by_its_tag_in_the_real_squeue";
-    if !slurm_available(name) {
+    let Some(_lock) = on_slurm(name) else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = temp_dir("submit_slurm_created_then_hung");
     // A site wrapper around the real sbatch that submits, then hangs (its stdout is lost).
     let wrapper = dir.join("sbatch");
@@ -424,10 +415,10 @@ fn a_job_created_before_sbatch_timed_out_is_found_by_its_tag_in_the_real_squeue(
 
 #[test]
 fn sweep_config_submits_the_seeds_scaling_study_in_one_command() {
-    if !slurm_available("sweep_config_submits_the_seeds_scaling_study_in_one_command") {
+    let Some(_lock) = on_slurm("sweep_config_submits_the_seeds_scaling_study_in_one_command")
+    else {
         return;
-    }
-    let _lock = slurm_shared();
+    };
     let dir = temp_dir("submit_slurm_sweep_config");
     let sw = dir.join("sweep").display().to_string();
     let sweep_file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/scaling-study.yaml");

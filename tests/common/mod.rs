@@ -1,10 +1,14 @@
-//! Helpers shared by the test modules: running the real binaries, temp dirs, Slurm presence.
+//! Helpers shared by the test modules: running the real binaries, temp dirs, JSON read
+//! back, polling until something holds ([`eventually`]), and the start of every test on the
+//! local cluster ([`on_slurm`]).
 
 #![allow(dead_code)]
 
+use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// Path of one of the four binaries, built by cargo for this test run.
 pub fn bin(name: &str) -> PathBuf {
@@ -62,6 +66,59 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A directory whose path no earlier run used, under [`temp_dir`]`(name)`: job tags are made
+/// from the sweep directory's path, and the shared cluster remembers earlier runs' jobs.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = temp_dir(name).join(nanos.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The JSON document in `path` (a manifest).
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The JSON Lines in `path`, one value a line (none when the file is missing).
+pub fn json_lines(path: &Path) -> Vec<Value> {
+    parse_lines(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// The JSON Lines a program wrote on stdout.
+pub fn stdout_lines(out: &Output) -> Vec<Value> {
+    parse_lines(&stdout(out))
+}
+
+fn parse_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Asks `check` every `every` until it holds (`Ok`), for at most `within`; when the time is
+/// up, panics with what it saw last (its `Err`).
+pub fn eventually<T>(
+    within: Duration,
+    every: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let t0 = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return v,
+            Err(seen) if t0.elapsed() >= within => {
+                panic!("not so within {}s: {seen}", within.as_secs_f64())
+            }
+            Err(_) => std::thread::sleep(every),
+        }
+    }
+}
+
 /// Runs a shell pipeline with `set -o pipefail`, the four binaries' directory first on PATH.
 pub fn sh(script: &str, dir: &Path) -> Output {
     let bindir = bin("sweep-expand").parent().unwrap().to_path_buf();
@@ -96,6 +153,23 @@ pub fn slurm_available(test: &str) -> bool {
     }
     eprintln!("SKIP {test}: no Slurm controller answers (run scripts/local-slurm start as root, or set SWEEP_REQUIRE_SLURM=1 to make this a failure)");
     false
+}
+
+/// The start of a test on the local cluster: the hold of a test that uses it normally (many
+/// at once), or `None` when no cluster answers and the run does not require one (the test
+/// then skips, saying so: see [`slurm_available`]).
+///
+/// ```ignore
+/// let Some(_slurm) = on_slurm("my_test") else { return };
+/// ```
+pub fn on_slurm(test: &str) -> Option<std::sync::RwLockReadGuard<'static, ()>> {
+    slurm_available(test).then(slurm_shared)
+}
+
+/// Like [`on_slurm`], for a test that disturbs the cluster (pauses or stops slurmctld): no
+/// other Slurm test runs meanwhile.
+pub fn on_slurm_alone(test: &str) -> Option<std::sync::RwLockWriteGuard<'static, ()>> {
+    slurm_available(test).then(slurm_exclusive)
 }
 
 static SLURM_LOCK: std::sync::RwLock<()> = std::sync::RwLock::new(());
