@@ -4,7 +4,8 @@
 # the JSON Lines with json.loads and writes the same manifest with json.dump. Reading was
 # quadratic in the number of JSON Lines records (each line number was found by rescanning
 # the input: 40,000 records took 57 s); it must be linear, and the JSON Lines case close to
-# the manifest case.
+# the manifest case. Memory: sweep-collect's peak must stay within twice the manifest's size
+# (it held five times: every record as a struct); the script fails when it does not.
 #
 #   bench/collect_input.sh [N] [RUNS]     # defaults: 100000 records, 3 runs
 set -euo pipefail
@@ -63,9 +64,19 @@ for ((r = 1; r <= RUNS; r++)); do
   echo "run $r: JSON Lines ${jt[-1]}s, one manifest ${mt[-1]}s, python json.loads loop ${pt[-1]}s" >&2
 done
 j=$(median "${jt[@]}"); m=$(median "${mt[@]}"); p=$(median "${pt[@]}")
-bench_row collect "$N records, JSON Lines -> manifest" "python json.loads loop" "$p" "$j" "$(max "${jm[@]}")"
-bench_row collect "$N records, one manifest -> manifest" "python json.loads loop" "$p" "$m" "$(max "${mm[@]}")"
+# Peak memory against the manifest's size (peak RSS is in KiB).
+manifest_bytes=$(wc -c < "$TMP/manifest.json")
+ratio() { awk -v k="$1" -v b="$manifest_bytes" 'BEGIN {printf "%.2f", k * 1024 / b}'; }
+jr=$(ratio "$(max "${jm[@]}")"); mr=$(ratio "$(max "${mm[@]}")")
+bench_row collect "$N records, JSON Lines -> manifest (peak ${jr}x manifest)" "python json.loads loop" "$p" "$j" "$(max "${jm[@]}")"
+bench_row collect "$N records, one manifest -> manifest (peak ${mr}x manifest)" "python json.loads loop" "$p" "$m" "$(max "${mm[@]}")"
 printf '\n%-36s %10s %8s %14s\n' "$N records -> manifest" "median s" "ratio" "peak RSS KiB"
 printf '%-36s %10s %8s %14s\n' "python json.loads loop + json.dump" "$p" "1.00" "$(max "${pm[@]}")"
 printf '%-36s %10s %8s %14s\n' "sweep-collect, JSON Lines" "$j" "$(awk -v a="$j" -v b="$p" 'BEGIN {printf "%.3f", a / b}')" "$(max "${jm[@]}")"
 printf '%-36s %10s %8s %14s\n' "sweep-collect, one manifest" "$m" "$(awk -v a="$m" -v b="$p" 'BEGIN {printf "%.3f", a / b}')" "$(max "${mm[@]}")"
+printf '%-36s %10s %8s\n' "peak RSS / manifest size (<= 2)" "JSON Lines" "$jr"
+printf '%-36s %10s %8s\n' "" "manifest" "$mr"
+for r in "$jr" "$mr"; do
+  awk -v r="$r" 'BEGIN {exit !(r <= 2)}' ||
+    { echo "bench/collect_input.sh: sweep-collect's peak memory is ${r}x the manifest's size (target: at most 2x)" >&2; exit 1; }
+done

@@ -470,11 +470,13 @@ impl Journal {
     /// later line for the same job replaces the earlier one (its follow-ups added).
     pub fn append(&mut self, id: &str, index: u64, s: &Submission) -> Result<()> {
         let path = submissions_path(&self.dir);
-        if self.file.is_none() {
-            create_state_dir(&self.dir)?;
-            self.file = Some(open_append(&path)?);
-        }
-        let file = self.file.as_mut().expect("opened above");
+        let file = match &mut self.file {
+            Some(file) => file,
+            None => {
+                create_state_dir(&self.dir)?;
+                self.file.insert(open_append(&path)?)
+            }
+        };
         append_line(file, &path, &Line::new(id, index, s))?;
         self.subs.add(id.to_string(), s.clone());
         Ok(())
