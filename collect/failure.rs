@@ -349,7 +349,7 @@ mod tests {
             ),
         ] {
             let logs = job_with(name, Some(step), Some(job));
-            let f = of_job(logs.to_str(), "4", "FAILED", Some("NonZeroExitCode")).unwrap();
+            let f = of_job(logs.to_str(), "4", &JobState::Failed, Some("NonZeroExitCode")).unwrap();
             assert_eq!(f.message, cause, "{name}");
             assert_eq!(f.step.as_deref(), Some("decode_w0_r0"));
             let file = logs.join("4/gpu-003_decode_w0.err");
@@ -362,7 +362,7 @@ mod tests {
     fn a_step_srun_refused_takes_its_cause_from_the_jobs_own_err() {
         // No pyxis: srun refuses --container-image before the step's files exist.
         let logs = job_with("nopyxis", None, Some("no-pyxis.job.err"));
-        let f = of_job(logs.to_str(), "4", "FAILED", None).unwrap();
+        let f = of_job(logs.to_str(), "4", &JobState::Failed, None).unwrap();
         assert_eq!(
             f.message,
             "srun: unrecognized option '--container-image=/images/sglang.sqsh'"
@@ -375,7 +375,7 @@ mod tests {
             "sweep job: decode_w0_r0 failed with status 1\n",
         )
         .unwrap();
-        let f = of_job(logs.to_str(), "4", "FAILED", None).unwrap();
+        let f = of_job(logs.to_str(), "4", &JobState::Failed, None).unwrap();
         let step_err = logs.join("4/gpu-003_decode_w0.err");
         assert_eq!(
             f.message,
@@ -386,7 +386,7 @@ mod tests {
         );
         // The job script's own causes are kept: only its summary line is noise.
         std::fs::write(logs.join("4.err"), "sweep job: no IPv4 address on interface eth3 (--network-interface) on node gpu-001; its interfaces with one: lo 127.0.0.1/8\nsweep job: decode_w0_r0 failed with status 1\n").unwrap();
-        let f = of_job(logs.to_str(), "4", "FAILED", None).unwrap();
+        let f = of_job(logs.to_str(), "4", &JobState::Failed, None).unwrap();
         assert!(
             f.message.starts_with("sweep job: no IPv4 address"),
             "{}",

@@ -8,14 +8,12 @@
 //! These tests need pyxis and enroot on the machine (docs/local-cluster.md#containers):
 //! without them they skip loudly, and fail when `SWEEP_REQUIRE_CONTAINERS=1`.
 
-use crate::common::{self, bin, containers_available, slurm_shared, stderr, stdout, temp_dir};
+use crate::common::{
+    self, bin, containers_available, read_json, slurm_shared, stderr, stdout, temp_dir,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn manifest(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[test]
 fn the_demo_runs_inside_the_image() {
@@ -33,7 +31,7 @@ fn the_demo_runs_inside_the_image() {
         .unwrap();
     let (o, e) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "scripts/demo failed:\n{o}{e}");
-    let m = manifest(&dir.join("run/sweep/sweep_manifest.json"));
+    let m = read_json(&dir.join("run/sweep/sweep_manifest.json"));
     assert_eq!(m["counts"]["by_state"]["COMPLETED"], 2, "{m}");
     // Every job script asks pyxis for the image; every process of both jobs (2 prefill
     // workers of 1 node, 1 decode worker of 2 nodes) saw it, the mounts and the variables.
@@ -176,7 +174,7 @@ sweep-expand sweep.yaml | sweep-render --out-dir {name} \
             &dir,
         );
         assert!(out.status.success(), "{}: {}", c.name, stderr(&out));
-        let m = manifest(&dir.join(c.name).join("m.json"));
+        let m = read_json(&dir.join(c.name).join("m.json"));
         cancel.push(m["jobs"][0]["job_id"].as_str().unwrap().to_string());
     }
     for c in &cases {
@@ -210,7 +208,7 @@ sweep-expand sweep.yaml | sweep-render --out-dir {name} \
         if c.name == "no-python" {
             assert!(row.contains("No such file or directory"), "{row}");
         }
-        let job = &manifest(Path::new(&m))["jobs"][0];
+        let job = &read_json(Path::new(&m))["jobs"][0];
         assert_eq!(job["state"], "FAILED", "{}: {job}", c.name);
         let file = job["failure"]["file"].as_str().unwrap();
         assert!(
