@@ -3,11 +3,12 @@
 //! every job; then write the manifest (to `--output`, or back into the one manifest read) and
 //! show the table, one job, the manifest or the JSON Lines on stdout.
 //!
-//! Records are held as compact text ([`Compact`]) and parsed into [`Record`]s only when
-//! the run looks into them (Slurm, results, the table, one job): merging a sweep's streams
-//! into its manifest keeps less than the manifest's size in memory.
+//! A run that only merges holds each record as its compact text ([`Compact`]), from reading
+//! to writing: merging a sweep's streams into its manifest keeps less than the manifest's
+//! size in memory. A run that looks into the records (Slurm, results, the table, one job)
+//! holds them as [`Record`]s, each made text as it is written.
 
-use crate::compact::Compact;
+use crate::compact::{Compact, Writable};
 use crate::input::{self, Reading};
 use crate::{cancel, failure, manifest, merge, onejob, overview, reconcile, results, status, wait};
 use anyhow::Result;
@@ -92,63 +93,90 @@ struct Target {
 
 /// Collects; the exit code is --wait's or --cancel's verdict (success otherwise).
 pub fn run(opts: Options) -> Result<ExitCode> {
+    let paths = inputs(&opts)?;
     let reading = Reading {
         sweep_dir: opts.sweep_dir.clone(),
         for_slurm: opts.talks_to_slurm(),
     };
-    let read = input::read_all(&inputs(&opts)?, &reading)?;
-    let target = target(&opts, &read);
+    if !opts.opens_records() {
+        // Merging only: each record kept as its text, from reading to writing.
+        let read = input::read_all(&paths, &reading, &|r| Compact::of(&r))?;
+        let target = target(&opts, read.sole_manifest);
+        let records = merge::merge_compact(read.records)?;
+        not_empty(&opts, records.len())?;
+        let stamps = &read.manifest_timestamps;
+        return output(&opts, &target, &records, stamps, None, None).map(|()| ExitCode::SUCCESS);
+    }
+    let read = input::read_all(&paths, &reading, &Ok)?;
+    let target = target(&opts, read.sole_manifest);
+    let mut records = merge::merge(read.records);
+    not_empty(&opts, records.len())?;
     let stamps = &read.manifest_timestamps;
-    let mut stored = merge::merge_compact(read.records)?;
-    if stored.is_empty() && opts.format != Format::Jsonl {
-        anyhow::bail!("no records to collect: the input is empty");
-    }
-    let mut code = ExitCode::SUCCESS;
-    let mut records: Vec<Record> = Vec::new();
-    let mut found = None;
-    if opts.opens_records() {
-        records = stored.iter().map(Compact::record).collect::<Result<_>>()?;
-        code = act(&opts, &mut records, &target, stamps)?;
-        if let Some(results_opts) = &opts.results {
-            found = Some(results::apply(results_opts, &records)?);
-        }
-        if opts.updates() {
-            stored = compact(&records)?;
-        }
-    }
-    let written = (|| -> Result<()> {
-        let attach = |i: usize| found.as_ref().and_then(|f| f.results_of(i));
-        if let Some(t) = &target {
-            write_file(&opts, t, &stored, stamps, &attach)?;
-            if t.in_place {
-                sweep::cli::warn(format_args!("updated {}", t.path.display()));
-            }
-        }
-        // The frontier or the table may take stdout.
-        if opts
-            .results
-            .as_ref()
-            .is_some_and(results::Options::takes_stdout)
-        {
-            let bytes = found.as_ref().and_then(|f| f.stdout.as_deref());
-            let mut out = std::io::stdout().lock();
-            out.write_all(bytes.unwrap_or_default())?;
-            return Ok(out.flush()?);
-        }
-        match (&opts.job, opts.format) {
-            (Some(id), format) => onejob::show(&records, id, format == Format::Table),
-            (None, Format::Table) => overview::show(&records),
-            // --output takes the data; stdout gets it only without one.
-            (None, _) if opts.output.is_some() => Ok(()),
-            (None, _) => write_stdout(&opts, &stored, stamps, &attach),
-        }
-    })();
+    let code = act(&opts, &mut records, &target, stamps)?;
+    let found = match &opts.results {
+        Some(results_opts) => Some(results::apply(results_opts, &records)?),
+        None => None,
+    };
+    let written = output(
+        &opts,
+        &target,
+        &records,
+        stamps,
+        found.as_ref(),
+        Some(&records),
+    );
     let verdict = matches!(opts.action, Action::Wait(_) | Action::Cancel { .. });
     match written {
         // --wait's verdict is the point of the exit status: a reader that went away
         // (`| head -c1`) does not turn "3 of 3 jobs did not complete" into success.
         Err(e) if verdict && sweep::cli::is_broken_pipe(&e) => Ok(code),
         other => other.map(|()| code),
+    }
+}
+
+/// An empty input is an error, but for JSON Lines (an empty stream out).
+fn not_empty(opts: &Options, records: usize) -> Result<()> {
+    if records == 0 && opts.format != Format::Jsonl {
+        anyhow::bail!("no records to collect: the input is empty");
+    }
+    Ok(())
+}
+
+/// Writes the target file, then stdout: the frontier or the table of `--results` when they
+/// take it, one job or the table of `views` (the records of a run that looked into them),
+/// or the manifest or JSON Lines (unless `--output` took them).
+fn output<T: Writable>(
+    opts: &Options,
+    target: &Option<Target>,
+    records: &[T],
+    stamps: &[String],
+    found: Option<&results::Applied>,
+    views: Option<&[Record]>,
+) -> Result<()> {
+    let attach = |i: usize| found.and_then(|f| f.results_of(i));
+    if let Some(t) = target {
+        write_file(opts, t, records, stamps, &attach)?;
+        if t.in_place {
+            sweep::cli::warn(format_args!("updated {}", t.path.display()));
+        }
+    }
+    if opts
+        .results
+        .as_ref()
+        .is_some_and(results::Options::takes_stdout)
+    {
+        let bytes = found.and_then(|f| f.stdout.as_deref());
+        let mut out = std::io::stdout().lock();
+        out.write_all(bytes.unwrap_or_default())?;
+        return Ok(out.flush()?);
+    }
+    let views = views.unwrap_or_default();
+    match (&opts.job, opts.format) {
+        (Some(id), format) => onejob::show(views, id, format == Format::Table),
+        (None, Format::Table) => overview::show(views),
+        // --output takes the data; stdout gets it only without one.
+        (None, _) if opts.output.is_some() => Ok(()),
+        (None, _) => write_stdout(opts, records, stamps, &attach),
     }
 }
 
@@ -177,7 +205,7 @@ fn act(
         Action::Wait(wait_opts) => {
             // The file follows the wait: rewritten (atomically) at each change.
             let update = |r: &[Record]| match target {
-                Some(t) => write_file(opts, t, &compact(r)?, stamps, &|_| None),
+                Some(t) => write_file(opts, t, r, stamps, &|_| None),
                 None => Ok(()),
             };
             let waited = wait::run(&opts.slurm, records, wait_opts, update);
@@ -194,14 +222,9 @@ fn act(
     Ok(code)
 }
 
-/// The records as compact text again, to be written.
-fn compact(records: &[Record]) -> Result<Vec<Compact>> {
-    records.iter().map(Compact::of).collect()
-}
-
 /// `--output`, or the manifest that is the only input when this run updates it: exactly one
 /// input, a file holding one manifest and nothing else, no `--output`, and not JSON Lines.
-fn target(opts: &Options, read: &input::Collected) -> Option<Target> {
+fn target(opts: &Options, sole_manifest: bool) -> Option<Target> {
     if let Some(path) = &opts.output {
         return Some(Target {
             path: path.clone(),
@@ -215,7 +238,7 @@ fn target(opts: &Options, read: &input::Collected) -> Option<Target> {
     // --output M`): the pipeline's last stage writes the manifest, and a second writer of M
     // in the same pipeline would race it.
     let piped_on = opts.format == Format::Jsonl;
-    (opts.updates() && !piped_on && read.sole_manifest && only.as_os_str() != "-").then(|| Target {
+    (opts.updates() && !piped_on && sole_manifest && only.as_os_str() != "-").then(|| Target {
         path: only.clone(),
         in_place: true,
     })
@@ -264,10 +287,10 @@ fn tolerate<T>(opts: &Options, result: Result<T>, fallback: T) -> Result<T> {
 
 /// The manifest or the JSON Lines, one record at a time (with results, a sweep's output can
 /// be larger than memory should hold twice); `extra` gives the `results` of record `i`, if any.
-fn emit(
+fn emit<T: Writable>(
     w: &mut dyn Write,
     jsonl: bool,
-    records: &[Compact],
+    records: &[T],
     stamps: &[String],
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {
@@ -275,7 +298,7 @@ fn emit(
         return manifest::write(w, records, stamps, extra);
     }
     for (i, r) in records.iter().enumerate() {
-        r.write_line(w, extra(i).as_ref())?;
+        r.compact()?.write_line(w, extra(i).as_ref())?;
         w.write_all(b"\n")?;
     }
     Ok(())
@@ -283,10 +306,10 @@ fn emit(
 
 /// Atomically into the target: JSON Lines with `--output` and `--format jsonl`, else the
 /// manifest (a manifest updated in place stays a manifest).
-fn write_file(
+fn write_file<T: Writable>(
     opts: &Options,
     target: &Target,
-    records: &[Compact],
+    records: &[T],
     stamps: &[String],
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {
@@ -295,9 +318,9 @@ fn write_file(
 }
 
 /// The manifest or the JSON Lines on stdout.
-fn write_stdout(
+fn write_stdout<T: Writable>(
     opts: &Options,
-    records: &[Compact],
+    records: &[T],
     stamps: &[String],
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {

@@ -11,10 +11,12 @@
 use crate::manifest::Facts;
 use anyhow::{anyhow, Result};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::Write;
 use sweep::Record;
 
 /// One record, as compact JSON, with what merging and the manifest's head need of it.
+#[derive(Clone)]
 pub struct Compact {
     /// The record's `index`.
     pub index: u64,
@@ -92,6 +94,33 @@ impl Compact {
         buf.push(b'}');
         pretty(w, buf, indent)?;
         Ok(())
+    }
+}
+
+/// A record as the writers take it: held as compact text already, or a `Record` made text
+/// as it is written (a run that looked into the records writes them so, one at a time).
+pub trait Writable {
+    /// What the manifest's head counts of it.
+    fn facts(&self) -> Facts;
+    /// Its compact text.
+    fn compact(&self) -> Result<Cow<'_, Compact>>;
+}
+
+impl Writable for Compact {
+    fn facts(&self) -> Facts {
+        self.facts.clone()
+    }
+    fn compact(&self) -> Result<Cow<'_, Compact>> {
+        Ok(Cow::Borrowed(self))
+    }
+}
+
+impl Writable for Record {
+    fn facts(&self) -> Facts {
+        Facts::of(self)
+    }
+    fn compact(&self) -> Result<Cow<'_, Compact>> {
+        Compact::of(self).map(Cow::Owned)
     }
 }
 

@@ -4,10 +4,9 @@
 //! Each input is read as a sequence of JSON values, so `cat manifest.json records.jsonl |
 //! sweep-collect` reads exactly what `sweep-collect manifest.json records.jsonl` reads. A value
 //! is a manifest when it is an object with a `jobs` array and no `index`; every other value
-//! must be a record. Each record is checked as it is read, then kept as its compact text
-//! ([`Compact`]).
+//! must be a record. Each record is checked as it is read, then kept as the caller keeps
+//! records: as they are, or as their compact text ([`crate::compact::Compact`]).
 
-use crate::compact::Compact;
 use anyhow::{Context, Result};
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -26,10 +25,13 @@ pub struct Reading {
     pub for_slurm: bool,
 }
 
+/// What a record becomes as it is kept (a `Record`, or its compact text).
+type Keep<'a, T> = &'a dyn Fn(Record) -> Result<T>;
+
 /// Everything read from the inputs, in input order.
-pub struct Collected {
+pub struct Collected<T> {
     /// Records, in the order they were read (manifest jobs in the manifest's order).
-    pub records: Vec<Compact>,
+    pub records: Vec<T>,
     /// `sweep_timestamp` of every manifest read, in input order.
     pub manifest_timestamps: Vec<String>,
     /// True when the input was one file holding one manifest and nothing else (a manifest
@@ -43,8 +45,8 @@ pub struct Collected {
     bad_for_slurm: Option<String>,
 }
 
-/// Reads every input in order; no paths means stdin.
-pub fn read_all(paths: &[PathBuf], how: &Reading) -> Result<Collected> {
+/// Reads every input in order (no paths means stdin), keeping each record as `keep` makes it.
+pub fn read_all<T>(paths: &[PathBuf], how: &Reading, keep: Keep<T>) -> Result<Collected<T>> {
     let mut collected = Collected {
         records: Vec::new(),
         manifest_timestamps: Vec::new(),
@@ -61,7 +63,7 @@ pub fn read_all(paths: &[PathBuf], how: &Reading) -> Result<Collected> {
             .reader()
             .read_to_string(&mut text)
             .with_context(|| format!("failed to read {}", input.name))?;
-        read_values(&input.name, &text, how, &mut collected)?;
+        read_values(&input.name, &text, &(how, keep), &mut collected)?;
     }
     if let Some(bad) = collected.bad_for_slurm.take() {
         anyhow::bail!("{bad}");
@@ -73,7 +75,12 @@ pub fn read_all(paths: &[PathBuf], how: &Reading) -> Result<Collected> {
 /// Reads the JSON values of one input's text. Each is first taken as raw text, and a record
 /// is parsed from its own text: numbers keep their text (a big integer in a field of the
 /// user's own passes through unchanged), and a value's position is where its text starts.
-fn read_values(name: &str, text: &str, how: &Reading, out: &mut Collected) -> Result<()> {
+fn read_values<T>(
+    name: &str,
+    text: &str,
+    how: &(&Reading, Keep<T>),
+    out: &mut Collected<T>,
+) -> Result<()> {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&RawValue>();
     // The line of each value is counted on from the previous one, never from the start of
     // the text: rescanning made 40,000 records take a minute.
@@ -131,7 +138,12 @@ struct Head<'a> {
 
 /// One value's text (at `at`): a manifest's jobs or one record. A value is a manifest when it
 /// is an object with a `jobs` array and no `index`.
-fn take_value(text: &str, at: &str, how: &Reading, out: &mut Collected) -> Result<(), String> {
+fn take_value<T>(
+    text: &str,
+    at: &str,
+    how: &(&Reading, Keep<T>),
+    out: &mut Collected<T>,
+) -> Result<(), String> {
     // Only a value that mentions "jobs" is looked at as a manifest: the look is a second
     // parse, which 100,000 records need not pay.
     let head: Option<Head> = (text.starts_with('{') && text.contains("\"jobs\""))
@@ -143,7 +155,7 @@ fn take_value(text: &str, at: &str, how: &Reading, out: &mut Collected) -> Resul
     });
     let Some(jobs) = jobs else {
         let record = parse_record(text).map_err(|e| format!("invalid record: {e}"))?;
-        return keep(record, || at.to_string(), how, out);
+        return take_record(record, || at.to_string(), how, out);
     };
     out.manifests += 1;
     if let Some(stamp) = head
@@ -159,18 +171,18 @@ fn take_value(text: &str, at: &str, how: &Reading, out: &mut Collected) -> Resul
     for (i, job) in jobs.into_iter().enumerate() {
         let record =
             parse_record(job.get()).map_err(|e| format!("invalid manifest: jobs[{i}]: {e}"))?;
-        keep(record, || format!("{at}jobs[{i}]."), how, out)?;
+        take_record(record, || format!("{at}jobs[{i}]."), how, out)?;
     }
     Ok(())
 }
 
 /// Keeps one record read at `origin` (as messages name it: `name:line: ` for a line of
 /// records, `name:line: jobs[i].` for a manifest's job; the field's name follows).
-fn keep(
+fn take_record<T>(
     mut record: Record,
     origin: impl Fn() -> String,
-    how: &Reading,
-    out: &mut Collected,
+    (how, keep): &(&Reading, Keep<T>),
+    out: &mut Collected<T>,
 ) -> Result<(), String> {
     if let Some(dir) = how
         .sweep_dir
@@ -184,7 +196,6 @@ fn keep(
             .err()
             .map(|e| format!("{}{e}", origin()));
     }
-    out.records
-        .push(Compact::of(&record).map_err(|e| e.to_string())?);
+    out.records.push(keep(record).map_err(|e| e.to_string())?);
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The manifest: the seed's `sweep_manifest.json` (`sweep_timestamp`, `total_jobs`, `jobs` with
 //! `job_id` and `parameters` first) plus `counts` and every record field.
 
-use crate::compact::Compact;
+use crate::compact::Writable;
 use anyhow::Result;
 use chrono::{DateTime, FixedOffset, Local, NaiveDateTime};
 use serde_json::{json, Value};
@@ -14,6 +14,7 @@ use sweep::{JobState, Record};
 const STAMP: &str = "%Y-%m-%d %H:%M:%S";
 
 /// What the manifest's head (`sweep_timestamp`, `counts`) needs of one record.
+#[derive(Clone)]
 pub struct Facts {
     /// What became of its submission.
     outcome: Outcome,
@@ -26,6 +27,7 @@ pub struct Facts {
 }
 
 /// The submission outcomes `counts` counts.
+#[derive(Clone)]
 enum Outcome {
     Submitted,
     Failed,
@@ -50,22 +52,23 @@ impl Facts {
 }
 
 /// Writes the manifest as pretty-printed JSON (2-space indent) with a trailing newline, one
-/// job at a time, straight from the records' text: no JSON tree of the whole manifest, and a
-/// sweep's results are made JSON only as their job is written. `extra` gives record `i`'s
-/// `results`, if any.
-pub fn write(
+/// job at a time, straight from each record's compact text: no JSON tree of the whole
+/// manifest, and a sweep's results are made JSON only as their job is written. `extra` gives
+/// record `i`'s `results`, if any.
+pub fn write<T: Writable>(
     w: &mut dyn Write,
-    records: &[Compact],
+    records: &[T],
     earlier_stamps: &[String],
     extra: &dyn Fn(usize) -> Option<Value>,
 ) -> Result<()> {
-    let facts = || records.iter().map(|c| &c.facts);
+    let facts: Vec<Facts> = records.iter().map(T::facts).collect();
     let head = json!({
-        "sweep_timestamp": timestamp(facts(), earlier_stamps),
+        "sweep_timestamp": timestamp(facts.iter(), earlier_stamps),
         "total_jobs": records.len(),
-        "counts": counts(facts()),
+        "counts": counts(facts.iter()),
         "jobs": [],
     });
+    drop(facts);
     let text = serde_json::to_string_pretty(&head)?;
     let Some(open) = text.strip_suffix("[]\n}") else {
         anyhow::bail!("the manifest does not end with its jobs")
@@ -81,7 +84,9 @@ pub fn write(
     for (i, record) in records.iter().enumerate() {
         w.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
         // A job nests two levels into the manifest: 4 more spaces on each of its lines.
-        record.write_job(w, extra(i).as_ref(), 4, &mut buf)?;
+        record
+            .compact()?
+            .write_job(w, extra(i).as_ref(), 4, &mut buf)?;
     }
     w.write_all(b"\n  ]\n}\n")?;
     Ok(())

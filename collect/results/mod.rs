@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use sweep::Record;
 
-pub use cli::{apply, ResultsArgs};
+pub use cli::{apply, Applied, ResultsArgs};
 pub use frontier::Limit;
 pub use table::TableFormat;
 
