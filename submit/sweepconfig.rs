@@ -6,9 +6,9 @@
 //! as they are written; on a terminal the records are not printed, the table of the manifest
 //! is shown instead.
 //!
-//! A sweep directory this run made is removed again when anything fails before the first
-//! job is submitted (a bad sweep file, a missing option, a launch script not found): a
-//! failed start leaves nothing behind.
+//! A sweep directory this run made is removed again when anything fails before the
+//! submission pass begins (a bad sweep file, a missing option, a launch script not found:
+//! every check comes before it): a failed start leaves nothing behind.
 
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
