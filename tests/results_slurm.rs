@@ -155,10 +155,9 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
 
 #[test]
 fn an_aiperf_sweep_runs_end_to_end_and_failed_requests_count() {
-    if !slurm_available("an_aiperf_sweep_runs_end_to_end_and_failed_requests_count") {
+    let Some(_slurm) = on_slurm("an_aiperf_sweep_runs_end_to_end_and_failed_requests_count") else {
         return;
-    }
-    let _slurm = slurm_shared();
+    };
     let dir = temp_dir("results_slurm_aiperf");
     let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo-scripts");
     let script = format!(
@@ -195,7 +194,7 @@ sweep-collect --wait --poll-interval 1 --results --table points.csv submitted.js
         cancel.push(id.to_string());
     }
     assert!(out.status.success(), "{}", stderr(&out));
-    let m = manifest(&dir.join("m.json"));
+    let m = read_json(&dir.join("m.json"));
     let jobs = m["jobs"].as_array().unwrap();
     let err = std::fs::read_to_string(dir.join("collect.err")).unwrap();
     assert!(
