@@ -906,12 +906,15 @@ fn max_submit_rate_paces_the_sbatch_calls() {
         .map(|l| l.parse().unwrap())
         .collect();
     assert_eq!(times.len(), 6);
-    // 10 per second: six calls span at least 0.5 s (each timestamp is taken a little after
-    // its call starts, with some jitter).
+    // 10 per second: six calls span at least 0.5 s. Each timestamp is taken when the fake's
+    // shell gets to run `date`, a little after its call starts; on a loaded machine that delay
+    // varies by tens of milliseconds (a gap of 0.047 s was seen between calls paced 0.1 s
+    // apart), so the span is checked as a whole and each gap only against a burst (two calls
+    // at once would be under 0.02 s apart).
     let span = times[5] - times[0];
     assert!(span >= 0.45, "six calls within {span:.3} s");
     for w in times.windows(2) {
-        assert!(w[1] - w[0] >= 0.05, "calls {:.3} s apart", w[1] - w[0]);
+        assert!(w[1] - w[0] >= 0.02, "calls {:.3} s apart", w[1] - w[0]);
     }
 }
 
