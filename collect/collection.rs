@@ -109,12 +109,21 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     }
     let read = input::read_all(&paths, &reading, &Ok)?;
     let target = target(&opts, read.sole_manifest);
+    // The sweeps in the order the inputs name them: the first is the baseline of comparisons.
+    let mut sweep_order: Vec<Option<String>> = Vec::new();
+    if opts.results.is_some() {
+        for r in &read.records {
+            if !sweep_order.contains(&r.sweep_dir) {
+                sweep_order.push(r.sweep_dir.clone());
+            }
+        }
+    }
     let mut records = merge::merge(read.records);
     not_empty(&opts, records.len())?;
     let stamps = &read.manifest_timestamps;
     let code = act(&opts, &mut records, &target, stamps)?;
     let found = match &opts.results {
-        Some(results_opts) => Some(results::apply(results_opts, &records)?),
+        Some(results_opts) => Some(results::apply(results_opts, &records, &sweep_order)?),
         None => None,
     };
     let written = output(

@@ -131,7 +131,8 @@ fn both_formats_become_points_with_one_vocabulary() {
     let (out, err) = collect(&dir, &[a, b], &["--results"]);
     assert_eq!(
         err,
-        "sweep-collect: results: 3 points, 3 valid, 3 on the Pareto frontier of 3; 0 of 2 combinations without a point; 0 file error(s); 2 other file(s), not results (see results.not_results); 2 point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving)\n"
+        // SGLang's random dataset and vLLM's file, which names none: two workloads, two frontiers.
+        "sweep-collect: results: 3 points, 3 valid, 3 on the Pareto frontiers (2 workload shapes) of 3; 0 of 2 combinations without a point; 0 file error(s); 2 other file(s), not results (see results.not_results); 2 point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving)\n"
     );
     let p = &points(&out[0])[1];
     let file = job_dir(&out[0]).join("bench/bench_serving.jsonl");
@@ -325,11 +326,11 @@ fn validity_says_why_and_follows_the_job_state() {
     r["retry_job_ids"] = json!(["307"]);
     r["retry_states"] = json!(["COMPLETED"]);
     r["state_job_id"] = json!("307");
-    r["history"] = json!([{"job_id": "299"}]);
+    r["history"] = json!([{"job_id": "299", "state": "FAILED"}]);
     write(&job_dir(&r).join("r.jsonl"), &ok);
     let log = PathBuf::from(r["log_dir"].as_str().unwrap());
     write(&log.join("307/r.jsonl"), &ok);
-    write(&log.join("299/r.jsonl"), &ok); // an earlier submission: not read
+    write(&log.join("299/r.jsonl"), &ok); // an earlier submission: read, judged by its state
     recs.push(r);
     // A record never submitted, and one whose job's state is not known (no --status yet).
     recs.push(json!({"index": 7, "id": "0000000000000007", "mode": "agg",
@@ -341,7 +342,7 @@ fn validity_says_why_and_follows_the_job_state() {
     let (out, err) = collect(&dir, &recs, &["--results"]);
     assert_eq!(
         err,
-        "sweep-collect: results: 9 points, 2 valid, 2 on the Pareto frontier of 2; 1 of 9 combinations without a point; 0 file error(s); 8 point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving); 1 job(s) without a known state, judged on their numbers alone (add --status)\n"
+        "sweep-collect: results: 10 points, 2 valid, 2 on the Pareto frontier of 2; 1 of 9 combinations without a point; 0 file error(s); 9 point(s) whose failed requests are unknown (SGLang counts none: add requests-per-concurrency=N to --profiler, or --output-details to bench_serving); 1 job(s) without a known state, judged on their numbers alone (add --status)\n"
     );
     assert_eq!(
         out[7]["results"],
@@ -355,22 +356,26 @@ fn validity_says_why_and_follows_the_job_state() {
     assert_eq!(reason(3, 0), "job 303 ended FAILED");
     assert_eq!(reason(4, 0), "job 304 has not ended (RUNNING)");
     assert_eq!(reason(5, 0), "3 of 80 requests failed");
-    assert_eq!(points(&out[6]).len(), 2, "{}", out[6]["results"]);
+    // History first (oldest first), then the current submission's job and its follow-up.
+    assert_eq!(points(&out[6]).len(), 3, "{}", out[6]["results"]);
+    assert_eq!(reason(6, 0), "job 299 ended FAILED");
     assert_eq!(
-        reason(6, 0),
+        reason(6, 1),
         "job 306 did not complete (its --retries follow-up 307 took over)"
     );
-    assert_eq!(points(&out[6])[1]["job_id"], "307");
-    assert_eq!(
-        out[6]["results"]["searched"],
-        json!([
-            log.join("306").display().to_string(),
-            log.join("307").display().to_string()
-        ]),
-        "the current submission only, not history's 299"
-    );
-    assert_eq!(points(&out[6])[1]["valid"], true);
+    assert_eq!(points(&out[6])[2]["job_id"], "307");
+    let dirs = |ids: &[&str]| -> Value {
+        ids.iter()
+            .map(|i| log.join(i).display().to_string())
+            .collect()
+    };
+    assert_eq!(out[6]["results"]["searched"], dirs(&["299", "306", "307"]));
+    assert_eq!(points(&out[6])[2]["valid"], true);
     assert_eq!(out[6]["results"]["valid_points"], 1);
+    // --current-only: the current submission's jobs alone.
+    let (only, _) = collect(&dir, &recs[6..7], &["--results", "--current-only"]);
+    assert_eq!(only[0]["results"]["searched"], dirs(&["306", "307"]));
+    assert_eq!(points(&only[0]).len(), 2);
     for (i, rec) in out.iter().take(6).enumerate() {
         assert_eq!(points(rec)[0]["valid"], false, "{i}");
         assert_eq!(points(rec)[0]["pareto"], false, "{i}");
@@ -598,13 +603,13 @@ fn the_plot_is_well_formed_svg_with_one_mark_per_valid_point() {
             .filter(|p| p["pareto"] == true)
             .count();
         assert_eq!(valid, 52);
-        // Legend entries are circles too: one per colour group (3, or 1), plus "misses the SLO".
-        let legend = if color { 3 } else { 1 } + usize::from(slo.is_some());
         let check = r#"
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 ns = "{http://www.w3.org/2000/svg}"
-circles = list(root.iter(ns + "circle"))
+points = [g for g in root.iter(ns + "g") if g.get("class") == "point"]
+assert all(g.find(ns + "title") is not None for g in points), "every point has a hover text"
+circles = [c for g in points for c in g.iter(ns + "circle")]
 marks = [c for c in circles if c.get("r") == "5"]
 rings = [c for c in circles if c.get("r") == "8"]
 texts = " ".join("".join(t.itertext()) for t in root.iter(ns + "text"))
@@ -627,7 +632,7 @@ print(len(marks), len(rings), "Output tokens/s per GPU" in texts, "Output tokens
             .unwrap();
         assert_eq!(
             stdout(&o),
-            format!("{} {on} True True True\n", valid + legend),
+            format!("{valid} {on} True True True\n"),
             "{}",
             stderr(&o)
         );
@@ -663,7 +668,7 @@ fn the_frontier_summary_goes_to_stdout_only_when_asked() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
-        "Pareto frontier (output tokens/s per GPU against output tokens/s per user): 2 of 2 valid points\n\
+        "Pareto frontier of random, ISL 1024, OSL 256, by concurrency (output tokens/s per GPU against output tokens/s per user): 2 of 2 valid points\n\
          \x20 index  id                job  conc  mem-fraction-static  tok/s/gpu  tok/s/user  ttft_p99_ms  itl_p99_ms\n\
          \x20     1  0000000000000001  702     8                 0.86        100        50.0          300        50.0\n\
          \x20     0  0000000000000000  701     4                 0.82       50.0         100          300        25.0\n"
@@ -694,8 +699,11 @@ fn the_frontier_summary_goes_to_stdout_only_when_asked() {
 #[test]
 fn results_options_are_checked_before_anything_is_read() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--color-by", "x"], "sweep-collect: --color-by needs --plot FILE\n"),
-        (&["--table-format", "csv"], "sweep-collect: --table-format needs --table FILE\n"),
+        (&["--color-by", "x"], "sweep-collect: --color-by needs --plot FILE or --report FILE\n"),
+        (
+            &["--table-format", "csv"],
+            "sweep-collect: --table-format needs --table, --best-table or --compare-table FILE\n",
+        ),
         (
             &["--table", "t.txt"],
             "sweep-collect: --table: say the format with a .csv or .jsonl extension, or --table-format csv|jsonl\n",
@@ -710,7 +718,7 @@ fn results_options_are_checked_before_anything_is_read() {
         ),
         (
             &["--frontier", "--table", "-"],
-            "sweep-collect: --frontier and --table - both want stdout: give --table a file\n",
+            "sweep-collect: only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file\n",
         ),
     ];
     for (args, err) in cases {
@@ -736,7 +744,7 @@ fn results_options_are_checked_before_anything_is_read() {
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
-        "sweep-collect: --color-by: no record has a parameter \"nope\" (parameters: slurm.agg_nodes, slurm.agg_workers, sglang.mem-fraction-static, sglang.cuda-graph-bs)\n"
+        "sweep-collect: --color-by: no record has a parameter \"nope\" (parameters: slurm.agg_nodes, slurm.agg_workers, sglang.mem-fraction-static, sglang.cuda-graph-bs; or 'sweep')\n"
     );
     assert!(!plot.exists());
 }

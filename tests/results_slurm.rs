@@ -11,11 +11,11 @@ fn points(job: &Value) -> &Vec<Value> {
     job["results"]["points"].as_array().unwrap()
 }
 
-/// The point of `job` at concurrency `c`.
+/// The point of `job`'s current job at concurrency `c`.
 fn at(job: &Value, c: u64) -> &Value {
     points(job)
         .iter()
-        .find(|p| p["concurrency"] == c)
+        .find(|p| p["concurrency"] == c && p["job_id"] == job["job_id"])
         .unwrap_or_else(|| panic!("no point at concurrency {c}: {job}"))
 }
 
@@ -141,10 +141,16 @@ sweep-collect --wait --poll-interval 1 --results m.json --output m.json
     assert_eq!(a1["history"][0]["job_id"].as_str(), Some(failed));
     assert_eq!(a1["state"], "COMPLETED");
     assert_eq!(a1["results"]["valid_points"], 3, "{a1}");
-    assert!(
-        points(a1).iter().all(|p| p["job_id"] == a1["job_id"]),
-        "only the current submission is read: {a1}"
-    );
+    // The earlier (failed) submission is read too: its points are there, invalid.
+    for p in points(a1) {
+        if p["job_id"] == a1["job_id"] {
+            assert_eq!(p["valid"], true, "{p}");
+        } else {
+            assert_eq!(p["job_id"].as_str(), Some(failed), "{p}");
+            assert_eq!(p["invalid_reason"], format!("job {failed} ended FAILED"));
+        }
+    }
+    assert_eq!(points(a1).len(), 6, "{a1}");
     // The frontier was recomputed over all three: at 512 concurrent requests the largest
     // mem-fraction-static wins (the stand-in's synthetic trade-off), at 4 the smallest.
     assert_eq!(at(a2, 512)["pareto"], true, "{a2}");

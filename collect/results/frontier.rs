@@ -46,13 +46,40 @@ pub fn parse_slo(text: &str, known: impl Fn(&str) -> bool) -> Result<Vec<Limit>>
     Ok(limits)
 }
 
+impl Limit {
+    /// Whether `v` is within the limit.
+    pub fn holds(&self, v: f64) -> bool {
+        if self.at_most {
+            v <= self.value
+        } else {
+            v >= self.value
+        }
+    }
+
+    /// How much of the limit `v` uses: above 1 it misses (`v / limit` for `<=`, `limit / v`
+    /// for `>=`), so that limits of different metrics compare.
+    pub fn utilisation(&self, v: f64) -> f64 {
+        let (num, den) = if self.at_most {
+            (v, self.value)
+        } else {
+            (self.value, v)
+        };
+        if den > 0.0 {
+            num / den
+        } else if self.holds(v) {
+            // A limit of 0 met exactly (or a non-positive value meeting a >= 0 limit).
+            1.0
+        } else {
+            f64::INFINITY
+        }
+    }
+}
+
 /// True when every limit holds; a point without the metric does not meet it.
 pub fn meets(limits: &[Limit], get: impl Fn(&str) -> Option<f64>) -> bool {
-    limits.iter().all(|l| match get(&l.name) {
-        Some(v) if l.at_most => v <= l.value,
-        Some(v) => v >= l.value,
-        None => false,
-    })
+    limits
+        .iter()
+        .all(|l| get(&l.name).is_some_and(|v| l.holds(v)))
 }
 
 /// For each `(x, y)` (both to be maximised), whether no other point is at least as good on

@@ -1,5 +1,5 @@
-//! Where a record's results are: the directories of its current submission's jobs
-//! (`<log_dir>/<job_id>/`, `<log_dir>/<retry id>/`), and every file in them, each with what
+//! Where a record's results are: the directories of its jobs (`<log_dir>/<job_id>/`,
+//! `<log_dir>/<retry id>/`, and those of earlier submissions), and every file in them, each with what
 //! is to be done with it. Nothing below a job's directory is passed over in silence: a file is
 //! read for results, read for what it says about them (AIPerf's completion marker, the job's
 //! benchmark request), or listed as not a result with the reason.
@@ -28,16 +28,30 @@ pub const BENCHMARK_FILE: &str = "sweep_benchmark.json";
 /// AIPerf's marker, written last, next to `profile_export_aiperf.json`.
 pub const AIPERF_MARKER: &str = ".aiperf_results_ready.json";
 
-/// The jobs of the record's current submission, with their directories: the job, then its
-/// `--retries` follow-ups. Earlier submissions (`history`) are not read.
-pub fn job_dirs(r: &Record) -> Vec<(String, PathBuf)> {
+/// The jobs of the record with their directories: with `history`, every earlier
+/// submission's jobs first (oldest first, each job then its `--retries` follow-ups: their runs
+/// are repeats of the combination's loads), then the current submission's job and its
+/// follow-ups.
+pub fn job_dirs(r: &Record, history: bool) -> Vec<(String, PathBuf)> {
     let (Some(log_dir), Some(job_id)) = (&r.log_dir, &r.job_id) else {
         return Vec::new();
     };
-    std::iter::once(job_id)
-        .chain(&r.retry_job_ids)
-        .map(|id| (id.clone(), Path::new(log_dir).join(id)))
-        .collect()
+    let mut ids: Vec<&String> = Vec::new();
+    if history {
+        for h in &r.history {
+            ids.push(&h.job_id);
+            ids.extend(&h.retry_job_ids);
+        }
+    }
+    ids.push(job_id);
+    ids.extend(&r.retry_job_ids);
+    let mut out: Vec<(String, PathBuf)> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.iter().any(|(j, _)| j == id) {
+            out.push((id.clone(), Path::new(log_dir).join(id)));
+        }
+    }
+    out
 }
 
 /// What is done with a file.

@@ -14,13 +14,19 @@
 //! and line; nothing else stops.
 
 mod aiperf;
+pub mod analysis;
+mod answer;
 mod benchmark;
+pub mod best;
 mod cli;
+pub mod compare;
 mod formats;
 mod frontier;
 mod gather;
 mod plot;
 mod read;
+mod report;
+pub mod stats;
 mod summary;
 mod table;
 
@@ -34,6 +40,7 @@ use sweep::Record;
 
 pub use cli::{apply, Applied, ResultsArgs};
 pub use frontier::Limit;
+pub use plot::PointLabels;
 pub use table::TableFormat;
 
 /// What `--results` and its companions asked for.
@@ -48,21 +55,26 @@ pub struct Options {
     pub table: Option<(PathBuf, TableFormat)>,
     /// `--plot FILE.svg`.
     pub plot: Option<PathBuf>,
-    /// `--color-by KEY`: a swept parameter.
+    /// `--color-by KEY`: a swept parameter, or `sweep`.
     pub color_by: Option<String>,
-    /// `--frontier`: the frontier table on stdout instead of the manifest.
+    /// `--point-labels`: what is written beside the plot's points.
+    pub point_labels: PointLabels,
+    /// `--best-table`: where and in which format; `-` is stdout.
+    pub best_table: Option<(PathBuf, TableFormat)>,
+    /// `--compare-table`: where and in which format; `-` is stdout.
+    pub compare_table: Option<(PathBuf, TableFormat)>,
+    /// `--report FILE.html`.
+    pub report: Option<PathBuf>,
+    /// `--label`: sweep names, `NAME` or `DIR=NAME`.
+    pub labels: Vec<String>,
+    /// `--at`: the comparison's levels of output tokens/s per user.
+    pub at: Option<Vec<f64>>,
+    /// `--current-only`: read only the current submission's jobs, not history's.
+    pub current_only: bool,
+    /// `--frontier`: the frontier tables on stdout instead of the manifest.
     pub frontier: bool,
-}
-
-impl Options {
-    /// True when stdout carries the frontier or the table instead of the manifest.
-    pub fn takes_stdout(&self) -> bool {
-        self.frontier
-            || self
-                .table
-                .as_ref()
-                .is_some_and(|(t, _)| t.as_os_str() == "-")
-    }
+    /// `--best`: the best-under-SLO tables on stdout instead of the manifest.
+    pub best: bool,
 }
 
 /// What a run produced: every record's results, and the rest.
@@ -74,7 +86,10 @@ pub struct Outcome {
     /// Lines for stderr: how many points, valid, on the frontier, errors, other files; the
     /// valid points left out and why.
     pub note: Vec<String>,
-    /// The table, when it goes to stdout (`--table -`).
+    /// The best-under-SLO tables and the comparisons, for people.
+    pub answer: String,
+    /// What goes to stdout from a table file named `-` (`--table`, `--best-table`,
+    /// `--compare-table`).
     pub table_stdout: Option<Vec<u8>>,
 }
 
@@ -97,6 +112,8 @@ pub struct Point {
     /// Why a valid point has no place on the frontier and the plot (no per-GPU figures).
     pub unplaced_reason: Option<&'static str>,
     pub meets_slo: Option<bool>,
+    /// Its load's means are within the SLO, with both figures: a frontier candidate.
+    pub candidate: bool,
     pub pareto: bool,
 }
 
@@ -124,39 +141,76 @@ pub struct Found {
     searched: Vec<String>,
 }
 
-/// Gathers every record's results, judges them, flags the frontier and writes the table and
-/// plot. The records' `results` are added when they are written ([`cli::Applied::results_of`]): held as
-/// compact points until then, a large sweep's results stay small in memory.
-pub fn run(records: &[Record], opts: &Options) -> Result<Outcome> {
-    if let Some(key) = &opts.color_by {
-        plot::color_key(records, key)?;
-    }
+/// Gathers every record's results, judges them, organises them per sweep, workload shape,
+/// combination and load (flagging each frontier and finding each boundary), and writes the
+/// files asked for. `sweep_order` lists the sweep directories in the order the inputs named
+/// them (the first sweep is the baseline of comparisons). The records' `results` are added
+/// when they are written ([`cli::Applied::results_of`]): held as compact points until then, a
+/// large sweep's results stay small in memory.
+pub fn run(records: &[Record], sweep_order: &[Option<String>], opts: &Options) -> Result<Outcome> {
+    let color_by = match &opts.color_by {
+        Some(key) => plot::color_by(records, key)?,
+        None => plot::ColorBy::Default,
+    };
+    let sweeps = analysis::Sweeps::new(records, sweep_order, &opts.labels)?;
     let mut found = gather_all(records, opts);
     let unknown_states = judge(records, &mut found, opts);
-    flag_frontier(&mut found);
-    let table_stdout = match &opts.table {
-        Some((path, format)) if path.as_os_str() == "-" => {
-            let mut bytes = Vec::new();
-            table::write(&mut bytes, records, &found, *format)?;
-            Some(bytes)
+    let analysis = analysis::analyse(records, &mut found, &opts.slo, sweeps);
+    let comparisons = compare::compare(&analysis, opts.at.as_deref());
+    let mut table_stdout = None;
+    let mut write_table = |to: &Option<(PathBuf, TableFormat)>,
+                           write: &dyn Fn(&mut dyn std::io::Write, TableFormat) -> Result<()>|
+     -> Result<()> {
+        match to {
+            Some((path, format)) if path.as_os_str() == "-" => {
+                let mut bytes = Vec::new();
+                write(&mut bytes, *format)?;
+                table_stdout = Some(bytes);
+            }
+            Some((path, format)) => {
+                sweep::fsutil::write_atomic_with(path, |w| write(w, *format))?;
+            }
+            None => {}
         }
-        Some((path, format)) => {
-            sweep::fsutil::write_atomic_with(path, |w| table::write(w, records, &found, *format))?;
-            None
-        }
-        None => None,
+        Ok(())
+    };
+    write_table(&opts.table, &|w, f| table::write(w, records, &found, f))?;
+    write_table(&opts.best_table, &|w, f| {
+        answer::write_best_table(w, f, records, &analysis, &opts.slo)
+    })?;
+    write_table(&opts.compare_table, &|w, f| {
+        answer::write_compare_table(w, f, &analysis, &comparisons)
+    })?;
+    let style = plot::Style {
+        color_by,
+        labels: opts.point_labels,
+        slo: &opts.slo,
     };
     if let Some(path) = &opts.plot {
-        let svg = plot::render(records, &found, opts, &summary::Counts::of(&found))?;
+        let svg = plot::render(records, &found, &analysis, &style);
         sweep::fsutil::write_atomic(path, svg.as_bytes())?;
     }
     let counts = summary::Counts::of(&found);
-    let summary = summary::frontier(records, &found, &opts.slo, &counts);
-    let note = summary::note(records, &found, &counts, unknown_states);
+    let summary = summary::frontier(records, &found, &analysis, &opts.slo);
+    let note = summary::note(records, &found, &analysis, &counts, unknown_states);
+    let answer = answer::text(records, &analysis, &opts.slo, &comparisons);
+    if let Some(path) = &opts.report {
+        let html = report::render(&report::Inputs {
+            records,
+            found: &found,
+            analysis: &analysis,
+            slo: &opts.slo,
+            comparisons: &comparisons,
+            style: &style,
+            note: &note,
+        });
+        sweep::fsutil::write_atomic(path, html.as_bytes())?;
+    }
     Ok(Outcome {
         found,
         summary,
         note,
+        answer,
         table_stdout,
     })
 }
@@ -207,7 +261,7 @@ fn gather_all(records: &[Record], opts: &Options) -> Vec<Found> {
 /// The points, errors and other files of one record's current jobs.
 fn gather_record(r: &Record, opts: &Options, buf: &mut Vec<u8>) -> Found {
     let mut f = Found::default();
-    for (job_id, dir) in gather::job_dirs(r) {
+    for (job_id, dir) in gather::job_dirs(r, !opts.current_only) {
         f.searched.push(text(&dir).into_owned());
         let job_id: Arc<str> = job_id.into();
         let mut job = JobFiles::default();
@@ -353,10 +407,13 @@ fn judge(records: &[Record], found: &mut [Found], opts: &Options) -> usize {
     for (r, f) in records.iter().zip(found.iter_mut()) {
         let gpus = gpus_of(r);
         let mut unknown_here = std::collections::BTreeSet::new();
+        let ran: std::collections::BTreeSet<Arc<str>> =
+            f.points.iter().map(|p| p.job_id.clone()).collect();
+        let ran = |j: &str| ran.contains(j);
         for p in &mut f.points {
             p.derive(gpus);
             let mut reasons = p.reasons(opts.max_failed_fraction);
-            match job_verdict(r, &p.job_id) {
+            match job_verdict(r, &p.job_id, &ran) {
                 Verdict::Completed => {}
                 Verdict::Not(why) => reasons.push(why),
                 Verdict::Unknown => {
@@ -378,23 +435,6 @@ fn judge(records: &[Record], found: &mut [Found], opts: &Options) -> usize {
         unknown += unknown_here.len();
     }
     unknown
-}
-
-/// Flags the frontier among the valid points that meet the limits and can be placed.
-fn flag_frontier(found: &mut [Found]) {
-    let mut at = Vec::new();
-    let mut xy = Vec::new();
-    for (i, f) in found.iter().enumerate() {
-        for (j, p) in f.points.iter().enumerate() {
-            if let Some(c) = p.coordinates() {
-                at.push((i, j));
-                xy.push(c);
-            }
-        }
-    }
-    for ((i, j), on) in at.into_iter().zip(frontier::pareto(&xy)) {
-        found[i].points[j].pareto = on;
-    }
 }
 
 /// Why a valid point has no per-GPU figures.
@@ -420,8 +460,21 @@ enum Verdict {
 }
 
 /// Whether the job that wrote a point ended COMPLETED, as far as the record knows.
-fn job_verdict(r: &Record, job_id: &str) -> Verdict {
+/// `ran`: the jobs that left points (a `--retries` follow-up of an earlier submission runs only
+/// when the attempt before it failed).
+fn job_verdict(r: &Record, job_id: &str, ran: &dyn Fn(&str) -> bool) -> Verdict {
     let current = r.status.state_job_id.as_deref().or(r.job_id.as_deref());
+    let in_current =
+        Some(job_id) == r.job_id.as_deref() || r.retry_job_ids.iter().any(|j| j == job_id);
+    if !in_current {
+        if let Some(h) = r
+            .history
+            .iter()
+            .find(|h| h.job_id == job_id || h.retry_job_ids.iter().any(|j| j == job_id))
+        {
+            return history_verdict(h, job_id, ran);
+        }
+    }
     let state = if Some(job_id) == current {
         r.status.state.clone()
     } else if let Some(k) = r.retry_job_ids.iter().position(|j| j == job_id) {
@@ -435,6 +488,23 @@ fn job_verdict(r: &Record, job_id: &str) -> Verdict {
     } else {
         None
     };
+    verdict_of(job_id, state)
+}
+
+/// An earlier submission's job: its recorded state is that of the last attempt that ran (the
+/// job, or a `--retries` follow-up); an attempt followed by one that ran did not complete.
+fn history_verdict(h: &sweep::Submission, job_id: &str, ran: &dyn Fn(&str) -> bool) -> Verdict {
+    let attempts = std::iter::once(&h.job_id).chain(&h.retry_job_ids);
+    let last = attempts.filter(|j| ran(j)).last().unwrap_or(&h.job_id);
+    if last != job_id {
+        return Verdict::Not(format!(
+            "job {job_id} did not complete (an earlier submission's attempt, followed by --retries)"
+        ));
+    }
+    verdict_of(job_id, h.state.clone())
+}
+
+fn verdict_of(job_id: &str, state: Option<sweep::JobState>) -> Verdict {
     match state {
         None => Verdict::Unknown,
         Some(sweep::JobState::Completed) => Verdict::Completed,
@@ -457,6 +527,7 @@ impl Point {
             invalid_reason: None,
             unplaced_reason: None,
             meets_slo: None,
+            candidate: false,
             pareto: false,
         }
     }
@@ -524,14 +595,6 @@ impl Point {
 
     pub fn valid(&self) -> bool {
         self.invalid_reason.is_none()
-    }
-
-    /// (output tokens/s per GPU, output tokens/s per user) of a frontier candidate.
-    pub fn coordinates(&self) -> Option<(f64, f64)> {
-        if !self.valid() || self.meets_slo == Some(false) {
-            return None;
-        }
-        Some((self.output_tps_per_gpu?, self.output_tps_per_user?))
     }
 
     /// Valid, with both figures of the plot (whether or not it meets the SLO).

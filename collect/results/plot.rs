@@ -1,393 +1,974 @@
-//! `--plot FILE.svg`: every valid point, output tokens/s per GPU against output tokens/s per
-//! user, the frontier as a line, points labelled by record index (a label that would overlap
-//! another label or a point is left out), optionally coloured by one swept parameter. The
-//! title gives the counts as the frontier table does ([`super::summary::Counts`]), with the
-//! valid points that cannot be drawn (no per-GPU figures).
+//! The plot: output tokens/s per GPU against output tokens/s per user, one panel per workload
+//! shape, written as SVG by hand (every mark a `<g class="point">` with a `<title>` that a
+//! browser shows on hover, which a plotting library's backend cannot attach).
+//!
+//! Each panel has: a title with the counts ([`super::summary::Counts`], the same as the
+//! tables'), the shape and the SLO; axes from 0 with round ticks; the SLO's limits that are
+//! axis quantities as dashed lines (`output_tps_per_user`, `output_tps_per_gpu`, and
+//! `tpot_median_ms`, which is tokens/s per user in disguise); each sweep's frontier as a
+//! line through its loads' means; every valid point with per-GPU figures as a mark (its
+//! colour by `--color-by`, a parameter or the sweep; its shape by sweep when there are
+//! several; hollow when it misses the SLO; ringed when its load is on the frontier);
+//! points that would be drawn on the same spot spread around it (and say so); a label
+//! beside each point where one fits (record index, or load); a legend on the right.
 
-use super::summary::Counts;
+use super::analysis::{Analysis, Shape};
+use super::best::PointAt;
+use super::frontier::Limit;
+use super::summary::{load_text, number, value_text, Counts};
 use super::table::parameters;
-use super::{Found, Options, Point};
+use super::{Found, Point};
 use anyhow::{anyhow, Result};
-use plotters::coord::Shift;
-use plotters::prelude::*;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Write as _;
 use sweep::Record;
 
-const SIZE: (u32, u32) = (1100, 720);
-const FONT: &str = "sans-serif";
-const LABEL_PX: f64 = 15.0;
-const RADIUS: i32 = 5;
+/// A panel's size, in pixels.
+pub const WIDTH: f64 = 1000.0;
+pub const HEIGHT: f64 = 620.0;
+/// The plotting area.
+const X0: f64 = 90.0;
+const X1: f64 = 770.0;
+const Y0: f64 = 78.0;
+const Y1: f64 = 548.0;
+const RADIUS: f64 = 5.0;
+const LABEL_PX: f64 = 13.0;
 
-/// Readable, distinct colours (Tableau 10), then plotters' palette for more groups.
-const COLORS: [RGBColor; 10] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-    RGBColor(188, 189, 34),
-    RGBColor(23, 190, 207),
+/// Readable, distinct colours (Tableau 10), then a hue wheel for more groups.
+const COLORS: [&str; 10] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
 ];
 
-/// A point to draw.
-struct Mark {
-    x: f64,
-    y: f64,
-    index: u64,
-    group: usize,
-    pareto: bool,
-    misses_slo: bool,
+/// What colours the points.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ColorBy {
+    /// One colour (one sweep), or the sweep's colour (several).
+    Default,
+    /// A parameter, as `section.key`.
+    Parameter(String),
+    /// The sweep.
+    Sweep,
 }
 
-/// The key `--color-by` names, as `section.key`: given whole, or a bare key found in one of
-/// the sections (slurm, sglang, prefill, decode).
-pub fn color_key(records: &[Record], key: &str) -> Result<String> {
-    let all: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for r in records {
-            for (k, _) in parameters(r) {
-                if !v.contains(&k) {
-                    v.push(k);
-                }
+/// What is written beside the points.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PointLabels {
+    // The record's index.
+    Index,
+    // The load (concurrency or request rate).
+    Load,
+    // Nothing.
+    None,
+}
+
+/// How to draw.
+pub struct Style<'a> {
+    pub color_by: ColorBy,
+    pub labels: PointLabels,
+    pub slo: &'a [Limit],
+}
+
+/// The key `--color-by` names: `sweep`, or a parameter as `section.key`, given whole or as a
+/// bare key found in one of the sections (slurm, sglang, prefill, decode).
+pub fn color_by(records: &[Record], key: &str) -> Result<ColorBy> {
+    let mut all: Vec<String> = Vec::new();
+    for r in records {
+        for (k, _) in parameters(r) {
+            if !all.contains(&k) {
+                all.push(k);
             }
         }
-        v
-    };
+    }
     if all.iter().any(|k| k == key) {
-        return Ok(key.to_string());
+        return Ok(ColorBy::Parameter(key.to_string()));
+    }
+    if key == "sweep" {
+        return Ok(ColorBy::Sweep);
     }
     let suffix = format!(".{key}");
     match all.iter().find(|k| k.ends_with(&suffix)) {
-        Some(k) => Ok(k.clone()),
+        Some(k) => Ok(ColorBy::Parameter(k.clone())),
         None => Err(anyhow!(
-            "--color-by: no record has a parameter {key:?} (parameters: {})",
+            "--color-by: no record has a parameter {key:?} (parameters: {}; or 'sweep')",
             all.join(", ")
         )),
     }
 }
 
-/// The SVG text.
-pub fn render(
+/// The SVG file: every shape's panel, one below the other.
+pub fn render(records: &[Record], found: &[Found], a: &Analysis, style: &Style) -> String {
+    let panels: Vec<String> = if a.shapes.is_empty() {
+        vec![empty_panel(found)]
+    } else {
+        (0..a.shapes.len())
+            .map(|s| panel(records, found, a, s, style))
+            .collect()
+    };
+    let h = HEIGHT * panels.len() as f64;
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{h}\" viewBox=\"0 0 {WIDTH} {h}\" font-family=\"sans-serif\">\n"
+    );
+    for (i, p) in panels.iter().enumerate() {
+        let _ = writeln!(out, "<g transform=\"translate(0,{})\">", HEIGHT * i as f64);
+        out.push_str(p);
+        out.push_str("</g>\n");
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// One shape's panel as a standalone `<svg>` element (for the report).
+pub fn panel_svg(
     records: &[Record],
     found: &[Found],
-    opts: &Options,
-    counts: &Counts,
-) -> Result<String> {
-    let key = match &opts.color_by {
-        Some(k) => Some(color_key(records, k)?),
-        None => None,
-    };
+    a: &Analysis,
+    shape: usize,
+    style: &Style,
+) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" role=\"img\">\n{}</svg>\n",
+        panel(records, found, a, shape, style)
+    )
+}
+
+fn empty_panel(found: &[Found]) -> String {
+    let c = Counts::of(found);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>\n<text x=\"{}\" y=\"32\" font-size=\"18\" text-anchor=\"middle\">{}</text>\n<text x=\"{}\" y=\"{}\" font-size=\"20\" text-anchor=\"middle\">no valid points</text>",
+        WIDTH / 2.0,
+        esc(&format!("Pareto frontier: {}", c.frontier_phrase())),
+        WIDTH / 2.0,
+        HEIGHT / 2.0
+    );
+    out
+}
+
+/// A point to draw.
+struct Mark {
+    at: PointAt,
+    x: f64,
+    /// Pixels.
+    px: f64,
+    py: f64,
+    group: usize,
+    sweep: usize,
+    pareto: bool,
+    misses_slo: bool,
+    label: String,
+    title: String,
+}
+
+/// Scales from data to pixels.
+struct Axes {
+    x_max: f64,
+    y_max: f64,
+}
+
+impl Axes {
+    fn px(&self, x: f64) -> f64 {
+        X0 + (X1 - X0) * x / self.x_max
+    }
+    fn py(&self, y: f64) -> f64 {
+        Y1 - (Y1 - Y0) * y / self.y_max
+    }
+}
+
+fn panel(
+    records: &[Record],
+    found: &[Found],
+    a: &Analysis,
+    shape_i: usize,
+    style: &Style,
+) -> String {
+    let shape = &a.shapes[shape_i];
+    let several = a.sweeps.len() > 1;
+    let point = |at: PointAt| &found[at.record].points[at.point];
+    let placed = &a.placed[shape_i];
+    // The parameters that differ between this shape's records, for the hover texts.
+    let mut recs: Vec<usize> = placed.iter().map(|at| at.record).collect();
+    recs.dedup();
+    let swept = super::summary::varying(records, recs.iter().copied());
+    // Colour groups.
     let mut groups: Vec<String> = Vec::new();
-    let mut marks = Vec::new();
-    for (r, f) in records.iter().zip(found) {
-        let group_text = key.as_ref().map(|k| {
-            parameters(r)
+    let group_of = |r: &Record, groups: &mut Vec<String>| -> usize {
+        let name = match &style.color_by {
+            ColorBy::Default if several => a.sweeps.list[a.sweeps.of(r)].label.clone(),
+            ColorBy::Default => String::new(),
+            ColorBy::Sweep => a.sweeps.list[a.sweeps.of(r)].label.clone(),
+            ColorBy::Parameter(k) => parameters(r)
                 .into_iter()
                 .find(|(n, _)| n == k)
-                .map_or("(none)".to_string(), |(_, v)| text(&v))
+                .map_or("(none)".to_string(), |(_, v)| value_text(&v)),
+        };
+        match groups.iter().position(|g| *g == name) {
+            Some(i) => i,
+            None => {
+                groups.push(name);
+                groups.len() - 1
+            }
+        }
+    };
+    let x_raw = placed
+        .iter()
+        .filter_map(|&at| point(at).output_tps_per_user)
+        .fold(0.0, f64::max);
+    let y_raw = placed
+        .iter()
+        .filter_map(|&at| point(at).output_tps_per_gpu)
+        .fold(0.0, f64::max);
+    // Limits drawn as lines also fit in the plot.
+    let lines = slo_lines(style.slo);
+    let x_lines = lines
+        .iter()
+        .filter(|l| l.vertical)
+        .map(|l| l.at)
+        .fold(0.0, f64::max);
+    let y_lines = lines
+        .iter()
+        .filter(|l| !l.vertical)
+        .map(|l| l.at)
+        .fold(0.0, f64::max);
+    let (x_max, x_step) = ticks(x_raw.max(x_lines) * 1.05);
+    let (y_max, y_step) = ticks(y_raw.max(y_lines) * 1.08);
+    let axes = Axes { x_max, y_max };
+    let mut marks: Vec<Mark> = Vec::with_capacity(placed.len());
+    for &at in placed {
+        let p = point(at);
+        let r = &records[at.record];
+        let (Some(y), Some(x)) = (p.output_tps_per_gpu, p.output_tps_per_user) else {
+            continue;
+        };
+        let group = group_of(r, &mut groups);
+        let sweep = a.sweeps.of(r);
+        let label = match style.labels {
+            PointLabels::Index => r.index.to_string(),
+            PointLabels::Load => load_text(shape.load(p)),
+            PointLabels::None => String::new(),
+        };
+        marks.push(Mark {
+            at,
+            x,
+            px: axes.px(x),
+            py: axes.py(y),
+            group,
+            sweep,
+            pareto: p.pareto,
+            misses_slo: p.meets_slo == Some(false),
+            label,
+            title: hover(r, p, a, shape, &swept, style.slo),
         });
-        for p in f.points.iter().filter(|p| p.placed()) {
-            let (Some(y), Some(x)) = (p.output_tps_per_gpu, p.output_tps_per_user) else {
-                continue;
-            };
-            let group = match &group_text {
-                Some(g) => position_or_push(&mut groups, g),
-                None => 0,
-            };
-            marks.push(mark(r, p, x, y, group));
-        }
     }
-    sort_groups(&mut groups, &mut marks);
-    let mut svg = String::new();
+    sort_groups(&mut groups, &mut marks, &style.color_by, a);
+    let apart = spread_coincident(&mut marks);
+    let counts = Counts::of_group(records, found, a, shape_i, None);
+    let mut out = String::with_capacity(400 * marks.len() + 8192);
+    let _ = writeln!(
+        out,
+        "<rect width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>"
+    );
+    // Title: the counts, then the shape and the SLO.
+    let frontiers = if several {
+        "Pareto frontiers"
+    } else {
+        "Pareto frontier"
+    };
+    let mut labels_say = String::new();
+    if style.labels != PointLabels::None && !marks.is_empty() {
+        labels_say = format!(
+            " (labels: {})",
+            match style.labels {
+                PointLabels::Index => "record index",
+                _ => shape.load_name(),
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text class=\"caption\" x=\"{}\" y=\"28\" font-size=\"18\" text-anchor=\"middle\">{}</text>",
+        (X0 + X1) / 2.0,
+        esc(&format!("{frontiers}: {}{labels_say}", counts.frontier_phrase()))
+    );
+    let mut sub = shape.label();
+    if !style.slo.is_empty() {
+        let l: Vec<String> = style.slo.iter().map(Limit::to_string).collect();
+        sub.push_str(&format!("; SLO {}", l.join(", ")));
+    }
+    let _ = writeln!(
+        out,
+        "<text class=\"shape\" x=\"{}\" y=\"52\" font-size=\"14\" text-anchor=\"middle\" fill=\"#333\">{}</text>",
+        (X0 + X1) / 2.0,
+        esc(&sub)
+    );
+    axes_svg(&mut out, &axes, x_step, y_step);
+    // SLO lines.
+    for l in &lines {
+        let (x1, y1, x2, y2, tx, ty, anchor) = if l.vertical {
+            let x = axes.px(l.at);
+            (x, Y0, x, Y1, x + 4.0, Y0 + 14.0, "start")
+        } else {
+            let y = axes.py(l.at);
+            (X0, y, X1, y, X1 - 4.0, y - 5.0, "end")
+        };
+        let _ = writeln!(
+            out,
+            "<g class=\"slo-line\"><title>{}</title><line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"#d62728\" stroke-width=\"1.5\" stroke-dasharray=\"6,4\"/><text x=\"{tx:.1}\" y=\"{ty:.1}\" font-size=\"12\" fill=\"#d62728\" text-anchor=\"{anchor}\">{}</text></g>",
+            esc(&l.title),
+            esc(&l.text)
+        );
+    }
+    // Each sweep's frontier, through its loads' means.
+    for sweep in 0..a.sweeps.len() {
+        let f = a.frontier(shape_i, sweep);
+        if f.is_empty() {
+            continue;
+        }
+        let pts: Vec<String> = f
+            .iter()
+            .map(|(_, l)| {
+                format!(
+                    "{:.1},{:.1}",
+                    axes.px(l.per_user.mean),
+                    axes.py(l.per_gpu.mean)
+                )
+            })
+            .collect();
+        let color = if several {
+            sweep_color(sweep, &style.color_by, &groups, a)
+        } else {
+            "#000".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "<polyline class=\"frontier\" points=\"{}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>",
+            pts.join(" ")
+        );
+    }
+    // The points.
+    for m in &marks {
+        let color = color(m.group);
+        let (fill, stroke) = if m.misses_slo {
+            ("white".to_string(), color.clone())
+        } else {
+            (color.clone(), "white".to_string())
+        };
+        let mut title = m.title.clone();
+        if let Some(n) = apart.get(&(m.at.record, m.at.point)) {
+            let _ = write!(
+                title,
+                "\n(drawn a few pixels apart from {n} other point(s) at the same place)"
+            );
+        }
+        let _ = write!(out, "<g class=\"point\"><title>{}</title>", esc(&title));
+        marker(
+            &mut out,
+            m.sweep,
+            several,
+            m.px,
+            m.py,
+            &fill,
+            &stroke,
+            m.misses_slo,
+        );
+        if m.pareto {
+            let _ = write!(
+                out,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\" fill=\"none\" stroke=\"#000\" stroke-width=\"1.5\"/>",
+                m.px,
+                m.py,
+                RADIUS + 3.0
+            );
+        }
+        out.push_str("</g>\n");
+    }
+    for (x, y, text) in place_labels(&marks) {
+        let _ = writeln!(
+            out,
+            "<text class=\"label\" x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"{LABEL_PX}\" fill=\"#333\">{}</text>",
+            esc(&text)
+        );
+    }
+    if marks.is_empty() {
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{}\" font-size=\"20\" text-anchor=\"middle\">no valid points</text>",
+            (X0 + X1) / 2.0,
+            (Y0 + Y1) / 2.0
+        );
+    }
+    legend(&mut out, &groups, &marks, &style.color_by, a, &lines);
+    out
+}
+
+/// A `--slo` limit drawn as a line.
+struct SloLine {
+    vertical: bool,
+    at: f64,
+    text: String,
+    title: String,
+}
+
+fn slo_lines(slo: &[Limit]) -> Vec<SloLine> {
+    slo.iter()
+        .filter_map(|l| {
+            let text = l.to_string();
+            match l.name.as_str() {
+                "output_tps_per_user" => Some(SloLine {
+                    vertical: true,
+                    at: l.value,
+                    title: format!("SLO limit {text}"),
+                    text,
+                }),
+                "output_tps_per_gpu" => Some(SloLine {
+                    vertical: false,
+                    at: l.value,
+                    title: format!("SLO limit {text}"),
+                    text,
+                }),
+                // Tokens/s per user is 1000 / median TPOT: a TPOT limit is a per-user one.
+                "tpot_median_ms" if l.value > 0.0 => Some(SloLine {
+                    vertical: true,
+                    at: 1000.0 / l.value,
+                    title: format!(
+                        "SLO limit {text}: output tokens/s per user {} {}",
+                        if l.at_most { ">=" } else { "<=" },
+                        number(1000.0 / l.value)
+                    ),
+                    text,
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// The hover text of a point.
+fn hover(
+    r: &Record,
+    p: &Point,
+    a: &Analysis,
+    shape: &Shape,
+    swept: &[String],
+    slo: &[Limit],
+) -> String {
+    let mut t = format!("index {}, id {}, job {}", r.index, r.id, p.job_id);
+    if a.sweeps.len() > 1 {
+        let _ = write!(t, ", sweep {}", a.sweeps.list[a.sweeps.of(r)].label);
+    }
+    let _ = write!(
+        t,
+        "\n{} {} ({})",
+        shape.load_name(),
+        load_text(shape.load(p)),
+        shape.label()
+    );
+    if !swept.is_empty() {
+        let params: Vec<(String, Value)> = parameters(r);
+        let shown: Vec<String> = swept
+            .iter()
+            .filter_map(|k| {
+                let v = params.iter().find(|(n, _)| n == k)?;
+                Some(format!("{}={}", super::summary::short(k), value_text(&v.1)))
+            })
+            .collect();
+        let _ = write!(t, "\n{}", shown.join(", "));
+    }
+    let _ = write!(
+        t,
+        "\n{} output tokens/s per GPU, {} per user",
+        p.output_tps_per_gpu.map_or("-".to_string(), number),
+        p.output_tps_per_user.map_or("-".to_string(), number)
+    );
+    let mut figures: Vec<String> = Vec::new();
+    for name in ["ttft_p99_ms", "itl_p99_ms"]
+        .into_iter()
+        .chain(slo.iter().map(|l| l.name.as_str()))
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw(&root, &marks, &groups, key.as_deref(), opts, counts)
-            .map_err(|e| anyhow!("failed to draw the plot: {e}"))?;
-        root.present()
-            .map_err(|e| anyhow!("failed to draw the plot: {e}"))?;
-    }
-    Ok(svg)
-}
-
-fn mark(r: &Record, p: &Point, x: f64, y: f64, group: usize) -> Mark {
-    Mark {
-        x,
-        y,
-        index: r.index,
-        group,
-        pareto: p.pareto,
-        misses_slo: p.meets_slo == Some(false),
-    }
-}
-
-fn position_or_push(groups: &mut Vec<String>, g: &str) -> usize {
-    match groups.iter().position(|x| x == g) {
-        Some(i) => i,
-        None => {
-            groups.push(g.to_string());
-            groups.len() - 1
+        if figures.iter().any(|f| f.starts_with(&format!("{name} "))) {
+            continue;
+        }
+        if let Some(v) = p.get(name) {
+            figures.push(format!("{name} {}", number(v)));
         }
     }
+    if !figures.is_empty() {
+        let _ = write!(t, "\n{}", figures.join(", "));
+    }
+    match p.meets_slo {
+        Some(true) => t.push_str("\nwithin the SLO"),
+        Some(false) => {
+            let missed: Vec<String> = slo
+                .iter()
+                .filter(|l| !p.get(&l.name).is_some_and(|v| l.holds(v)))
+                .map(|l| match p.get(&l.name) {
+                    Some(v) => format!("{} {}", l.name, number(v)),
+                    None => format!("{} not measured", l.name),
+                })
+                .collect();
+            let _ = write!(t, "\nmisses the SLO: {}", missed.join(", "));
+        }
+        None => {}
+    }
+    if p.pareto {
+        t.push_str("\non the Pareto frontier");
+    }
+    let _ = write!(t, "\n{}:{}", p.file, p.line);
+    t
 }
 
-/// Legend order: numeric values ascending, else text order.
-fn sort_groups(groups: &mut Vec<String>, marks: &mut [Mark]) {
-    if groups.is_empty() {
+/// Legend order: numeric values ascending, else text order; sweeps in sweep order.
+fn sort_groups(groups: &mut Vec<String>, marks: &mut [Mark], by: &ColorBy, a: &Analysis) {
+    if groups.len() < 2 {
         return;
     }
     let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by(
-        |&a, &b| match (groups[a].parse::<f64>(), groups[b].parse::<f64>()) {
-            (Ok(x), Ok(y)) => x.total_cmp(&y),
-            _ => groups[a].cmp(&groups[b]),
-        },
-    );
-    let new_of: Vec<usize> = {
-        let mut v = vec![0; groups.len()];
-        for (new, &old) in order.iter().enumerate() {
-            v[old] = new;
-        }
-        v
-    };
+    let sweeps = matches!(by, ColorBy::Sweep) || (*by == ColorBy::Default && a.sweeps.len() > 1);
+    if sweeps {
+        let rank = |g: &str| a.sweeps.list.iter().position(|s| s.label == g);
+        order.sort_by_key(|&i| rank(&groups[i]));
+    } else {
+        order.sort_by(
+            |&x, &y| match (groups[x].parse::<f64>(), groups[y].parse::<f64>()) {
+                (Ok(p), Ok(q)) => p.total_cmp(&q),
+                _ => groups[x].cmp(&groups[y]),
+            },
+        );
+    }
+    let mut new_of = vec![0; groups.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_of[old] = new;
+    }
     for m in marks.iter_mut() {
         m.group = new_of[m.group];
     }
     *groups = order.iter().map(|&i| groups[i].clone()).collect();
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn color(group: usize) -> RGBColor {
+fn color(group: usize) -> String {
     if group < COLORS.len() {
-        COLORS[group]
+        COLORS[group].to_string()
     } else {
-        let (r, g, b) = Palette99::pick(group).rgb();
-        RGBColor(r, g, b)
+        // The golden angle around the hue wheel: neighbours stay apart.
+        let hue = (group as f64 * 137.508) % 360.0;
+        format!("hsl({hue:.0},65%,45%)")
     }
 }
 
-type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type DrawResult<T> = std::result::Result<T, Box<dyn std::error::Error + 'static>>;
-
-fn draw(
-    root: &Area,
-    marks: &[Mark],
-    groups: &[String],
-    key: Option<&str>,
-    opts: &Options,
-    counts: &Counts,
-) -> DrawResult<()> {
-    root.fill(&WHITE)?;
-    let mut caption = format!("Pareto frontier: {}", counts.frontier_phrase());
-    if !opts.slo.is_empty() {
-        let l: Vec<String> = opts.slo.iter().map(|l| l.to_string()).collect();
-        caption.push_str(&format!(" (SLO {})", l.join(", ")));
-    }
-    if caption.len() < 80 {
-        caption.push_str(" (labels: record index)");
-    }
-    // One line across the plot's width: smaller type for a long one.
-    let caption_px = if caption.len() > 75 { 16 } else { 22 };
-    let max_x = marks.iter().map(|m| m.x).fold(0.0, f64::max);
-    let max_y = marks.iter().map(|m| m.y).fold(0.0, f64::max);
-    let (x1, y1) = (nice(max_x * 1.08), nice(max_y * 1.12));
-    let mut chart = ChartBuilder::on(root)
-        .caption(caption, (FONT, caption_px))
-        .margin(24)
-        .x_label_area_size(56)
-        .y_label_area_size(84)
-        .build_cartesian_2d(0.0..x1, 0.0..y1)?;
-    chart
-        .configure_mesh()
-        .x_desc("Output tokens/s per user (1000 / median TPOT)")
-        .y_desc("Output tokens/s per GPU")
-        .axis_desc_style((FONT, 17))
-        .label_style((FONT, 14))
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(225, 225, 225))
-        .x_label_formatter(&|v| axis_number(*v, x1))
-        .y_label_formatter(&|v| axis_number(*v, y1))
-        .draw()?;
-    if marks.is_empty() {
-        let at = chart.backend_coord(&(x1 * 0.35, y1 * 0.5));
-        root.draw(&Text::new(
-            "no valid points".to_string(),
-            at,
-            (FONT, 20).into_font(),
-        ))?;
-        return Ok(());
-    }
-    let mut frontier: Vec<(f64, f64)> = marks
-        .iter()
-        .filter(|m| m.pareto)
-        .map(|m| (m.x, m.y))
-        .collect();
-    frontier.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
-    chart
-        .draw_series(LineSeries::new(frontier, BLACK.stroke_width(2)))?
-        .label("Pareto frontier")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(2)));
-    for (g, name) in groups_or_one(groups).iter().enumerate() {
-        let c = color(g);
-        let series = chart.draw_series(
-            marks
-                .iter()
-                .filter(|m| m.group == g && !m.misses_slo)
-                .map(|m| Circle::new((m.x, m.y), RADIUS, c.filled())),
-        )?;
-        let label = match key {
-            Some(k) => format!("{} = {name}", k.split_once('.').map_or(k, |(_, b)| b)),
-            None => "valid point".to_string(),
-        };
-        series
-            .label(label)
-            .legend(move |(x, y)| Circle::new((x + 11, y), RADIUS, c.filled()));
-    }
-    if marks.iter().any(|m| m.misses_slo) {
-        let grey = RGBColor(150, 150, 150);
-        chart
-            .draw_series(
-                marks
-                    .iter()
-                    .filter(|m| m.misses_slo)
-                    .map(|m| Circle::new((m.x, m.y), RADIUS, grey.stroke_width(2))),
-            )?
-            .label("valid, misses the SLO")
-            .legend(move |(x, y)| Circle::new((x + 11, y), RADIUS, grey.stroke_width(2)));
-    }
-    // Frontier points get a ring, so they read as such whatever their colour.
-    chart.draw_series(
-        marks
-            .iter()
-            .filter(|m| m.pareto)
-            .map(|m| Circle::new((m.x, m.y), RADIUS + 3, BLACK.stroke_width(2))),
-    )?;
-    let centres: Vec<(i32, i32)> = marks
-        .iter()
-        .map(|m| chart.backend_coord(&(m.x, m.y)))
-        .collect();
-    let area = chart.plotting_area().get_pixel_range();
-    for (at, text) in place_labels(
-        marks,
-        &centres,
-        (area.0.start, area.0.end),
-        (area.1.start, area.1.end),
-    ) {
-        root.draw(&Text::new(text, at, (FONT, LABEL_PX as u32).into_font()))?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font((FONT, 15))
-        .draw()?;
-    Ok(())
-}
-
-fn groups_or_one(groups: &[String]) -> Vec<String> {
-    if groups.is_empty() {
-        vec![String::new()]
-    } else {
-        groups.to_vec()
+/// A sweep's frontier line colour: its points' colour when they are coloured by sweep.
+fn sweep_color(sweep: usize, by: &ColorBy, groups: &[String], a: &Analysis) -> String {
+    match by {
+        ColorBy::Parameter(_) => "#000".to_string(),
+        _ => {
+            let label = &a.sweeps.list[sweep].label;
+            color(groups.iter().position(|g| g == label).unwrap_or(sweep))
+        }
     }
 }
 
-/// Tick labels without needless decimals: `2500`, `12.5`, `0.25`.
-fn axis_number(v: f64, max: f64) -> String {
-    if max >= 50.0 {
-        format!("{v:.0}")
-    } else if max >= 5.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    }
+/// A mark: a circle, or with several sweeps a shape per sweep (circle, square, triangle,
+/// diamond).
+#[allow(clippy::too_many_arguments)]
+fn marker(
+    out: &mut String,
+    sweep: usize,
+    several: bool,
+    x: f64,
+    y: f64,
+    fill: &str,
+    stroke: &str,
+    hollow: bool,
+) {
+    let width = if hollow { 2.0 } else { 1.0 };
+    let kind = if several { sweep % 4 } else { 0 };
+    let r = RADIUS;
+    let _ = match kind {
+        0 => write!(out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"/>"),
+        1 => write!(out, "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{}\" height=\"{}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"/>", x - r, y - r, 2.0 * r, 2.0 * r),
+        2 => write!(out, "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"/>", x, y - r * 1.2, x - r * 1.1, y + r * 0.8, x + r * 1.1, y + r * 0.8),
+        _ => write!(out, "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\" stroke=\"{stroke}\" stroke-width=\"{width}\"/>", x, y - r * 1.3, x + r * 1.3, y, x, y + r * 1.3, x - r * 1.3, y),
+    };
 }
 
-/// A round upper bound for an axis (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^n): close enough
-/// to the data that the points fill the plot.
-fn nice(v: f64) -> f64 {
-    if v <= 0.0 || !v.is_finite() {
-        return 1.0;
+/// Round axis ends and steps: (end, step), the end a multiple of the step.
+fn ticks(max: f64) -> (f64, f64) {
+    if max.is_nan() || max <= 0.0 || !max.is_finite() {
+        return (1.0, 0.2);
     }
-    let p = 10f64.powf(v.log10().floor());
-    [1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0]
+    let raw = max / 6.0;
+    let p = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
         .map(|m| m * p)
-        .find(|&c| c >= v)
-        .unwrap_or(10.0 * p)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * p);
+    ((max / step).ceil() * step, step)
+}
+
+fn axes_svg(out: &mut String, axes: &Axes, x_step: f64, y_step: f64) {
+    let _ = writeln!(
+        out,
+        "<rect x=\"{X0}\" y=\"{Y0}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#999\"/>",
+        X1 - X0,
+        Y1 - Y0
+    );
+    let count = |max: f64, step: f64| (max / step).round() as usize;
+    for i in 0..=count(axes.x_max, x_step) {
+        let v = i as f64 * x_step;
+        let x = axes.px(v);
+        if i > 0 {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{x:.1}\" y1=\"{Y0}\" x2=\"{x:.1}\" y2=\"{Y1}\" stroke=\"#e4e4e4\"/>"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<text x=\"{x:.1}\" y=\"{}\" font-size=\"13\" text-anchor=\"middle\">{}</text>",
+            Y1 + 18.0,
+            tick_text(v, x_step)
+        );
+    }
+    for i in 0..=count(axes.y_max, y_step) {
+        let v = i as f64 * y_step;
+        let y = axes.py(v);
+        if i > 0 {
+            let _ = writeln!(
+                out,
+                "<line x1=\"{X0}\" y1=\"{y:.1}\" x2=\"{X1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/>"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<text x=\"{}\" y=\"{:.1}\" font-size=\"13\" text-anchor=\"end\">{}</text>",
+            X0 - 8.0,
+            y + 4.5,
+            tick_text(v, y_step)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<text x=\"{}\" y=\"{}\" font-size=\"15\" text-anchor=\"middle\">Output tokens/s per user (1000 / median TPOT)</text>",
+        (X0 + X1) / 2.0,
+        Y1 + 46.0
+    );
+    let _ = writeln!(
+        out,
+        "<text transform=\"translate(24,{}) rotate(-90)\" font-size=\"15\" text-anchor=\"middle\">Output tokens/s per GPU</text>",
+        (Y0 + Y1) / 2.0
+    );
+}
+
+/// A tick's text: as many decimals as the step needs.
+fn tick_text(v: f64, step: f64) -> String {
+    let decimals = (0..6)
+        .find(|&d| {
+            let scaled = step * 10f64.powi(d as i32);
+            (scaled - scaled.round()).abs() < 1e-6
+        })
+        .unwrap_or(6);
+    format!("{v:.decimals$}")
+}
+
+/// Points that would be drawn on the same spot (within a pixel) are spread on a small circle
+/// around it; returns, per point spread, how many others share its spot.
+fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
+    let mut spots: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    for (i, m) in marks.iter().enumerate() {
+        spots
+            .entry((m.px.round() as i64, m.py.round() as i64))
+            .or_default()
+            .push(i);
+    }
+    let mut apart = HashMap::new();
+    for members in spots.values().filter(|m| m.len() > 1) {
+        let k = members.len();
+        let radius = RADIUS + 1.5 + (k as f64).sqrt();
+        for (n, &i) in members.iter().enumerate() {
+            let angle = std::f64::consts::TAU * n as f64 / k as f64 - std::f64::consts::FRAC_PI_2;
+            marks[i].px += radius * angle.cos();
+            marks[i].py += radius * angle.sin();
+            apart.insert((marks[i].at.record, marks[i].at.point), k - 1);
+        }
+    }
+    apart
 }
 
 /// Pixel boxes `(x0, y0, x1, y1)`.
-type Box2 = (i32, i32, i32, i32);
+type Box2 = (f64, f64, f64, f64);
 
 fn overlaps(a: Box2, b: Box2) -> bool {
     a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
 
+/// A grid of boxes, to find overlaps without looking at every box.
+struct Grid {
+    cells: HashMap<(i64, i64), Vec<Box2>>,
+}
+
+const CELL: f64 = 40.0;
+
+impl Grid {
+    fn keys(b: Box2) -> impl Iterator<Item = (i64, i64)> {
+        let (x0, x1) = ((b.0 / CELL).floor() as i64, (b.2 / CELL).floor() as i64);
+        let (y0, y1) = ((b.1 / CELL).floor() as i64, (b.3 / CELL).floor() as i64);
+        (x0..=x1).flat_map(move |x| (y0..=y1).map(move |y| (x, y)))
+    }
+    fn add(&mut self, b: Box2) {
+        for k in Grid::keys(b) {
+            self.cells.entry(k).or_default().push(b);
+        }
+    }
+    fn hits(&self, b: Box2, except: Option<Box2>) -> bool {
+        Grid::keys(b).any(|k| {
+            self.cells
+                .get(&k)
+                .is_some_and(|v| v.iter().any(|&o| Some(o) != except && overlaps(o, b)))
+        })
+    }
+}
+
 /// Greedy label placement: frontier points first, then the rest from right to left; each
 /// label tries eight spots around its point and takes the first that overlaps no placed
-/// label, no other point and stays inside the plot; a label with no free spot is left out.
-fn place_labels(
-    marks: &[Mark],
-    centres: &[(i32, i32)],
-    xs: (i32, i32),
-    ys: (i32, i32),
-) -> Vec<((i32, i32), String)> {
-    let mut order: Vec<usize> = (0..marks.len()).collect();
+/// label, no other point and stays inside the plot; a label with no free spot is left out
+/// (the hover text and the tables have every point).
+fn place_labels(marks: &[Mark]) -> Vec<(f64, f64, String)> {
+    let mut order: Vec<usize> = (0..marks.len())
+        .filter(|&i| !marks[i].label.is_empty())
+        .collect();
     order.sort_by(|&a, &b| {
         marks[b]
             .pareto
             .cmp(&marks[a].pareto)
             .then(marks[b].x.total_cmp(&marks[a].x))
     });
-    let r = RADIUS + 3;
-    let dots: Vec<Box2> = centres
-        .iter()
-        .map(|&(x, y)| (x - r, y - r, x + r, y + r))
-        .collect();
-    let mut placed: Vec<Box2> = Vec::new();
+    let r = RADIUS + 3.0;
+    let dot = |m: &Mark| (m.px - r, m.py - r, m.px + r, m.py + r);
+    let mut dots = Grid {
+        cells: HashMap::new(),
+    };
+    for m in marks {
+        dots.add(dot(m));
+    }
+    let mut placed = Grid {
+        cells: HashMap::new(),
+    };
     let mut out = Vec::new();
     for i in order {
-        let text = marks[i].index.to_string();
-        let w = (LABEL_PX * 0.62 * text.len() as f64).ceil() as i32 + 2;
-        let h = LABEL_PX as i32;
-        let (cx, cy) = centres[i];
-        let g = RADIUS + 4;
+        let m = &marks[i];
+        let w = (LABEL_PX * 0.62 * m.label.chars().count() as f64).ceil() + 2.0;
+        let h = LABEL_PX;
+        let (cx, cy) = (m.px, m.py);
+        let g = RADIUS + 4.0;
+        // Top-left corners of the candidate boxes.
         let spots = [
             (cx + g, cy - g - h),
             (cx + g, cy + g),
             (cx - g - w, cy - g - h),
             (cx - g - w, cy + g),
-            (cx - w / 2, cy - g - h - 2),
-            (cx - w / 2, cy + g + 2),
-            (cx + g + 2, cy - h / 2),
-            (cx - g - w - 2, cy - h / 2),
+            (cx - w / 2.0, cy - g - h - 2.0),
+            (cx - w / 2.0, cy + g + 2.0),
+            (cx + g + 2.0, cy - h / 2.0),
+            (cx - g - w - 2.0, cy - h / 2.0),
         ];
+        let own = dot(m);
         let free = spots.iter().copied().find(|&(x, y)| {
             let b = (x, y, x + w, y + h);
-            b.0 >= xs.0
-                && b.2 <= xs.1
-                && b.1 >= ys.0
-                && b.3 <= ys.1
-                && !placed.iter().any(|&p| overlaps(p, b))
-                && !dots
-                    .iter()
-                    .enumerate()
-                    .any(|(j, &d)| j != i && overlaps(d, b))
+            b.0 >= X0
+                && b.2 <= X1
+                && b.1 >= Y0
+                && b.3 <= Y1
+                && !placed.hits(b, None)
+                && !dots.hits(b, Some(own))
         });
         if let Some((x, y)) = free {
-            placed.push((x, y, x + w, y + h));
-            out.push(((x, y), text));
+            placed.add((x, y, x + w, y + h));
+            // Text is placed by its baseline.
+            out.push((x, y + h - 2.0, m.label.clone()));
         }
     }
     out
+}
+
+/// The legend's entries, one below the other.
+struct Legend<'a> {
+    out: &'a mut String,
+    x: f64,
+    y: f64,
+}
+
+impl Legend<'_> {
+    /// An entry: `mark` drawn centred at (@X, @Y), then the text.
+    fn entry(&mut self, mark: &str, text: &str) {
+        let (x, y) = (self.x, self.y);
+        let _ = writeln!(
+            self.out,
+            "<g class=\"legend\">{}<text x=\"{}\" y=\"{:.1}\" font-size=\"13\">{}</text></g>",
+            mark.replace("@X", &format!("{:.1}", x + 8.0))
+                .replace("@Y", &format!("{y:.1}")),
+            x + 22.0,
+            y + 4.5,
+            esc(text)
+        );
+        self.y += 21.0;
+    }
+
+    /// A line entry (the frontier, an SLO limit).
+    fn line(&mut self, stroke: &str, text: &str) {
+        let (x, y) = (self.x, self.y);
+        self.entry(
+            &format!(
+                "<line x1=\"{x:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" {stroke}/>",
+                x + 16.0
+            ),
+            text,
+        );
+    }
+
+    fn heading(&mut self, text: &str) {
+        let _ = writeln!(
+            self.out,
+            "<text x=\"{}\" y=\"{:.1}\" font-size=\"13\" font-weight=\"bold\">{}</text>",
+            self.x,
+            self.y - 2.0,
+            esc(text)
+        );
+        self.y += 16.0;
+    }
+}
+
+/// The legend, right of the plot: colour groups, sweeps' marker shapes, hollow marks, the
+/// frontier and the SLO lines.
+fn legend(
+    out: &mut String,
+    groups: &[String],
+    marks: &[Mark],
+    by: &ColorBy,
+    a: &Analysis,
+    lines: &[SloLine],
+) {
+    let several = a.sweeps.len() > 1;
+    let mut l = Legend {
+        out,
+        x: X1 + 22.0,
+        y: Y0 + 10.0,
+    };
+    let title = match by {
+        ColorBy::Parameter(k) => super::summary::short(k),
+        ColorBy::Sweep => "sweep".to_string(),
+        ColorBy::Default if several => "sweep".to_string(),
+        ColorBy::Default => String::new(),
+    };
+    if !title.is_empty() {
+        l.heading(&title);
+    }
+    const SHOWN: usize = 14;
+    if !title.is_empty() {
+        for (g, name) in groups.iter().enumerate().take(SHOWN) {
+            let c = color(g);
+            l.entry(
+                &format!("<circle cx=\"@X\" cy=\"@Y\" r=\"{RADIUS}\" fill=\"{c}\"/>"),
+                name,
+            );
+        }
+        if groups.len() > SHOWN {
+            l.entry("", &format!("... and {} more", groups.len() - SHOWN));
+        }
+    } else if !marks.is_empty() {
+        l.entry(
+            &format!(
+                "<circle cx=\"@X\" cy=\"@Y\" r=\"{RADIUS}\" fill=\"{}\"/>",
+                color(0)
+            ),
+            "valid point",
+        );
+    }
+    if several && matches!(by, ColorBy::Parameter(_)) {
+        l.y += 6.0;
+        for (s, sw) in a.sweeps.list.iter().enumerate() {
+            let mut m = String::new();
+            marker(&mut m, s, true, 0.0, 0.0, "#888", "white", false);
+            l.entry(
+                &format!("<g transform=\"translate(@X,@Y)\">{m}</g>"),
+                &format!("sweep {}", sw.label),
+            );
+        }
+    }
+    l.y += 6.0;
+    if marks.iter().any(|m| m.misses_slo) {
+        l.entry(
+            &format!("<circle cx=\"@X\" cy=\"@Y\" r=\"{RADIUS}\" fill=\"white\" stroke=\"#777\" stroke-width=\"2\"/>"),
+            "misses the SLO",
+        );
+    }
+    if marks.iter().any(|m| m.pareto) {
+        l.entry(
+            &format!(
+                "<circle cx=\"@X\" cy=\"@Y\" r=\"{}\" fill=\"none\" stroke=\"#000\" stroke-width=\"1.5\"/>",
+                RADIUS + 3.0
+            ),
+            "on the frontier",
+        );
+        l.line(
+            "stroke=\"#000\" stroke-width=\"2\"",
+            if several {
+                "Pareto frontier (one per sweep)"
+            } else {
+                "Pareto frontier"
+            },
+        );
+    }
+    if !lines.is_empty() {
+        l.line(
+            "stroke=\"#d62728\" stroke-width=\"1.5\" stroke-dasharray=\"6,4\"",
+            "SLO limit",
+        );
+    }
+}
+
+/// Text for XML: `&`, `<`, `>`, quotes escaped; control characters (not allowed in XML 1.0)
+/// dropped, newlines kept.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' | '\t' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round_and_cover_the_data() {
+        for (max, end, step) in [
+            (930.0, 1000.0, 200.0),
+            (7.3, 8.0, 2.0),
+            (0.42, 0.5, 0.1),
+            (12500.0, 12500.0, 2500.0),
+        ] {
+            let (e, s) = ticks(max);
+            assert!(
+                (e - end).abs() < 1e-9 && (s - step).abs() < 1e-9,
+                "{max}: {e} {s}"
+            );
+        }
+        assert_eq!(tick_text(0.25, 0.05), "0.25");
+        assert_eq!(tick_text(0.5, 0.25), "0.50");
+        assert_eq!(tick_text(5.0, 2.5), "5.0");
+        assert_eq!(tick_text(2000.0, 500.0), "2000");
+        assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+    }
 }

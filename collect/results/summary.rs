@@ -3,6 +3,8 @@
 //! and the counts, the same in the line on stderr, the frontier's title and the plot's title
 //! ([`Counts`]).
 
+use super::analysis::{Analysis, Shape};
+use super::stats::Estimate;
 use super::table::parameters;
 use super::{Found, Limit, Point};
 use serde_json::Value;
@@ -10,7 +12,7 @@ use std::collections::BTreeMap;
 use sweep::Record;
 
 /// At most this many swept values per row: the summary must stay short.
-const MAX_PARAMS: usize = 4;
+pub const MAX_PARAMS: usize = 4;
 
 /// How many points there are of each kind: counted once, said the same everywhere.
 pub struct Counts {
@@ -37,7 +39,7 @@ impl Counts {
         Counts {
             points: all().count(),
             valid: all().filter(|p| p.valid()).count(),
-            candidates: all().filter(|p| p.coordinates().is_some()).count(),
+            candidates: all().filter(|p| p.candidate).count(),
             frontier: all().filter(|p| p.pareto).count(),
             unplaced: all().filter(|p| p.unplaced_reason.is_some()).count(),
             failed_unknown: all().filter(|p| p.run.failed.is_none()).count(),
@@ -47,6 +49,45 @@ impl Counts {
             records: found.len(),
             slo: all().any(|p| p.meets_slo.is_some()),
         }
+    }
+
+    /// The counts of one workload shape (and one sweep, when given).
+    pub fn of_group(
+        records: &[Record],
+        found: &[Found],
+        a: &Analysis,
+        shape: usize,
+        sweep: Option<usize>,
+    ) -> Counts {
+        let target = &a.shapes[shape];
+        let mut c = Counts {
+            points: 0,
+            valid: 0,
+            candidates: 0,
+            frontier: 0,
+            unplaced: 0,
+            failed_unknown: 0,
+            errors: 0,
+            not_results: 0,
+            without: 0,
+            records: 0,
+            slo: false,
+        };
+        for (r, f) in records.iter().zip(found) {
+            if sweep.is_some_and(|w| a.sweeps.of(r) != w) {
+                continue;
+            }
+            for p in f.points.iter().filter(|p| &Shape::of(p) == target) {
+                c.points += 1;
+                c.valid += usize::from(p.valid());
+                c.candidates += usize::from(p.candidate);
+                c.frontier += usize::from(p.pareto);
+                c.unplaced += usize::from(p.unplaced_reason.is_some());
+                c.failed_unknown += usize::from(p.run.failed.is_none());
+                c.slo |= p.meets_slo.is_some();
+            }
+        }
+        c
     }
 
     /// "8 of 16 valid points[ within the SLO][; 16 valid without per-GPU figures, left out]":
@@ -68,62 +109,100 @@ impl Counts {
     }
 }
 
-/// The frontier table, with a title line.
-pub fn frontier(records: &[Record], found: &[Found], slo: &[Limit], counts: &Counts) -> String {
-    let mut on: Vec<(&Record, &Point)> = Vec::new();
-    for (r, f) in records.iter().zip(found) {
-        on.extend(f.points.iter().filter(|p| p.pareto).map(|p| (r, p)));
-    }
-    on.sort_by(|a, b| {
-        let x = |p: &Point| p.output_tps_per_gpu.unwrap_or(0.0);
-        x(b.1).total_cmp(&x(a.1)).then(a.0.index.cmp(&b.0.index))
-    });
+/// The frontier tables, one per workload shape and sweep, each with a title line; then the
+/// valid points left out.
+pub fn frontier(records: &[Record], found: &[Found], a: &Analysis, slo: &[Limit]) -> String {
     let limits = if slo.is_empty() {
         String::new()
     } else {
         let l: Vec<String> = slo.iter().map(Limit::to_string).collect();
         format!(", within {}", l.join(", "))
     };
-    let mut out = format!(
-        "Pareto frontier (output tokens/s per GPU against output tokens/s per user{limits}): {}\n",
-        counts.frontier_phrase()
-    );
-    if on.is_empty() {
-        out.push_str(&left_out(records, found));
-        return out;
+    let mut out = String::new();
+    if a.shapes.is_empty() {
+        let counts = Counts::of(found);
+        out.push_str(&format!(
+            "Pareto frontier (output tokens/s per GPU against output tokens/s per user{limits}): {}\n",
+            counts.frontier_phrase()
+        ));
     }
-    let swept = varying(records, found);
-    let mut header: Vec<String> = ["index", "id", "job", "conc"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    header.extend(swept.iter().map(|s| short(s)));
     let metrics = metric_columns(slo);
-    header.extend(metrics.iter().map(|(_, title)| title.to_string()));
-    let mut rows = vec![header];
-    for (r, p) in &on {
-        let params: BTreeMap<String, Value> = parameters(r).into_iter().collect();
-        let mut row = vec![
-            r.index.to_string(),
-            r.id.clone(),
-            p.job_id.to_string(),
-            p.run.concurrency.map_or("-".to_string(), |c| c.to_string()),
-        ];
-        row.extend(
-            swept
+    for (shape_i, shape) in a.shapes.iter().enumerate() {
+        for (sweep_i, sweep) in a.sweeps.list.iter().enumerate() {
+            let counts = Counts::of_group(records, found, a, shape_i, Some(sweep_i));
+            if counts.points == 0 {
+                continue;
+            }
+            let of_sweep = if a.sweeps.len() > 1 {
+                format!(", sweep {}", sweep.label)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "Pareto frontier of {}{of_sweep} (output tokens/s per GPU against output tokens/s per user{limits}): {}\n",
+                shape.label(),
+                counts.frontier_phrase()
+            ));
+            // By tokens/s per user ascending: by tokens/s per GPU descending.
+            let on = a.frontier(shape_i, sweep_i);
+            if on.is_empty() {
+                continue;
+            }
+            let swept = varying(records, on.iter().map(|(s, _)| s.record));
+            let repeats = on.iter().any(|(_, l)| l.points.len() > 1);
+            let mut header: Vec<String> = ["index", "id", "job", shape.load_column()]
                 .iter()
-                .map(|k| params.get(k).map_or("-".to_string(), value_text)),
-        );
-        row.extend(
-            metrics
-                .iter()
-                .map(|(name, _)| p.get(name).map_or("-".to_string(), number)),
-        );
-        rows.push(row);
+                .map(|s| s.to_string())
+                .collect();
+            header.extend(swept.iter().take(MAX_PARAMS).map(|s| short(s)));
+            if repeats {
+                header.push("runs".to_string());
+            }
+            header.extend(metrics.iter().map(|(_, title)| title.to_string()));
+            let mut rows = vec![header];
+            for (s, l) in &on {
+                let r = &records[s.record];
+                let params: BTreeMap<String, Value> = parameters(r).into_iter().collect();
+                let pts: Vec<&Point> = l
+                    .points
+                    .iter()
+                    .map(|at| &found[at.record].points[at.point])
+                    .collect();
+                let job = match pts.as_slice() {
+                    [one] => one.job_id.to_string(),
+                    [first, rest @ ..] => format!("{} +{}", first.job_id, rest.len()),
+                    [] => "-".to_string(),
+                };
+                let mut row = vec![r.index.to_string(), r.id.clone(), job, load_text(l.load)];
+                row.extend(
+                    swept
+                        .iter()
+                        .take(MAX_PARAMS)
+                        .map(|k| params.get(k).map_or("-".to_string(), value_text)),
+                );
+                if repeats {
+                    row.push(pts.len().to_string());
+                }
+                row.extend(metrics.iter().map(|(name, _)| {
+                    let v: Vec<f64> = pts.iter().filter_map(|p| p.get(name)).collect();
+                    Estimate::of(&v).map_or("-".to_string(), |e| number(e.mean))
+                }));
+                rows.push(row);
+            }
+            out.push_str(&align(&rows));
+        }
     }
-    out.push_str(&align(&rows));
     out.push_str(&left_out(records, found));
     out
+}
+
+/// A load as people read it: `64`, `2.5`, `-`.
+pub fn load_text(load: Option<f64>) -> String {
+    match load {
+        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", v as i64),
+        Some(v) => format!("{v}"),
+        None => "-".to_string(),
+    }
 }
 
 /// The valid points left out of the frontier and the plot, by reason: "left out: 16 valid
@@ -160,9 +239,24 @@ pub fn left_out(records: &[Record], found: &[Found]) -> String {
 
 /// The lines for stderr: what was found (one line, and one per reason points were left
 /// out).
-pub fn note(records: &[Record], found: &[Found], c: &Counts, unknown_states: usize) -> Vec<String> {
+pub fn note(
+    records: &[Record],
+    found: &[Found],
+    a: &Analysis,
+    c: &Counts,
+    unknown_states: usize,
+) -> Vec<String> {
+    // One frontier per workload shape and sweep.
+    let frontiers = match (a.shapes.len(), a.sweeps.len()) {
+        (0 | 1, 0 | 1) => "the Pareto frontier".to_string(),
+        (shapes, 0 | 1) => format!("the Pareto frontiers ({shapes} workload shapes)"),
+        (0 | 1, sweeps) => format!("the Pareto frontiers ({sweeps} sweeps)"),
+        (shapes, sweeps) => {
+            format!("the Pareto frontiers ({shapes} workload shapes x {sweeps} sweeps)")
+        }
+    };
     let mut s = format!(
-        "results: {} points, {} valid, {} on the Pareto frontier of {}{}",
+        "results: {} points, {} valid, {} on {frontiers} of {}{}",
         c.points,
         c.valid,
         c.frontier,
@@ -210,7 +304,7 @@ pub fn note(records: &[Record], found: &[Found], c: &Counts, unknown_states: usi
 
 /// Metric columns: throughput per GPU and per user, then the latencies people check, then
 /// the SLO's own metrics.
-fn metric_columns(slo: &[Limit]) -> Vec<(String, String)> {
+pub fn metric_columns(slo: &[Limit]) -> Vec<(String, String)> {
     let mut cols: Vec<(String, String)> = [
         ("output_tps_per_gpu", "tok/s/gpu"),
         ("output_tps_per_user", "tok/s/user"),
@@ -228,14 +322,12 @@ fn metric_columns(slo: &[Limit]) -> Vec<(String, String)> {
     cols
 }
 
-/// Parameters whose value differs between the records that have points (the swept ones).
-fn varying(records: &[Record], found: &[Found]) -> Vec<String> {
+/// Parameters whose value differs between the records `which` (the swept ones), in order of
+/// first appearance.
+pub fn varying(records: &[Record], which: impl Iterator<Item = usize>) -> Vec<String> {
     let mut values: Vec<(String, Vec<String>)> = Vec::new();
-    for (r, f) in records.iter().zip(found) {
-        if f.points.is_empty() {
-            continue;
-        }
-        for (k, v) in parameters(r) {
+    for i in which {
+        for (k, v) in parameters(&records[i]) {
             let text = v.to_string();
             match values.iter_mut().find(|(n, _)| *n == k) {
                 Some((_, seen)) if !seen.contains(&text) => seen.push(text),
@@ -248,16 +340,15 @@ fn varying(records: &[Record], found: &[Found]) -> Vec<String> {
         .into_iter()
         .filter(|(_, v)| v.len() > 1)
         .map(|(k, _)| k)
-        .take(MAX_PARAMS)
         .collect()
 }
 
 /// `sglang.mem-fraction-static` -> `mem-fraction-static`.
-fn short(key: &str) -> String {
+pub fn short(key: &str) -> String {
     key.split_once('.').map_or(key, |(_, k)| k).to_string()
 }
 
-fn value_text(v: &Value) -> String {
+pub fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -265,7 +356,7 @@ fn value_text(v: &Value) -> String {
 }
 
 /// Three significant figures or so: people read this, the table has the exact values.
-fn number(v: f64) -> String {
+pub fn number(v: f64) -> String {
     if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 10.0 {
@@ -276,7 +367,7 @@ fn number(v: f64) -> String {
 }
 
 /// Columns padded to their widest cell; text left-aligned, numbers right-aligned.
-fn align(rows: &[Vec<String>]) -> String {
+pub fn align(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..cols)
         .map(|c| {
