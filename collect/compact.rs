@@ -22,6 +22,8 @@ pub struct Compact {
     pub index: u64,
     /// The record's `id`.
     pub id: Box<str>,
+    /// The record's `sweep_dir`: merging keys on it too.
+    pub sweep_dir: Option<Box<str>>,
     /// It has earlier submissions (`history`): merging may reorder them.
     pub has_history: bool,
     /// What the manifest's head counts.
@@ -36,6 +38,7 @@ impl Compact {
         Ok(Compact {
             index: r.index,
             id: r.id.as_str().into(),
+            sweep_dir: r.sweep_dir.as_deref().map(Into::into),
             has_history: !r.history.is_empty(),
             facts: Facts::of(r),
             text: text.into_boxed_str(),

@@ -1,4 +1,8 @@
-//! Merging: every version of one combination (same record `id`) becomes one record.
+//! Merging: every version of one combination (same record `id`, in the same sweep directory)
+//! becomes one record. The same combination in two sweep directories is two records (two
+//! sweeps, to be compared, each with its own jobs); a version without a sweep directory (a
+//! record straight from sweep-expand) joins the combination's one sweep directory, if it has
+//! exactly one.
 //!
 //! The current version is the newest submission: a version with a job ID beats one whose
 //! submission failed or never happened, which beats one without any submission fields; among
@@ -12,11 +16,12 @@ use chrono::{DateTime, FixedOffset};
 use std::collections::BTreeMap;
 use sweep::{Record, Submission, Timestamp};
 
-/// Merges records by `id`; the result is sorted by `index` (then `id`).
+/// Merges records by `id` and sweep directory; the result is sorted by `index` (then `id`,
+/// then sweep directory).
 pub fn merge(records: Vec<Record>) -> Vec<Record> {
     let merged: Result<Vec<Record>, std::convert::Infallible> = merge_by(
         records,
-        |r| (&r.id, r.index),
+        |r| (&r.id, r.index, r.sweep_dir.as_deref()),
         |group| Ok(merge_group(group)),
     );
     match merged {
@@ -25,12 +30,12 @@ pub fn merge(records: Vec<Record>) -> Vec<Record> {
     }
 }
 
-/// Merges compact records by `id` (see [`merge`]): only combinations read more than once, or
-/// with earlier submissions to put in order, are parsed to be merged.
+/// Merges compact records by `id` and sweep directory (see [`merge`]): only combinations read
+/// more than once, or with earlier submissions to put in order, are parsed to be merged.
 pub fn merge_compact(records: Vec<Compact>) -> Result<Vec<Compact>> {
     merge_by(
         records,
-        |c| (&c.id, c.index),
+        |c| (&c.id, c.index, c.sweep_dir.as_deref()),
         |mut group| {
             if let [one] = group.as_slice() {
                 if !one.has_history {
@@ -47,22 +52,41 @@ pub fn merge_compact(records: Vec<Compact>) -> Result<Vec<Compact>> {
     )
 }
 
-/// Groups `items` by id (`key` gives id and index), merges each group (`merge_one`, the
-/// versions in input order), and sorts the result by index, then id.
+/// Groups `items` by id and sweep directory (`key` gives id, index and sweep directory; a
+/// version without a directory joins the id's only one), merges each group (`merge_one`, the
+/// versions in input order), and sorts the result by index, then id, then sweep directory.
 ///
 /// Records are big structs: they are grouped and sorted by position, and each is moved a
 /// fixed number of times (sorting the records themselves moved each one log n times, most of
 /// the time of collecting 100,000 records).
 fn merge_by<T, E>(
     items: Vec<T>,
-    key: impl Fn(&T) -> (&str, u64),
+    key: impl Fn(&T) -> (&str, u64, Option<&str>),
     mut merge_one: impl FnMut(Vec<T>) -> Result<T, E>,
 ) -> Result<Vec<T>, E> {
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut order: Vec<(u64, String)> = Vec::with_capacity(items.len());
+    let mut groups: BTreeMap<(&str, Option<&str>), Vec<usize>> = BTreeMap::new();
+    let mut order: Vec<(u64, String, Option<String>)> = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        let (id, _) = key(item);
-        groups.entry(id).or_default().push(i);
+        let (id, _, dir) = key(item);
+        groups.entry((id, dir)).or_default().push(i);
+    }
+    // Versions without a sweep directory join the combination's only one. Keys are sorted:
+    // an id's (id, None) comes first, its directories right after it.
+    let keys: Vec<(&str, Option<&str>)> = groups.keys().copied().collect();
+    for (k, &(id, dir)) in keys.iter().enumerate() {
+        if dir.is_some() {
+            continue;
+        }
+        let dirs: Vec<&(&str, Option<&str>)> = keys[k + 1..]
+            .iter()
+            .take_while(|(other, _)| *other == id)
+            .collect();
+        if let [only] = dirs.as_slice() {
+            let mut moved = groups.remove(&(id, None)).unwrap_or_default();
+            let into = groups.entry(**only).or_default();
+            into.append(&mut moved);
+            into.sort_unstable(); // input order
+        }
     }
     let groups: Vec<Vec<usize>> = groups.into_values().collect();
     let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
@@ -70,8 +94,8 @@ fn merge_by<T, E>(
     for group in groups {
         let versions: Vec<T> = group.iter().filter_map(|&i| slots[i].take()).collect();
         let one = merge_one(versions)?;
-        let (id, index) = key(&one);
-        order.push((index, id.to_string()));
+        let (id, index, dir) = key(&one);
+        order.push((index, id.to_string(), dir.map(str::to_string)));
         merged.push(one);
     }
     drop(slots);
@@ -125,6 +149,10 @@ fn merge_group(versions: Vec<Record>) -> Record {
         .expect("a group is never empty");
     let mut others = versions;
     let mut current = others.remove(pos);
+    if current.sweep_dir.is_none() {
+        // A version without a directory joined the combination's one: it keeps it.
+        current.sweep_dir = others.iter().find_map(|o| o.sweep_dir.clone());
+    }
     let mut history: Vec<Submission> = Vec::new();
     for other in &others {
         add_history(&mut history, &other.history);
@@ -268,6 +296,54 @@ mod tests {
             let again = merge(vec![merged[0].clone(), versions[0].clone()]);
             assert_eq!(ids(&again[0]), before);
         }
+    }
+
+    #[test]
+    fn one_combination_per_sweep_directory() {
+        let at = |job: u32, dir: Option<&str>| {
+            let mut r = version(Some(job), &[], &[]);
+            r.sweep_dir = dir.map(str::to_string);
+            r
+        };
+        // Two sweeps of the same combination stay two records, each with its own job.
+        let merged = merge(vec![
+            at(1, Some("/s/a")),
+            at(2, Some("/s/b")),
+            at(3, Some("/s/a")),
+        ]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(merged[0].sweep_dir.as_deref(), Some("/s/a"));
+        assert_eq!(merged[0].job_id.as_deref(), Some("3"));
+        assert_eq!(merged[0].history[0].job_id, "1");
+        assert_eq!(merged[1].job_id.as_deref(), Some("2"));
+        assert!(merged[1].history.is_empty());
+        // A version without a directory joins the only one there is...
+        let merged = merge(vec![at(1, None), at(2, Some("/s/a"))]);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].job_id.as_deref(), Some("2"));
+        assert_eq!(merged[0].history[0].job_id, "1");
+        // ...and stays apart when there are several.
+        let merged = merge(vec![at(1, None), at(2, Some("/s/a")), at(3, Some("/s/b"))]);
+        assert_eq!(merged.len(), 3);
+        // The same for records held as text (a run that only merges).
+        let compact = |r: Record| Compact::of(&r).unwrap();
+        let merged = merge_compact(vec![
+            compact(at(1, Some("/s/a"))),
+            compact(at(2, Some("/s/b"))),
+            compact(at(3, None)),
+        ])
+        .unwrap();
+        assert_eq!(merged.len(), 3);
+        let merged =
+            merge_compact(vec![compact(at(1, Some("/s/a"))), compact(at(3, None))]).unwrap();
+        assert_eq!(merged.len(), 1);
+        let one = merged[0].record().unwrap();
+        assert_eq!(one.job_id.as_deref(), Some("3"));
+        assert_eq!(
+            one.sweep_dir.as_deref(),
+            Some("/s/a"),
+            "the directory is kept"
+        );
     }
 }
 
