@@ -10,7 +10,7 @@ use std::process::Command;
 
 /// A line as SGLang's `bench_serving --output-file` writes it (its field set and order, with
 /// the fields newer versions add), for concurrency `c`; `Infinity` is Python's unlimited rate.
-fn sglang_line(c: u64, out_tps: f64, tpot: f64, ttft_p99: f64) -> String {
+pub fn sglang_line(c: u64, out_tps: f64, tpot: f64, ttft_p99: f64) -> String {
     let v = json!({
         "backend": "sglang", "dataset_name": "random", "request_rate": "@INF@",
         "max_concurrency": c, "sharegpt_output_len": null, "random_input_len": 1024,
@@ -71,7 +71,7 @@ pub fn job_dir(rec: &Value) -> PathBuf {
     Path::new(rec["log_dir"].as_str().unwrap()).join(rec["job_id"].as_str().unwrap())
 }
 
-fn write(path: &Path, text: &str) {
+pub fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
 }

@@ -10,6 +10,7 @@
 #![allow(clippy::print_stderr)]
 #![forbid(unsafe_code)]
 
+mod answer;
 mod cli_docs;
 mod collect;
 mod collect_slurm;

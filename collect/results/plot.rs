@@ -504,7 +504,10 @@ fn hover(
                 .iter()
                 .filter(|l| !p.get(&l.name).is_some_and(|v| l.holds(v)))
                 .map(|l| match p.get(&l.name) {
-                    Some(v) => format!("{} {}", l.name, number(v)),
+                    Some(v) => {
+                        let op = if l.at_most { ">" } else { "<" };
+                        format!("{} {} {op} {}", l.name, number(v), l.value)
+                    }
                     None => format!("{} not measured", l.name),
                 })
                 .collect();
