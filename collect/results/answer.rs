@@ -411,7 +411,7 @@ pub fn write_best_table(
                     .boundary
                     .inversions
                     .iter()
-                    .filter_map(|&i| s.levels[i].load.map(Value::from))
+                    .filter_map(|&i| s.levels[i].load.map(load_value))
                     .collect();
                 m.insert("inversions".into(), Value::Array(loads));
             }
@@ -424,12 +424,16 @@ pub fn write_best_table(
 
 fn put_load(m: &mut Map<String, Value>, key: &str, load: Option<f64>) {
     if let Some(v) = load {
-        let value = if v.fract() == 0.0 && v.abs() < 1e15 {
-            json!(v as i64)
-        } else {
-            json!(v)
-        };
-        m.insert(key.to_string(), value);
+        m.insert(key.to_string(), load_value(v));
+    }
+}
+
+/// A load as JSON: a whole number as an integer (a concurrency), else as it is.
+fn load_value(v: f64) -> Value {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
     }
 }
 
