@@ -777,7 +777,10 @@ fn real_client_output_gives_the_answer_its_own_figures_give() {
         }
     }
     assert_eq!(checked, rows.len(), "every row was checked");
-    assert_eq!(checked, 7, "3 SGLang, 1 vLLM, 1 AIPerf combination by concurrency, SGLang and AIPerf by rate");
+    assert_eq!(
+        checked, 7,
+        "3 SGLang, 1 vLLM, 1 AIPerf combination by concurrency, SGLang and AIPerf by rate"
+    );
     // SGLang's client at concurrency 1 missed (39 ms p99 ITL: a cold first request), below
     // loads that met it: said, not hidden.
     let oai = rows.iter().find(|x| x["id"] == recs[0]["id"]).unwrap();

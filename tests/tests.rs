@@ -30,6 +30,7 @@ mod never_twice_slurm;
 mod queue;
 mod queue_slurm;
 mod render;
+mod report;
 mod results;
 mod results_real;
 mod results_slurm;

@@ -48,6 +48,8 @@ pre { background: #f6f6f6; padding: 0.7em; overflow-x: auto; font-size: 0.9em; }
 .muted { color: #666; }
 .note { color: #8a5a00; }
 svg { max-width: 100%; height: auto; border: 1px solid #eee; }
+div.wide { overflow-x: auto; }
+div.wide td.text { white-space: nowrap; }
 code { background: #f3f3f3; padding: 0 3px; }
 ";
 
@@ -182,7 +184,7 @@ fn shape_section(out: &mut String, i: &Inputs, shape_i: usize) {
     let repeats = rows
         .iter()
         .any(|s| s.levels.iter().any(|l| l.points.len() > 1));
-    out.push_str("<h3>Best under the SLO, per combination</h3>\n<p class=\"muted\">The highest load whose means meet every limit, its figures, the lowest load above it that misses (the SLO boundary lies between the two) and the limit that binds first. Sorted by output tokens/s per GPU: the first row is the answer.</p>\n<table>\n<tr>");
+    out.push_str("<h3>Best under the SLO, per combination</h3>\n<p class=\"muted\">The highest load whose means meet every limit, its figures, the lowest load above it that misses (the SLO boundary lies between the two) and the limit that binds first. Sorted by output tokens/s per GPU: the first row is the answer.</p>\n<div class=\"wide\"><table>\n<tr>");
     let mut head: Vec<String> = Vec::new();
     if several {
         head.push("sweep".into());
@@ -268,7 +270,7 @@ fn shape_section(out: &mut String, i: &Inputs, shape_i: usize) {
         text(out, &binding_text(s, i.slo));
         out.push_str("</tr>\n");
     }
-    out.push_str("</table>\n");
+    out.push_str("</table></div>\n");
     for s in &rows {
         if let (Some(p), Some(b)) = (s.boundary.peak, s.boundary.best) {
             if p != b {
