@@ -786,3 +786,247 @@ fn real_client_output_gives_the_answer_its_own_figures_give() {
     let oai = rows.iter().find(|x| x["id"] == recs[0]["id"]).unwrap();
     assert_eq!(oai["inversions"], json!([1]), "{oai}");
 }
+
+#[test]
+fn the_plot_tells_its_story() {
+    let dir = temp_dir("answer_plot");
+    let yaml = "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.80, 0.82, 0.84]\n";
+    let a = sweep_records(&dir, "a", yaml, 10);
+    let b = sweep_records(&dir, "b", yaml, 20);
+    for (recs, scale) in [(&a, 1.0), (&b, 1.2)] {
+        for (i, r) in recs.iter().enumerate() {
+            // Records 0 and 1 measure the very same numbers: their points coincide.
+            let k = [1.0, 1.0, 1.3][i];
+            let text: String = [2u64, 8, 32, 128]
+                .iter()
+                .map(|&c| {
+                    line(
+                        c,
+                        scale * k * 30.0 * (c as f64).sqrt(),
+                        4.0 + 0.3 * c as f64,
+                    ) + "\n"
+                })
+                .collect();
+            write(&job_dir(r).join("bench.jsonl"), &text);
+        }
+    }
+    let all: Vec<Value> = a.iter().chain(&b).cloned().collect();
+    let svg = dir.join("p.svg");
+    let m = dir.join("m.json");
+    // tpot_median_ms<=20 is output_tps_per_user>=50: both are lines on the x axis.
+    let (_, err) = collect_ok(
+        &dir,
+        &all,
+        &[
+            "--slo",
+            "tpot_median_ms<=20,output_tps_per_user>=30,ttft_p99_ms<=1000",
+            "--plot",
+            svg.to_str().unwrap(),
+            "--color-by",
+            "sweep",
+            "--point-labels",
+            "load",
+            "--output",
+            m.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&svg).unwrap();
+    let check = r#"
+import json, sys, xml.etree.ElementTree as ET
+root = ET.parse(sys.argv[1]).getroot()
+ns = "{http://www.w3.org/2000/svg}"
+def klass(c): return [g for g in root.iter(ns + "g") if g.get("class") == c]
+points = []
+for g in klass("point"):
+    mark = next(e for e in g if e.tag != ns + "title")
+    x = float(mark.get("cx") or float(mark.get("x")) + 5)
+    y = float(mark.get("cy") or float(mark.get("y")) + 5)
+    points.append({"title": g.find(ns + "title").text, "x": x, "y": y, "tag": mark.tag[len(ns):],
+                   "hollow": mark.get("fill") == "white", "ringed": any(c.get("r") == "8" for c in g.findall(ns + "circle"))})
+lines = [{"title": g.find(ns + "title").text, "x1": float(g.find(ns + "line").get("x1")), "x2": float(g.find(ns + "line").get("x2"))} for g in klass("slo-line")]
+legend = [" ".join(t.itertext()) for g in klass("legend") for t in g.iter(ns + "text")]
+labels = ["".join(t.itertext()) for t in root.iter(ns + "text") if t.get("class") == "label"]
+caption = "".join(next(t for t in root.iter(ns + "text") if t.get("class") == "caption").itertext())
+print(json.dumps({"points": points, "lines": lines, "legend": legend, "labels": labels, "caption": caption}))
+"#;
+    let o = std::process::Command::new("python3")
+        .args(["-c", check, svg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let points = seen["points"].as_array().unwrap();
+    assert_eq!(points.len(), 24, "{err}");
+    // Coincident points are drawn apart, and say so.
+    let apart: Vec<&Value> = points
+        .iter()
+        .filter(|p| {
+            p["title"]
+                .as_str()
+                .unwrap()
+                .contains("drawn a few pixels apart from 1 other point(s)")
+        })
+        .collect();
+    assert_eq!(
+        apart.len(),
+        16,
+        "records 0 and 1 coincide at every load of both sweeps"
+    );
+    for (i, p) in points.iter().enumerate() {
+        for q in &points[i + 1..] {
+            let d = (p["x"].as_f64().unwrap() - q["x"].as_f64().unwrap())
+                .hypot(p["y"].as_f64().unwrap() - q["y"].as_f64().unwrap());
+            assert!(d >= 3.0, "two marks on top of each other: {p} {q}");
+        }
+    }
+    // One marker shape per sweep; hollow = misses the SLO, as the manifest says.
+    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    for job in manifest["jobs"].as_array().unwrap() {
+        for pt in job["results"]["points"].as_array().unwrap() {
+            let key = format!("\n{}:{}", pt["file"].as_str().unwrap(), pt["line"]);
+            let drawn = points
+                .iter()
+                .find(|p| p["title"].as_str().unwrap().ends_with(&key))
+                .unwrap();
+            assert_eq!(drawn["hollow"], pt["meets_slo"] == false, "{drawn}");
+            assert_eq!(drawn["ringed"], pt["pareto"], "{drawn}");
+            let sweep_a = job["sweep_dir"].as_str().unwrap().ends_with("/a");
+            assert_eq!(drawn["tag"], if sweep_a { "circle" } else { "rect" });
+            let title = drawn["title"].as_str().unwrap();
+            assert!(
+                title.starts_with(&format!(
+                    "index {}, id {}, job {}, sweep {}",
+                    job["index"],
+                    job["id"].as_str().unwrap(),
+                    pt["job_id"].as_str().unwrap(),
+                    if sweep_a { "a" } else { "b" }
+                )),
+                "{title}"
+            );
+            assert!(
+                title.contains(&format!(
+                    "\nconcurrency {} (random, ISL 1024, OSL 256, by concurrency)",
+                    pt["concurrency"]
+                )),
+                "{title}"
+            );
+        }
+    }
+    // The SLO's axis limits as lines at their values' x: 1000/20 = 50 and 30 tokens/s per user.
+    let lines = seen["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2, "ttft is no axis: {lines:?}");
+    assert!(lines[0]["title"]
+        .as_str()
+        .unwrap()
+        .contains("tpot_median_ms<=20: output tokens/s per user >= 50"));
+    assert!(
+        lines[0]["x1"] == lines[0]["x2"] && lines[1]["x1"] == lines[1]["x2"],
+        "vertical"
+    );
+    assert!(
+        lines[1]["x1"].as_f64() < lines[0]["x1"].as_f64(),
+        "30 left of 50"
+    );
+    // Colour by sweep: the legend names both; labels are the loads.
+    let legend = seen["legend"].as_array().unwrap();
+    for want in ["a", "b", "misses the SLO", "on the frontier", "SLO limit"] {
+        assert!(legend.iter().any(|l| l == want), "{want:?} in {legend:?}");
+    }
+    for l in seen["labels"].as_array().unwrap() {
+        assert!(
+            ["2", "8", "32", "128"].contains(&l.as_str().unwrap()),
+            "{l}"
+        );
+    }
+    // The title's counts are the table's.
+    let (f, c) = {
+        let mut f = 0;
+        let mut c = 0;
+        for job in manifest["jobs"].as_array().unwrap() {
+            for pt in job["results"]["points"].as_array().unwrap() {
+                f += usize::from(pt["pareto"] == true);
+                let within = pt["output_tps_per_user"].as_f64().unwrap() >= 50.0
+                    && pt["ttft_p99_ms"].as_f64().unwrap() <= 1000.0;
+                c += usize::from(within);
+            }
+        }
+        (f, c)
+    };
+    assert_eq!(
+        seen["caption"],
+        format!("Pareto frontiers: {f} of {c} valid points within the SLO (labels: concurrency)")
+    );
+    assert!(
+        err.contains(&format!(
+            "{f} on the Pareto frontiers (2 sweeps) of {c} within the SLO"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn answer_options_are_checked() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--best", "--table", "-"], "sweep-collect: only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file\n"),
+        (&["--best-table", "-", "--compare-table", "-", "--table-format", "csv"], "sweep-collect: only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file\n"),
+        (&["--best-table", "b.txt"], "sweep-collect: --best-table: say the format with a .csv or .jsonl extension, or --table-format csv|jsonl\n"),
+        (&["--results", "--at", "50"], "sweep-collect: --at needs --best, --compare-table FILE or --report FILE (where comparisons go)\n"),
+        (&["--best", "--at", "50,x"], "sweep-collect: --at: \"x\" is not a positive number of output tokens/s per user (for example --at 50,100,200)\n"),
+        (&["--best", "--label", "a="], "sweep-collect: --label: a name cannot be empty (NAME or DIR=NAME)\n"),
+        (&["--label", "a"], "sweep-collect: --label names sweeps in results: give --results (or an output of it)\n"),
+        (&["--report", "-"], "sweep-collect: --report needs a file name (the report is a file to open or mail)\n"),
+        (&["--results", "--point-labels", "load"], "sweep-collect: --point-labels needs --plot FILE or --report FILE\n"),
+    ];
+    for (args, err) in cases {
+        let o = run("sweep-collect", args, "");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&o), *err, "{args:?}");
+    }
+    // Labels that do not fit the sweeps read: an error once the records are read (exit 1),
+    // nothing written.
+    let dir = temp_dir("answer_labels");
+    let one = "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\n";
+    let a = sweep_records(&dir, "a", one, 1);
+    let b = sweep_records(&dir, "b", one, 2);
+    let input = dir.join("r.jsonl");
+    let recs: String = a.iter().chain(&b).map(|r| format!("{r}\n")).collect();
+    std::fs::write(&input, recs).unwrap();
+    let report = dir.join("r.html");
+    for (labels, err) in [
+        (vec!["x", "y", "z"], "sweep-collect: --label: 3 name(s) for 2 sweep(s) without one (the sweeps, in input order: "),
+        (vec!["nope=x"], "sweep-collect: --label \"nope=x\": no sweep directory is \"nope\" (the sweeps: "),
+        (vec!["x", "x"], "sweep-collect: --label: two sweeps are named \"x\": give each its own name"),
+        (vec!["b=a"], "sweep-collect: --label: two sweeps are named \"a\": give each its own name"),
+    ] {
+        let mut args = vec!["--report", report.to_str().unwrap(), input.to_str().unwrap()];
+        for l in &labels {
+            args.extend(["--label", l]);
+        }
+        let o = run("sweep-collect", &args, "");
+        assert_eq!(o.status.code(), Some(1), "{labels:?}");
+        assert!(stderr(&o).starts_with(err), "{labels:?}: {}", stderr(&o));
+        assert!(!report.exists());
+    }
+    // By directory path, by name, and positional for the rest.
+    let path = dir.join("b").display().to_string();
+    for named in [format!("{path}=B"), "b=B".to_string()] {
+        let o = run(
+            "sweep-collect",
+            &[
+                "--best",
+                "--label",
+                &named,
+                "--label",
+                "A",
+                input.to_str().unwrap(),
+            ],
+            "",
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        assert!(stderr(&o).contains("(2 sweeps)"), "{}", stderr(&o));
+    }
+}

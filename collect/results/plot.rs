@@ -357,9 +357,11 @@ fn panel(
         };
         let mut title = m.title.clone();
         if let Some(n) = apart.get(&(m.at.record, m.at.point)) {
-            let _ = write!(
-                title,
-                "\n(drawn a few pixels apart from {n} other point(s) at the same place)"
+            // Before the last line, the file's: it stays last.
+            let at = title.rfind('\n').unwrap_or(title.len());
+            title.insert_str(
+                at,
+                &format!("\n(drawn a few pixels apart from {n} other point(s) at the same place)"),
             );
         }
         let _ = write!(out, "<g class=\"point\"><title>{}</title>", esc(&title));
@@ -675,25 +677,93 @@ fn tick_text(v: f64, step: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// Points that would be drawn on the same spot (within a pixel) are spread on a small circle
-/// around it; returns, per point spread, how many others share its spot.
+/// Marks closer than this (pixels) would hide each other: they coincide.
+const NEAR: f64 = 3.0;
+
+/// Points that would be drawn on (nearly) the same spot are spread on a small circle around
+/// it: each point not yet placed gathers the ones within [`NEAR`] pixels of it (in point
+/// order: deterministic). Returns, per point spread, how many others share its spot.
 fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
-    let mut spots: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
+    let cell = |v: f64| (v / NEAR).floor() as i64;
+    let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
     for (i, m) in marks.iter().enumerate() {
-        spots
-            .entry((m.px.round() as i64, m.py.round() as i64))
-            .or_default()
-            .push(i);
+        grid.entry((cell(m.px), cell(m.py))).or_default().push(i);
     }
+    let mut taken = vec![false; marks.len()];
     let mut apart = HashMap::new();
-    for members in spots.values().filter(|m| m.len() > 1) {
+    for i in 0..marks.len() {
+        if taken[i] {
+            continue;
+        }
+        let (x, y) = (marks[i].px, marks[i].py);
+        let mut members = vec![i];
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for &j in grid
+                    .get(&(cell(x) + dx, cell(y) + dy))
+                    .into_iter()
+                    .flatten()
+                {
+                    if j != i && !taken[j] && (marks[j].px - x).hypot(marks[j].py - y) < NEAR {
+                        members.push(j);
+                    }
+                }
+            }
+        }
+        members.sort_unstable();
+        members.dedup();
+        for &j in &members {
+            taken[j] = true;
+        }
         let k = members.len();
-        let radius = RADIUS + 1.5 + (k as f64).sqrt();
-        for (n, &i) in members.iter().enumerate() {
-            let angle = std::f64::consts::TAU * n as f64 / k as f64 - std::f64::consts::FRAC_PI_2;
-            marks[i].px += radius * angle.cos();
-            marks[i].py += radius * angle.sin();
-            apart.insert((marks[i].at.record, marks[i].at.point), k - 1);
+        if k < 2 {
+            continue;
+        }
+        let cx = members.iter().map(|&j| marks[j].px).sum::<f64>() / k as f64;
+        let cy = members.iter().map(|&j| marks[j].py).sum::<f64>() / k as f64;
+        // On a circle around their centre, turned (and widened) until no mark lands on
+        // another point.
+        let base = RADIUS + 1.5 + (k as f64).sqrt();
+        let clear = |x: f64, y: f64, marks: &[Mark]| {
+            (-1..=1).all(|dx| {
+                (-1..=1).all(|dy| {
+                    grid.get(&(cell(x) + dx, cell(y) + dy))
+                        .into_iter()
+                        .flatten()
+                        .all(|&o| {
+                            members.contains(&o) || (marks[o].px - x).hypot(marks[o].py - y) >= NEAR
+                        })
+                })
+            })
+        };
+        let spot = |n: usize, turn: f64, radius: f64| {
+            let angle =
+                std::f64::consts::TAU * n as f64 / k as f64 - std::f64::consts::FRAC_PI_2 + turn;
+            (cx + radius * angle.cos(), cy + radius * angle.sin())
+        };
+        let mut chosen = (0.0, base);
+        'search: for widen in [1.0, 1.5, 2.0, 3.0] {
+            for step in 0..12 {
+                let turn = std::f64::consts::TAU * step as f64 / 12.0 / k as f64;
+                if (0..k).all(|n| {
+                    let (x, y) = spot(n, turn, base * widen);
+                    clear(x, y, marks)
+                }) {
+                    chosen = (turn, base * widen);
+                    break 'search;
+                }
+            }
+        }
+        for (n, &j) in members.iter().enumerate() {
+            let (x, y) = spot(n, chosen.0, chosen.1);
+            let from = (cell(marks[j].px), cell(marks[j].py));
+            if let Some(v) = grid.get_mut(&from) {
+                v.retain(|&o| o != j);
+            }
+            marks[j].px = x;
+            marks[j].py = y;
+            grid.entry((cell(x), cell(y))).or_default().push(j);
+            apart.insert((marks[j].at.record, marks[j].at.point), k - 1);
         }
     }
     apart
