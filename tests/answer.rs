@@ -714,7 +714,9 @@ fn real_client_output_gives_the_answer_its_own_figures_give() {
     let mut checked = 0;
     for (r, mine) in recs.iter().zip(&shapes_of) {
         // The runs of each shape of this combination, by load: the means of its repeats.
-        let mut by_shape: BTreeMap<&str, BTreeMap<u64, Vec<(f64, f64)>>> = BTreeMap::new();
+        // Shape -> load (x 1000) -> (ITL p99, output tokens/s) of each repeat.
+        type Loads = BTreeMap<u64, Vec<(f64, f64)>>;
+        let mut by_shape: BTreeMap<&str, Loads> = BTreeMap::new();
         for (path, shape) in mine {
             for (load, itl, out) in runs_of(path) {
                 by_shape
