@@ -48,10 +48,14 @@ const AFTER_HELP: &str = r#"Examples:
   sweep-collect --job 1139 m.json         # one job: files, logs, why it failed
   sweep-collect --cancel m.json           # every job of the sweep, and only those
 
-  # benchmark results, the Pareto frontier, a table and a plot
-  sweep-collect --status --results --table points.csv --plot frontier.svg \
-    m.json --output m.json
+  # benchmark results: the best configuration under the SLO per workload, a table, a plot,
+  # and one HTML report to mail
+  sweep-collect --status --results --slo 'ttft_p99_ms<=2000,itl_p99_ms<=50' --best \
+    --table points.csv --plot frontier.svg --report report.html m.json --output m.json
   sweep-collect --results --frontier --slo 'ttft_p99_ms<=2000,itl_p99_ms<=50' m.json
+  # last week's sweep against this one (the first is the baseline), at 50 and 100 tok/s/user
+  sweep-collect --results --slo 'itl_p99_ms<=50' --best --at 50,100 \
+    --label last-week --label this-week old/sweep_manifest.json m.json
 
   # re-submit what failed; the manifest keeps the old job IDs in history
   sweep-collect --status --jsonl m.json \

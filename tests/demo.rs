@@ -52,26 +52,70 @@ fn demo_runs_for_real_on_the_local_cluster() {
     );
     assert!(!stdout(&out).contains("MISMATCH"), "{}", stdout(&out));
     // Each job's stand-in benchmark wrote one SGLang result per concurrency (5); collect read
-    // them all as valid points, and the demo ends with the frontier and the plot's path.
+    // them all as valid points, and the demo ends with the frontier, the best configuration
+    // under the SLO and the report's path.
     for job in m["jobs"].as_array().unwrap() {
         assert_eq!(job["results"]["valid_points"], 5, "{job}");
         assert!(job["results"].get("errors").is_none(), "{job}");
     }
-    let on: usize = m["jobs"]
+    let points: Vec<&serde_json::Value> = m["jobs"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|j| j["results"]["points"].as_array().unwrap())
-        .filter(|p| p["pareto"] == true)
-        .count();
-    assert!(on >= 2, "{m}");
+        .collect();
+    let on = points.iter().filter(|p| p["pareto"] == true).count();
+    let within = points.iter().filter(|p| p["meets_slo"] == true).count();
+    assert!(on >= 2 && within > on && within < 10, "{m}");
+    let out_text = stdout(&out);
     assert!(
-        stdout(&out).contains(&format!(
-            "Pareto frontier (output tokens/s per GPU against output tokens/s per user): {on} of 10 valid points\n"
+        out_text.contains(&format!(
+            "Pareto frontier of random, ISL 1024, OSL 256, by concurrency (output tokens/s per GPU against output tokens/s per user, within ttft_p99_ms<=500, itl_p99_ms<=50, output_tps_per_user>=40): {on} of {within} valid points within the SLO\n"
         )),
-        "{}",
-        stdout(&out)
+        "{out_text}"
     );
+    // The best under the SLO: both combinations meet it up to 256 and miss at 1024; the
+    // larger mem-fraction-static gives more tokens/s per GPU at 256 (the stand-in's law).
+    let best = out_text
+        .split("Best under the SLO (ttft_p99_ms<=500, itl_p99_ms<=50, output_tps_per_user>=40), random, ISL 1024, OSL 256, by concurrency: 2 of 2 combination(s) with a load within it\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out_text}"));
+    let rows: Vec<Vec<&str>> = best
+        .lines()
+        .skip(1)
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        &rows[0][..4],
+        ["1", m["jobs"][1]["id"].as_str().unwrap(), "0.84", "256"],
+        "{best}"
+    );
+    assert_eq!(
+        &rows[1][..4],
+        ["0", m["jobs"][0]["id"].as_str().unwrap(), "0.82", "256"],
+        "{best}"
+    );
+    assert_eq!(rows[0][6], "1024", "fails at 1024: {best}");
+    assert!(best.contains("\nBest: index 1 (id "), "{best}");
+    assert!(
+        out_text
+            .trim_end()
+            .ends_with("cuda-graph-bs: [[1, 2, 4, 8]]"),
+        "the demo's stdout ends with the answer: {out_text}"
+    );
+    let report = dir.join("run/sweep/report.html");
+    let last = stderr(&out).trim_end().lines().last().unwrap().to_string();
+    assert!(
+        last.ends_with(&format!(
+            "report: {} (one self-contained page: open it in a browser, or mail it)",
+            report.display()
+        )),
+        "the demo ends with the report's path: {last}"
+    );
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .starts_with("<!DOCTYPE html>"));
     let plot = dir.join("run/sweep/frontier.svg");
     assert!(
         stderr(&out).contains(&format!("plot         {}", plot.display())),

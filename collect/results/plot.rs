@@ -677,8 +677,8 @@ fn tick_text(v: f64, step: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// Marks closer than this (pixels) would hide each other: they coincide.
-const NEAR: f64 = 3.0;
+/// Marks whose centres are closer than this (pixels) would hide each other: they coincide.
+const NEAR: f64 = RADIUS + 1.0;
 
 /// Points that would be drawn on (nearly) the same spot are spread on a small circle around
 /// it: each point not yet placed gathers the ones within [`NEAR`] pixels of it (in point
@@ -722,19 +722,24 @@ fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
         let cx = members.iter().map(|&j| marks[j].px).sum::<f64>() / k as f64;
         let cy = members.iter().map(|&j| marks[j].py).sum::<f64>() / k as f64;
         // On a circle around their centre, turned (and widened) until no mark lands on
-        // another point.
+        // another point; failing that, the arrangement that keeps the most room.
         let base = RADIUS + 1.5 + (k as f64).sqrt();
-        let clear = |x: f64, y: f64, marks: &[Mark]| {
-            (-1..=1).all(|dx| {
-                (-1..=1).all(|dy| {
-                    grid.get(&(cell(x) + dx, cell(y) + dy))
+        let room = |x: f64, y: f64, marks: &[Mark]| {
+            let mut least = f64::INFINITY;
+            for dx in -1..=1 {
+                for dy in -1..=1 {
+                    for &o in grid
+                        .get(&(cell(x) + dx, cell(y) + dy))
                         .into_iter()
                         .flatten()
-                        .all(|&o| {
-                            members.contains(&o) || (marks[o].px - x).hypot(marks[o].py - y) >= NEAR
-                        })
-                })
-            })
+                    {
+                        if !members.contains(&o) {
+                            least = least.min((marks[o].px - x).hypot(marks[o].py - y));
+                        }
+                    }
+                }
+            }
+            least
         };
         let spot = |n: usize, turn: f64, radius: f64| {
             let angle =
@@ -742,14 +747,21 @@ fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
             (cx + radius * angle.cos(), cy + radius * angle.sin())
         };
         let mut chosen = (0.0, base);
-        'search: for widen in [1.0, 1.5, 2.0, 3.0] {
+        let mut best_room = f64::NEG_INFINITY;
+        'search: for widen in [1.0, 1.5, 2.0, 3.0, 4.0] {
             for step in 0..12 {
                 let turn = std::f64::consts::TAU * step as f64 / 12.0 / k as f64;
-                if (0..k).all(|n| {
-                    let (x, y) = spot(n, turn, base * widen);
-                    clear(x, y, marks)
-                }) {
+                let r = (0..k)
+                    .map(|n| {
+                        let (x, y) = spot(n, turn, base * widen);
+                        room(x, y, marks)
+                    })
+                    .fold(f64::INFINITY, f64::min);
+                if r > best_room {
+                    best_room = r;
                     chosen = (turn, base * widen);
+                }
+                if r >= NEAR {
                     break 'search;
                 }
             }
