@@ -366,7 +366,8 @@ pub fn number(v: f64) -> String {
     }
 }
 
-/// Columns padded to their widest cell; text left-aligned, numbers right-aligned.
+/// Columns padded to their widest cell; text left-aligned, numbers right-aligned (the first row
+/// is the header).
 pub fn align(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..cols)
@@ -383,8 +384,10 @@ pub fn align(rows: &[Vec<String>]) -> String {
             .iter()
             .enumerate()
             .map(|(c, s)| {
+                // Ids and sweep names are text, however they look.
+                let text_column = matches!(rows[0][c].as_str(), "id" | "sweep");
                 let numeric = s.parse::<f64>().is_ok() || s == "-";
-                if numeric && c != 1 {
+                if numeric && !text_column {
                     format!("{s:>w$}", w = width[c])
                 } else {
                     format!("{s:<w$}", w = width[c])
