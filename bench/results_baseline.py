@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """bench/results_baseline.py RECORDS OUT.csv: the straightforward Python way to do what
 `sweep-collect --results --table OUT.csv` does, for bench/results.sh: for every record, walk
-its current jobs' directories, json.load every JSON file and keep the values whose keys make
+its jobs' directories (the generated records have no earlier submissions), json.load every JSON file and keep the values whose keys make
 them a benchmark result (SGLang, vLLM, AIPerf), read the job's sweep_benchmark.json, put the
-runs in sweep-collect's metric names with the same derived figures, validity and Pareto flags,
+runs in sweep-collect's metric names with the same derived figures, validity and Pareto flags (per
+workload shape),
 and write the same CSV table with the csv module.
 """
 
@@ -276,7 +277,14 @@ def main():
         for job_id in [r["job_id"]] + r.get("retry_job_ids", []):
             for p in job_points(job_id, os.path.join(r["log_dir"], job_id), gpus, r.get("state")):
                 rows.append((head, p))
-    pareto([p for _, p in rows])
+    # One frontier per workload shape (a frontier across shapes is meaningless); the
+    # generator has no repeats, so each load is one point.
+    shapes = {}
+    for _, p in rows:
+        key = (p.get("dataset"), p.get("isl"), p.get("osl"), p.get("rate_mode"))
+        shapes.setdefault(key, []).append(p)
+    for points in shapes.values():
+        pareto(points)
     heads, cols = [], set()
     for h, p in rows:
         for k in h:

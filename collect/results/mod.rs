@@ -187,15 +187,21 @@ pub fn run(records: &[Record], sweep_order: &[Option<String>], opts: &Options) -
         slo: &opts.slo,
     };
     if let Some(path) = &opts.plot {
-        let svg = plot::render(records, &found, &analysis, &style);
-        sweep::fsutil::write_atomic(path, svg.as_bytes())?;
+        sweep::fsutil::write_atomic_with(path, |w| {
+            Ok(plot::render(w, records, &found, &analysis, &style)?)
+        })?;
     }
     let counts = summary::Counts::of(&found);
     let summary = summary::frontier(records, &found, &analysis, &opts.slo);
     let note = summary::note(records, &found, &analysis, &counts, unknown_states);
-    let answer = answer::text(records, &analysis, &opts.slo, &comparisons);
+    // For people: on stdout with --best, else only where stderr is a terminal.
+    let answer = if opts.best || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        answer::text(records, &analysis, &opts.slo, &comparisons)
+    } else {
+        String::new()
+    };
     if let Some(path) = &opts.report {
-        let html = report::render(&report::Inputs {
+        let inputs = report::Inputs {
             records,
             found: &found,
             analysis: &analysis,
@@ -203,8 +209,8 @@ pub fn run(records: &[Record], sweep_order: &[Option<String>], opts: &Options) -
             comparisons: &comparisons,
             style: &style,
             note: &note,
-        });
-        sweep::fsutil::write_atomic(path, html.as_bytes())?;
+        };
+        sweep::fsutil::write_atomic_with(path, |w| Ok(report::write(w, &inputs)?))?;
     }
     Ok(Outcome {
         found,

@@ -97,40 +97,49 @@ pub fn color_by(records: &[Record], key: &str) -> Result<ColorBy> {
     }
 }
 
-/// The SVG file: every shape's panel, one below the other.
-pub fn render(records: &[Record], found: &[Found], a: &Analysis, style: &Style) -> String {
-    let panels: Vec<String> = if a.shapes.is_empty() {
-        vec![empty_panel(found)]
-    } else {
-        (0..a.shapes.len())
-            .map(|s| panel(records, found, a, s, style))
-            .collect()
-    };
-    let h = HEIGHT * panels.len() as f64;
-    let mut out = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{h}\" viewBox=\"0 0 {WIDTH} {h}\" font-family=\"sans-serif\">\n"
-    );
-    for (i, p) in panels.iter().enumerate() {
-        let _ = writeln!(out, "<g transform=\"translate(0,{})\">", HEIGHT * i as f64);
-        out.push_str(p);
-        out.push_str("</g>\n");
+/// The SVG file, written to `w`: every shape's panel, one below the other (each panel is made
+/// and written in turn: a large sweep's plot is not held whole).
+pub fn render(
+    w: &mut dyn std::io::Write,
+    records: &[Record],
+    found: &[Found],
+    a: &Analysis,
+    style: &Style,
+) -> std::io::Result<()> {
+    let panels = a.shapes.len().max(1);
+    let h = HEIGHT * panels as f64;
+    writeln!(
+        w,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{h}\" viewBox=\"0 0 {WIDTH} {h}\" font-family=\"sans-serif\">"
+    )?;
+    for i in 0..panels {
+        writeln!(w, "<g transform=\"translate(0,{})\">", HEIGHT * i as f64)?;
+        let p = if a.shapes.is_empty() {
+            empty_panel(found)
+        } else {
+            panel(records, found, a, i, style)
+        };
+        w.write_all(p.as_bytes())?;
+        w.write_all(b"</g>\n")?;
     }
-    out.push_str("</svg>\n");
-    out
+    w.write_all(b"</svg>\n")
 }
 
-/// One shape's panel as a standalone `<svg>` element (for the report).
+/// One shape's panel as a standalone `<svg>` element (for the report), written to `w`.
 pub fn panel_svg(
+    w: &mut dyn std::io::Write,
     records: &[Record],
     found: &[Found],
     a: &Analysis,
     shape: usize,
     style: &Style,
-) -> String {
-    format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" role=\"img\">\n{}</svg>\n",
-        panel(records, found, a, shape, style)
-    )
+) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{HEIGHT}\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" font-family=\"sans-serif\" role=\"img\">"
+    )?;
+    w.write_all(panel(records, found, a, shape, style).as_bytes())?;
+    w.write_all(b"</svg>\n")
 }
 
 fn empty_panel(found: &[Found]) -> String {
@@ -159,7 +168,6 @@ struct Mark {
     pareto: bool,
     misses_slo: bool,
     label: String,
-    title: String,
 }
 
 /// Scales from data to pixels.
@@ -259,7 +267,6 @@ fn panel(
             pareto: p.pareto,
             misses_slo: p.meets_slo == Some(false),
             label,
-            title: hover(r, p, a, shape, &swept, style.slo),
         });
     }
     sort_groups(&mut groups, &mut marks, &style.color_by, a);
@@ -355,7 +362,15 @@ fn panel(
         } else {
             (color.clone(), "white".to_string())
         };
-        let mut title = m.title.clone();
+        // The hover text is made here, mark by mark: a large sweep's are not all held.
+        let mut title = hover(
+            &records[m.at.record],
+            point(m.at),
+            a,
+            shape,
+            &swept,
+            style.slo,
+        );
         if let Some(n) = apart.get(&(m.at.record, m.at.point)) {
             // Before the last line, the file's: it stays last.
             let at = title.rfind('\n').unwrap_or(title.len());
@@ -680,9 +695,11 @@ fn tick_text(v: f64, step: f64) -> String {
 /// Marks whose centres are closer than this (pixels) would hide each other: they coincide.
 const NEAR: f64 = RADIUS + 1.0;
 
-/// Points that would be drawn on (nearly) the same spot are spread on a small circle around
-/// it: each point not yet placed gathers the ones within [`NEAR`] pixels of it (in point
-/// order: deterministic). Returns, per point spread, how many others share its spot.
+/// Points that would be drawn on (nearly) the same spot are spread around it: each point not
+/// yet placed gathers the ones within [`NEAR`] pixels of it (in point order: deterministic).
+/// A few go on a small circle, turned (and widened) until none lands on another point; many
+/// (more than [`CIRCLE`]) on a sunflower spiral, which never puts two on one spot. Returns,
+/// per point spread, how many others share its spot.
 fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
     let cell = |v: f64| (v / NEAR).floor() as i64;
     let mut grid: HashMap<(i64, i64), Vec<usize>> = HashMap::new();
@@ -690,6 +707,7 @@ fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
         grid.entry((cell(m.px), cell(m.py))).or_default().push(i);
     }
     let mut taken = vec![false; marks.len()];
+    let mut member = vec![false; marks.len()];
     let mut apart = HashMap::new();
     for i in 0..marks.len() {
         if taken[i] {
@@ -706,80 +724,113 @@ fn spread_coincident(marks: &mut [Mark]) -> HashMap<(usize, usize), usize> {
                 {
                     if j != i && !taken[j] && (marks[j].px - x).hypot(marks[j].py - y) < NEAR {
                         members.push(j);
+                        taken[j] = true;
                     }
                 }
             }
         }
+        taken[i] = true;
         members.sort_unstable();
-        members.dedup();
-        for &j in &members {
-            taken[j] = true;
-        }
         let k = members.len();
         if k < 2 {
             continue;
         }
+        for &j in &members {
+            member[j] = true;
+        }
         let cx = members.iter().map(|&j| marks[j].px).sum::<f64>() / k as f64;
         let cy = members.iter().map(|&j| marks[j].py).sum::<f64>() / k as f64;
-        // On a circle around their centre, turned (and widened) until no mark lands on
-        // another point; failing that, the arrangement that keeps the most room.
-        let base = RADIUS + 1.5 + (k as f64).sqrt();
-        let room = |x: f64, y: f64, marks: &[Mark]| {
-            let mut least = f64::INFINITY;
-            for dx in -1..=1 {
-                for dy in -1..=1 {
-                    for &o in grid
-                        .get(&(cell(x) + dx, cell(y) + dy))
-                        .into_iter()
-                        .flatten()
-                    {
-                        if !members.contains(&o) {
-                            least = least.min((marks[o].px - x).hypot(marks[o].py - y));
-                        }
-                    }
-                }
-            }
-            least
+        let spots: Vec<(f64, f64)> = if k <= CIRCLE {
+            circle(&grid, &member, marks, (cx, cy), k)
+        } else {
+            // Sunflower: the n-th at radius c·√n, turned by the golden angle.
+            let golden = std::f64::consts::PI * (3.0 - 5f64.sqrt());
+            (0..k)
+                .map(|n| {
+                    let r = 3.0 * ((n as f64) + 0.5).sqrt();
+                    let a = n as f64 * golden;
+                    (cx + r * a.cos(), cy + r * a.sin())
+                })
+                .collect()
         };
-        let spot = |n: usize, turn: f64, radius: f64| {
-            let angle =
-                std::f64::consts::TAU * n as f64 / k as f64 - std::f64::consts::FRAC_PI_2 + turn;
-            (cx + radius * angle.cos(), cy + radius * angle.sin())
-        };
-        let mut chosen = (0.0, base);
-        let mut best_room = f64::NEG_INFINITY;
-        'search: for widen in [1.0, 1.5, 2.0, 3.0, 4.0] {
-            for step in 0..12 {
-                let turn = std::f64::consts::TAU * step as f64 / 12.0 / k as f64;
-                let r = (0..k)
-                    .map(|n| {
-                        let (x, y) = spot(n, turn, base * widen);
-                        room(x, y, marks)
-                    })
-                    .fold(f64::INFINITY, f64::min);
-                if r > best_room {
-                    best_room = r;
-                    chosen = (turn, base * widen);
-                }
-                if r >= NEAR {
-                    break 'search;
-                }
-            }
-        }
-        for (n, &j) in members.iter().enumerate() {
-            let (x, y) = spot(n, chosen.0, chosen.1);
+        for (&j, (x, y)) in members.iter().zip(spots) {
             let from = (cell(marks[j].px), cell(marks[j].py));
             if let Some(v) = grid.get_mut(&from) {
-                v.retain(|&o| o != j);
+                if let Some(at) = v.iter().position(|&o| o == j) {
+                    v.swap_remove(at);
+                }
             }
             marks[j].px = x;
             marks[j].py = y;
             grid.entry((cell(x), cell(y))).or_default().push(j);
             apart.insert((marks[j].at.record, marks[j].at.point), k - 1);
+            member[j] = false;
         }
     }
     apart
 }
+
+/// Clusters up to this size go on a circle; larger ones on a spiral.
+const CIRCLE: usize = 12;
+
+/// `k` spots on a circle around `centre`, turned (and widened) until none lands on a point
+/// that is not a `member`; failing that, the arrangement that keeps the most room.
+fn circle(
+    grid: &HashMap<(i64, i64), Vec<usize>>,
+    member: &[bool],
+    marks: &[Mark],
+    (cx, cy): (f64, f64),
+    k: usize,
+) -> Vec<(f64, f64)> {
+    let cell = |v: f64| (v / NEAR).floor() as i64;
+    let base = RADIUS + 1.5 + (k as f64).sqrt();
+    let room = |x: f64, y: f64| {
+        let mut least = f64::INFINITY;
+        for dx in -1..=1 {
+            for dy in -1..=1 {
+                for &o in grid
+                    .get(&(cell(x) + dx, cell(y) + dy))
+                    .into_iter()
+                    .flatten()
+                {
+                    if !member[o] {
+                        least = least.min((marks[o].px - x).hypot(marks[o].py - y));
+                    }
+                }
+            }
+        }
+        least
+    };
+    let spot = |n: usize, turn: f64, radius: f64| {
+        let angle =
+            std::f64::consts::TAU * n as f64 / k as f64 - std::f64::consts::FRAC_PI_2 + turn;
+        (cx + radius * angle.cos(), cy + radius * angle.sin())
+    };
+    let mut chosen = (0.0, base);
+    let mut best_room = f64::NEG_INFINITY;
+    'search: for widen in [1.0, 1.5, 2.0, 3.0, 4.0] {
+        for step in 0..12 {
+            let turn = std::f64::consts::TAU * step as f64 / 12.0 / k as f64;
+            let r = (0..k)
+                .map(|n| {
+                    let (x, y) = spot(n, turn, base * widen);
+                    room(x, y)
+                })
+                .fold(f64::INFINITY, f64::min);
+            if r > best_room {
+                best_room = r;
+                chosen = (turn, base * widen);
+            }
+            if r >= NEAR {
+                break 'search;
+            }
+        }
+    }
+    (0..k).map(|n| spot(n, chosen.0, chosen.1)).collect()
+}
+
+/// The most labels tried per panel.
+const LABELS_TRIED: usize = 1000;
 
 /// Pixel boxes `(x0, y0, x1, y1)`.
 type Box2 = (f64, f64, f64, f64);
@@ -818,7 +869,8 @@ impl Grid {
 /// Greedy label placement: frontier points first, then the rest from right to left; each
 /// label tries eight spots around its point and takes the first that overlaps no placed
 /// label, no other point and stays inside the plot; a label with no free spot is left out
-/// (the hover text and the tables have every point).
+/// (the hover text and the tables have every point). At most [`LABELS_TRIED`] are tried: a
+/// plot has no room for more.
 fn place_labels(marks: &[Mark]) -> Vec<(f64, f64, String)> {
     let mut order: Vec<usize> = (0..marks.len())
         .filter(|&i| !marks[i].label.is_empty())
@@ -829,6 +881,7 @@ fn place_labels(marks: &[Mark]) -> Vec<(f64, f64, String)> {
             .cmp(&marks[a].pareto)
             .then(marks[b].x.total_cmp(&marks[a].x))
     });
+    order.truncate(LABELS_TRIED);
     let r = RADIUS + 3.0;
     let dot = |m: &Mark| (m.px - r, m.py - r, m.px + r, m.py + r);
     let mut dots = Grid {

@@ -53,8 +53,8 @@ div.wide td.text { white-space: nowrap; }
 code { background: #f3f3f3; padding: 0 3px; }
 ";
 
-/// The HTML text.
-pub fn render(i: &Inputs) -> String {
+/// Writes the HTML page to `w`, a part at a time (a large sweep's page is not held whole).
+pub fn write(w: &mut dyn std::io::Write, i: &Inputs) -> std::io::Result<()> {
     let a = i.analysis;
     let mut out = String::with_capacity(1 << 16);
     let labels: Vec<&str> = a.sweeps.list.iter().map(|s| s.label.as_str()).collect();
@@ -125,15 +125,27 @@ pub fn render(i: &Inputs) -> String {
         out.push_str("<h2>No valid point with per-GPU figures</h2>\n<p>Nothing to plot or rank: see below for what was left out and why.</p>\n");
     }
     for shape_i in 0..a.shapes.len() {
-        shape_section(&mut out, i, shape_i);
+        shape_section(&mut out, w, i, shape_i)?;
     }
     parameters_section(&mut out, i);
     left_out_section(&mut out, i);
     out.push_str("</body>\n</html>\n");
-    out
+    w.write_all(out.as_bytes())
 }
 
-fn shape_section(out: &mut String, i: &Inputs, shape_i: usize) {
+/// Writes what `out` holds to `w`, and empties it.
+fn flush(out: &mut String, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    w.write_all(out.as_bytes())?;
+    out.clear();
+    Ok(())
+}
+
+fn shape_section(
+    out: &mut String,
+    w: &mut dyn std::io::Write,
+    i: &Inputs,
+    shape_i: usize,
+) -> std::io::Result<()> {
     let a = i.analysis;
     let shape = &a.shapes[shape_i];
     let several = a.sweeps.len() > 1;
@@ -306,8 +318,10 @@ fn shape_section(out: &mut String, i: &Inputs, shape_i: usize) {
         comparison(out, a, c);
     }
     out.push_str("<h3>Plot</h3>\n<p class=\"muted\">Hover over a point for its record, job, load, parameters and figures.</p>\n");
-    out.push_str(&panel_svg(records, i.found, a, shape_i, i.style));
+    flush(out, w)?;
+    panel_svg(w, records, i.found, a, shape_i, i.style)?;
     frontiers(out, i, shape_i);
+    flush(out, w)
 }
 
 fn comparison(out: &mut String, a: &super::analysis::Analysis, c: &Comparison) {
@@ -423,14 +437,22 @@ fn parameters_section(out: &mut String, i: &Inputs) {
     let a = i.analysis;
     out.push_str("<h2 id=\"parameters\">The sweeps' parameters</h2>\n");
     for (s_i, s) in a.sweeps.list.iter().enumerate() {
+        // Per key, its values in order of first appearance (and as a set, to look up).
         let mut values: Vec<(String, Vec<String>)> = Vec::new();
+        let mut seen: Vec<std::collections::HashSet<String>> = Vec::new();
         for r in i.records.iter().filter(|r| a.sweeps.of(r) == s_i) {
             for (k, v) in parameters(r) {
                 let t = value_text(&v);
-                match values.iter_mut().find(|(n, _)| *n == k) {
-                    Some((_, seen)) if !seen.contains(&t) => seen.push(t),
-                    Some(_) => {}
-                    None => values.push((k, vec![t])),
+                match values.iter().position(|(n, _)| *n == k) {
+                    Some(at) => {
+                        if seen[at].insert(t.clone()) {
+                            values[at].1.push(t);
+                        }
+                    }
+                    None => {
+                        seen.push(std::iter::once(t.clone()).collect());
+                        values.push((k, vec![t]));
+                    }
                 }
             }
         }

@@ -325,14 +325,16 @@ pub fn metric_columns(slo: &[Limit]) -> Vec<(String, String)> {
 /// Parameters whose value differs between the records `which` (the swept ones), in order of
 /// first appearance.
 pub fn varying(records: &[Record], which: impl Iterator<Item = usize>) -> Vec<String> {
-    let mut values: Vec<(String, Vec<String>)> = Vec::new();
+    // Per key, the values seen (a set: a key may have as many values as records).
+    let mut values: Vec<(String, std::collections::HashSet<String>)> = Vec::new();
     for i in which {
         for (k, v) in parameters(&records[i]) {
             let text = v.to_string();
             match values.iter_mut().find(|(n, _)| *n == k) {
-                Some((_, seen)) if !seen.contains(&text) => seen.push(text),
-                Some(_) => {}
-                None => values.push((k, vec![text])),
+                Some((_, seen)) => {
+                    seen.insert(text);
+                }
+                None => values.push((k, std::iter::once(text).collect())),
             }
         }
     }
