@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """bench/results_baseline.py RECORDS OUT.csv: the straightforward Python way to do what
 `sweep-collect --results --table OUT.csv` does, for bench/results.sh: for every record, walk
-its jobs' directories (the generated records have no earlier submissions), json.load every JSON file and keep the values whose keys make
-them a benchmark result (SGLang, vLLM, AIPerf), read the job's sweep_benchmark.json, put the
-runs in sweep-collect's metric names with the same derived figures, validity and Pareto flags (per
-workload shape),
-and write the same CSV table with the csv module.
+its jobs' directories (the generated records have no earlier submissions), json.load every
+JSON file and keep the values whose keys make them a benchmark result (SGLang, vLLM, AIPerf),
+read the job's sweep_benchmark.json, put the runs in sweep-collect's metric names with the
+same derived figures, validity and Pareto flags (one frontier per workload shape), and write
+the same CSV table with the csv module.
 """
 
 import csv
