@@ -4,7 +4,7 @@
 //! the points read agrees); two sweeps whose frontiers differ by a known ratio; repeats with a
 //! known interval; and files the clients themselves wrote.
 
-use crate::common::{run, stderr, stdout, temp_dir};
+use crate::common::{read_json, run, stderr, stdout, temp_dir};
 use crate::results::{sglang_line, write};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -52,7 +52,8 @@ pub fn collect_ok(dir: &Path, recs: &[Value], args: &[&str]) -> (String, String)
     (stdout(&o), stderr(&o))
 }
 
-pub fn json_lines(text: &str) -> Vec<Value> {
+/// The JSON values of a text of JSON Lines.
+pub fn jsonl_text(text: &str) -> Vec<Value> {
     text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -190,10 +191,10 @@ fn each_combination_s_slo_boundary_is_where_its_law_puts_it() {
         err.starts_with("sweep-collect: results: 80 points, 80 valid,"),
         "{err}"
     );
-    let rows = json_lines(&out);
+    let rows = jsonl_text(&out);
     assert_eq!(rows.len(), 8);
     // A brute force over the points as read into the manifest agrees with the laws.
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let manifest: Value = read_json(&m);
     let gpus = 16.0;
     let mut by_id: BTreeMap<String, Value> = BTreeMap::new();
     for row in &rows {
@@ -290,7 +291,7 @@ fn each_combination_s_slo_boundary_is_where_its_law_puts_it() {
     std::fs::write(&file, &yaml).unwrap();
     let o = run("sweep-expand", &[file.to_str().unwrap()], "");
     assert_eq!(o.status.code(), Some(0), "{yaml}\n{}", stderr(&o));
-    let again = json_lines(&stdout(&o));
+    let again = jsonl_text(&stdout(&o));
     assert_eq!(again.len(), 1, "one combination: {yaml}");
     assert_eq!(
         again[0]["id"], want[0],
@@ -311,7 +312,7 @@ fn each_combination_s_slo_boundary_is_where_its_law_puts_it() {
 
 /// The comparison table's rows by (level, sweep).
 fn compare_rows(text: &str) -> BTreeMap<(String, String), Value> {
-    json_lines(text)
+    jsonl_text(text)
         .into_iter()
         .map(|r| {
             let key = (
@@ -357,7 +358,7 @@ fn two_sweeps_of_the_same_combinations_compare_at_their_known_ratio() {
         ],
     );
     assert!(err.contains("on the Pareto frontiers (2 sweeps)"), "{err}");
-    let rows = json_lines(&out);
+    let rows = jsonl_text(&out);
     let levels: Vec<f64> = rows
         .iter()
         .filter(|r| r["sweep"] == "base")
@@ -510,7 +511,7 @@ fn repeats_are_means_with_their_95_percent_interval_and_the_comparison_says_when
             m.to_str().unwrap(),
         ],
     );
-    let row = &json_lines(&out)[0];
+    let row = &jsonl_text(&out)[0];
     assert_eq!(row["best_load"], 8);
     assert_eq!(row["runs"], 3);
     assert!(
@@ -537,7 +538,7 @@ fn repeats_are_means_with_their_95_percent_interval_and_the_comparison_says_when
             m.to_str().unwrap(),
         ],
     );
-    let row = &json_lines(&out)[0];
+    let row = &jsonl_text(&out)[0];
     assert_eq!(row["runs"], 4);
     let h = row["output_tps_per_gpu_ci95"].as_f64().unwrap();
     assert!(
@@ -710,7 +711,7 @@ fn real_client_output_gives_the_answer_its_own_figures_give() {
         ],
     );
     assert!(err.contains("(5 workload shapes)"), "{err}");
-    let rows = json_lines(&out);
+    let rows = jsonl_text(&out);
     let mut checked = 0;
     for (r, mine) in recs.iter().zip(&shapes_of) {
         // The runs of each shape of this combination, by load: the means of its repeats.
@@ -910,7 +911,7 @@ print(json.dumps({"points": points, "lines": lines, "legend": legend, "labels": 
         }
     }
     // One marker shape per sweep; hollow = misses the SLO, as the manifest says.
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let manifest: Value = read_json(&m);
     for job in manifest["jobs"].as_array().unwrap() {
         for pt in job["results"]["points"].as_array().unwrap() {
             let key = format!("\n{}:{}", pt["file"].as_str().unwrap(), pt["line"]);

@@ -8,7 +8,7 @@
 //! (`scripts/test` sets it as root, after installing Chromium), and skips loudly otherwise.
 
 use crate::answer::{collect_ok, job_dir, sweep_records};
-use crate::common::temp_dir;
+use crate::common::{read_json, temp_dir};
 use crate::results::{sglang_line, write};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -138,7 +138,7 @@ fn the_report_renders_in_chromium_with_every_hover_text_and_fetches_nothing() {
         ],
     );
     let html = std::fs::read_to_string(&report).unwrap();
-    let manifest: Value = serde_json::from_str(&std::fs::read_to_string(&m).unwrap()).unwrap();
+    let manifest: Value = read_json(&m);
     // The points a plot draws: valid, with per-GPU figures; each names its file and line.
     let mut drawn: Vec<String> = Vec::new();
     for job in manifest["jobs"].as_array().unwrap() {
