@@ -52,6 +52,22 @@ pub fn collect_ok(dir: &Path, recs: &[Value], args: &[&str]) -> (String, String)
     (stdout(&o), stderr(&o))
 }
 
+/// Runs sweep-collect with `args`, the table `flag` (`--best-table`, `--compare-table`) as
+/// JSON Lines on stdout and the manifest to a file; stdout and stderr.
+fn table_text(dir: &Path, recs: &[Value], flag: &str, args: &[&str]) -> (String, String) {
+    let m = dir.join("m.json");
+    let mut all = vec![
+        flag,
+        "-",
+        "--table-format",
+        "jsonl",
+        "--output",
+        m.to_str().unwrap(),
+    ];
+    all.extend_from_slice(args);
+    collect_ok(dir, recs, &all)
+}
+
 /// The JSON values of a text of JSON Lines.
 pub fn jsonl_text(text: &str) -> Vec<Value> {
     text.lines()
@@ -173,20 +189,7 @@ fn each_combination_s_slo_boundary_is_where_its_law_puts_it() {
     }
     let slo = "itl_p99_ms<=50,ttft_p99_ms<=600";
     let m = dir.join("m.json");
-    let (out, err) = collect_ok(
-        &dir,
-        &recs,
-        &[
-            "--slo",
-            slo,
-            "--best-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--output",
-            m.to_str().unwrap(),
-        ],
-    );
+    let (out, err) = table_text(&dir, &recs, "--best-table", &["--slo", slo]);
     assert!(
         err.starts_with("sweep-collect: results: 80 points, 80 valid,"),
         "{err}"
@@ -343,20 +346,7 @@ fn two_sweeps_of_the_same_combinations_compare_at_their_known_ratio() {
     }
     let both: Vec<Value> = base.iter().chain(&new).cloned().collect();
     let slo = "itl_p99_ms<=50,ttft_p99_ms<=600";
-    let (out, err) = collect_ok(
-        &dir,
-        &both,
-        &[
-            "--slo",
-            slo,
-            "--compare-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--output",
-            dir.join("m.json").to_str().unwrap(),
-        ],
-    );
+    let (out, err) = table_text(&dir, &both, "--compare-table", &["--slo", slo]);
     assert!(err.contains("on the Pareto frontiers (2 sweeps)"), "{err}");
     let rows = jsonl_text(&out);
     let levels: Vec<f64> = rows
@@ -385,24 +375,12 @@ fn two_sweeps_of_the_same_combinations_compare_at_their_known_ratio() {
     assert!(rows.iter().any(|r| r["reading"] == "interpolated"));
     // --at levels; one outside both frontiers; the baseline is the first sweep the inputs name,
     // and --label names them.
-    let (out, _) = collect_ok(
+    let (out, _) = table_text(
         &dir,
         &new.iter().chain(&base).cloned().collect::<Vec<_>>(),
+        "--compare-table",
         &[
-            "--slo",
-            slo,
-            "--at",
-            "80,1e6",
-            "--label",
-            "B",
-            "--label",
-            "A",
-            "--compare-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--output",
-            dir.join("m.json").to_str().unwrap(),
+            "--slo", slo, "--at", "80,1e6", "--label", "B", "--label", "A",
         ],
     );
     let rows = compare_rows(&out);
@@ -498,19 +476,7 @@ fn repeats_are_means_with_their_95_percent_interval_and_the_comparison_says_when
     let m = dir.join("m.json");
     // The current submission alone: 100, 120, 140: 120 ± t(0.975, 2) x 20 / sqrt(3).
     let t2 = 4.302652730;
-    let (out, _) = collect_ok(
-        &dir,
-        &base,
-        &[
-            "--current-only",
-            "--best-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--output",
-            m.to_str().unwrap(),
-        ],
-    );
+    let (out, _) = table_text(&dir, &base, "--best-table", &["--current-only"]);
     let row = &jsonl_text(&out)[0];
     assert_eq!(row["best_load"], 8);
     assert_eq!(row["runs"], 3);
@@ -526,18 +492,7 @@ fn repeats_are_means_with_their_95_percent_interval_and_the_comparison_says_when
         "{row}"
     );
     // With history: 100, 120, 140, 120: mean 120, s = sqrt(800/3), t(0.975, 3) = 3.182446305.
-    let (out, _) = collect_ok(
-        &dir,
-        &base,
-        &[
-            "--best-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--output",
-            m.to_str().unwrap(),
-        ],
-    );
+    let (out, _) = table_text(&dir, &base, "--best-table", &[]);
     let row = &jsonl_text(&out)[0];
     assert_eq!(row["runs"], 4);
     let h = row["output_tps_per_gpu_ci95"].as_f64().unwrap();
@@ -546,20 +501,7 @@ fn repeats_are_means_with_their_95_percent_interval_and_the_comparison_says_when
         "{h}"
     );
     // The frontier goes through the means: at 4 (200 tok/s/user), at 8 (100).
-    let (out, _) = collect_ok(
-        &dir,
-        &both,
-        &[
-            "--compare-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--at",
-            "100,150,200",
-            "--output",
-            m.to_str().unwrap(),
-        ],
-    );
+    let (out, _) = table_text(&dir, &both, "--compare-table", &["--at", "100,150,200"]);
     let rows = compare_rows(&out);
     let get = |x: &str, s: &str| rows[&(x.to_string(), s.to_string())].clone();
     assert_eq!(get("100.0", "new")["reading"], "measured");
@@ -696,20 +638,7 @@ fn real_client_output_gives_the_answer_its_own_figures_give() {
         shapes_of.push(mine);
     }
     let limit = 32.0;
-    let (out, err) = collect_ok(
-        &dir,
-        &recs,
-        &[
-            "--slo",
-            "itl_p99_ms<=32",
-            "--best-table",
-            "-",
-            "--table-format",
-            "jsonl",
-            "--output",
-            dir.join("m.json").to_str().unwrap(),
-        ],
-    );
+    let (out, err) = table_text(&dir, &recs, "--best-table", &["--slo", "itl_p99_ms<=32"]);
     assert!(err.contains("(5 workload shapes)"), "{err}");
     let rows = jsonl_text(&out);
     let mut checked = 0;

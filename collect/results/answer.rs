@@ -4,7 +4,7 @@
 //! equal output tokens/s per user. As text (`--best`, and on a terminal), and as CSV or JSON
 //! Lines (`--best-table`, `--compare-table`).
 
-use super::analysis::{Analysis, Series};
+use super::analysis::{Analysis, Series, Shape};
 use super::best::Level;
 use super::compare::{Comparison, Reading};
 use super::frontier::Limit;
@@ -66,6 +66,49 @@ pub fn binding_text(s: &Series, slo: &[Limit]) -> String {
         t.push_str(&format!(" (reached at ~{})", number(c)));
     }
     t
+}
+
+/// The lowest failing load above the best, for people: `none` when every load passed, `-`
+/// when none was measured.
+pub fn fails_at_text(s: &Series) -> String {
+    match s.boundary.bracket(&s.levels) {
+        (_, Some(u)) => load_text(Some(u)),
+        (_, None) if s.best().is_some() => "none".to_string(),
+        (_, None) => "-".to_string(),
+    }
+}
+
+/// What a reader should know of a combination's measurements beyond its row: a peak below
+/// the best, loads below the best that miss the SLO.
+pub fn notes(records: &[Record], shape: &Shape, s: &Series) -> Vec<String> {
+    let mut out = Vec::new();
+    let index = records[s.record].index;
+    if let (Some(p), Some(b)) = (s.boundary.peak, s.boundary.best) {
+        if p != b {
+            out.push(format!(
+                "index {index} has more output tokens/s per GPU at {} {} ({}) than at its highest load within the SLO ({}: {})",
+                shape.load_name(),
+                load_text(s.levels[p].load),
+                number(s.levels[p].per_gpu.mean),
+                load_text(s.levels[b].load),
+                number(s.levels[b].per_gpu.mean),
+            ));
+        }
+    }
+    if !s.boundary.inversions.is_empty() && s.best().is_some() {
+        let loads: Vec<String> = s
+            .boundary
+            .inversions
+            .iter()
+            .map(|&i| load_text(s.levels[i].load))
+            .collect();
+        out.push(format!(
+            "index {index} misses the SLO at {} {}, below its highest load within it: the measurements are not monotonic",
+            shape.load_name(),
+            loads.join(", ")
+        ));
+    }
+    out
 }
 
 /// The best-under-SLO tables and the comparisons, for people.
@@ -132,43 +175,14 @@ pub fn text(records: &[Record], a: &Analysis, slo: &[Limit], comparisons: &[Comp
             if repeats {
                 row.push(best.map_or("-".to_string(), |l| l.points.len().to_string()));
             }
-            let (_, upper) = s.boundary.bracket(&s.levels);
-            row.push(match upper {
-                Some(u) => load_text(Some(u)),
-                None if best.is_some() => "none".to_string(),
-                None => "-".to_string(),
-            });
+            row.push(fails_at_text(s));
             row.push(binding_text(s, slo));
             table.push(row);
         }
         out.push_str(&align(&table));
         for s in &rows {
-            if let (Some(p), Some(b)) = (s.boundary.peak, s.boundary.best) {
-                if p != b {
-                    out.push_str(&format!(
-                        "  note: index {} has more output tokens/s per GPU at {} {} ({}) than at its highest load within the SLO ({}: {})\n",
-                        records[s.record].index,
-                        shape.load_name(),
-                        load_text(s.levels[p].load),
-                        number(s.levels[p].per_gpu.mean),
-                        load_text(s.levels[b].load),
-                        number(s.levels[b].per_gpu.mean),
-                    ));
-                }
-            }
-            if !s.boundary.inversions.is_empty() && s.best().is_some() {
-                let loads: Vec<String> = s
-                    .boundary
-                    .inversions
-                    .iter()
-                    .map(|&i| load_text(s.levels[i].load))
-                    .collect();
-                out.push_str(&format!(
-                    "  note: index {} misses the SLO at {} {}, below its highest load within it: the measurements are not monotonic\n",
-                    records[s.record].index,
-                    shape.load_name(),
-                    loads.join(", ")
-                ));
+            for note in notes(records, shape, s) {
+                out.push_str(&format!("  note: {note}\n"));
             }
         }
         if let Some(top) = rows.first().filter(|s| s.best().is_some()) {

@@ -10,7 +10,7 @@
 //! point, files that could not be read, other files).
 
 use super::analysis::Analysis;
-use super::answer::{binding_text, estimate_text, ranked, sweep_file};
+use super::answer::{binding_text, estimate_text, fails_at_text, notes, ranked, sweep_file};
 use super::compare::{Comparison, Reading};
 use super::frontier::Limit;
 use super::plot::{esc, panel_svg, Style};
@@ -262,15 +262,7 @@ fn shape_section(
                 &best.map_or("-".to_string(), |l| l.points.len().to_string()),
             );
         }
-        let (_, upper) = s.boundary.bracket(&s.levels);
-        num(
-            out,
-            &match upper {
-                Some(u) => load_text(Some(u)),
-                None if best.is_some() => "none".to_string(),
-                None => "-".to_string(),
-            },
-        );
+        num(out, &fails_at_text(s));
         for k in 0..i.slo.len() {
             num(
                 out,
@@ -284,34 +276,12 @@ fn shape_section(
     }
     out.push_str("</table></div>\n");
     for s in &rows {
-        if let (Some(p), Some(b)) = (s.boundary.peak, s.boundary.best) {
-            if p != b {
-                let _ = writeln!(
-                    out,
-                    "<p class=\"note\">Index {} has more output tokens/s per GPU at {} {} ({}) than at its highest load within the SLO ({}: {}).</p>",
-                    records[s.record].index,
-                    shape.load_name(),
-                    esc(&load_text(s.levels[p].load)),
-                    number(s.levels[p].per_gpu.mean),
-                    esc(&load_text(s.levels[b].load)),
-                    number(s.levels[b].per_gpu.mean),
-                );
-            }
-        }
-        if !s.boundary.inversions.is_empty() && s.best().is_some() {
-            let loads: Vec<String> = s
-                .boundary
-                .inversions
-                .iter()
-                .map(|&k| load_text(s.levels[k].load))
-                .collect();
-            let _ = writeln!(
-                out,
-                "<p class=\"note\">Index {} misses the SLO at {} {}, below its highest load within it: the measurements are not monotonic.</p>",
-                records[s.record].index,
-                shape.load_name(),
-                esc(&loads.join(", "))
-            );
+        for note in notes(records, shape, s) {
+            // A sentence: "Index 3 ...".
+            let mut chars = note.chars();
+            let first = chars.next().map(|c| c.to_uppercase().to_string());
+            let note = first.unwrap_or_default() + chars.as_str();
+            let _ = writeln!(out, "<p class=\"note\">{}.</p>", esc(&note));
         }
     }
     if let Some(c) = i.comparisons.iter().find(|c| c.shape == shape_i) {
