@@ -427,6 +427,50 @@ fn two_sweeps_of_the_same_combinations_compare_at_their_known_ratio() {
         text.contains("Best: index 6 (id ") && text.contains(" of sweep new at concurrency 128"),
         "{text}"
     );
+    assert!(text.contains("new/old"), "--label base=old: {text}");
+    // One merged manifest holding both sweeps: still two sweeps of 8 combinations each,
+    // compared as before (the baseline: the sweep of its first record, base).
+    let merged = dir.join("merged.json");
+    let input = dir.join("both.jsonl");
+    std::fs::write(
+        &input,
+        both.iter().map(|r| format!("{r}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let o = run(
+        "sweep-collect",
+        &[
+            input.to_str().unwrap(),
+            "--output",
+            merged.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(read_json(&merged)["jobs"].as_array().unwrap().len(), 16);
+    let o = run(
+        "sweep-collect",
+        &[
+            "--slo",
+            slo,
+            "--compare-table",
+            "-",
+            "--table-format",
+            "jsonl",
+            merged.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let rows = jsonl_text(&stdout(&o));
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let want = if r["sweep"] == "base" { 1.0 } else { 1.5 };
+        assert!(
+            (r["ratio_to_first"].as_f64().unwrap() - want).abs() < 1e-12,
+            "{r}"
+        );
+    }
 }
 
 /// Output tokens/s per GPU `y` x 16 GPUs at concurrency `c` with median TPOT `tpot`.
