@@ -296,7 +296,12 @@ pub struct Analysis {
     pub series: Vec<Series>,
     /// Valid points with both figures, per shape (drawn on its plot).
     pub placed: Vec<Vec<PointAt>>,
+    /// Per record, per point: its shape ([`NO_SHAPE`] for a shape no valid point has).
+    pub point_shape: Vec<Vec<u32>>,
 }
+
+/// The shape of a point whose shape has no valid point (not in [`Analysis::shapes`]).
+pub const NO_SHAPE: u32 = u32::MAX;
 
 impl Analysis {
     /// The series of one shape (and, when given, one sweep).
@@ -332,27 +337,59 @@ impl Analysis {
 /// Groups the judged points, flags each sweep's frontier per shape on them (`pareto`, and
 /// `candidate` for the loads within the SLO), and finds each combination's boundary.
 pub fn analyse(records: &[Record], found: &mut [Found], slo: &[Limit], sweeps: Sweeps) -> Analysis {
+    // Each point's shape, as a number: the shapes of valid points, sorted, numbered in order.
+    let mut ids: std::collections::HashMap<Shape, u32> = std::collections::HashMap::new();
+    let mut seen: Vec<(Shape, bool)> = Vec::new(); // by first sight: the shape, any valid point
+    let mut point_shape: Vec<Vec<u32>> = Vec::with_capacity(found.len());
+    for f in found.iter() {
+        let mut of_record = Vec::with_capacity(f.points.len());
+        for p in &f.points {
+            let shape = Shape::of(p);
+            let id = match ids.get(&shape) {
+                Some(&id) => id,
+                None => {
+                    let id = seen.len() as u32;
+                    ids.insert(shape.clone(), id);
+                    seen.push((shape, false));
+                    id
+                }
+            };
+            seen[id as usize].1 |= p.valid();
+            of_record.push(id);
+        }
+        point_shape.push(of_record);
+    }
+    drop(ids);
+    let mut order: Vec<usize> = (0..seen.len()).filter(|&k| seen[k].1).collect();
+    order.sort_by(|&x, &y| seen[x].0.cmp(&seen[y].0));
+    let mut renumber = vec![NO_SHAPE; seen.len()];
+    for (new, &old) in order.iter().enumerate() {
+        renumber[old] = new as u32;
+    }
+    for ids in &mut point_shape {
+        for id in ids.iter_mut() {
+            *id = renumber[*id as usize];
+        }
+    }
+    let shapes: Vec<Shape> = order.iter().map(|&k| seen[k].0.clone()).collect();
+    drop(seen);
     // (shape, sweep, record) -> load -> points
     type Loads = BTreeMap<LoadKey, Vec<PointAt>>;
-    let mut groups: BTreeMap<(Shape, usize, usize), Loads> = BTreeMap::new();
-    let mut shapes_seen: BTreeMap<Shape, Vec<PointAt>> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, usize, usize), Loads> = BTreeMap::new();
+    let mut placed: Vec<Vec<PointAt>> = vec![Vec::new(); shapes.len()];
     for (i, (r, f)) in records.iter().zip(found.iter()).enumerate() {
         let sweep = sweeps.of(r);
         for (j, p) in f.points.iter().enumerate() {
-            let shape = Shape::of(p);
+            if !p.placed() {
+                continue;
+            }
+            let shape = point_shape[i][j] as usize;
             let at = PointAt {
                 record: i,
                 point: j,
             };
-            if !p.valid() {
-                continue;
-            }
-            let placed = shapes_seen.entry(shape.clone()).or_default();
-            if !p.placed() {
-                continue;
-            }
-            placed.push(at);
-            let load = shape.load(p);
+            placed[shape].push(at);
+            let load = shapes[shape].load(p);
             groups
                 .entry((shape, sweep, i))
                 .or_default()
@@ -361,12 +398,9 @@ pub fn analyse(records: &[Record], found: &mut [Found], slo: &[Limit], sweeps: S
                 .push(at);
         }
     }
-    let shapes: Vec<Shape> = shapes_seen.keys().cloned().collect();
-    let placed: Vec<Vec<PointAt>> = shapes_seen.into_values().collect();
     let point = |at: PointAt| &found[at.record].points[at.point];
     let mut series: Vec<Series> = Vec::new();
-    for ((shape, sweep, record), loads) in groups {
-        let shape_i = shapes.binary_search(&shape).expect("every shape was seen");
+    for ((shape_i, sweep, record), loads) in groups {
         let levels: Vec<Level> = loads
             .into_iter()
             .map(|(load, pts)| level(load.0, pts, slo, &point))
@@ -420,6 +454,7 @@ pub fn analyse(records: &[Record], found: &mut [Found], slo: &[Limit], sweeps: S
         shapes,
         series,
         placed,
+        point_shape,
     }
 }
 

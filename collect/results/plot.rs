@@ -355,6 +355,9 @@ fn panel(
         );
     }
     // The points.
+    let shape_label = shape.label();
+    let mut title = String::new();
+    let mut params: (Option<usize>, String) = (None, String::new());
     for m in &marks {
         let color = color(m.group);
         let (fill, stroke) = if m.misses_slo {
@@ -362,24 +365,25 @@ fn panel(
         } else {
             (color.clone(), "white".to_string())
         };
-        // The hover text is made here, mark by mark: a large sweep's are not all held.
-        let mut title = hover(
-            &records[m.at.record],
+        // The hover text is made here, mark by mark, in one buffer: a large sweep's are not
+        // all held.
+        let r = &records[m.at.record];
+        if params.0 != Some(m.at.record) {
+            params = (Some(m.at.record), params_text(r, &swept));
+        }
+        hover(
+            &mut title,
+            r,
             point(m.at),
             a,
-            shape,
-            &swept,
+            (shape, &shape_label),
+            &params.1,
             style.slo,
+            apart.get(&(m.at.record, m.at.point)).copied(),
         );
-        if let Some(n) = apart.get(&(m.at.record, m.at.point)) {
-            // Before the last line, the file's: it stays last.
-            let at = title.rfind('\n').unwrap_or(title.len());
-            title.insert_str(
-                at,
-                &format!("\n(drawn a few pixels apart from {n} other point(s) at the same place)"),
-            );
-        }
-        let _ = write!(out, "<g class=\"point\"><title>{}</title>", esc(&title));
+        out.push_str("<g class=\"point\"><title>");
+        esc_into(&mut out, &title);
+        out.push_str("</title>");
         marker(
             &mut out,
             m.sweep,
@@ -462,36 +466,34 @@ fn slo_lines(slo: &[Limit]) -> Vec<SloLine> {
         .collect()
 }
 
-/// The hover text of a point.
+/// The hover text of a point, into `t` (emptied first): `shape` is the shape's label,
+/// `params` the record's swept values as text, `apart` how many points share its spot.
+#[allow(clippy::too_many_arguments)]
 fn hover(
+    t: &mut String,
     r: &Record,
     p: &Point,
     a: &Analysis,
-    shape: &Shape,
-    swept: &[String],
+    shape: (&Shape, &str),
+    params: &str,
     slo: &[Limit],
-) -> String {
-    let mut t = format!("index {}, id {}, job {}", r.index, r.id, p.job_id);
+    apart: Option<usize>,
+) {
+    t.clear();
+    let _ = write!(t, "index {}, id {}, job {}", r.index, r.id, p.job_id);
     if a.sweeps.len() > 1 {
         let _ = write!(t, ", sweep {}", a.sweeps.list[a.sweeps.of(r)].label);
     }
     let _ = write!(
         t,
         "\n{} {} ({})",
-        shape.load_name(),
-        load_text(shape.load(p)),
-        shape.label()
+        shape.0.load_name(),
+        load_text(shape.0.load(p)),
+        shape.1
     );
-    if !swept.is_empty() {
-        let params: Vec<(String, Value)> = parameters(r);
-        let shown: Vec<String> = swept
-            .iter()
-            .filter_map(|k| {
-                let v = params.iter().find(|(n, _)| n == k)?;
-                Some(format!("{}={}", super::summary::short(k), value_text(&v.1)))
-            })
-            .collect();
-        let _ = write!(t, "\n{}", shown.join(", "));
+    if !params.is_empty() {
+        t.push('\n');
+        t.push_str(params);
     }
     let _ = write!(
         t,
@@ -499,44 +501,75 @@ fn hover(
         p.output_tps_per_gpu.map_or("-".to_string(), number),
         p.output_tps_per_user.map_or("-".to_string(), number)
     );
-    let mut figures: Vec<String> = Vec::new();
+    let mut sep = "\n";
+    let mut shown: Vec<&str> = Vec::with_capacity(2 + slo.len());
     for name in ["ttft_p99_ms", "itl_p99_ms"]
         .into_iter()
         .chain(slo.iter().map(|l| l.name.as_str()))
     {
-        if figures.iter().any(|f| f.starts_with(&format!("{name} "))) {
+        if shown.contains(&name) {
             continue;
         }
+        shown.push(name);
         if let Some(v) = p.get(name) {
-            figures.push(format!("{name} {}", number(v)));
+            let _ = write!(t, "{sep}{name} {}", number(v));
+            sep = ", ";
         }
-    }
-    if !figures.is_empty() {
-        let _ = write!(t, "\n{}", figures.join(", "));
     }
     match p.meets_slo {
         Some(true) => t.push_str("\nwithin the SLO"),
         Some(false) => {
-            let missed: Vec<String> = slo
-                .iter()
-                .filter(|l| !p.get(&l.name).is_some_and(|v| l.holds(v)))
-                .map(|l| match p.get(&l.name) {
+            t.push_str("\nmisses the SLO: ");
+            let mut first = true;
+            for l in slo {
+                let v = p.get(&l.name);
+                if v.is_some_and(|v| l.holds(v)) {
+                    continue;
+                }
+                if !first {
+                    t.push_str(", ");
+                }
+                first = false;
+                match v {
                     Some(v) => {
                         let op = if l.at_most { ">" } else { "<" };
-                        format!("{} {} {op} {}", l.name, number(v), l.value)
+                        let _ = write!(t, "{} {} {op} {}", l.name, number(v), l.value);
                     }
-                    None => format!("{} not measured", l.name),
-                })
-                .collect();
-            let _ = write!(t, "\nmisses the SLO: {}", missed.join(", "));
+                    None => {
+                        let _ = write!(t, "{} not measured", l.name);
+                    }
+                }
+            }
         }
         None => {}
     }
     if p.pareto {
         t.push_str("\non the Pareto frontier");
     }
+    if let Some(n) = apart {
+        let _ = write!(
+            t,
+            "\n(drawn a few pixels apart from {n} other point(s) at the same place)"
+        );
+    }
+    // The file's line stays last.
     let _ = write!(t, "\n{}:{}", p.file, p.line);
-    t
+}
+
+/// A record's swept values as a hover text line: `mem-fraction-static=0.8, ...`.
+fn params_text(r: &Record, swept: &[String]) -> String {
+    if swept.is_empty() {
+        return String::new();
+    }
+    let params: Vec<(String, Value)> = parameters(r);
+    let shown: Vec<String> = swept
+        .iter()
+        .filter_map(|k| {
+            let v = params.iter().find(|(n, _)| n == k)?;
+            Some(format!("{}={}", super::summary::short(k), value_text(&v.1)))
+        })
+        .collect();
+    shown.join(", ")
 }
 
 /// Legend order: numeric values ascending, else text order; sweeps in sweep order.
@@ -1070,19 +1103,33 @@ fn legend(
 /// dropped, newlines kept.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' | '\t' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
+    esc_into(&mut out, s);
     out
+}
+
+/// [`esc`], appended to `out`: runs of plain text are copied whole. Every character it
+/// changes is ASCII but U+FFFE and U+FFFF (bytes EF BF BE, EF BF BF), so the text is scanned
+/// as bytes (a byte of a multi-byte character is never an ASCII one).
+pub fn esc_into(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let (replace, len) = match b {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' => ("&quot;", 1),
+            b'\'' => ("&#39;", 1),
+            b'\n' | b'\t' => continue,
+            b if b < 0x20 => ("", 1),
+            0xEF if matches!(bytes.get(i + 1..i + 3), Some([0xBF, 0xBE | 0xBF])) => ("", 3),
+            _ => continue,
+        };
+        out.push_str(&s[plain..i]);
+        out.push_str(replace);
+        plain = i + len;
+    }
+    out.push_str(&s[plain..]);
 }
 
 #[cfg(test)]
@@ -1108,5 +1155,9 @@ mod tests {
         assert_eq!(tick_text(5.0, 2.5), "5.0");
         assert_eq!(tick_text(2000.0, 500.0), "2000");
         assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; &quot;c&quot;");
+        assert_eq!(
+            esc("é<ü\n'\u{FFFF}x\u{FFFE}\u{EFFF}"),
+            "é&lt;ü\n&#39;x\u{EFFF}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! and the counts, the same in the line on stderr, the frontier's title and the plot's title
 //! ([`Counts`]).
 
-use super::analysis::{Analysis, Shape};
+use super::analysis::Analysis;
 use super::stats::Estimate;
 use super::table::parameters;
 use super::{Found, Limit, Point};
@@ -59,7 +59,6 @@ impl Counts {
         shape: usize,
         sweep: Option<usize>,
     ) -> Counts {
-        let target = &a.shapes[shape];
         let mut c = Counts {
             points: 0,
             valid: 0,
@@ -73,11 +72,12 @@ impl Counts {
             records: 0,
             slo: false,
         };
-        for (r, f) in records.iter().zip(found) {
+        for (i, (r, f)) in records.iter().zip(found).enumerate() {
             if sweep.is_some_and(|w| a.sweeps.of(r) != w) {
                 continue;
             }
-            for p in f.points.iter().filter(|p| &Shape::of(p) == target) {
+            let of_shape = |j: &usize| a.point_shape[i][*j] as usize == shape;
+            for p in (0..f.points.len()).filter(of_shape).map(|j| &f.points[j]) {
                 c.points += 1;
                 c.valid += usize::from(p.valid());
                 c.candidates += usize::from(p.candidate);
