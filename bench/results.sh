@@ -58,11 +58,13 @@ echo "report: $marks points drawn, $(wc -c < "$tmp/report.html") bytes"
 # Turns: python, ours, ours + manifest, report, RUNS times; each "seconds max_rss_kib" per file.
 # CPU time (user + system) too: on a machine shared with other work, wall time also measures
 # the neighbours.
+# Each run starts after a sync: the previous run's written files (the manifest is 88 MB for
+# N = 10,000) are not still being flushed to disk while the next one writes and syncs its own.
 for i in $(seq "$runs"); do
-  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.python.$i" "${python[@]}"
-  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.ours.$i" "${ours[@]}" > /dev/null 2>&1
-  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.manifest.$i" "${with_manifest[@]}" > /dev/null 2>&1
-  /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.report.$i" "${report[@]}" > /dev/null 2>&1
+  sync; /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.python.$i" "${python[@]}"
+  sync; /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.ours.$i" "${ours[@]}" > /dev/null 2>&1
+  sync; /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.manifest.$i" "${with_manifest[@]}" > /dev/null 2>&1
+  sync; /usr/bin/time -f '%e %M %U %S' -o "$tmp/t.report.$i" "${report[@]}" > /dev/null 2>&1
 done
 # median NAME: "median_wall_s max_rss_kib median_cpu_s"
 median() {
