@@ -14,13 +14,17 @@
 //!   option is given again.
 //!
 //! Layout, under `<sweep dir>/.sweep/` (append-only JSON Lines, one small `write` per line,
-//! so a process killed at any point leaves whole lines; a torn last line from a machine crash
-//! is ignored):
+//! so a process killed at any point leaves whole lines). A line cut short (a full disk, a
+//! crash of the machine mid-write) is never glued to: the writer that opens the file next,
+//! under its lock, sets the partial line aside into `<file>.damaged` (said on stderr) and
+//! appends after the last whole line. A line of the journal that cannot be read is set
+//! aside the same way, and the sweep's jobs are then also looked up in Slurm by their tag
+//! (see sweep-submit's judge): a damaged journal is never the cause of a second job.
 //!
 //! | file | holds |
 //! |---|---|
 //! | `numbers.jsonl` | `{"id":…,"index":N}`: the number given to each combination |
-//! | `submissions.jsonl` | one line per `sbatch` that created a job ([`Journal`], read back as [`Submission`]s; a later line for the same `job_id` adds its `--retries` follow-ups) |
+//! | `submissions.jsonl` | one line per `sbatch` that created a job, with everything its record had ([`Journal`], read back as [`Submission`]s; a later line for the same `job_id` adds its `--retries` follow-ups) |
 //! | `options/<hash>.json` | the job options a submission used, by content hash |
 //! | `names.lock`, `submit.lock` | advisory locks (see [`lock`]) |
 
@@ -146,50 +150,123 @@ pub fn lock(sweep_dir: &Path, kind: LockKind) -> Result<Lock> {
 
 // ------------------------------------------------------------------------------- JSON Lines
 
-/// Reads every whole line of `path` as a `T`. A missing file is empty. A last line without
-/// its newline was cut short by a crash of the machine mid-write: it is skipped (the write it
-/// belonged to never completed, so nothing depended on it). Any other bad line is an error
-/// naming the file and line: the state is not guessed at.
-fn read_lines<T: serde::de::DeserializeOwned>(path: &Path, mut each: impl FnMut(T)) -> Result<()> {
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("failed to open {}", path.display())),
-    };
-    let mut reader = BufReader::new(file);
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .with_context(|| format!("failed to read {}", path.display()))?;
-        if read == 0 {
-            return Ok(());
+/// What reading a state file found that was not a whole, readable line.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Damage {
+    /// The last line, cut short (no newline): a write that never completed.
+    pub torn: Option<String>,
+    /// Whole lines that are not what the file holds, with their line numbers (1-based).
+    pub bad: Vec<(usize, String)>,
+}
+
+impl Damage {
+    /// True when the file held nothing but whole, readable lines.
+    pub fn is_empty(&self) -> bool {
+        self.torn.is_none() && self.bad.is_empty()
+    }
+
+    /// `line 5 (cut short)`, `lines 2, 7`: where the damage is, for messages.
+    fn lines(&self, total: usize) -> String {
+        let mut at: Vec<String> = self.bad.iter().map(|(n, _)| n.to_string()).collect();
+        if self.torn.is_some() {
+            at.push(format!("{} (cut short)", total));
         }
-        n += 1;
-        if !line.ends_with('\n') {
-            return Ok(()); // torn last line: see above
+        match at.len() {
+            1 => format!("line {}", at[0]),
+            _ => format!("lines {}", at.join(", ")),
         }
-        if line.trim().is_empty() {
-            continue;
-        }
-        let value = serde_json::from_str(&line).with_context(|| {
-            format!(
-                "{}:{n}: damaged sweep state (move the file away to start this sweep's state afresh)",
-                path.display()
-            )
-        })?;
-        each(value);
     }
 }
 
+/// Reads every whole line of `path` as a `T`; a missing file is empty. A last line without
+/// its newline (a write cut short) and any line that is not a `T` are returned as [`Damage`],
+/// never guessed at, and never the reason the rest is not read.
+fn read_lines<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    mut each: impl FnMut(T),
+) -> Result<(Damage, usize)> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Damage::default(), 0)),
+        Err(e) => return Err(e).with_context(|| format!("failed to open {}", path.display())),
+    };
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut n = 0;
+    let mut damage = Damage::default();
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("failed to read {}", path.display()))?;
+        if read == 0 {
+            return Ok((damage, n));
+        }
+        n += 1;
+        let text = String::from_utf8_lossy(&line).into_owned();
+        if !line.ends_with(b"\n") {
+            damage.torn = Some(text);
+            return Ok((damage, n));
+        }
+        if text.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_slice(&line) {
+            Ok(value) => each(value),
+            Err(_) => damage.bad.push((n, text.trim_end_matches('\n').to_string())),
+        }
+    }
+}
+
+/// Sets the damaged lines of `path` aside (appended to `<path>.damaged`, as they were) and
+/// rewrites `path` (atomically) with its whole, readable lines only; says so on stderr. Run
+/// under the file's lock, before the first line is appended: nothing is ever glued to a
+/// partial line. `what` says what the damage means for the sweep.
+fn set_aside(path: &Path, damage: &Damage, total: usize, what: &str) -> Result<()> {
+    let text = fs::read(path).with_context(|| format!("failed to read {}", path.display()))?;
+    let bad: BTreeSet<usize> = damage.bad.iter().map(|(n, _)| *n).collect();
+    let mut kept: Vec<u8> = Vec::with_capacity(text.len());
+    let mut aside: Vec<u8> = Vec::new();
+    for (i, line) in text.split_inclusive(|&b| b == b'\n').enumerate() {
+        let whole = line.ends_with(b"\n");
+        if whole && !bad.contains(&(i + 1)) {
+            kept.extend_from_slice(line);
+        } else {
+            aside.extend_from_slice(line);
+            if !whole {
+                aside.push(b'\n');
+            }
+        }
+    }
+    let side = PathBuf::from(format!("{}.damaged", path.display()));
+    let mut f = open_append(&side)?;
+    f.write_all(&aside)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("failed to write {}", side.display()))?;
+    crate::fsutil::write_atomic(path, &kept)?;
+    crate::cli::warn(format_args!(
+        "warning: {}: {} damaged, set aside in {}; {what}",
+        path.display(),
+        damage.lines(total),
+        side.display()
+    ));
+    Ok(())
+}
+
 /// Appends one JSON line with a single `write` (so a killed process never leaves half a line).
+/// A write that fails part way (a full disk) is undone: the file is cut back to where it
+/// was, so the next line never lands on a partial one.
 fn append_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<()> {
     let mut buf = serde_json::to_vec(value)?;
     buf.push(b'\n');
-    file.write_all(&buf)
-        .with_context(|| format!("failed to write {}", path.display()))
+    let before = file.metadata().map(|m| m.len()).ok();
+    file.write_all(&buf).map_err(|e| {
+        if let Some(len) = before {
+            let _ = file.set_len(len);
+        }
+        e
+    })
+    .with_context(|| format!("failed to write {}", path.display()))
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -218,17 +295,34 @@ pub struct Numbers {
 }
 
 impl Numbers {
-    /// The numbers given so far in `sweep_dir` (none for a new directory).
+    /// The numbers given so far in `sweep_dir` (none for a new directory). Hold the
+    /// [`LockKind::Names`] lock: a line cut short is set aside here, before anything is
+    /// appended. A whole line that cannot be read is an error naming it (a number lost could
+    /// be given to another combination, whose files would then share its names).
     pub fn load(sweep_dir: &Path) -> Result<Numbers> {
         let path = state_dir(sweep_dir).join("numbers.jsonl");
         let mut by_id = BTreeMap::new();
         let mut used = BTreeSet::new();
-        read_lines(&path, |l: NumberLine| {
+        let (damage, total) = read_lines(&path, |l: NumberLine| {
             // First number given wins: a later line for the same id can only come from a
             // hand edit, and the files on disk were named by the first.
             by_id.entry(l.id).or_insert(l.index);
             used.insert(l.index);
         })?;
+        if let Some((n, _)) = damage.bad.first() {
+            bail!(
+                "{}:{n}: damaged sweep state: this line should give a combination its number; fix or delete it (a number lost may be given to another combination, whose config and job script would then take its file names)",
+                path.display()
+            );
+        }
+        if damage.torn.is_some() {
+            set_aside(
+                &path,
+                &damage,
+                total,
+                "the number it was giving was never used (its write did not complete)",
+            )?;
+        }
         Ok(Numbers {
             path,
             by_id,
@@ -320,6 +414,12 @@ struct Line {
     log_dir: String,
     /// Hash of the job options (`options/<hash>.json`).
     options: String,
+    /// GPUs per node it asked for (lines written before this field have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gpus_per_node: Option<u64>,
+    /// The exact `sbatch` command line (lines written before this field have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sbatch_command: Option<Vec<String>>,
 }
 
 impl Line {
@@ -340,6 +440,8 @@ impl Line {
             job_script: text(&s.job_script),
             log_dir: text(&s.log_dir),
             options: text(&s.options),
+            gpus_per_node: s.gpus_per_node,
+            sbatch_command: s.sbatch_command.clone(),
         }
     }
 
@@ -354,6 +456,8 @@ impl Line {
             job_script: known(self.job_script),
             log_dir: known(self.log_dir),
             options: known(self.options),
+            gpus_per_node: self.gpus_per_node,
+            sbatch_command: self.sbatch_command,
             ..Submission::of_job(self.job_id)
         };
         (self.id, s)
@@ -365,18 +469,41 @@ impl Line {
 pub struct Submissions {
     /// Per id, in the order they were made; one entry per job (the last line for a job wins).
     pub by_id: BTreeMap<String, Vec<Submission>>,
+    /// What could not be read (lines left out). A whole line that could not be read may
+    /// have named a job: the journal is then incomplete.
+    pub damage: Damage,
 }
 
 impl Submissions {
-    /// Every submission recorded in `sweep_dir` (none for a new directory).
+    /// Every submission recorded in `sweep_dir` (none for a new directory), read without
+    /// changing anything: damaged lines are left out and said on stderr.
     pub fn load(sweep_dir: &Path) -> Result<Submissions> {
+        let (subs, total) = Submissions::read(sweep_dir)?;
+        if !subs.damage.is_empty() {
+            crate::cli::warn(format_args!(
+                "warning: {}: {} damaged (left out; the next sweep-submit into the sweep sets it aside)",
+                submissions_path(sweep_dir).display(),
+                subs.damage.lines(total)
+            ));
+        }
+        Ok(subs)
+    }
+
+    /// The journal's submissions and its damage, and how many lines it has.
+    fn read(sweep_dir: &Path) -> Result<(Submissions, usize)> {
         let path = submissions_path(sweep_dir);
         let mut subs = Submissions::default();
-        read_lines(&path, |l: Line| {
+        let (damage, total) = read_lines(&path, |l: Line| {
             let (id, s) = l.into_submission();
             subs.add(id, s);
         })?;
-        Ok(subs)
+        subs.damage = damage;
+        Ok((subs, total))
+    }
+
+    /// True when some whole line could not be read: a job it named may be missing.
+    pub fn incomplete(&self) -> bool {
+        !self.damage.bad.is_empty()
     }
 
     /// Adds (or, for a job already there, replaces) a submission of combination `id`.
@@ -450,11 +577,22 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Reads the journal of `sweep_dir` (none yet for a new directory).
+    /// Reads the journal of `sweep_dir` (none yet for a new directory). Hold the
+    /// [`LockKind::Submit`] lock: damaged lines are set aside here (in
+    /// `submissions.jsonl.damaged`, said on stderr), before anything is appended;
+    /// [`Submissions::incomplete`] then says the journal may lack a job.
     pub fn open(sweep_dir: &Path) -> Result<Journal> {
+        let (subs, total) = Submissions::read(sweep_dir)?;
+        if !subs.damage.is_empty() {
+            let what = match subs.incomplete() {
+                true => "the jobs a damaged line named are looked up in Slurm by their tag",
+                false => "its job was never released (its write did not complete): a held job nothing names is cancelled",
+            };
+            set_aside(&submissions_path(sweep_dir), &subs.damage, total, what)?;
+        }
         Ok(Journal {
             dir: sweep_dir.to_path_buf(),
-            subs: Submissions::load(sweep_dir)?,
+            subs,
             file: None,
         })
     }
@@ -561,19 +699,66 @@ mod tests {
     }
 
     #[test]
-    fn a_torn_last_line_is_ignored_and_a_damaged_one_is_an_error() {
+    fn a_torn_last_line_is_set_aside_and_never_glued_to() {
         let d = tmp("torn");
         fs::create_dir_all(state_dir(&d)).unwrap();
         let p = state_dir(&d).join("numbers.jsonl");
         fs::write(&p, "{\"id\":\"a\",\"index\":0}\n{\"id\":\"b\",\"ind").unwrap();
-        let n = Numbers::load(&d).unwrap();
+        let mut n = Numbers::load(&d).unwrap();
         assert_eq!((n.get("a"), n.get("b")), (Some(0), None));
+        assert_eq!(n.number("c", 1).unwrap(), 1);
+        assert_eq!(
+            fs::read_to_string(&p).unwrap(),
+            "{\"id\":\"a\",\"index\":0}\n{\"id\":\"c\",\"index\":1}\n"
+        );
+        assert_eq!(
+            fs::read_to_string(state_dir(&d).join("numbers.jsonl.damaged")).unwrap(),
+            "{\"id\":\"b\",\"ind\n"
+        );
+        assert_eq!(Numbers::load(&d).unwrap().len(), 2);
         fs::write(&p, "{\"id\":\"a\",\"index\":0}\nnot json\n").unwrap();
         let err = format!("{:#}", Numbers::load(&d).err().unwrap());
         assert!(
             err.contains("numbers.jsonl:2: damaged sweep state"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_damaged_journal_is_read_past_the_damage_and_repaired_by_the_next_writer() {
+        let d = tmp("damaged");
+        let mut j = Journal::open(&d).unwrap();
+        for (id, job) in [("a", "10"), ("b", "11"), ("c", "12")] {
+            let s = Submission {
+                tag: Some(format!("sweep:k:{id}:0")),
+                ..Submission::of_job(job)
+            };
+            j.append(id, 0, &s).unwrap();
+        }
+        drop(j);
+        let p = submissions_path(&d);
+        let text = fs::read_to_string(&p).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // Line 2 overwritten by junk, then a write cut short.
+        fs::write(&p, format!("{}\ngarbage\n{}\n{{\"at\":\"20", lines[0], lines[2])).unwrap();
+        let read = Submissions::load(&d).unwrap();
+        assert_eq!(read.by_id.keys().collect::<Vec<_>>(), ["a", "c"]);
+        assert!(read.incomplete());
+        assert_eq!(read.damage.bad, [(2, "garbage".to_string())]);
+        assert!(read.damage.torn.is_some());
+        // Reading changed nothing; the next writer sets the damage aside, then appends.
+        assert!(!state_dir(&d).join("submissions.jsonl.damaged").exists());
+        let mut j = Journal::open(&d).unwrap();
+        assert!(j.submissions().incomplete());
+        j.append("d", 0, &Submission::of_job("13")).unwrap();
+        let now = fs::read_to_string(&p).unwrap();
+        assert_eq!(now.lines().count(), 3);
+        assert!(now.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{now}");
+        let aside = fs::read_to_string(state_dir(&d).join("submissions.jsonl.damaged")).unwrap();
+        assert_eq!(aside, "garbage\n{\"at\":\"20\n");
+        let again = Submissions::load(&d).unwrap();
+        assert!(again.damage.is_empty());
+        assert_eq!(again.by_id.len(), 3);
     }
 
     #[test]
