@@ -60,6 +60,9 @@ pub struct Options {
     pub reconcile_since: Option<String>,
     /// Slurm unreachable: write the output without states (a warning) instead of failing.
     pub allow_missing_status: bool,
+    /// `--trust-job-ids`: records without a tag take the state of, and cancel, whatever job
+    /// their job IDs name (Slurm cannot say whose it is).
+    pub trust_job_ids: bool,
     /// The Slurm commands and their deadline.
     pub slurm: Slurm,
     /// `--results` and its companions, when asked for.
@@ -208,7 +211,7 @@ fn act(
     let code = match &opts.action {
         Action::Merge => return Ok(ExitCode::SUCCESS),
         Action::Cancel { timeout } => {
-            let cancelled = cancel::run(&opts.slurm, records, *timeout);
+            let cancelled = cancel::run(&opts.slurm, records, *timeout, opts.trust_job_ids);
             tolerate(opts, cancelled, ExitCode::FAILURE)?
         }
         Action::Wait(wait_opts) => {
@@ -217,12 +220,13 @@ fn act(
                 Some(t) => write_file(opts, t, r, stamps, &|_| None),
                 None => Ok(()),
             };
-            let waited = wait::run(&opts.slurm, records, wait_opts, update);
+            let waited = wait::run(&opts.slurm, records, wait_opts, opts.trust_job_ids, update);
             tolerate(opts, waited, ExitCode::FAILURE)?
         }
         Action::Status => {
-            let refreshed = status::refresh(&opts.slurm, records, status::Scope::All)
-                .map(|r| status::note_unknowable(r.unknowable));
+            let refreshed =
+                status::refresh(&opts.slurm, records, status::Scope::All, opts.trust_job_ids)
+                    .map(|r| r.note());
             tolerate(opts, refreshed, ())?;
             ExitCode::SUCCESS
         }

@@ -125,6 +125,12 @@ struct Args {
     /// stderr), instead of failing without writing.
     #[arg(long)]
     allow_missing_status: bool,
+    /// Take the job IDs of records without a tag (the seed's manifest, a job_id set by hand)
+    /// as theirs for --status, --wait and --cancel. Without it such jobs are not asked
+    /// about: Slurm cannot say whose job an ID names, and IDs are reused. A job whose
+    /// comment is not its record's tag is never taken.
+    #[arg(long)]
+    trust_job_ids: bool,
     #[command(flatten)]
     slurm_args: args::SlurmArgs,
     #[command(flatten)]
@@ -187,6 +193,7 @@ impl Args {
             reconcile_since: self.reconcile.then_some(self.since),
             sweep_dir: sweep_dir.transpose()?,
             allow_missing_status: self.allow_missing_status,
+            trust_job_ids: self.trust_job_ids,
             slurm,
             results,
         })

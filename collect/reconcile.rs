@@ -19,15 +19,14 @@
 
 use crate::merge;
 use anyhow::Result;
-use chrono::NaiveDateTime;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use sweep::cli::warn;
 use sweep::record::{JobStatus, SubmitStatus};
-use sweep::slurm::{parse_time, Slurm};
+use sweep::slurm::Slurm;
 use sweep::state::Submissions;
 use sweep::tag::{self, Tag};
-use sweep::{JobState, Record, Submission, Timestamp};
+use sweep::{JobState, Record, Submission};
 
 /// A tagged job found in Slurm, or a submission found in a journal.
 struct Found {
@@ -191,66 +190,36 @@ fn mentioned(records: &[Record]) -> BTreeSet<String> {
 
 /// The user's jobs with one of our tags: squeue (live and recently ended), then sacct (older).
 fn tagged_jobs(slurm: &Slurm, since: &str) -> Result<BTreeMap<String, Found>> {
-    let mut found = BTreeMap::new();
-    for job in slurm.tagged_jobs()? {
+    let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    let live = slurm.tagged_jobs()?;
+    let older = match slurm.tagged_in_accounting(since)? {
+        Some(jobs) => jobs,
+        None => {
+            warn("note: --reconcile: Slurm accounting is disabled; only jobs squeue still lists were searched");
+            Vec::new()
+        }
+    };
+    // squeue first: its state is the live one; accounting fills what it left unknown.
+    for job in live.iter().chain(&older) {
         let dependency = job.dependency.as_deref().unwrap_or_default();
-        let f = add_tagged(&mut found, &job.job_id, job.submitted, job.tag, dependency);
-        f.submission.state = Some(job.state);
-        f.submission.job_name = Some(job.name).filter(|n| !n.is_empty());
-    }
-    let fields = "JobID,Submit,State,JobName,Comment,SubmitLine";
-    let args = ["-n", "-X", "-P", "-S", since, "-o", fields].map(String::from);
-    match slurm.call(&slurm.sacct, &args) {
-        Ok(text) => {
-            for line in text.lines() {
-                // sacct keeps comments only with AccountingStoreFlags=job_comment, so the tag
-                // is also looked for in the sbatch command line, which sacct always keeps.
-                if let [id, submit, state, name, comment, command] =
-                    line.splitn(6, '|').collect::<Vec<_>>()[..]
-                {
-                    if let Some(tag) = tag::parse(comment).or_else(|| tag_in_command(command)) {
-                        let f = add_tagged(&mut found, id, parse_time(submit), tag, command);
-                        let s = &mut f.submission;
-                        if s.state.is_none() {
-                            s.state = Some(JobState::from_slurm(state));
-                        }
-                        if s.job_name.is_none() {
-                            s.job_name = Some(name.trim().to_string()).filter(|n| !n.is_empty());
-                        }
-                    }
-                }
+        let seen = Submission::from_tagged(job);
+        match found.get_mut(&job.job_id) {
+            Some(f) => {
+                f.after = f.after.take().or_else(|| after_not_ok(dependency));
+                f.submission.absorb(seen);
+            }
+            None => {
+                let f = Found {
+                    tag: job.tag.clone(),
+                    after: after_not_ok(dependency),
+                    journaled: false,
+                    submission: seen,
+                };
+                found.insert(job.job_id.clone(), f);
             }
         }
-        Err(e) if e.0.contains("accounting storage is disabled") => {
-            warn("note: --reconcile: Slurm accounting is disabled; only jobs squeue still lists were searched");
-        }
-        Err(e) => return Err(e.into()),
     }
     Ok(found)
-}
-
-/// Records a tagged job; a second sighting fills what the first left unknown.
-fn add_tagged<'a>(
-    found: &'a mut BTreeMap<String, Found>,
-    id: &str,
-    submitted: Option<NaiveDateTime>,
-    tag: Tag,
-    dependency: &str,
-) -> &'a mut Found {
-    let after = after_not_ok(dependency);
-    let f = found.entry(id.trim().to_string()).or_insert_with(|| Found {
-        tag,
-        after: None,
-        journaled: false,
-        submission: Submission {
-            submitted_at: submitted.and_then(Timestamp::from_slurm),
-            ..Submission::of_job(id.trim())
-        },
-    });
-    if f.after.is_none() {
-        f.after = after;
-    }
-    f
 }
 
 /// The job ID in `afternotok:ID` (squeue's `afternotok:123(unfulfilled)`, or sbatch's
@@ -259,20 +228,6 @@ fn after_not_ok(text: &str) -> Option<String> {
     let rest = &text[text.find("afternotok:")? + "afternotok:".len()..];
     let id: String = rest.chars().take_while(char::is_ascii_digit).collect();
     Some(id).filter(|id| !id.is_empty())
-}
-
-/// The tag in `sbatch ... --comment=TAG ...` or `--comment TAG`.
-fn tag_in_command(line: &str) -> Option<Tag> {
-    let mut words = line.split_whitespace();
-    while let Some(w) = words.next() {
-        let value = match w.strip_prefix("--comment") {
-            Some("") => words.next()?,
-            Some(rest) => rest.strip_prefix('=')?,
-            None => continue,
-        };
-        return tag::parse(value.trim_matches(['\'', '"']));
-    }
-    None
 }
 
 /// The combination's record as a submission of the found job.
@@ -355,21 +310,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_and_dependencies_are_read_from_slurm_text() {
+    fn dependencies_are_read_from_slurm_text() {
         let line =
             "sbatch --parsable --comment=sweep:k-1a2b3c4d:abc:3 --dependency=afternotok:41 job.sh";
-        let t = tag_in_command(line).unwrap();
-        assert_eq!(
-            (t.sweep_key.as_str(), t.id.as_str(), t.index),
-            ("k-1a2b3c4d", "abc", 3)
-        );
-        assert_eq!(
-            tag_in_command("sbatch --comment 'sweep:k:x:1' s.sh")
-                .unwrap()
-                .id,
-            "x"
-        );
-        assert!(tag_in_command("sbatch --comment=hello s.sh").is_none());
         assert_eq!(after_not_ok(line).as_deref(), Some("41"));
         assert_eq!(
             after_not_ok("afternotok:123(unfulfilled)").as_deref(),

@@ -4,10 +4,17 @@
 //! `--retries` follow-up that took over (then `state_job_id` names it). `retry_states` has
 //! every follow-up's own state. A final state already recorded is kept when Slurm no longer
 //! knows the job (purged from squeue, accounting disabled).
+//!
+//! A state is taken only from a job that carries the record's tag ([`Record::own_tag`];
+//! [`sweep::slurm::Seen`]): an ID that Slurm now shows on another job (IDs restart when a
+//! controller's state is rebuilt, and wrap) is someone else's job, said once on stderr, and
+//! the record keeps what it knew. A record without a tag gets no state from Slurm unless the
+//! user trusts its job IDs (`--trust-job-ids`).
 
 use anyhow::Result;
+use std::collections::BTreeSet;
 use sweep::record::JobStatus;
-use sweep::slurm::{Answers, JobInfo, JobRef, Slurm};
+use sweep::slurm::{Answers, JobInfo, JobRef, Seen, Slurm};
 use sweep::{JobState, Record};
 
 /// Which combinations a lookup asks about.
@@ -41,16 +48,12 @@ fn loose_ends(r: &Record) -> bool {
     no_exit_code || r.status.retry_states.iter().any(|s| !s.is_final())
 }
 
-/// The jobs of the combinations in `scope`.
+/// The jobs of the combinations in `scope`, each with the tag it must carry.
 fn jobs_of(records: &[Record], scope: Scope) -> Vec<JobRef> {
     let mut jobs = Vec::new();
     for r in records.iter().filter(|r| scope.wants(r)) {
-        let mut push = |id: &str| {
-            jobs.push(JobRef {
-                cluster: r.cluster.clone(),
-                job_id: id.to_string(),
-            })
-        };
+        let tag = r.own_tag();
+        let mut push = |id: &str| jobs.push(JobRef::new(r.cluster.as_deref(), id, tag.as_deref()));
         r.job_id.iter().for_each(|id| push(id));
         r.retry_job_ids.iter().for_each(|id| push(id));
         if scope == Scope::All {
@@ -66,11 +69,25 @@ pub fn settled(r: &Record) -> bool {
 }
 
 /// What one refresh learnt besides the states.
+#[derive(Default)]
 pub struct Refreshed {
     /// Jobs whose state is UNKNOWN because accounting is disabled.
     pub unknowable: usize,
     /// sacct said accounting is disabled.
     pub accounting_disabled: bool,
+    /// Job IDs the records name that Slurm shows on another job: `ID (comment ...)`.
+    pub foreign: BTreeSet<String>,
+    /// Job IDs of records without a tag, not asked about (no `--trust-job-ids`).
+    pub untagged: BTreeSet<String>,
+}
+
+impl Refreshed {
+    /// Says on stderr, once, what could not be known and why: jobs Slurm no longer knows
+    /// with accounting disabled, IDs that name someone else's job now, records without a tag.
+    pub fn note(&self) {
+        note_unknowable(self.unknowable);
+        note_not_ours(&self.foreign, &self.untagged);
+    }
 }
 
 /// A note on stderr when some jobs' states cannot be known.
@@ -82,24 +99,77 @@ pub fn note_unknowable(n: usize) {
     }
 }
 
-/// Looks up the states of the jobs in `scope` and puts them into the records.
-pub fn refresh(slurm: &Slurm, records: &mut [Record], scope: Scope) -> Result<Refreshed> {
-    let answers = slurm.lookup(&jobs_of(records, scope))?;
-    let mut unknowable = 0;
-    for r in records.iter_mut().filter(|r| scope.wants(r)) {
-        unknowable += apply(r, &answers);
+/// Notes on stderr for job IDs that were not used: IDs Slurm shows on someone else's job,
+/// and IDs of records without a tag.
+pub fn note_not_ours(foreign: &BTreeSet<String>, untagged: &BTreeSet<String>) {
+    if !foreign.is_empty() {
+        sweep::cli::warn(format_args!(
+            "note: {} job ID(s) the records name belong to other jobs in Slurm now (IDs are reused after a controller's state is rebuilt, and wrap): not used, left alone: {}",
+            foreign.len(),
+            list(foreign)
+        ));
     }
-    Ok(Refreshed {
-        unknowable,
-        accounting_disabled: answers.accounting_disabled,
-    })
+    if !untagged.is_empty() {
+        sweep::cli::warn(format_args!(
+            "note: {} job ID(s) come from records without a tag (straight from sweep-expand, set by hand, or the seed's manifest): Slurm cannot say they are this sweep's, so they were not used (--trust-job-ids takes them as they are): {}",
+            untagged.len(),
+            list(untagged)
+        ));
+    }
 }
 
-/// Sets one record's status from the answers; returns 1 when its state could not be known
-/// because accounting is disabled.
-fn apply(r: &mut Record, answers: &Answers) -> usize {
+/// `a, b, c` (the first 20, then how many more).
+fn list(items: &BTreeSet<String>) -> String {
+    let mut shown: Vec<String> = items.iter().take(20).cloned().collect();
+    if items.len() > 20 {
+        shown.push(format!("... ({} more)", items.len() - 20));
+    }
+    shown.join(", ")
+}
+
+/// Looks up the states of the jobs in `scope` and puts them into the records; `trusted`
+/// (`--trust-job-ids`): a record without a tag takes the state of whatever job its ID names.
+pub fn refresh(
+    slurm: &Slurm,
+    records: &mut [Record],
+    scope: Scope,
+    trusted: bool,
+) -> Result<Refreshed> {
+    let answers = slurm.lookup(&jobs_of(records, scope))?;
+    let mut done = Refreshed {
+        accounting_disabled: answers.accounting_disabled,
+        ..Refreshed::default()
+    };
+    for r in records.iter_mut().filter(|r| scope.wants(r)) {
+        apply(r, &answers, trusted, &mut done);
+    }
+    Ok(done)
+}
+
+/// Sets one record's status from the answers, counting in `done` what could not be known.
+fn apply(r: &mut Record, answers: &Answers, trusted: bool, done: &mut Refreshed) {
     let job_id = r.job_id.clone().unwrap_or_default();
-    let lookup = |id: &str| answer(r, id, answers);
+    let tag = r.own_tag();
+    let mut not_ours: Option<String> = None;
+    let mut lookup = |id: &str| -> Option<JobInfo> {
+        let seen = answers.of(&JobRef::new(r.cluster.as_deref(), id, tag.as_deref()));
+        match seen {
+            Seen::Foreign(info) => {
+                done.foreign.insert(info.as_foreign(id));
+                not_ours.get_or_insert(format!(
+                    "job {id} now names another job in Slurm (its ID was reused: a rebuilt controller, or IDs that wrapped): this job's state cannot be known"
+                ));
+            }
+            Seen::Unchecked(_) if !trusted => {
+                done.untagged.insert(id.to_string());
+                not_ours.get_or_insert(format!(
+                    "the record has no tag: Slurm cannot say job {id} is this combination's (--trust-job-ids takes it as it is)"
+                ));
+            }
+            _ => {}
+        }
+        seen.info(trusted).cloned()
+    };
     let chain: Vec<String> = std::iter::once(job_id.clone())
         .chain(r.retry_job_ids.iter().cloned())
         .collect();
@@ -109,14 +179,21 @@ fn apply(r: &mut Record, answers: &Answers) -> usize {
         .iter()
         .map(|i| i.as_ref().map_or(JobState::Unknown, |i| i.state.clone()))
         .collect();
-    let mut unknowable = 0;
     let new = match &infos[current] {
         Some(info) => status_of(info),
         None if settled(r) && current == 0 => r.status.clone(),
-        None => {
-            unknowable = usize::from(answers.accounting_disabled);
-            unknown(answers.accounting_disabled)
-        }
+        None => match not_ours.take() {
+            Some(why) => JobStatus {
+                state: Some(JobState::Unknown),
+                state_reason: Some(why),
+                state_source: Some("none".to_string()),
+                ..JobStatus::default()
+            },
+            None => {
+                done.unknowable += usize::from(answers.accounting_disabled);
+                unknown(answers.accounting_disabled)
+            }
+        },
     };
     let state_job_id = Some(chain[current].clone()).filter(|id| *id != job_id);
     // A failure read earlier stays while it describes the same end of the same job (the
@@ -130,33 +207,10 @@ fn apply(r: &mut Record, answers: &Answers) -> usize {
         ..new
     };
     for h in r.history.iter_mut() {
-        if let Some(info) = answer_for(&r.cluster, &r.tag, &h.job_id, answers) {
-            h.state = Some(info.state);
+        let job = JobRef::new(r.cluster.as_deref(), &h.job_id, tag.as_deref());
+        if let Some(info) = answers.of(&job).info(trusted) {
+            h.state = Some(info.state.clone());
         }
-    }
-    unknowable
-}
-
-fn answer(r: &Record, id: &str, answers: &Answers) -> Option<JobInfo> {
-    answer_for(&r.cluster, &r.tag, id, answers)
-}
-
-/// Slurm's answer for one job, unless its comment shows the ID now belongs to another job
-/// (job IDs restart when a cluster is rebuilt).
-fn answer_for(
-    cluster: &Option<String>,
-    tag: &Option<String>,
-    id: &str,
-    answers: &Answers,
-) -> Option<JobInfo> {
-    let key = JobRef {
-        cluster: cluster.clone(),
-        job_id: id.to_string(),
-    };
-    let info = answers.jobs.get(&key)?;
-    match (&info.comment, tag) {
-        (Some(comment), Some(tag)) if comment != tag => None,
-        _ => Some(info.clone()),
     }
 }
 

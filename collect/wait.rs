@@ -11,7 +11,7 @@
 
 use crate::status::{self, Scope};
 use anyhow::Result;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use sweep::slurm::{Slurm, Unreachable};
@@ -38,6 +38,7 @@ pub fn run(
     slurm: &Slurm,
     records: &mut [Record],
     opts: &Options,
+    trusted: bool,
     mut update: impl FnMut(&[Record]) -> Result<()>,
 ) -> Result<ExitCode> {
     let start = Instant::now();
@@ -46,11 +47,20 @@ pub fn run(
     let mut failures = 0;
     let mut first = true;
     let mut accounting_disabled = false;
+    // Job IDs that are not ours are said once, not at every poll.
+    let (mut foreign, mut untagged) = (BTreeSet::new(), BTreeSet::new());
     loop {
         let scope = if first { Scope::All } else { Scope::Unsettled };
-        match status::refresh(slurm, records, scope) {
+        match status::refresh(slurm, records, scope, trusted) {
             Ok(r) => {
                 status::note_unknowable(r.unknowable);
+                let new_foreign: BTreeSet<String> =
+                    r.foreign.difference(&foreign).cloned().collect();
+                let new_untagged: BTreeSet<String> =
+                    r.untagged.difference(&untagged).cloned().collect();
+                status::note_not_ours(&new_foreign, &new_untagged);
+                foreign.extend(new_foreign);
+                untagged.extend(new_untagged);
                 accounting_disabled = r.accounting_disabled;
                 failures = 0;
                 first = false;
@@ -69,7 +79,7 @@ pub fn run(
             .map(|t| t.as_secs_f64() - start.elapsed().as_secs_f64());
         if !first && records.iter().all(status::settled) {
             let first = opts.first.as_secs_f64();
-            if !accounting_disabled && tie_loose_ends(slurm, records, first, left) {
+            if !accounting_disabled && tie_loose_ends(slurm, records, first, left, trusted) {
                 update(records)?;
             }
             return Ok(progress.summary(records, false));
@@ -85,7 +95,13 @@ pub fn run(
 /// Accounting lags a few seconds behind the end of a job, and only it has exit codes; Slurm
 /// cancels unneeded `--retries` follow-ups a moment after the first attempt completes. Polls
 /// such combinations for up to [`EXIT_CODE_GRACE`] seconds. Best effort; true when polled.
-fn tie_loose_ends(slurm: &Slurm, records: &mut [Record], pause: f64, left: Option<f64>) -> bool {
+fn tie_loose_ends(
+    slurm: &Slurm,
+    records: &mut [Record],
+    pause: f64,
+    left: Option<f64>,
+    trusted: bool,
+) -> bool {
     let pause = pause.min(1.0);
     let grace = left.map_or(EXIT_CODE_GRACE, |l| l.min(EXIT_CODE_GRACE));
     let start = Instant::now();
@@ -94,7 +110,7 @@ fn tie_loose_ends(slurm: &Slurm, records: &mut [Record], pause: f64, left: Optio
         && start.elapsed().as_secs_f64() + pause <= grace
     {
         std::thread::sleep(Duration::from_secs_f64(pause));
-        match status::refresh(slurm, records, Scope::LooseEnds) {
+        match status::refresh(slurm, records, Scope::LooseEnds, trusted) {
             Ok(_) => added = true,
             Err(_) => break,
         }

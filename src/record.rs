@@ -364,6 +364,18 @@ impl Record {
         }
     }
 
+    /// The tag its jobs carry in Slurm: `tag`, else (a record whose tag was lost, or never
+    /// written) the one sweep-submit gives its combination in its `sweep_dir` (every
+    /// submission of a combination in one sweep directory has the same tag); `None` for a
+    /// record that has neither (straight from sweep-expand, or the seed's manifest): Slurm
+    /// cannot then say whether a job is this combination's.
+    pub fn own_tag(&self) -> Option<String> {
+        self.tag.clone().or_else(|| {
+            let dir = self.sweep_dir.as_deref()?;
+            Some(crate::tag::format(&crate::tag::sweep_key(dir), &self.id, self.index))
+        })
+    }
+
     /// Every job the record names: its current job and follow-ups, then each earlier
     /// submission's.
     pub fn every_job(&self) -> impl Iterator<Item = &String> {

@@ -73,6 +73,21 @@ impl Submission {
         }
     }
 
+    /// A job Slurm lists with a sweep tag ([`crate::slurm::Slurm::tagged_jobs`], or
+    /// accounting's [`crate::slurm::Slurm::tagged_in_accounting`]), as a submission: its job,
+    /// the tag it carries, when it was submitted, its name and its state. The one place a
+    /// submission is made from a Slurm row: adopting a sweep's jobs into its journal, and
+    /// `--reconcile`, both go through it.
+    pub fn from_tagged(j: &crate::slurm::TaggedJob) -> Submission {
+        Submission {
+            submitted_at: j.submitted.and_then(Timestamp::from_slurm),
+            state: Some(j.state.clone()),
+            tag: Some(j.tag_text()),
+            job_name: Some(j.name.clone()).filter(|n| !n.is_empty()),
+            ..Submission::of_job(j.job_id.clone())
+        }
+    }
+
     /// Its jobs: `job_id`, then the follow-ups.
     pub fn jobs(&self) -> impl Iterator<Item = &String> {
         std::iter::once(&self.job_id).chain(&self.retry_job_ids)

@@ -1,27 +1,40 @@
 //! Pass 2, judge: what the sweep already has. For each combination, the submissions its
 //! sweep directory's journal (`.sweep/submissions.jsonl`), the record itself and Slurm (by
 //! tag) know of, and their jobs' states; from that, whether the combination is submitted
-//! again.
+//! again. Judging has no side effect: it returns what to do ([`Judged`]), which the run then
+//! does ([`adopt`], releases, cancels), so that a plan can show it first.
 //!
 //! A combination is **not** submitted again when any of its jobs is pending (held or not),
 //! running, or completed (completed only without `--resubmit-completed`), or when Slurm no
-//! longer knows the state of its latest job (purged from squeue, no accounting) and the record
-//! does not say it failed: a second job of a sweep costs GPU-hours, a missing one a re-run.
-//! Failed, cancelled, timed-out and never-submitted combinations are submitted.
+//! longer knows the state of its latest job (purged from squeue, no accounting, or its ID
+//! given to another job) and the record does not say it failed: a second job of a sweep
+//! costs GPU-hours, a missing one a re-run. Failed, cancelled, timed-out and never-submitted
+//! combinations are submitted.
+//!
+//! **A job is ours only if Slurm says it carries our tag.** Every job ID the journal or a
+//! record names is looked up with the tag its submission was made with (the combination's
+//! tag in its sweep directory); an ID that Slurm shows on a job with another comment, or
+//! none, is someone else's job (IDs restart when a controller's state is rebuilt, and wrap
+//! at `MaxJobId`): its state is never used, it is never released, and it is said once.
 //!
 //! Jobs held on their tag that no journal line or record mentions are the ghosts of a stalled
 //! controller (sbatch timed out, the controller created the job later) or of a run killed
 //! between `sbatch` and its journal line: never released, they are cancelled.
+//!
+//! When a sweep's journal may lack jobs ([`crate::sweeps::Dir::rebuild`]: moved away,
+//! deleted, damaged), the sweep's jobs are found in Slurm by their tag, in squeue and in
+//! accounting over `--since`, and those that were released are adopted: written into the
+//! journal and judged like any other, so a lost journal never makes a second job.
 
-use crate::read::{Placed, Spool};
+use crate::read::{DirId, Placed, Spool};
 use crate::sweeps::{Dir, Sweeps};
 use anyhow::{Context, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 use sweep::record::{JobStatus, SubmitStatus};
-use sweep::slurm::{JobRef, Slurm, TaggedJob};
+use sweep::slurm::{Answers, JobRef, Seen, Slurm, TaggedJob};
 use sweep::state::Submissions;
-use sweep::{JobState, Record, Submission, Timestamp};
+use sweep::{JobState, Record, Submission};
 
 /// What happens to one record.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +46,18 @@ pub enum Fate {
     Keep { pos: usize, state: JobState },
 }
 
-/// The judgement of every record of a run.
+/// A job of the sweep found in Slurm by its tag that its journal did not name: to be written
+/// into the journal ([`adopt`]).
+#[derive(Debug, Clone)]
+pub struct Adopted {
+    pub dir: DirId,
+    /// The combination's id and number.
+    pub id: String,
+    pub index: u64,
+    pub submission: Submission,
+}
+
+/// The judgement of every record of a run: what to do, not done yet.
 pub struct Judged {
     /// One per record, in order.
     pub fates: Vec<Fate>,
@@ -44,41 +68,69 @@ pub struct Judged {
     /// Held jobs of these sweeps that no journal line or record names (a stalled
     /// controller's duplicates, a killed run's last job): to cancel.
     pub ghosts: Vec<String>,
+    /// Jobs of sweeps whose journal may lack some, found in Slurm by their tag: to write
+    /// into their journals before anything else.
+    pub adopted: Vec<Adopted>,
+    /// Job IDs the journals or records name that Slurm shows on someone else's job now
+    /// (`12 (comment "x")`): not used, left alone, said once.
+    pub foreign: BTreeSet<String>,
 }
 
 /// Judges every record of `spool`. Slurm is asked (one tag query and the states of the jobs
-/// the journals and records know) only when some directory had a submission or some record
-/// names a job: a fresh sweep's first run, and a dry run, need no Slurm call.
+/// the journals and records know; with a journal that may lack jobs, accounting's tagged jobs
+/// since `since` too) only when some directory had a submission or some record names a job:
+/// a fresh sweep's first run, and a dry run, need no Slurm call.
 pub fn all(
     spool: &Spool,
-    sweeps: &mut Sweeps,
+    sweeps: &Sweeps,
     slurm: Option<&Slurm>,
     resubmit_completed: bool,
+    since: &str,
 ) -> Result<Judged> {
     let mut judged = Judged {
         fates: vec![Fate::Submit; spool.len()],
         release: Vec::new(),
         unknown: 0,
         ghosts: Vec::new(),
+        adopted: Vec::new(),
+        foreign: BTreeSet::new(),
     };
     let Some(slurm) = slurm.filter(|_| needs_slurm(sweeps, &spool.named_jobs)) else {
         return Ok(judged);
     };
-    let snap = Snapshot::take(sweeps, slurm, &spool.named_jobs)?;
+    let snap = Snapshot::take(spool, sweeps, slurm, since)?;
     // Every job the records and journals know (to tell held duplicates apart).
     let mut known: BTreeSet<String> = BTreeSet::new();
     for item in spool.records()? {
         let (i, p) = item?;
-        let dir = &mut sweeps[p.dir];
+        let dir = &sweeps[p.dir];
         known.extend(known_jobs(&p.record, dir.submissions()));
-        adopt_orphans(dir, &p.record, &snap)?;
-        let subs = submissions(&p.record, dir.submissions());
-        known.extend(subs.iter().flat_map(Submission::jobs).cloned());
-        let Some((pos, state)) = decide(&subs, &snap, resubmit_completed) else {
+        let mut subs = submissions(&p.record, dir.submissions());
+        for s in orphans(dir, &p.record, &snap, &subs) {
+            known.extend(s.jobs().cloned());
+            judged.adopted.push(Adopted {
+                dir: p.dir,
+                id: p.record.id.clone(),
+                index: p.record.index,
+                submission: s.clone(),
+            });
+            subs.push(s);
+        }
+        subs.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at));
+        let tag = combination_tag(dir, &p.record);
+        let seen = |s: &Submission, job: &str| snap.seen(s, job, &tag);
+        for s in &subs {
+            for job in s.jobs() {
+                if let Some(foreign) = seen(s, job).foreign {
+                    judged.foreign.insert(foreign);
+                }
+            }
+        }
+        let Some((pos, state)) = decide(&subs, &seen, resubmit_completed) else {
             continue;
         };
         for job in subs[pos].jobs() {
-            if snap.states.get(job).is_some_and(|s| s.held) {
+            if seen(&subs[pos], job).held {
                 judged.release.push(job.clone());
             }
         }
@@ -96,81 +148,158 @@ pub fn all(
     Ok(judged)
 }
 
-/// True when Slurm may hold jobs of these records: some directory had a submission before,
-/// or some record names a job.
+/// Writes the jobs judging adopted into their sweeps' journals, so that this run and the
+/// next know them (before anything is prepared: [`fill`] reads the journals).
+pub fn adopt(judged: &Judged, sweeps: &mut Sweeps) -> Result<()> {
+    for a in &judged.adopted {
+        sweeps[a.dir].journal(&a.id, a.index, &a.submission)?;
+    }
+    if !judged.adopted.is_empty() {
+        let jobs: Vec<&str> = judged
+            .adopted
+            .iter()
+            .map(|a| a.submission.job_id.as_str())
+            .collect();
+        sweep::cli::warn(format_args!(
+            "note: {} job(s) of this sweep found in Slurm by their tag, which its journal did not name, written into it: {}",
+            jobs.len(),
+            jobs.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// True when Slurm may hold jobs of these records: some directory had a submission before
+/// (or may have, its journal gone), or some record names a job.
 fn needs_slurm(sweeps: &Sweeps, named_jobs: &BTreeSet<String>) -> bool {
     sweeps
         .iter()
-        .any(|d| d.submitted_before || !d.submissions().is_empty())
+        .any(|d| d.submitted_before || d.rebuild || !d.submissions().is_empty())
         || !named_jobs.is_empty()
 }
 
-/// What Slurm said about one job.
-struct Seen {
-    state: JobState,
-    /// Pending on a hold: it never ran.
-    held: bool,
+/// The tag of a combination's jobs in its sweep directory: the record's, else the one
+/// sweep-submit gives it there.
+fn combination_tag(dir: &Dir, r: &Record) -> String {
+    r.tag
+        .clone()
+        .unwrap_or_else(|| sweep::tag::format(&dir.key, &r.id, r.index))
 }
 
-/// Jobs of the user that carry a tag of this run's sweeps, and the states of every job the
-/// sweeps know.
+/// The tag job `s` was submitted with: its own, else its combination's.
+fn tag_of<'a>(s: &'a Submission, combination: &'a str) -> &'a str {
+    s.tag.as_deref().unwrap_or(combination)
+}
+
+/// What Slurm says about one job of a submission.
+#[derive(Default)]
+struct JobSeen {
+    /// Its state, when Slurm shows it on a job that carries the submission's tag.
+    state: Option<JobState>,
+    /// Pending on a hold: it never ran.
+    held: bool,
+    /// Slurm shows the ID on someone else's job: how to name it.
+    foreign: Option<String>,
+}
+
+/// Jobs of the user that carry a tag of this run's sweeps (squeue, and accounting when a
+/// journal may lack jobs), and Slurm's answers for every job the sweeps know.
 struct Snapshot {
     tagged: Vec<TaggedJob>,
-    /// Every job asked about.
-    states: BTreeMap<String, Seen>,
+    /// Accounting's tagged jobs (only when some journal may lack jobs).
+    older: Vec<TaggedJob>,
+    answers: Answers,
 }
 
 impl Snapshot {
-    /// One tag query (the user's jobs with their tags, states and reasons), then the states
-    /// of every other job the journals and records know, in batched calls.
-    fn take(sweeps: &Sweeps, slurm: &Slurm, named_jobs: &BTreeSet<String>) -> Result<Snapshot> {
+    /// One tag query (the user's jobs with their tags, states and reasons), accounting's
+    /// tagged jobs since `since` when some journal may lack jobs, then the states of every
+    /// other job the journals and records know, each with the tag it must carry, in batched
+    /// calls.
+    fn take(spool: &Spool, sweeps: &Sweeps, slurm: &Slurm, since: &str) -> Result<Snapshot> {
         let keys = sweeps.keys();
+        let ours = |j: &TaggedJob| keys.contains(&j.tag.sweep_key);
         let tagged: Vec<TaggedJob> = slurm
             .tagged_jobs()
             .context("failed to list this sweep's jobs in Slurm (nothing submitted)")?
             .into_iter()
-            .filter(|j| keys.contains(&j.tag.sweep_key))
+            .filter(ours)
             .collect();
-        let mut states: BTreeMap<String, Seen> = tagged
-            .iter()
-            .map(|j| {
-                let seen = Seen {
-                    state: j.state.clone(),
-                    held: j.held(),
-                };
-                (j.job_id.clone(), seen)
-            })
-            .collect();
-        let journaled = sweeps.journal_jobs();
-        let refs: Vec<JobRef> = named_jobs
-            .iter()
-            .chain(&journaled)
-            .filter(|j| !states.contains_key(*j))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .map(|job_id| JobRef {
-                cluster: None,
-                job_id: job_id.clone(),
-            })
-            .collect();
+        let older: Vec<TaggedJob> = match sweeps.rebuilding() {
+            true => slurm
+                .tagged_in_accounting(since)
+                .context("failed to search Slurm's accounting for this sweep's jobs (nothing submitted)")?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(ours)
+                .collect(),
+            false => Vec::new(),
+        };
+        let mut snap = Snapshot {
+            tagged,
+            older,
+            answers: Answers::default(),
+        };
+        // Every job of every submission the journals and records know, with its tag; those
+        // the tag query listed need no second look.
+        let mut refs: BTreeSet<JobRef> = BTreeSet::new();
+        for item in spool.records()? {
+            let (_, p) = item?;
+            let dir = &sweeps[p.dir];
+            let tag = combination_tag(dir, &p.record);
+            for s in submissions(&p.record, dir.submissions()) {
+                for job in s.jobs() {
+                    let t = tag_of(&s, &tag);
+                    if snap.listed(job, t).is_none() {
+                        refs.insert(JobRef::new(s.cluster.as_deref(), job, Some(t)));
+                    }
+                }
+            }
+        }
         if !refs.is_empty() {
-            let answers = slurm
+            let refs: Vec<JobRef> = refs.into_iter().collect();
+            snap.answers = slurm
                 .lookup(&refs)
                 .context("failed to read the states of this sweep's jobs (nothing submitted)")?;
-            for (job, info) in answers.jobs {
-                let held = info.state == JobState::Pending
+        }
+        Ok(snap)
+    }
+
+    /// The job `job` as the tag queries listed it, carrying `tag`.
+    fn listed(&self, job: &str, tag: &str) -> Option<&TaggedJob> {
+        self.tagged
+            .iter()
+            .chain(&self.older)
+            .find(|j| j.job_id == job && j.tag_text() == tag)
+    }
+
+    /// What Slurm says about job `job` of submission `s` (of a combination whose tag is
+    /// `combination`).
+    fn seen(&self, s: &Submission, job: &str, combination: &str) -> JobSeen {
+        let tag = tag_of(s, combination);
+        if let Some(j) = self.listed(job, tag) {
+            return JobSeen {
+                state: Some(j.state.clone()),
+                held: j.held(),
+                foreign: None,
+            };
+        }
+        match self.answers.of(&JobRef::new(s.cluster.as_deref(), job, Some(tag))) {
+            Seen::Ours(info) => JobSeen {
+                held: info.state == JobState::Pending
                     && info
                         .reason
                         .as_deref()
-                        .is_some_and(|r| r.starts_with("JobHeld"));
-                let seen = Seen {
-                    state: info.state,
-                    held,
-                };
-                states.insert(job.job_id, seen);
-            }
+                        .is_some_and(|r| r.starts_with("JobHeld")),
+                state: Some(info.state.clone()),
+                foreign: None,
+            },
+            Seen::Foreign(info) => JobSeen {
+                foreign: Some(info.as_foreign(job)),
+                ..JobSeen::default()
+            },
+            Seen::Unchecked(_) | Seen::Unknown => JobSeen::default(),
         }
-        Ok(Snapshot { tagged, states })
     }
 }
 
@@ -193,39 +322,51 @@ fn known_jobs(r: &Record, subs: &Submissions) -> Vec<String> {
     jobs
 }
 
-/// In a sweep without a journal: tagged jobs of this combination that the record does not know
-/// and that were released (a held one is a ghost, cancelled): submitted by an earlier version,
-/// or before the directory was made anew. They are written into the journal, so the next run
-/// knows them.
-fn adopt_orphans(dir: &mut Dir, r: &Record, snap: &Snapshot) -> Result<()> {
-    if dir.had_journal {
-        return Ok(());
+/// In a sweep whose journal may lack jobs ([`Dir::rebuild`]): the jobs of this combination
+/// that the tag queries found and that neither the record nor the journal (`subs`) knows, and
+/// that were released (a held one is a ghost, cancelled), as submissions, their `--retries`
+/// follow-ups (queued `afternotok` behind one of them) attached.
+fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<Submission> {
+    if !dir.rebuild {
+        return Vec::new();
     }
-    let known: BTreeSet<String> = known_jobs(r, dir.submissions()).into_iter().collect();
-    for j in &snap.tagged {
-        if j.tag.id != r.id || j.tag.sweep_key != dir.key || known.contains(&j.job_id) {
+    let known: BTreeSet<&String> = subs.iter().flat_map(Submission::jobs).collect();
+    let mut found: Vec<Submission> = Vec::new();
+    let mut follow_ups: Vec<(&TaggedJob, String)> = Vec::new();
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    // squeue's rows first: their state is the live one.
+    for j in snap.tagged.iter().chain(&snap.older) {
+        if j.tag.id != r.id
+            || !dir.keys.contains(&j.tag.sweep_key)
+            || known.contains(&j.job_id)
+            || !seen.insert(j.job_id.as_str())
+        {
             continue;
         }
         // Held, or cancelled while held: a duplicate that never ran, not a submission.
         if j.never_released() {
             continue;
         }
-        // A follow-up of a known job: not a submission of its own.
-        if j.dependency
+        // A follow-up of a job: not a submission of its own.
+        let after = j
+            .dependency
             .as_deref()
-            .is_some_and(|d| d.contains("afternotok"))
-        {
-            continue;
+            .and_then(|d| d.split("afternotok:").nth(1))
+            .map(|d| d.chars().take_while(char::is_ascii_digit).collect::<String>());
+        match after {
+            Some(parent) => follow_ups.push((j, parent)),
+            None => found.push(Submission::from_tagged(j)),
         }
-        let s = Submission {
-            submitted_at: j.submitted.and_then(Timestamp::from_slurm),
-            tag: Some(sweep::tag::format(&j.tag.sweep_key, &j.tag.id, j.tag.index)),
-            job_name: Some(j.name.clone()).filter(|n| !n.is_empty()),
-            ..Submission::of_job(j.job_id.clone())
-        };
-        dir.journal(&r.id, r.index, &s)?;
     }
-    Ok(())
+    // A follow-up waits on the job and every earlier follow-up: it joins the submission
+    // whose chain holds the first job it names.
+    follow_ups.sort_by(|(a, _), (b, _)| (a.job_id.len(), &a.job_id).cmp(&(b.job_id.len(), &b.job_id)));
+    for (j, parent) in follow_ups {
+        if let Some(s) = found.iter_mut().find(|s| s.has_job(&parent)) {
+            s.retry_job_ids.push(j.job_id.clone());
+        }
+    }
+    found
 }
 
 /// The combination's submissions, oldest first: its history, the journal's, then the
@@ -264,13 +405,14 @@ fn submissions(r: &Record, subs: &Submissions) -> Vec<Submission> {
 /// `None`: submit it.
 fn decide(
     subs: &[Submission],
-    snap: &Snapshot,
+    seen: &dyn Fn(&Submission, &str) -> JobSeen,
     resubmit_completed: bool,
 ) -> Option<(usize, JobState)> {
-    // The state of each job: Slurm's, else what the record recorded for the submission.
+    // The state of each job: Slurm's (of a job that carries the submission's tag), else what
+    // the record recorded for the submission.
     let state_of = |s: &Submission, job: &str| -> Option<JobState> {
-        match snap.states.get(job) {
-            Some(seen) => Some(seen.state.clone()),
+        match seen(s, job).state {
+            Some(state) => Some(state),
             None if s.job_id == job => s.state.clone(),
             None => None,
         }

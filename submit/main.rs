@@ -131,6 +131,10 @@ struct Args {
     /// refuses for such a limit waits for room instead of failing
     #[arg(long, value_name = "N|auto")]
     max_queued: Option<sbatch::queue::MaxQueued>,
+    /// How far back Slurm's accounting is searched (sacct --starttime) for a sweep's jobs when
+    /// its journal is missing or damaged: they are adopted, never submitted again
+    #[arg(long, value_name = "TIME", default_value = "now-30days")]
+    since: String,
 }
 
 fn main() -> ExitCode {
@@ -175,6 +179,7 @@ impl Args {
             timeout,
             max_rate: self.max_submit_rate,
             max_queued: self.max_queued,
+            since: self.since,
         })
     }
 }

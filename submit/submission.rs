@@ -49,6 +49,9 @@ pub struct Options {
     pub max_rate: Option<f64>,
     /// Keep at most this many jobs queued, submitting the rest as room frees.
     pub max_queued: Option<MaxQueued>,
+    /// How far back Slurm's accounting is searched for a sweep's jobs when its journal may
+    /// lack some (`sacct --starttime`).
+    pub since: String,
 }
 
 /// Reads, places, judges, prepares and submits every record; exit 1 (with the first failure)
@@ -91,7 +94,8 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     // Pass 2: judge each record against what its sweep already has (nothing to judge in a
     // dry run: every record is to submit).
     let slurm = (!opts.dry_run).then(|| submitter.slurm());
-    let judged = judge::all(&spool, &mut sweeps, slurm, opts.resubmit_completed)?;
+    let judged = judge::all(&spool, &sweeps, slurm, opts.resubmit_completed, &opts.since)?;
+    judge::adopt(&judged, &mut sweeps)?;
     spool.named_jobs.clear();
     let plan = Plan {
         sbatch: sbatch.display().to_string(),

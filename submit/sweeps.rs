@@ -21,13 +21,18 @@ pub struct Dir {
     pub path: PathBuf,
     /// The sweep key of its tags.
     pub key: String,
+    /// Every sweep key its jobs carry: `key`, and those of the tags in its journal (a sweep
+    /// whose directory was spelled otherwise when it began, `D/`, kept its tags).
+    pub keys: BTreeSet<String>,
     _lock: Lock,
     /// A sweep-submit ran here before (see [`state::submitted_before`]).
     pub submitted_before: bool,
-    /// The journal had submissions when the run began. Then it names every job sweep-submit
-    /// released here; without one (a sweep made by an earlier version, or a directory made
-    /// anew at the same path) tagged jobs that ran are taken for the sweep's.
-    pub had_journal: bool,
+    /// The journal may not name every job of the sweep: it is missing or empty although
+    /// jobs were submitted here (its lock file, or job scripts, say so: moved away, deleted,
+    /// a sweep made by an earlier version), or some line of it was damaged. Then the sweep's
+    /// jobs are looked up in Slurm by their tag (squeue, and accounting over `--since`), and
+    /// those that ran are adopted into the journal. A new directory needs none of that.
+    pub rebuild: bool,
     journal: Journal,
     /// Saved options read so far, by hash.
     options: BTreeMap<String, JobOptions>,
@@ -58,14 +63,25 @@ impl Sweeps {
             let submitted_before = state::submitted_before(&path);
             let lock = state::lock(&path, LockKind::Submit)?;
             let journal = Journal::open(&path)?;
+            let subs = journal.submissions();
+            let key = sweep::tag::sweep_key(name);
+            let mut keys: BTreeSet<String> = subs
+                .all()
+                .filter_map(|s| s.tag.as_deref().and_then(sweep::tag::parse))
+                .map(|t| t.sweep_key)
+                .collect();
+            keys.insert(key.clone());
+            let lost = subs.is_empty() && (submitted_before || scripts_saved(&path));
+            let rebuild = lost || subs.incomplete();
             opened.insert(
                 i,
                 Dir {
-                    key: sweep::tag::sweep_key(name),
+                    key,
+                    keys,
                     path,
                     _lock: lock,
                     submitted_before,
-                    had_journal: !journal.submissions().is_empty(),
+                    rebuild,
                     journal,
                     options: BTreeMap::new(),
                 },
@@ -83,7 +99,7 @@ impl Sweeps {
 
     /// The sweep keys of this run's directories.
     pub fn keys(&self) -> BTreeSet<String> {
-        self.dirs.iter().map(|d| d.key.clone()).collect()
+        self.dirs.iter().flat_map(|d| d.keys.iter().cloned()).collect()
     }
 
     /// Every job ID the journals know now (this run's included).
@@ -94,6 +110,11 @@ impl Sweeps {
             .flat_map(Submission::jobs)
             .cloned()
             .collect()
+    }
+
+    /// True when some directory's journal may lack jobs of its sweep ([`Dir::rebuild`]).
+    pub fn rebuilding(&self) -> bool {
+        self.dirs.iter().any(|d| d.rebuild)
     }
 
     /// The options of the combination's last submission in its sweep directory, else of the
@@ -124,6 +145,21 @@ impl Sweeps {
     pub fn save_options(&mut self, dir: DirId, options: &JobOptions) -> Result<String> {
         state::save_options(&self[dir].path, &options.to_value())
     }
+}
+
+/// True when a job script sweep-submit saves (`job_{index}.sh`) is in `dir`: jobs were
+/// submitted from it (or a dry run made it), though its journal may be gone.
+fn scripts_saved(dir: &std::path::Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        name.strip_prefix("job_")
+            .and_then(|n| n.strip_suffix(".sh"))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    })
 }
 
 impl std::ops::Index<DirId> for Sweeps {

@@ -29,7 +29,7 @@ fn sweep_of_three(dir: &Path) -> String {
         let log = dir.join(format!("logs/sweep_job_sweep{i}"));
         std::fs::create_dir_all(&log).unwrap();
         recs.push_str(&format!(
-            r#"{{"index":{i},"id":"c{i}","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":{mfs},"context-length":2048}}}},"sweep_dir":"{d}/sw","log_dir":"{l}","submit_status":"submitted","job_id":"{j}","submitted_at":"2026-01-01T00:00:0{i}+00:00"}}"#,
+            r#"{{"index":{i},"id":"c{i}","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{"mem-fraction-static":{mfs},"context-length":2048}}}},"sweep_dir":"{d}/sw","log_dir":"{l}","tag":"sweep:k:c{i}:{i}","submit_status":"submitted","job_id":"{j}","submitted_at":"2026-01-01T00:00:0{i}+00:00"}}"#,
             d = dir.display(),
             l = log.display(),
             j = 11 + i
@@ -51,8 +51,8 @@ fn sweep_of_three(dir: &Path) -> String {
     .unwrap();
     fake_slurm(
         dir,
-        "11|FAILED|NonZeroExitCode|0:05|gpu-001|\n12|COMPLETED|None|0:07|gpu-002|\n13|TIMEOUT|TimeLimit|5:00|gpu-003|\n",
-        "11|FAILED|1:0|00:00:05|gpu-001|NonZeroExitCode|\n12|COMPLETED|0:0|00:00:07|gpu-002|None|\n13|TIMEOUT|0:15|00:05:00|gpu-003|TimeLimit|\n",
+        "11|FAILED|NonZeroExitCode|0:05|gpu-001|2026-01-01T00:00:00|sweep:k:c0:0\n12|COMPLETED|None|0:07|gpu-002|2026-01-01T00:00:01|sweep:k:c1:1\n13|TIMEOUT|TimeLimit|5:00|gpu-003|2026-01-01T00:00:02|sweep:k:c2:2\n",
+        "11|FAILED|1:0|00:00:05|gpu-001|NonZeroExitCode|2026-01-01T00:00:00|sweep:k:c0:0|\n12|COMPLETED|0:0|00:00:07|gpu-002|None|2026-01-01T00:00:01|sweep:k:c1:1|\n13|TIMEOUT|0:15|00:05:00|gpu-003|TimeLimit|2026-01-01T00:00:02|sweep:k:c2:2|\n",
     );
     std::fs::write(dir.join("recs.jsonl"), &recs).unwrap();
     recs

@@ -18,7 +18,7 @@ mod time;
 pub use control::Refused;
 pub use limits::{AccountingConfig, Association, QosLimits, QueuedJob};
 pub use process::{run, Finished};
-pub use states::{normalise_elapsed, Answers, JobInfo, JobRef};
+pub use states::{comment_in_command, normalise_elapsed, Answers, JobInfo, JobRef, Seen};
 pub use tags::{TaggedJob, TAG_FORMAT};
 pub use time::parse_time;
 

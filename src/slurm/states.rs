@@ -1,11 +1,20 @@
-//! Job states for many job IDs in a few batched `squeue` and `sacct` calls.
+//! Job states for many job IDs in a few batched `squeue` and `sacct` calls, and whose job
+//! each ID names.
 //!
 //! `squeue -t all` is asked first: it is right the moment a job changes state, but forgets a
 //! job `MinJobAge` (300 s by default) after it ends. `sacct` (accounting) remembers ended jobs
 //! but lags a few seconds behind the controller (right after a job ends it still shows the
 //! job `PENDING`). So: squeue for every job, then one sacct pass for the jobs squeue no longer
-//! knows and for the ended ones (whose exit code only sacct has). Each call takes up to
-//! `batch` job IDs; never one call per job.
+//! knows, for the ended ones (whose exit code only sacct has), and for those whose ID squeue
+//! shows on another job. Each call takes up to `batch` job IDs; never one call per job.
+//!
+//! **A job is ours only if Slurm says it carries our tag.** Job IDs are reused: they restart
+//! at 1 when a controller's state is rebuilt and wrap at `MaxJobId`, so on a shared,
+//! long-lived cluster an ID from a journal or a manifest may name a colleague's job. Each
+//! [`JobRef`] names the tag its job must carry, and [`Answers::of`] gives Slurm's answer for
+//! it only when the job Slurm knows by that ID carries it ([`JobInfo::carries`]); sacct is
+//! asked with `--duplicates`, so that an ended job of ours is found even when its ID has
+//! since been given to another job.
 
 use super::Slurm;
 use crate::JobState;
@@ -19,6 +28,20 @@ pub struct JobRef {
     pub cluster: Option<String>,
     /// Slurm job ID.
     pub job_id: String,
+    /// The tag (`sbatch --comment`) the job was submitted with; `None` when the record that
+    /// names the job has none (then Slurm's answer cannot be checked: [`Seen::Unchecked`]).
+    pub tag: Option<String>,
+}
+
+impl JobRef {
+    /// Job `job_id` of the default cluster (or `cluster`), which must carry `tag`.
+    pub fn new(cluster: Option<&str>, job_id: &str, tag: Option<&str>) -> JobRef {
+        JobRef {
+            cluster: cluster.map(String::from),
+            job_id: job_id.to_string(),
+            tag: tag.map(String::from),
+        }
+    }
 }
 
 /// What Slurm said about one job.
@@ -34,40 +57,173 @@ pub struct JobInfo {
     pub elapsed: Option<String>,
     /// Compressed node list, once nodes are allocated.
     pub node_list: Option<String>,
-    /// The job's comment (our tag), if Slurm shows it.
+    /// The job's comment (our tag, on our jobs), if Slurm shows one.
     pub comment: Option<String>,
+    /// The `sbatch` command line that made it (sacct's `SubmitLine`): where the tag is found
+    /// when accounting keeps no comments (`AccountingStoreFlags` without `job_comment`).
+    pub submit_line: Option<String>,
+    /// When it was submitted, as Slurm prints it (`2026-01-01T10:00:05`): tells two jobs that
+    /// had the same ID apart.
+    pub submitted: Option<String>,
     /// `squeue` or `sacct`.
     pub source: &'static str,
+}
+
+impl JobInfo {
+    /// True when Slurm shows this job carrying `tag`: its comment is the tag, or its comment
+    /// is empty in accounting (a site that keeps no comments there) and the `sbatch` command
+    /// line that made it gave the tag (`--comment=TAG`). An empty comment in squeue, or any
+    /// other comment, is someone else's job.
+    pub fn carries(&self, tag: &str) -> bool {
+        match (&self.comment, &self.submit_line) {
+            (Some(comment), _) => comment == tag,
+            (None, Some(line)) => comment_in_command(line).is_some_and(|c| c == tag),
+            (None, None) => false,
+        }
+    }
+}
+
+impl JobInfo {
+    /// `12 (comment "x")`, `12 (no comment)`: job `id`, this one, named as someone else's.
+    pub fn as_foreign(&self, id: &str) -> String {
+        match self.comment.as_deref().filter(|c| !c.is_empty()) {
+            Some(c) => format!("{id} (comment {c:?})"),
+            None => format!("{id} (no comment)"),
+        }
+    }
+}
+
+/// The value of `--comment=VALUE` (or `--comment VALUE`) in an `sbatch` command line, quotes
+/// removed.
+pub fn comment_in_command(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace();
+    while let Some(w) = words.next() {
+        let value = match w.strip_prefix("--comment") {
+            Some("") => words.next()?,
+            Some(rest) => match rest.strip_prefix('=') {
+                Some(v) => v,
+                None => continue,
+            },
+            None => continue,
+        };
+        return Some(value.trim_matches(['\'', '"']));
+    }
+    None
+}
+
+/// Whose job one ID names, as far as Slurm says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Seen<'a> {
+    /// The job carries the tag asked for: Slurm's answer is about our job.
+    Ours(&'a JobInfo),
+    /// The record that names the job has no tag: Slurm's answer, which nothing checked (used
+    /// only where the user asked for it: `sweep-collect --trust-job-ids`).
+    Unchecked(&'a JobInfo),
+    /// Slurm knows the ID, but not on a job that carries the tag: the ID now names someone
+    /// else's job (this is what Slurm shows for it). Never used for a state, never released
+    /// or cancelled.
+    Foreign(&'a JobInfo),
+    /// Neither squeue nor sacct knows the ID.
+    Unknown,
+}
+
+impl Seen<'_> {
+    /// Slurm's answer when it is about our job ([`Seen::Ours`]), or about the only job the
+    /// ID can name when `trusted` ([`Seen::Unchecked`] under `--trust-job-ids`).
+    pub fn info(&self, trusted: bool) -> Option<&JobInfo> {
+        match *self {
+            Seen::Ours(info) => Some(info),
+            Seen::Unchecked(info) if trusted => Some(info),
+            _ => None,
+        }
+    }
 }
 
 /// The answers of one lookup.
 #[derive(Debug, Default)]
 pub struct Answers {
-    /// Jobs Slurm knows.
-    pub jobs: BTreeMap<JobRef, JobInfo>,
+    /// Every job Slurm showed for each ID (cluster, ID): squeue's first (the job that has the
+    /// ID now), then accounting's, newest first.
+    rows: BTreeMap<(Option<String>, String), Vec<JobInfo>>,
     /// True when `sacct` said accounting is disabled: jobs squeue no longer knows cannot be
     /// known at all.
     pub accounting_disabled: bool,
 }
 
-const SQUEUE_FORMAT: &str = "%i|%T|%r|%M|%N|%k";
-const SACCT_FIELDS: &str = "JobID,State,ExitCode,Elapsed,NodeList,Reason,Comment";
+impl Answers {
+    /// Whose job `job.job_id` names, for a job that must carry `job.tag`.
+    pub fn of(&self, job: &JobRef) -> Seen<'_> {
+        let Some(rows) = self.rows.get(&(job.cluster.clone(), job.job_id.clone())) else {
+            return Seen::Unknown;
+        };
+        let Some(tag) = &job.tag else {
+            return rows.first().map_or(Seen::Unknown, Seen::Unchecked);
+        };
+        match rows.iter().find(|r| r.carries(tag)) {
+            Some(ours) => Seen::Ours(ours),
+            None => rows.first().map_or(Seen::Unknown, Seen::Foreign),
+        }
+    }
+
+    /// Adds one job Slurm showed for an ID: squeue's answer first; an accounting row of the
+    /// same job (same ID, same submit time) only adds the exit code once accounting has
+    /// caught up with the end of the job (squeue's state stays: sacct lags), any other one
+    /// is another job that had the ID.
+    fn add(&mut self, key: (Option<String>, String), info: JobInfo) {
+        let rows = self.rows.entry(key).or_default();
+        if info.source == "sacct" {
+            let same = rows.iter_mut().find(|r| {
+                r.source == "squeue" && r.submitted.is_some() && r.submitted == info.submitted
+            });
+            if let Some(live) = same {
+                if info.state.is_final() && info.exit_code.is_some() {
+                    live.exit_code = info.exit_code;
+                }
+                if live.submit_line.is_none() {
+                    live.submit_line = info.submit_line;
+                }
+                return;
+            }
+            // Newest first among accounting's rows (the time text sorts as the time).
+            let at = rows
+                .iter()
+                .position(|r| r.source == "sacct" && r.submitted < info.submitted)
+                .unwrap_or(rows.len());
+            rows.insert(at, info);
+            return;
+        }
+        rows.insert(0, info);
+    }
+}
+
+const SQUEUE_FORMAT: &str = "%i|%T|%r|%M|%N|%V|%k";
+/// Comment and SubmitLine last: they are free text (our tags never hold a `|`).
+const SACCT_FIELDS: &str = "JobID,State,ExitCode,Elapsed,NodeList,Reason,Submit,Comment,SubmitLine";
 
 impl Slurm {
-    /// States of `jobs`: squeue first, then sacct for the ones it does not know or that ended.
+    /// States of `jobs`: squeue first, then sacct (every job it ever had under each ID) for
+    /// the ones squeue does not know, that ended, or whose ID squeue shows on a job that does
+    /// not carry the tag asked for.
     pub fn lookup(&self, jobs: &[JobRef]) -> Result<Answers> {
         let mut answers = Answers::default();
         for (cluster, ids) in by_cluster(jobs) {
-            for chunk in ids.chunks(self.batch) {
+            let plain: Vec<&str> = ids.keys().copied().collect();
+            for chunk in plain.chunks(self.batch) {
                 self.squeue_chunk(&cluster, chunk, &mut answers)?;
             }
             let later: Vec<&str> = ids
                 .iter()
-                .copied()
-                .filter(|id| {
-                    let key = key(&cluster, id);
-                    answers.jobs.get(&key).is_none_or(|j| j.state.is_final())
+                .filter(|(id, tags)| {
+                    let k = key(&cluster, id);
+                    match answers.rows.get(&k).and_then(|r| r.first()) {
+                        None => true,
+                        Some(live) => {
+                            live.state.is_final()
+                                || tags.iter().flatten().any(|t| !live.carries(t))
+                        }
+                    }
                 })
+                .map(|(id, _)| *id)
                 .collect();
             for chunk in later.chunks(self.batch) {
                 if !self.sacct_chunk(&cluster, chunk, &mut answers)? {
@@ -100,8 +256,8 @@ impl Slurm {
             Err(e) => return Err(e.into()),
         };
         for line in text.lines().filter(|l| !l.starts_with("CLUSTER: ")) {
-            let f: Vec<&str> = line.splitn(6, '|').collect();
-            let [id, state, reason, elapsed, nodes, comment] = f[..] else {
+            let f: Vec<&str> = line.splitn(7, '|').collect();
+            let [id, state, reason, elapsed, nodes, submitted, comment] = f[..] else {
                 return Err(anyhow!("unexpected squeue output: {line:?}"));
             };
             let info = JobInfo {
@@ -110,10 +266,13 @@ impl Slurm {
                 exit_code: None,
                 elapsed: non_empty(elapsed).map(normalise_elapsed),
                 node_list: non_empty(nodes).map(String::from),
-                comment: non_empty(comment).map(String::from),
+                // squeue always shows the comment: empty there is no comment at all.
+                comment: Some(comment.trim().to_string()),
+                submit_line: None,
+                submitted: non_empty(submitted).map(String::from),
                 source: "squeue",
             };
-            out.jobs.insert(key(cluster, id), info);
+            out.add(key(cluster, id.trim()), info);
         }
         Ok(())
     }
@@ -125,7 +284,9 @@ impl Slurm {
         ids: &[&str],
         out: &mut Answers,
     ) -> Result<bool> {
-        let mut args = vec!["-n".to_string(), "-X".into(), "-P".into()];
+        // --duplicates: every job each ID ever named (sacct otherwise shows only the newest,
+        // which after a rebuilt controller is someone else's).
+        let mut args = vec!["-n".to_string(), "-X".into(), "-P".into(), "-D".into()];
         args.extend(cluster_args(cluster));
         args.extend(["-j".into(), ids.join(","), "-o".into(), SACCT_FIELDS.into()]);
         let text = match self.call(&self.sacct, &args) {
@@ -134,8 +295,9 @@ impl Slurm {
             Err(e) => return Err(e.into()),
         };
         for line in text.lines() {
-            let f: Vec<&str> = line.splitn(7, '|').collect();
-            let [id, state, exit, elapsed, nodes, reason, comment] = f[..] else {
+            let f: Vec<&str> = line.splitn(9, '|').collect();
+            let [id, state, exit, elapsed, nodes, reason, submitted, comment, command] = f[..]
+            else {
                 return Err(anyhow!("unexpected sacct output: {line:?}"));
             };
             let state = JobState::from_slurm(state);
@@ -146,44 +308,38 @@ impl Slurm {
                 node_list: non_empty(nodes)
                     .filter(|n| *n != "None assigned")
                     .map(String::from),
+                // Empty: accounting keeps no comments here, or the job had none; the
+                // command line then says (see JobInfo::carries).
                 comment: non_empty(comment).map(String::from),
+                submit_line: non_empty(command).map(String::from),
+                submitted: non_empty(submitted).map(String::from),
                 state,
                 source: "sacct",
             };
-            combine(out, key(cluster, base_id(id)), info);
+            out.add(key(cluster, base_id(id)), info);
         }
         Ok(true)
     }
 }
 
-/// Adds a sacct answer: squeue's state stays (sacct lags), sacct adds the exit code once it
-/// has caught up with the end of the job.
-fn combine(out: &mut Answers, key: JobRef, acct: JobInfo) {
-    match out.jobs.get_mut(&key) {
-        Some(live) => {
-            if acct.state.is_final() && acct.exit_code.is_some() {
-                live.exit_code = acct.exit_code;
-            }
-        }
-        None => {
-            out.jobs.insert(key, acct);
-        }
-    }
+fn key(cluster: &Option<String>, id: &str) -> (Option<String>, String) {
+    (cluster.clone(), id.to_string())
 }
 
-fn key(cluster: &Option<String>, id: &str) -> JobRef {
-    JobRef {
-        cluster: cluster.clone(),
-        job_id: id.to_string(),
-    }
-}
+/// The jobs by cluster: each ID once, with every tag it is asked for.
+type ByCluster<'a> = BTreeMap<Option<String>, BTreeMap<&'a str, Vec<Option<&'a str>>>>;
 
-fn by_cluster(jobs: &[JobRef]) -> BTreeMap<Option<String>, Vec<&str>> {
-    let mut map: BTreeMap<Option<String>, Vec<&str>> = BTreeMap::new();
+fn by_cluster(jobs: &[JobRef]) -> ByCluster<'_> {
+    let mut map: ByCluster = BTreeMap::new();
     for j in jobs {
-        let ids = map.entry(j.cluster.clone()).or_default();
-        if !ids.contains(&j.job_id.as_str()) {
-            ids.push(&j.job_id);
+        let tags = map
+            .entry(j.cluster.clone())
+            .or_default()
+            .entry(j.job_id.as_str())
+            .or_default();
+        let tag = j.tag.as_deref();
+        if !tags.contains(&tag) {
+            tags.push(tag);
         }
     }
     map
@@ -235,5 +391,66 @@ mod tests {
         assert_eq!(normalise_elapsed("2-03:04:05"), "2-03:04:05");
         assert_eq!(normalise_elapsed("INVALID"), "INVALID");
         assert_eq!(base_id("12.batch"), "12");
+    }
+
+    fn row(source: &'static str, comment: Option<&str>, line: Option<&str>, at: &str) -> JobInfo {
+        JobInfo {
+            state: JobState::Completed,
+            reason: None,
+            exit_code: Some("0:0".into()).filter(|_| source == "sacct"),
+            elapsed: None,
+            node_list: None,
+            comment: comment.map(String::from),
+            submit_line: line.map(String::from),
+            submitted: Some(at.to_string()),
+            source,
+        }
+    }
+
+    #[test]
+    fn a_job_carries_a_tag_only_when_slurm_says_so() {
+        let tag = "sweep:k-1:abc:3";
+        assert!(row("squeue", Some(tag), None, "t").carries(tag));
+        assert!(!row("squeue", Some(""), None, "t").carries(tag), "empty is not ours");
+        assert!(!row("squeue", Some("colleague"), None, "t").carries(tag));
+        assert!(!row("squeue", Some("sweep:k-1:abc:3x"), None, "t").carries(tag));
+        // Accounting without comments: the command line says.
+        let line = format!("sbatch --parsable --hold --comment={tag} /d/job_3.sh");
+        assert!(row("sacct", None, Some(&line), "t").carries(tag));
+        assert!(row("sacct", None, Some(&format!("sbatch --comment '{tag}' j.sh")), "t").carries(tag));
+        assert!(!row("sacct", None, Some("sbatch --wrap 'sleep 1'"), "t").carries(tag));
+        assert!(!row("sacct", None, None, "t").carries(tag));
+        // A comment that accounting kept wins over the command line.
+        assert!(!row("sacct", Some("other"), Some(&line), "t").carries(tag));
+        assert_eq!(comment_in_command("sbatch --commentx=a --comment=b s"), Some("b"));
+    }
+
+    #[test]
+    fn an_id_reused_by_another_job_is_foreign_and_our_old_job_is_still_found() {
+        let tag = "sweep:k-1:abc:3";
+        let mut a = Answers::default();
+        // squeue: a colleague's job has ID 5 now; accounting: ours, and an older stranger.
+        a.add(key(&None, "5"), row("squeue", Some(""), None, "2026-02-01T00:00:00"));
+        a.add(key(&None, "5"), row("sacct", Some("x"), None, "2025-01-01T00:00:00"));
+        a.add(key(&None, "5"), row("sacct", Some(tag), None, "2026-01-01T00:00:00"));
+        let job = JobRef::new(None, "5", Some(tag));
+        let Seen::Ours(info) = a.of(&job) else { panic!("{:?}", a.of(&job)) };
+        assert_eq!(info.submitted.as_deref(), Some("2026-01-01T00:00:00"));
+        let other = JobRef::new(None, "5", Some("sweep:k-1:zzz:4"));
+        let Seen::Foreign(live) = a.of(&other) else { panic!() };
+        assert_eq!(live.source, "squeue", "the job that has the ID now is named");
+        assert!(matches!(a.of(&JobRef::new(None, "5", None)), Seen::Unchecked(i) if i.source == "squeue"));
+        assert_eq!(a.of(&JobRef::new(None, "6", Some(tag))), Seen::Unknown);
+        assert!(a.of(&other).info(true).is_none(), "a foreign job is never trusted");
+        assert!(a.of(&JobRef::new(None, "5", None)).info(false).is_none());
+        // The accounting row of squeue's own job adds its exit code, not a second job.
+        let mut b = Answers::default();
+        let mut live = row("squeue", Some(tag), None, "2026-01-01T00:00:00");
+        live.exit_code = None;
+        b.add(key(&None, "7"), live);
+        b.add(key(&None, "7"), row("sacct", Some(tag), None, "2026-01-01T00:00:00"));
+        assert_eq!(b.rows[&key(&None, "7")].len(), 1);
+        let Seen::Ours(info) = b.of(&JobRef::new(None, "7", Some(tag))) else { panic!() };
+        assert_eq!((info.source, info.exit_code.as_deref()), ("squeue", Some("0:0")));
     }
 }

@@ -1,8 +1,10 @@
 //! Finding the jobs of a sweep by their tag (`sbatch --comment`, see [`crate::tag`]): one
 //! `squeue --me -t all` call lists this user's jobs, live and recently ended (squeue keeps an
-//! ended job for `MinJobAge`, 300 s by default), with their comments.
+//! ended job for `MinJobAge`, 300 s by default), with their comments
+//! ([`Slurm::tagged_jobs`]); one `sacct` call over a window finds the older ones
+//! ([`Slurm::tagged_in_accounting`]).
 
-use super::{parse_time, Slurm, Unreachable};
+use super::{comment_in_command, parse_time, Slurm, Unreachable};
 use crate::tag::{self, Tag};
 use crate::JobState;
 use chrono::NaiveDateTime;
@@ -37,6 +39,11 @@ impl TaggedJob {
         self.state == JobState::Pending && self.never_released()
     }
 
+    /// The tag as text, as the job carries it.
+    pub fn tag_text(&self) -> String {
+        tag::format(&self.tag.sweep_key, &self.tag.id, self.tag.index)
+    }
+
     /// Still held, or ended while held (cancelled: squeue keeps the hold as its reason): a
     /// job that never ran.
     pub fn never_released(&self) -> bool {
@@ -54,6 +61,57 @@ impl Slurm {
         let text = self.call(&self.squeue, &args)?;
         Ok(text.lines().filter_map(parse_row).collect())
     }
+}
+
+/// The `sacct` fields of the accounting search: the comment and the command line last (free
+/// text; sacct keeps comments only with `AccountingStoreFlags=job_comment`, so the tag is also
+/// looked for in the `sbatch` command line, which sacct always keeps).
+const ACCOUNTING_FIELDS: &str = "JobID,Submit,State,Reason,JobName,Comment,SubmitLine";
+
+impl Slurm {
+    /// This user's jobs in accounting submitted since `since` (`sacct --starttime`, e.g.
+    /// `now-7days`) that carry a sweep tag, in sacct's order: one `sacct` call. `None` when
+    /// accounting is disabled. A dependency is read from the command line
+    /// (`--dependency=afternotok:41`).
+    pub fn tagged_in_accounting(
+        &self,
+        since: &str,
+    ) -> Result<Option<Vec<TaggedJob>>, Unreachable> {
+        let args = ["-n", "-X", "-P", "-S", since, "-o", ACCOUNTING_FIELDS].map(String::from);
+        let text = match self.call(&self.sacct, &args) {
+            Ok(text) => text,
+            Err(e) if e.0.contains("accounting storage is disabled") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(Some(text.lines().filter_map(parse_accounting_row).collect()))
+    }
+}
+
+/// One line of [`ACCOUNTING_FIELDS`] output; `None` when it carries no sweep tag.
+fn parse_accounting_row(line: &str) -> Option<TaggedJob> {
+    let [id, submitted, state, reason, name, rest] = line.splitn(6, '|').collect::<Vec<_>>()[..]
+    else {
+        return None;
+    };
+    // The comment holds no `|` when it is a tag; the command line follows it.
+    let (comment, command) = rest.split_once('|').unwrap_or((rest, ""));
+    let tag = tag::parse(comment).or_else(|| comment_in_command(command).and_then(tag::parse))?;
+    let dependency = command
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("--dependency="))
+        .map(|d| d.trim_matches(['\'', '"']).to_string());
+    let reason = reason.trim();
+    Some(TaggedJob {
+        tag,
+        job_id: id.trim().to_string(),
+        submitted: parse_time(submitted),
+        dependency,
+        state: JobState::from_slurm(state),
+        reason: Some(reason)
+            .filter(|r| !r.is_empty() && *r != "None")
+            .map(String::from),
+        name: name.trim().to_string(),
+    })
 }
 
 /// One line of [`TAG_FORMAT`] output; `None` when its comment is not a tag.
@@ -108,5 +166,23 @@ mod tests {
             None
         );
         assert_eq!(parse_row("44|2026-01-01T10:00:05|sweep:k:id:3"), None);
+    }
+
+    #[test]
+    fn accounting_rows_find_the_tag_in_the_comment_or_the_command_line() {
+        let row = parse_accounting_row(
+            "41|2026-01-01T10:00:05|COMPLETED|None|j_sweep3|sweep:k:id:3|sbatch --comment=sweep:k:id:3 j.sh",
+        )
+        .unwrap();
+        assert_eq!((row.tag.index, row.state.clone(), row.reason.clone()), (3, JobState::Completed, None));
+        let row = parse_accounting_row(
+            "42|2026-01-01T10:00:05|PENDING|JobHeldUser|j|  |sbatch --parsable --hold --comment=sweep:k:id:4 --dependency=afternotok:41 j.sh",
+        )
+        .unwrap();
+        assert_eq!(row.tag.index, 4);
+        assert_eq!(row.dependency.as_deref(), Some("afternotok:41"));
+        assert!(row.never_released());
+        assert_eq!(parse_accounting_row("43|t|COMPLETED|None|j|colleague|sbatch x.sh"), None);
+        assert_eq!(parse_accounting_row("44|t|COMPLETED|None|j||sbatch --wrap=true"), None);
     }
 }

@@ -318,9 +318,22 @@ pub fn report_judged(judged: &judge::Judged, submitter: &mut Submitter) {
             )),
         }
     }
+    let foreign = &judged.foreign;
+    if !foreign.is_empty() {
+        let shown: Vec<&str> = foreign.iter().take(20).map(String::as_str).collect();
+        let more = match foreign.len() > 20 {
+            true => format!(", ... ({} more)", foreign.len() - 20),
+            false => String::new(),
+        };
+        warn(format_args!(
+            "note: {} job ID(s) this sweep's journal or records name belong to other jobs in Slurm now (IDs are reused after a controller's state is rebuilt, and wrap): their state is not used, and they are left alone: {}{more}",
+            foreign.len(),
+            shown.join(", ")
+        ));
+    }
     if judged.unknown > 0 {
         warn(format_args!(
-            "note: {} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, or purged); pipe in the manifest with its states, or use --resubmit-completed",
+            "note: {} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, or its ID given to another job); pipe in the manifest with its states, or use --resubmit-completed",
             judged.unknown
         ));
     }
