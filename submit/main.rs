@@ -109,7 +109,9 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     sbatch: Option<PathBuf>,
     /// Extra raw sbatch option, placed before the script path; repeatable
-    /// (--sbatch-arg=--qos=high); replaces the ones a re-submitted sweep had
+    /// (--sbatch-arg=--qos=high); replaces the ones a re-submitted sweep had. Options that
+    /// would break the job's tag or one job per combination are refused (--comment, --array,
+    /// --hold, --parsable, --wrap, --wait, --test-only, --job-name, ...)
     #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
     sbatch_arg: Vec<String>,
     /// sbatch calls per job when Slurm is unreachable or busy (first call included; the

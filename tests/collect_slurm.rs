@@ -231,7 +231,7 @@ fn states_of_real_jobs_in_two_calls() {
         "{c:?}"
     );
     assert!(
-        c[1].starts_with(&format!("sacct -n -X -P -j {ok},{fail},{cancel} ")),
+        c[1].starts_with(&format!("sacct -n -X -P -D -j {ok},{fail},{cancel} ")),
         "ended jobs only: {c:?}"
     );
     // The exit code comes from accounting once it has caught up (a few seconds).

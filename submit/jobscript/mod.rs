@@ -66,6 +66,11 @@ pub fn check_given(g: &crate::prepare::options::Layer) -> Result<()> {
         network_interface: g.network_interface.as_deref(),
     })
     .map_err(usage)?;
+    if let Some(args) = &g.sbatch_args {
+        let retries = g.retries.unwrap_or_default();
+        crate::prepare::refused::check(args, retries)
+            .map_err(|e| sweep::cli::UsageError(e))?;
+    }
     let scripts_dir = g
         .scripts_dir
         .as_deref()
@@ -87,6 +92,11 @@ impl Builder {
     /// Checks the options once, before anything is submitted.
     pub fn new(args: &JobOptions) -> Result<Builder> {
         checks::options(args).map_err(|e| sweep::cli::UsageError(format!("{e:#}")))?;
+        // Given ones were checked on their own (check_given): these came with the sweep,
+        // saved by a version that took them, or became refused with --retries.
+        crate::prepare::refused::check(&args.sbatch_args, args.retries).map_err(|e| {
+            anyhow::anyhow!("{e} (the sweep's saved options have it: give --sbatch-arg to replace them, or --retries 0)")
+        })?;
         let scripts_dir = checks::scripts_dir(&args.scripts_dir)?;
         let model_dir = sweep::fsutil::absolute(&args.model_dir)?;
         let config_dir = sweep::fsutil::absolute(&args.config_dir)?;

@@ -6,6 +6,7 @@
 
 pub mod options;
 pub mod plan;
+pub mod refused;
 
 use crate::jobscript::Builder;
 use crate::judge::{self, Fate};

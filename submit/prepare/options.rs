@@ -264,12 +264,6 @@ pub fn default_scripts_dir(sweep_file: Option<&str>) -> Result<PathBuf, String> 
 }
 
 impl JobOptions {
-    /// True when the user asked for the jobs to stay held (`--sbatch-arg=--hold`): this run
-    /// then never releases them.
-    pub fn user_holds(&self) -> bool {
-        self.sbatch_args.iter().any(|a| a == "--hold" || a == "-H")
-    }
-
     /// As saved in the sweep directory.
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).expect("options serialize")

@@ -256,10 +256,7 @@ impl Run<'_> {
         r.set_current(s.clone());
         r.submit_status = Some(SubmitStatus::Submitted);
         self.journal(p, &s)?;
-        let hold = options.user_holds();
-        if !hold {
-            self.submitter.releaser.add([job_id.clone()]);
-        }
+        self.submitter.releaser.add([job_id.clone()]);
         let mut chain = vec![job_id.clone()];
         known.push(job_id);
         for n in 1..=retries {
@@ -271,9 +268,7 @@ impl Run<'_> {
                     s.retry_job_ids.push(job_id.clone());
                     p.record.retry_job_ids.push(job_id.clone());
                     self.journal(p, &s)?;
-                    if !hold {
-                        self.submitter.releaser.add([job_id.clone()]);
-                    }
+                    self.submitter.releaser.add([job_id.clone()]);
                     chain.push(job_id.clone());
                     known.push(job_id);
                 }
