@@ -9,6 +9,12 @@
 //! equals the latest `submitted_at` wins, and on a tie (or without times) the one read last.
 //! Every other job ID seen for the combination goes into the current version's `history`,
 //! oldest first, once each, with its state when one was known.
+//!
+//! **A merge never replaces a known value with a missing one.** A field the current version
+//! lacks is taken from another version that knows it: the combination's own fields from any
+//! version; the submission's fields, its job state and the user's own fields only from a
+//! version about the same job (the same `job_id`, or none on both). docs/record.md has the
+//! rule field by field ([`fill_from`]).
 
 use crate::compact::Compact;
 use anyhow::Result;
@@ -154,15 +160,16 @@ fn merge_group(versions: Vec<Record>) -> Record {
         current.sweep_dir = others.iter().find_map(|o| o.sweep_dir.clone());
     }
     let mut history: Vec<Submission> = Vec::new();
+    // The latest versions first: what a later read knows fills a gap before an earlier one.
+    for other in others.iter().rev() {
+        fill_from(&mut current, other);
+    }
     for other in &others {
         add_history(&mut history, &other.history);
         if let Some(job_id) = &other.job_id {
             if Some(job_id) == current.job_id.as_ref() {
-                // The same job read twice (a manifest and the stream it came from): keep the
-                // state one of them knows, and every follow-up either one knows.
-                if current.status.state.is_none() && other.status.state.is_some() {
-                    current.status = other.status.clone();
-                }
+                // The same job read twice (a manifest and the stream it came from): every
+                // follow-up either one knows.
                 union(&mut current.retry_job_ids, &other.retry_job_ids);
                 continue;
             }
@@ -182,6 +189,63 @@ fn merge_group(versions: Vec<Record>) -> Record {
     history.sort_by_key(|h| instant(&h.submitted_at));
     current.history = history;
     current
+}
+
+/// Fills what `current` lacks from `other`, another version of its combination, never
+/// replacing a value `current` has:
+///
+/// - the combination's fields (`total_nodes`, `role_parameters`, `sweep_file`, `sweep_dir`,
+///   `config_path`) from any version;
+/// - when `other` is about the same job (the same `job_id`, or neither has one): the
+///   submission's fields (`job_name`, `job_script`, `log_dir`, `gpus_per_node`, `tag`,
+///   `submit_status`, `cluster`, `submitted_at`, `submit_error`, `sbatch_command`), the
+///   user's own fields and `results`, and the job's `state`; then, from such a version with
+///   the same `state`, each state field `current` lacks (`state_reason`, `exit_code`,
+///   `elapsed`, `node_list`, `retry_states`, `state_source`, `state_job_id`, `failure`).
+///   Two different states are two moments: `current`'s fields are not mixed with another's.
+pub fn fill_from(current: &mut Record, other: &Record) {
+    fn fill<T: Clone>(known: &mut Option<T>, more: &Option<T>) {
+        if known.is_none() {
+            known.clone_from(more);
+        }
+    }
+    fill(&mut current.total_nodes, &other.total_nodes);
+    fill(&mut current.role_parameters, &other.role_parameters);
+    fill(&mut current.sweep_file, &other.sweep_file);
+    fill(&mut current.sweep_dir, &other.sweep_dir);
+    fill(&mut current.config_path, &other.config_path);
+    if current.job_id != other.job_id {
+        return;
+    }
+    fill(&mut current.job_name, &other.job_name);
+    fill(&mut current.job_script, &other.job_script);
+    fill(&mut current.log_dir, &other.log_dir);
+    fill(&mut current.gpus_per_node, &other.gpus_per_node);
+    fill(&mut current.tag, &other.tag);
+    fill(&mut current.submit_status, &other.submit_status);
+    fill(&mut current.cluster, &other.cluster);
+    fill(&mut current.submitted_at, &other.submitted_at);
+    fill(&mut current.submit_error, &other.submit_error);
+    fill(&mut current.sbatch_command, &other.sbatch_command);
+    for (key, value) in &other.extra {
+        if !current.extra.contains_key(key) {
+            current.extra.insert(key.clone(), value.clone());
+        }
+    }
+    let (now, more) = (&mut current.status, &other.status);
+    fill(&mut now.state, &more.state);
+    if now.state == more.state {
+        fill(&mut now.state_reason, &more.state_reason);
+        fill(&mut now.exit_code, &more.exit_code);
+        fill(&mut now.elapsed, &more.elapsed);
+        fill(&mut now.node_list, &more.node_list);
+        fill(&mut now.state_source, &more.state_source);
+        fill(&mut now.state_job_id, &more.state_job_id);
+        fill(&mut now.failure, &more.failure);
+        if now.retry_states.is_empty() {
+            now.retry_states.clone_from(&more.retry_states);
+        }
+    }
 }
 
 /// Appends the IDs of `more` that `ids` lacks, in their order.
@@ -344,6 +408,144 @@ mod tests {
             Some("/s/a"),
             "the directory is kept"
         );
+    }
+}
+
+#[cfg(test)]
+mod fill_tests {
+    use super::*;
+    use serde_json::{json, Map, Value};
+
+    /// The fields whose rule is "from a version about the same job".
+    const SAME_JOB: [&str; 12] = [
+        "job_name",
+        "job_script",
+        "log_dir",
+        "gpus_per_node",
+        "tag",
+        "submit_status",
+        "cluster",
+        "submitted_at",
+        "submit_error",
+        "sbatch_command",
+        "results",
+        "note",
+    ];
+    /// The combination's fields: from any version.
+    const COMBINATION: [&str; 4] = ["total_nodes", "sweep_file", "sweep_dir", "config_path"];
+    /// The job state's fields other than `state`: from a same-job version with the same state.
+    const STATE: [&str; 6] = [
+        "state_reason",
+        "exit_code",
+        "elapsed",
+        "node_list",
+        "state_source",
+        "failure",
+    ];
+
+    fn object(r: &Record) -> Map<String, Value> {
+        match serde_json::to_value(r).unwrap() {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    /// A random version of combination "a": each field present or not, values drawn from a
+    /// few, so that versions agree and disagree in every mix.
+    fn version(next: &mut impl FnMut(u64) -> u64) -> Record {
+        let mut v = json!({"index": 0, "id": "a", "mode": "agg", "parameters": {"slurm": {}}});
+        let m = v.as_object_mut().unwrap();
+        let pick = |next: &mut dyn FnMut(u64) -> u64, k: &str| -> Option<Value> {
+            if next(3) == 0 {
+                return None;
+            }
+            let n = next(2);
+            Some(match k {
+                "total_nodes" | "gpus_per_node" => json!(4 + n),
+                "submitted_at" => json!(format!("2026-01-0{}T00:00:00+00:00", 1 + n)),
+                "submit_status" => json!(["submitted", "already_submitted"][n as usize]),
+                "sbatch_command" => json!(["sbatch", format!("x{n}")]),
+                "results" => json!({"points": [n]}),
+                "state" => json!(["COMPLETED", "FAILED"][n as usize]),
+                "failure" => json!({"message": format!("m{n}")}),
+                _ => json!(format!("{k}{n}")),
+            })
+        };
+        if next(4) > 0 {
+            m.insert("job_id".into(), json!(format!("{}", 10 + next(2))));
+        }
+        let fields = SAME_JOB.iter().chain(&COMBINATION).chain(&STATE).chain(&["state"]);
+        for k in fields {
+            if let Some(value) = pick(next, k) {
+                m.insert(k.to_string(), value);
+            }
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Property: merging never loses a value a version knew and the rule says to keep, never
+    /// replaces a value the current version has, and never makes one up.
+    #[test]
+    fn a_merge_never_replaces_a_known_value_with_a_missing_one() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..3000 {
+            let versions: Vec<Record> = (0..1 + next(4)).map(|_| version(&mut next)).collect();
+            let pos = (0..versions.len())
+                .max_by_key(|&i| rank(&versions[i]))
+                .unwrap();
+            let chosen = object(&versions[pos]);
+            let merged = merge_group(versions.clone());
+            let m = object(&merged);
+            let all: Vec<Map<String, Value>> = versions.iter().map(object).collect();
+            let same_job: Vec<&Map<String, Value>> = all
+                .iter()
+                .filter(|v| v.get("job_id") == m.get("job_id"))
+                .collect();
+            let say = || format!("{}\n=> {}", serde_json::to_string(&all).unwrap(), Value::Object(m.clone()));
+            // The current version's values stay.
+            for (k, v) in &chosen {
+                if k != "history" && k != "retry_job_ids" {
+                    assert_eq!(m.get(k), Some(v), "{k} replaced: {}", say());
+                }
+            }
+            for k in COMBINATION {
+                if all.iter().any(|v| v.contains_key(k)) {
+                    assert!(m.contains_key(k), "{k} lost: {}", say());
+                }
+            }
+            for k in SAME_JOB.iter().chain(&["state"]) {
+                if same_job.iter().any(|v| v.contains_key(*k)) {
+                    assert!(m.contains_key(*k), "{k} lost: {}", say());
+                }
+            }
+            for k in STATE {
+                if same_job
+                    .iter()
+                    .any(|v| v.contains_key(k) && v.get("state") == m.get("state"))
+                {
+                    assert!(m.contains_key(k), "{k} lost: {}", say());
+                }
+            }
+            // Nothing made up: every value is some version's, the combination's from any,
+            // the others from a version about the same job.
+            for (k, v) in &m {
+                if ["history", "retry_job_ids", "index", "id", "mode", "parameters"].contains(&k.as_str()) {
+                    continue;
+                }
+                let from: &[&Map<String, Value>] = &same_job;
+                let known = match COMBINATION.contains(&k.as_str()) {
+                    true => all.iter().any(|o| o.get(k) == Some(v)),
+                    false => from.iter().any(|o| o.get(k) == Some(v)),
+                };
+                assert!(known, "{k} = {v} made up: {}", say());
+            }
+        }
     }
 }
 
