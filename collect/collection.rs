@@ -10,6 +10,7 @@
 
 use crate::compact::{Compact, Writable};
 use crate::input::{self, Reading};
+use crate::update::{self, Mergeable, Watched};
 use crate::{cancel, failure, manifest, merge, onejob, overview, reconcile, results, status, wait};
 use anyhow::Result;
 use std::io::Write;
@@ -92,6 +93,10 @@ struct Target {
     path: PathBuf,
     /// The manifest given as the only input: always written as a manifest, and said.
     in_place: bool,
+    /// The file as this run read it, when it is one of the inputs (in place, or `--output M`
+    /// naming an input): written under a lock, merged first with what another run wrote
+    /// there meanwhile ([`update`]).
+    watched: Option<Watched>,
 }
 
 /// Collects; the exit code is --wait's or --cancel's verdict (success otherwise).
@@ -101,17 +106,20 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         sweep_dir: opts.sweep_dir.clone(),
         for_slurm: opts.talks_to_slurm(),
     };
+    // The files this run may write back, as they are before it reads them.
+    let watched: Vec<Watched> = paths.iter().map(|p| Watched::now(p)).collect();
+    let target = |sole_manifest| with_watch(target(&opts, sole_manifest), &paths, &watched);
     if !opts.opens_records() {
         // Merging only: each record kept as its text, from reading to writing.
         let read = input::read_all(&paths, &reading, &|r| Compact::of(&r))?;
-        let target = target(&opts, read.sole_manifest);
+        let target = target(read.sole_manifest);
         let records = merge::merge_compact(read.records)?;
         not_empty(&opts, records.len())?;
         let stamps = &read.manifest_timestamps;
         return output(&opts, &target, &records, stamps, None, None).map(|()| ExitCode::SUCCESS);
     }
     let read = input::read_all(&paths, &reading, &Ok)?;
-    let target = target(&opts, read.sole_manifest);
+    let target = target(read.sole_manifest);
     // The sweeps in the order the inputs name them: the first is the baseline of comparisons.
     let mut sweep_order: Vec<Option<String>> = Vec::new();
     if opts.results.is_some() {
@@ -157,7 +165,7 @@ fn not_empty(opts: &Options, records: usize) -> Result<()> {
 /// Writes the target file, then stdout: the frontier or the table of `--results` when they
 /// take it, one job or the table of `views` (the records of a run that looked into them),
 /// or the manifest or JSON Lines (unless `--output` took them).
-fn output<T: Writable>(
+fn output<T: Writable + Mergeable>(
     opts: &Options,
     target: &Option<Target>,
     records: &[T],
@@ -235,6 +243,18 @@ fn act(
     Ok(code)
 }
 
+/// The target with the version of it this run read, when it is one of the inputs `paths`.
+fn with_watch(target: Option<Target>, paths: &[PathBuf], watched: &[Watched]) -> Option<Target> {
+    let mut t = target?;
+    let abs = |p: &PathBuf| sweep::fsutil::absolute(p).ok();
+    let me = abs(&t.path);
+    t.watched = paths
+        .iter()
+        .position(|p| p.as_os_str() != "-" && abs(p) == me)
+        .map(|i| Watched::now_as(&watched[i]));
+    Some(t)
+}
+
 /// `--output`, or the manifest that is the only input when this run updates it: exactly one
 /// input, a file holding one manifest and nothing else, no `--output`, and not JSON Lines.
 fn target(opts: &Options, sole_manifest: bool) -> Option<Target> {
@@ -242,6 +262,7 @@ fn target(opts: &Options, sole_manifest: bool) -> Option<Target> {
         return Some(Target {
             path: path.clone(),
             in_place: false,
+            watched: None,
         });
     }
     let [only] = opts.inputs.as_slice() else {
@@ -254,6 +275,7 @@ fn target(opts: &Options, sole_manifest: bool) -> Option<Target> {
     (opts.updates() && !piped_on && sole_manifest && only.as_os_str() != "-").then(|| Target {
         path: only.clone(),
         in_place: true,
+        watched: None,
     })
 }
 
@@ -318,8 +340,9 @@ fn emit<T: Writable>(
 }
 
 /// Atomically into the target: JSON Lines with `--output` and `--format jsonl`, else the
-/// manifest (a manifest updated in place stays a manifest).
-fn write_file<T: Writable>(
+/// manifest (a manifest updated in place stays a manifest). A target that was an input is
+/// written under its lock, merged first with what another run wrote there meanwhile.
+fn write_file<T: Writable + Mergeable>(
     opts: &Options,
     target: &Target,
     records: &[T],
@@ -327,7 +350,23 @@ fn write_file<T: Writable>(
     extra: &dyn Fn(usize) -> Option<serde_json::Value>,
 ) -> Result<()> {
     let jsonl = opts.format == Format::Jsonl && !target.in_place;
-    sweep::fsutil::write_atomic_with(&target.path, |w| emit(w, jsonl, records, stamps, extra))
+    let Some(watched) = &target.watched else {
+        return sweep::fsutil::write_atomic_with(&target.path, |w| {
+            emit(w, jsonl, records, stamps, extra)
+        });
+    };
+    let how = Reading {
+        sweep_dir: opts.sweep_dir.clone(),
+        for_slurm: false,
+    };
+    update::write(watched, records, &how, |u| {
+        let mut all_stamps = stamps.to_vec();
+        all_stamps.extend(u.stamps.iter().cloned());
+        let extra = |i: usize| u.own[i].and_then(extra);
+        sweep::fsutil::write_atomic_with(&target.path, |w| {
+            emit(w, jsonl, &u.records, &all_stamps, &extra)
+        })
+    })
 }
 
 /// The manifest or the JSON Lines on stdout.

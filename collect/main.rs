@@ -27,6 +27,7 @@ mod overview;
 mod reconcile;
 mod results;
 mod status;
+mod update;
 mod validate;
 mod wait;
 
