@@ -327,11 +327,13 @@ fn output_file_can_be_an_input_and_is_written_atomically() {
     let out = sh("echo '{' | sweep-collect m.json - --output m.json", &dir);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(std::fs::read_to_string(dir.join("m.json")).unwrap(), after);
-    let names: Vec<_> = std::fs::read_dir(&dir)
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(names, ["m.json"]);
+    names.sort();
+    // The lock that lets two runs update m.json at once without losing a job.
+    assert_eq!(names, [".m.json.lock", "m.json"]);
 }
 
 #[test]
