@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod interrupt;
 mod jobscript;
 mod judge;
 mod prepare;

@@ -113,6 +113,11 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         None => Tee::stdout(),
     };
     let mut out = Out::new(tee);
+    if !opts.dry_run {
+        // From the first sbatch on, a signal stops the run cleanly (crate::interrupt).
+        crate::interrupt::install()
+            .map_err(|e| anyhow::anyhow!("failed to install the signal handlers: {e}"))?;
+    }
     let saver = Saver::new();
     let fates = &judged.fates;
     let result = if opts.dry_run {
@@ -149,6 +154,17 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     // --sweep-config: the manifest, once the jobs are released (its table shows their states).
     let _ = out.flush();
     out.get_mut().finish(opts.dry_run);
+    if let Some(sig) = crate::interrupt::requested() {
+        let said = match &held {
+            Some(err) => format!("{err:#}"),
+            None => "every job it submitted is written down and released".to_string(),
+        };
+        sweep::cli::warn(format_args!(
+            "interrupted by {}: stopped before the next sbatch; {said}; run the same command again to submit the rest (a job an interrupted sbatch may have made stays held and is cancelled then)",
+            crate::interrupt::name(sig)
+        ));
+        return Ok(ExitCode::from(u8::try_from(128 + sig).unwrap_or(u8::MAX)));
+    }
     match (held, result) {
         (Some(err), Ok(_)) => Err(err),
         (Some(err), Err(first)) => Err(first.context(format!("{err:#}"))),

@@ -17,7 +17,7 @@ mod time;
 
 pub use control::Refused;
 pub use limits::{AccountingConfig, Association, QosLimits, QueuedJob};
-pub use process::{run, Finished};
+pub use process::{run, run_until, Finished};
 pub use states::{comment_in_command, normalise_elapsed, Answers, JobInfo, JobRef, Seen};
 pub use tags::{TaggedJob, TAG_FORMAT};
 pub use time::parse_time;

@@ -20,6 +20,16 @@ pub struct Finished {
 /// the command's whole process group is killed (sites wrap `sbatch` in scripts whose children
 /// would otherwise live on) and `status` is `None`.
 pub fn run(argv: &[String], timeout: Duration) -> std::io::Result<Finished> {
+    run_until(argv, timeout, &|| false)
+}
+
+/// [`run`], also killed (the same way, `status` `None`) as soon as `stop` says so: asked
+/// every 50 ms (a run interrupted by a signal does not wait for a hung command).
+pub fn run_until(
+    argv: &[String],
+    timeout: Duration,
+    stop: &dyn Fn() -> bool,
+) -> std::io::Result<Finished> {
     let child = Command::new(&argv[0])
         .args(&argv[1..])
         .stdin(Stdio::null())
@@ -39,12 +49,21 @@ pub fn run(argv: &[String], timeout: Duration) -> std::io::Result<Finished> {
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     };
-    match rx.recv_timeout(timeout) {
-        Ok(done) => done.map(|o| {
+    let deadline = std::time::Instant::now() + timeout;
+    let waited = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left.min(Duration::from_millis(50))) {
+            Ok(done) => break Some(done),
+            Err(mpsc::RecvTimeoutError::Timeout) if left > Duration::ZERO && !stop() => {}
+            Err(_) => break None,
+        }
+    };
+    match waited {
+        Some(done) => done.map(|o| {
             let status = o.status;
             finished(o, Some(status))
         }),
-        Err(_) => {
+        None => {
             // The group id is the child's pid (process_group(0)): this reaches its children.
             let _ = Command::new("kill")
                 .args(["-KILL", "--", &format!("-{pid}")])

@@ -151,6 +151,10 @@ impl Run<'_> {
         while let Some((i, mut p, ready)) =
             window.next(fates, prepared, self.plan, self.sweeps, saver)?
         {
+            // A signal stops the run before the next sbatch (see crate::interrupt).
+            if crate::interrupt::requested().is_some() {
+                break;
+            }
             let Some(ready) = ready else {
                 if let Fate::Keep { state, .. } = &fates[i] {
                     progress.kept(&p.record, state);
@@ -174,6 +178,11 @@ impl Run<'_> {
                     false
                 }
             };
+            // Interrupted before its job existed: the record is not written (the run stops
+            // here); one whose job exists is, as always.
+            if crate::interrupt::requested().is_some() && p.record.job_id.is_none() {
+                break;
+            }
             progress.report(&p.record);
             self.write(&p.origin, &p.record)?;
             if let Some(err) = &p.record.submit_error {

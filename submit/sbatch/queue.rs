@@ -78,6 +78,9 @@ impl Queue {
     ) -> Done {
         let class = Class::of(options);
         loop {
+            if let Some(done) = crate::interrupt::stopped() {
+                return done;
+            }
             let charged = match self.wait_for_room(sub, &class, room) {
                 Ok(c) => c,
                 Err(failed) => return failed,
@@ -149,6 +152,9 @@ impl Queue {
         }
         let mut failures = 0;
         loop {
+            if let Some(done) = crate::interrupt::stopped() {
+                return Err(done);
+            }
             if self.polled && self.has_room(&charged, room) {
                 return Ok(Some(charged));
             }

@@ -78,12 +78,20 @@ impl Submitter {
     }
 
     /// Sleeps, releasing waiting jobs first: a job must not stay held through a pause (nor
-    /// through a wait for room in the queue: a held job never leaves it).
+    /// through a wait for room in the queue: a held job never leaves it). A signal that stops
+    /// the run ends the sleep.
     pub fn sleep(&mut self, pause: Duration) {
         if pause >= Duration::from_millis(50) {
             self.releaser.flush();
         }
-        std::thread::sleep(pause);
+        let until = Instant::now() + pause;
+        while crate::interrupt::requested().is_none() {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
 
     /// Runs `argv` (a full `sbatch` command line) until it yields a job or a definite failure.
@@ -116,6 +124,11 @@ impl Submitter {
                     self.backoff
                         .saturating_mul(2u32.saturating_pow(attempt - 2)),
                 );
+            }
+            // A signal stops the run: no more sbatch (a job the last one may have created is
+            // held and journaled nowhere: the next run cancels it).
+            if let Some(done) = crate::interrupt::stopped() {
+                return done;
             }
             if maybe_created {
                 match self.lookup(wanted) {
@@ -190,7 +203,14 @@ impl Submitter {
     /// One paced `sbatch` call.
     fn call(&mut self, argv: &[String]) -> Outcome {
         self.pace();
-        match sweep::slurm::run(argv, self.timeout) {
+        if crate::interrupt::requested().is_some() {
+            return Outcome::Transient {
+                message: "interrupted".to_string(),
+                maybe_created: false,
+            };
+        }
+        let stop = || crate::interrupt::requested().is_some();
+        match sweep::slurm::run_until(argv, self.timeout, &stop) {
             Ok(f) => answer::outcome(&f, self.timeout),
             Err(e) => Outcome::Refused(format!("failed to run {}: {e}", argv[0])),
         }
