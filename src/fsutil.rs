@@ -71,10 +71,22 @@ fn temp_path(path: &Path) -> PathBuf {
 }
 
 /// Makes `path` absolute against the current directory without touching the file system
-/// (no symlink resolution, the path need not exist). Records carry absolute paths so that a
-/// record alone, read later from another directory, still finds its files.
+/// (no symlink resolution, the path need not exist), spelled one way ([`normal`]). Records
+/// carry absolute paths so that a record alone, read later from another directory, still
+/// finds its files.
 pub fn absolute(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).with_context(|| format!("failed to resolve {}", path.display()))
+    let abs =
+        std::path::absolute(path).with_context(|| format!("failed to resolve {}", path.display()))?;
+    Ok(normal(&abs))
+}
+
+/// `path` spelled one way, by its text alone: no trailing `/`, no `//`, no `.` component
+/// (`/a/b/`, `/a//b` and `/a/./b` are `/a/b`). A sweep directory is keyed (its tags) and
+/// locked by its path: two spellings of one directory in one run would be two sweeps, each
+/// waiting for the other's lock. `..` is kept (`a/link/..` is not `a` when `link` is a
+/// symbolic link); such aliases are told apart by the directory itself (see sweep-submit).
+pub fn normal(path: &Path) -> PathBuf {
+    path.components().collect()
 }
 
 /// `path` as a string for a record: records carry paths as JSON strings, so a path that is

@@ -115,15 +115,23 @@ impl Spool {
                 let line = u32::try_from(line).context("more than 4 billion lines")?;
                 let origin = format!("{}:{line}", spool.inputs[input_no as usize]);
                 check(&record).with_context(|| format!("{origin}: invalid record"))?;
+                // One spelling per directory (`D/` is `D`): its tags and its locks are its path's.
                 let dir = match &record.sweep_dir {
-                    Some(d) => d.clone(),
+                    Some(d) => sweep::fsutil::utf8(&sweep::fsutil::normal(Path::new(d)))?,
                     None => sweep::fsutil::utf8(&new_dir(&mut output_dir)?)?,
                 };
-                let next = u32::try_from(dir_index.len()).context("too many sweep directories")?;
-                let d = *dir_index.entry(dir.clone()).or_insert_with(|| {
-                    spool.dirs.push(dir.clone());
-                    next
-                });
+                let d = match dir_index.get(&dir) {
+                    Some(&d) => d,
+                    None => {
+                        let next =
+                            u32::try_from(dir_index.len()).context("too many sweep directories")?;
+                        same_directory(&dir, &spool.dirs)
+                            .with_context(|| format!("{origin}: invalid record"))?;
+                        dir_index.insert(dir.clone(), next);
+                        spool.dirs.push(dir.clone());
+                        next
+                    }
+                };
                 if let Some((i, l)) = seen.insert((d, record.id.clone()), (input_no, line)) {
                     bail!(
                         "{origin}: combination {} (index {}) appears twice for the same sweep directory (first at {}:{l}): it would be submitted twice",
@@ -231,6 +239,22 @@ fn new_dir(output_dir: &mut Option<PathBuf>) -> Result<PathBuf> {
     sweep::cli::warn(format_args!("sweep directory: {}", d.display()));
     *output_dir = Some(d.clone());
     Ok(d)
+}
+
+/// Creates the sweep directory `dir` if needed, and fails when it is one of `dirs` under
+/// another name (a symbolic link, `..`): one directory would be two sweeps of one run, with
+/// two sweep keys, each waiting for the other's lock.
+fn same_directory(dir: &str, dirs: &[String]) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create directory {dir}"))?;
+    let id = |d: &str| std::fs::metadata(d).ok().map(|m| (m.dev(), m.ino()));
+    let me = id(dir);
+    if let Some(other) = dirs.iter().find(|o| me.is_some() && id(o) == me) {
+        bail!(
+            "sweep_dir {dir:?} is the directory {other:?} under another name (a symbolic link, or ..): give every record of one sweep the same sweep_dir"
+        );
+    }
+    Ok(())
 }
 
 /// Locks a sweep directory's names and reads its numbers.

@@ -19,7 +19,8 @@ pub struct Sweeps {
 /// One sweep directory, locked.
 pub struct Dir {
     pub path: PathBuf,
-    /// The sweep key of its tags.
+    /// The sweep key of its tags: the one its journal's latest job carries (a sweep keeps
+    /// its tags, however its directory is spelled now), else the key of its path.
     pub key: String,
     /// Every sweep key its jobs carry: `key`, and those of the tags in its journal (a sweep
     /// whose directory was spelled otherwise when it began, `D/`, kept its tags).
@@ -64,13 +65,19 @@ impl Sweeps {
             let lock = state::lock(&path, LockKind::Submit)?;
             let journal = Journal::open(&path)?;
             let subs = journal.submissions();
-            let key = sweep::tag::sweep_key(name);
             let mut keys: BTreeSet<String> = subs
                 .all()
                 .filter_map(|s| s.tag.as_deref().and_then(sweep::tag::parse))
                 .map(|t| t.sweep_key)
                 .collect();
+            let latest = subs
+                .all()
+                .filter(|s| s.tag.is_some())
+                .max_by(|a, b| a.submitted_at.cmp(&b.submitted_at))
+                .and_then(|s| s.tag.as_deref().and_then(sweep::tag::parse));
+            let key = latest.map_or_else(|| sweep::tag::sweep_key(name), |t| t.sweep_key);
             keys.insert(key.clone());
+            keys.insert(sweep::tag::sweep_key(name));
             let lost = subs.is_empty() && (submitted_before || scripts_saved(&path));
             let rebuild = lost || subs.incomplete();
             opened.insert(

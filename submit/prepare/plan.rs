@@ -48,7 +48,8 @@ pub struct PreparedJob {
 }
 
 impl Plan {
-    /// Fills in the submit fields of `r` (placed in `sweep_dir`) for a job made with
+    /// Fills in the submit fields of `r` (placed in `sweep_dir`, whose tags have the key
+    /// `sweep_key`) for a job made with
     /// `options` by `builder`: job name, job script, log directory, tag, GPUs per node and
     /// `sbatch_command`; the submission it replaces goes to `history`. Creates nothing on
     /// disk (the checking pass prepares every record): the job script comes back with the
@@ -57,6 +58,7 @@ impl Plan {
         &self,
         r: &mut Record,
         sweep_dir: &Path,
+        sweep_key: &str,
         options: &JobOptions,
         builder: &Builder,
     ) -> Result<(PreparedJob, Script)> {
@@ -71,11 +73,7 @@ impl Plan {
         // A dry run never replaces the script of a job that was submitted.
         let beside_a_job = self.dry_run && (!r.history.is_empty() || r.job_id.is_some());
         let script_path = script_path(sweep_dir, r.index, beside_a_job);
-        let tag = sweep::tag::format(
-            &sweep::tag::sweep_key(&sweep_dir.display().to_string()),
-            &r.id,
-            r.index,
-        );
+        let tag = sweep::tag::format(sweep_key, &r.id, r.index);
         start_over(r);
         // The script this one replaces belongs to the latest earlier submission: it is kept,
         // and that submission's history entry says where.
