@@ -73,7 +73,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     let mut made: Option<SweepDir> = None;
     let inputs = match &opts.sweep_config {
         Some(file) => {
-            let dir = SweepDir::open(output_dir.take())?;
+            let dir = SweepDir::open(output_dir.take(), file)?;
             let saved = sweepconfig::expand_and_render(file, &dir.dir, &opts.passed)?;
             output_dir = Some(dir.dir.clone());
             made = Some(dir);

@@ -32,8 +32,11 @@ pub struct SweepDir {
 }
 
 impl SweepDir {
-    /// `dir` (`--output-dir`), or a new `./sweep_YYYYMMDD_HHMMSS`; said on stderr.
-    pub fn open(output_dir: Option<PathBuf>) -> Result<SweepDir> {
+    /// `dir` (`--output-dir`); else the sweep directory an earlier `--sweep-config` run of the
+    /// same sweep file made here (the latest, when several: the same command again carries
+    /// the sweep on and never doubles it); else a new `./sweep_YYYYMMDD_HHMMSS`. Said on
+    /// stderr.
+    pub fn open(output_dir: Option<PathBuf>, sweep_file: &Path) -> Result<SweepDir> {
         let (dir, made) = match output_dir {
             Some(d) => {
                 let made = !d.exists();
@@ -42,7 +45,20 @@ impl SweepDir {
             None => {
                 let cwd =
                     std::env::current_dir().context("failed to read the current directory")?;
-                (sweep::fsutil::create_sweep_dir(&cwd)?, true)
+                match earlier(&cwd, sweep_file) {
+                    Some(d) => {
+                        warn(format_args!(
+                            "sweep directory: {} (made by an earlier run of {}: carrying that sweep on, only what has no pending, running or completed job is submitted; --output-dir DIR starts a new sweep)",
+                            d.display(),
+                            sweep_file.display()
+                        ));
+                        return Ok(SweepDir {
+                            dir: d,
+                            armed: false,
+                        });
+                    }
+                    None => (sweep::fsutil::create_sweep_dir(&cwd)?, true),
+                }
             }
         };
         warn(format_args!("sweep directory: {}", dir.display()));
@@ -64,6 +80,56 @@ impl Drop for SweepDir {
             ));
         }
     }
+}
+
+/// The latest sweep directory under `parent` that a `--sweep-config` run made from
+/// `sweep_file`: a `sweep_YYYYMMDD_HHMMSS[_N]` whose `records.jsonl` (saved by that run)
+/// names the same sweep file, by its absolute path. A sweep file read from stdin has none.
+fn earlier(parent: &Path, sweep_file: &Path) -> Option<PathBuf> {
+    if sweep_file == Path::new("-") {
+        return None;
+    }
+    let wanted = sweep::fsutil::absolute(sweep_file).ok()?;
+    let wanted = wanted.to_str()?;
+    let mut found: Vec<(String, u64, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(parent).ok()?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some((stamp, n)) = sweep_dir_name(&name) else {
+            continue;
+        };
+        let records = entry.path().join("records.jsonl");
+        let Ok(file) = std::fs::File::open(&records) else {
+            continue;
+        };
+        let mut first = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(file), &mut first);
+        let named = serde_json::from_str::<serde_json::Value>(&first)
+            .ok()
+            .and_then(|v| v.get("sweep_file")?.as_str().map(String::from));
+        if named.as_deref() == Some(wanted) {
+            found.push((stamp, n, entry.path()));
+        }
+    }
+    found.into_iter().max().map(|(_, _, dir)| dir)
+}
+
+/// `sweep_20251113_123456` -> its stamp and 1; `..._3` -> 3; anything else: `None`.
+fn sweep_dir_name(name: &str) -> Option<(String, u64)> {
+    let rest = name.strip_prefix("sweep_")?;
+    let stamp: String = rest.chars().take(15).collect();
+    let ok = stamp.len() == 15
+        && stamp.chars().enumerate().all(|(i, c)| match i {
+            8 => c == '_',
+            _ => c.is_ascii_digit(),
+        });
+    if !ok {
+        return None;
+    }
+    let n = match &rest[15..] {
+        "" => 1,
+        suffix => suffix.strip_prefix('_')?.parse().ok()?,
+    };
+    Some((stamp, n))
 }
 
 /// A sibling program of this one (`sweep-expand` next to `sweep-submit`).
@@ -270,5 +336,26 @@ impl Write for Tee {
             Some(out) => out.flush(),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_directory_names_sort_by_time_then_number() {
+        assert_eq!(
+            sweep_dir_name("sweep_20251113_123456"),
+            Some(("20251113_123456".to_string(), 1))
+        );
+        assert_eq!(
+            sweep_dir_name("sweep_20251113_123456_12"),
+            Some(("20251113_123456".to_string(), 12))
+        );
+        for other in ["sweep_2025", "sweep_20251113-123456", "sweep_20251113_123456x", "tpt"] {
+            assert_eq!(sweep_dir_name(other), None, "{other}");
+        }
+        assert!(sweep_dir_name("sweep_20251113_123456_2") > sweep_dir_name("sweep_20251113_123456"));
     }
 }
