@@ -105,7 +105,7 @@ fn verdict(state: &JobState) -> Option<&'static str> {
 
 /// The failure named by `<job dir>/failed_step`, if the job script wrote one.
 fn failed_step(job_dir: &Path) -> Option<Failure> {
-    let text = std::fs::read_to_string(job_dir.join(FAILED_STEP)).ok()?;
+    let text = std::io::read_to_string(sweep::fsutil::open_regular(&job_dir.join(FAILED_STEP)).ok()?).ok()?;
     let line = text.lines().find(|l| !l.trim().is_empty())?;
     let mut words = line.split_whitespace();
     let step = words.next()?.to_string();
@@ -214,7 +214,8 @@ pub fn container_cause(lines: &[String]) -> Option<String> {
 /// The lines of the last 64 KiB of `path`, each [`clean`]ed; a line cut at that edge is left
 /// out. `None` when the file cannot be read.
 fn tail_lines(path: &Path) -> Option<Vec<String>> {
-    let mut file = std::fs::File::open(path).ok()?;
+    // A FIFO left where a log is expected is never opened (it would wait for a writer).
+    let mut file = sweep::fsutil::open_regular(path).ok()?;
     let len = file.metadata().ok()?.len();
     let start = len.saturating_sub(TAIL);
     file.seek(SeekFrom::Start(start)).ok()?;

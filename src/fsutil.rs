@@ -89,6 +89,32 @@ pub fn normal(path: &Path) -> PathBuf {
     path.components().collect()
 }
 
+/// Opens `path` for reading only when it is a regular file (a symbolic link to one too): a
+/// FIFO, socket or device that a job left where a log or a result is expected is an error
+/// (`InvalidInput`), never opened (opening a FIFO waits for a writer; a device may act on
+/// being opened). Checked before the open and again on what was opened (non-blocking).
+pub fn open_regular(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let not_regular = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket or device)",
+        )
+    };
+    if !fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let nonblock = rustix::fs::OFlags::NONBLOCK.bits() as i32;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nonblock)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// `path` as a string for a record: records carry paths as JSON strings, so a path that is
 /// not UTF-8 is an error rather than a lossy copy that names some other file.
 pub fn utf8(path: &Path) -> Result<String> {

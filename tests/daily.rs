@@ -428,3 +428,29 @@ pub fn plain(s: &str) -> String {
 pub fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+/// Issue 19, item 9: a FIFO where the cause of a failure is read (the job's `failed_step`,
+/// its own `.err`) is never opened: `--status` ends, without that cause.
+#[test]
+fn a_fifo_where_a_failures_cause_is_read_is_never_opened() {
+    let dir = temp_dir("daily_fifo_cause");
+    sweep_of_three(&dir);
+    let log = dir.join("logs/sweep_job_sweep0");
+    std::fs::remove_file(log.join("11/failed_step")).unwrap();
+    for p in [log.join("11/failed_step"), log.join("11.err")] {
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&p)
+            .status()
+            .unwrap()
+            .success());
+    }
+    let out = sh(
+        &format!("timeout 60 sweep-collect --status --jsonl {SLURM} recs.jsonl"),
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(first["state"], "FAILED");
+    // Nothing was read from them: no line of theirs is the cause.
+    assert!(first["failure"].get("file").is_none(), "{}", first["failure"]);
+}

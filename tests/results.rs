@@ -761,3 +761,78 @@ fn submit_records_gpus_per_node_and_drops_old_results_when_resubmitting() {
     assert!(out[0].get("results").is_none(), "{}", out[0]);
     assert_eq!(out[0]["history"][0]["job_id"], "41");
 }
+
+/// Issue 19, item 9: a path the results are read from that is not a regular file (a FIFO a
+/// job left, a socket, a link to a device) is reported on its record and never opened: a FIFO
+/// would wait for a writer forever. The job's directory itself, its benchmark request and
+/// AIPerf's marker included.
+#[test]
+fn a_result_path_that_is_not_a_regular_file_is_never_opened() {
+    let dir = temp_dir("results_not_regular");
+    let fifo = |p: &Path| {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+    };
+    // Record 0: its job's directory is a FIFO.
+    let r0 = record(&dir, 0, 0.8, "100", "COMPLETED");
+    fifo(&job_dir(&r0));
+    // Record 1: a good result beside a FIFO result, FIFOs as the benchmark request and
+    // AIPerf's marker, a socket, and a link to a device.
+    let r1 = record(&dir, 1, 0.9, "101", "COMPLETED");
+    let job = job_dir(&r1);
+    write(&job.join("result.jsonl"), &(sglang_line(4, 800.0, 10.0, 300.0) + "\n"));
+    let specials = [
+        job.join("pipe.jsonl"),
+        job.join("sweep_benchmark.json"),
+        job.join("sub/.aiperf_results_ready.json"),
+    ];
+    for p in &specials {
+        fifo(p);
+    }
+    let _socket = std::os::unix::net::UnixListener::bind(job.join("sock.json")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", job.join("zero.json")).unwrap();
+    std::fs::write(dir.join("records.jsonl"), jsonl(&[r0, r1])).unwrap();
+    // A hang is a failure, not a stuck test run.
+    let out = crate::common::sh(
+        "timeout 60 sweep-collect --results --jsonl records.jsonl",
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let recs: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let listed = |r: &Value, key: &str| -> Vec<(String, String)> {
+        r["results"][key]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        let why = e["error"].as_str().or(e["reason"].as_str()).unwrap_or("");
+                        (e["file"].as_str().unwrap().to_string(), why.to_string())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let all = |r: &Value| [listed(r, "errors"), listed(r, "not_results")].concat();
+    let first = all(&recs[0]);
+    assert_eq!(first.len(), 1, "{}", recs[0]);
+    assert!(first[0].1.contains("Not a directory"), "{first:?}");
+    assert_eq!(points(&recs[1]).len(), 1, "the good result is read: {}", recs[1]);
+    let second = all(&recs[1]);
+    for p in specials
+        .iter()
+        .chain([&job.join("sock.json"), &job.join("zero.json")])
+    {
+        let p = p.display().to_string();
+        let (_, why) = second
+            .iter()
+            .find(|(f, _)| *f == p)
+            .unwrap_or_else(|| panic!("{p} not reported: {second:?}"));
+        assert!(
+            why.contains("not a regular file") || why.contains("not a file"),
+            "{p}: {why}"
+        );
+    }
+}
