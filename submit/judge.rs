@@ -278,9 +278,12 @@ impl Snapshot {
     fn seen(&self, s: &Submission, job: &str, combination: &str) -> JobSeen {
         let tag = tag_of(s, combination);
         if let Some(j) = self.listed(job, tag) {
+            // Pending or running in accounting, unknown to squeue: lost with a controller's
+            // state.
+            let lost = j.source == "sacct" && !j.state.is_final();
             return JobSeen {
-                state: Some(j.state.clone()),
-                held: j.held(),
+                state: Some(if lost { JobState::Unknown } else { j.state.clone() }),
+                held: !lost && j.held(),
                 foreign: None,
             };
         }
@@ -343,7 +346,8 @@ fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<S
         {
             continue;
         }
-        // Held, or cancelled while held: a duplicate that never ran, not a submission.
+        // Held, or ended without ever running (cancelled while held): a duplicate, not a
+        // submission.
         if j.never_released() {
             continue;
         }
@@ -353,9 +357,15 @@ fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<S
             .as_deref()
             .and_then(|d| d.split("afternotok:").nth(1))
             .map(|d| d.chars().take_while(char::is_ascii_digit).collect::<String>());
+        let mut s = Submission::from_tagged(j);
+        // Pending or running in accounting but not in squeue: lost with a controller's state
+        // (accounting is never told it ended).
+        if j.source == "sacct" && !j.state.is_final() {
+            s.state = Some(JobState::Unknown);
+        }
         match after {
             Some(parent) => follow_ups.push((j, parent)),
-            None => found.push(Submission::from_tagged(j)),
+            None => found.push(s),
         }
     }
     // A follow-up waits on the job and every earlier follow-up: it joins the submission

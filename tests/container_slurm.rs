@@ -9,6 +9,7 @@
 //! without them they skip loudly, and fail when `SWEEP_REQUIRE_CONTAINERS=1`.
 
 use crate::common::{
+    PrivateCluster,
     self, bin, containers_available, read_json, slurm_shared, stderr, stdout, temp_dir,
 };
 use serde_json::Value;
@@ -219,60 +220,6 @@ sweep-expand sweep.yaml | sweep-render --out-dir {name} \
     }
 }
 
-/// A private one-node cluster (no accounting: it starts in about a second) on ports nobody
-/// uses, stopped and purged when dropped.
-struct PrivateCluster {
-    dir: std::path::PathBuf,
-    base: u16,
-}
-
-impl PrivateCluster {
-    fn new(name: &str) -> PrivateCluster {
-        // Ports base+6, +17, +19 and +201 must be free; try a few bases far from the usual.
-        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-        let seed = std::process::id() as u16 % 200;
-        let base = (0..200u16)
-            .map(|i| 30000 + ((seed + i * 7) % 200) * 100)
-            .find(|&b| [6, 17, 19, 201].iter().all(|o| free(b + o)))
-            .expect("a free port base");
-        PrivateCluster {
-            dir: temp_dir(name).join("cluster"),
-            base,
-        }
-    }
-
-    fn run(&self, cmd: &str, env: &[(&str, &str)]) -> std::process::Output {
-        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-slurm"))
-            .arg(cmd)
-            .env("SWEEP_SLURM_DIR", &self.dir)
-            .env("SWEEP_SLURM_PORT_BASE", self.base.to_string())
-            .env("SWEEP_SLURM_ACCOUNTING", "none")
-            .env("SWEEP_SLURM_NODES", "1")
-            .env("SWEEP_SLURM_REAL_NODES", "1")
-            .env("SWEEP_SLURM_LINK_ETC", "0")
-            .env_remove("SLURM_CONF")
-            .env_remove("SWEEP_SLURM_CONTAINERS")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
-
-    /// A Slurm client of this cluster.
-    fn client(&self, program: &str, args: &[&str]) -> std::process::Output {
-        Command::new(program)
-            .args(args)
-            .env("SLURM_CONF", self.dir.join("etc/slurm.conf"))
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for PrivateCluster {
-    fn drop(&mut self) {
-        let _ = self.run("stop", &[("SWEEP_SLURM_PURGE", "1")]);
-    }
-}
-
 #[test]
 fn local_slurm_loads_pyxis_only_where_it_is_and_when_asked() {
     let test = "local_slurm_loads_pyxis_only_where_it_is_and_when_asked";
@@ -280,7 +227,15 @@ fn local_slurm_loads_pyxis_only_where_it_is_and_when_asked() {
     if !common::slurm_available(test) {
         return;
     }
-    let c = PrivateCluster::new("container_cluster");
+    // One node, no accounting: it starts in about a second.
+    let c = PrivateCluster::new(
+        "container_cluster",
+        &[
+            ("SWEEP_SLURM_ACCOUNTING", "none"),
+            ("SWEEP_SLURM_NODES", "1"),
+            ("SWEEP_SLURM_REAL_NODES", "1"),
+        ],
+    );
     // Required but absent: start refuses, naming what it looked for.
     let o = c.run(
         "start",

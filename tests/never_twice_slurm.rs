@@ -14,25 +14,25 @@ use std::time::{Duration, Instant};
 
 /// One job of a sweep, as squeue lists it.
 #[derive(Debug, Clone)]
-struct Job {
-    id: String,
-    state: String,
-    reason: String,
-    name: String,
-    time_limit: String,
-    tag: String,
+pub struct Job {
+    pub id: String,
+    pub state: String,
+    pub reason: String,
+    pub name: String,
+    pub time_limit: String,
+    pub tag: String,
 }
 
 impl Job {
     /// Could run: not held, not ended by a cancel.
-    fn runnable(&self) -> bool {
+    pub fn runnable(&self) -> bool {
         let held = self.state == "PENDING" && self.reason.starts_with("JobHeld");
         !held && !self.state.starts_with("CANCELLED")
     }
 }
 
 /// Every job of this user whose tag is of the sweep in `sweep_dir`, in any state squeue lists.
-fn jobs_of(sweep_dir: &Path) -> Vec<Job> {
+pub fn jobs_of(sweep_dir: &Path) -> Vec<Job> {
     let key = sweep::tag::sweep_key(sweep_dir.to_str().unwrap());
     let out = Command::new("squeue")
         .args(["--me", "-h", "-t", "all", "-o", "%i|%T|%r|%j|%l|%k"])
@@ -56,7 +56,7 @@ fn jobs_of(sweep_dir: &Path) -> Vec<Job> {
         .collect()
 }
 
-fn s<'a>(v: &'a Value, k: &str) -> &'a str {
+pub fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
@@ -496,7 +496,7 @@ fn a_job_the_controller_creates_after_sbatch_gave_up_never_runs() {
 
 /// `n` records of 36-node aggregated jobs (they pend: 4 of the 64 nodes are real), ids
 /// `prefix` followed by digits, 16 characters in all.
-fn pending_records(prefix: &str, n: usize) -> String {
+pub fn pending_records(prefix: &str, n: usize) -> String {
     (0..n)
         .map(|i| {
             let id = format!("{prefix}{i:0width$}", width = 16 - prefix.len());
@@ -508,7 +508,7 @@ fn pending_records(prefix: &str, n: usize) -> String {
 }
 
 /// Exactly one job that could run per record tag of `recs`, and it is the record's.
-fn one_runnable_job_each(sweep: &Path, recs: &[Value]) {
+pub fn one_runnable_job_each(sweep: &Path, recs: &[Value]) {
     let jobs = jobs_of(sweep);
     for r in recs {
         let tag = s(r, "tag");

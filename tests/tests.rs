@@ -35,4 +35,5 @@ mod results;
 mod results_real;
 mod results_slurm;
 mod submit;
+mod shared_cluster_slurm;
 mod submit_slurm;

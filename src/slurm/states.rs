@@ -184,6 +184,17 @@ impl Answers {
                 }
                 return;
             }
+            // Accounting says it pends or runs, but squeue (asked first about every ID) does
+            // not list it: it was lost with a controller's state (accounting is never told
+            // such a job ended).
+            let mut info = info;
+            if !info.state.is_final() {
+                info.reason = Some(format!(
+                    "accounting says {}, but the controller does not know the job (lost with its state)",
+                    info.state.as_str()
+                ));
+                info.state = JobState::Unknown;
+            }
             // Newest first among accounting's rows (the time text sorts as the time).
             let at = rows
                 .iter()
@@ -452,5 +463,13 @@ mod tests {
         assert_eq!(b.rows[&key(&None, "7")].len(), 1);
         let Seen::Ours(info) = b.of(&JobRef::new(None, "7", Some(tag))) else { panic!() };
         assert_eq!((info.source, info.exit_code.as_deref()), ("squeue", Some("0:0")));
+        // Accounting says RUNNING, squeue does not list the job: lost with the controller.
+        let mut c = Answers::default();
+        let mut lost = row("sacct", Some(tag), None, "2026-01-01T00:00:00");
+        lost.state = JobState::Running;
+        c.add(key(&None, "8"), lost);
+        let Seen::Ours(info) = c.of(&JobRef::new(None, "8", Some(tag))) else { panic!() };
+        assert_eq!(info.state, JobState::Unknown);
+        assert!(info.reason.as_deref().unwrap().contains("accounting says RUNNING"));
     }
 }

@@ -31,6 +31,13 @@ pub struct TaggedJob {
     pub name: String,
     /// The parsed tag.
     pub tag: Tag,
+    /// It never ran: squeue shows it held, or ended while held (squeue keeps the hold as its
+    /// reason); accounting shows no node ever allocated to it (its reason there is not to
+    /// be trusted: a job released at once may keep `JobHeldUser`).
+    pub never_ran: bool,
+    /// `squeue`, or `sacct` (accounting, whose pending or running jobs squeue does not list
+    /// were lost with a controller's state).
+    pub source: &'static str,
 }
 
 impl TaggedJob {
@@ -44,12 +51,9 @@ impl TaggedJob {
         tag::format(&self.tag.sweep_key, &self.tag.id, self.tag.index)
     }
 
-    /// Still held, or ended while held (cancelled: squeue keeps the hold as its reason): a
-    /// job that never ran.
+    /// Still held, or ended while held: a job that never ran (see [`TaggedJob::never_ran`]).
     pub fn never_released(&self) -> bool {
-        self.reason
-            .as_deref()
-            .is_some_and(|r| r.starts_with("JobHeld"))
+        self.never_ran
     }
 }
 
@@ -66,18 +70,21 @@ impl Slurm {
 /// The `sacct` fields of the accounting search: the comment and the command line last (free
 /// text; sacct keeps comments only with `AccountingStoreFlags=job_comment`, so the tag is also
 /// looked for in the `sbatch` command line, which sacct always keeps).
-const ACCOUNTING_FIELDS: &str = "JobID,Submit,State,Reason,JobName,Comment,SubmitLine";
+const ACCOUNTING_FIELDS: &str = "JobID,Submit,State,Reason,NodeList,JobName,Comment,SubmitLine";
 
 impl Slurm {
     /// This user's jobs in accounting submitted since `since` (`sacct --starttime`, e.g.
-    /// `now-7days`) that carry a sweep tag, in sacct's order: one `sacct` call. `None` when
+    /// `now-7days`) that carry a sweep tag, every job each ID ever named (`--duplicates`), in
+    /// sacct's order: one `sacct` call. `None` when
     /// accounting is disabled. A dependency is read from the command line
     /// (`--dependency=afternotok:41`).
     pub fn tagged_in_accounting(
         &self,
         since: &str,
     ) -> Result<Option<Vec<TaggedJob>>, Unreachable> {
-        let args = ["-n", "-X", "-P", "-S", since, "-o", ACCOUNTING_FIELDS].map(String::from);
+        // --duplicates: sacct otherwise shows only the newest job of each ID, and after a
+        // controller's state was rebuilt that is someone else's.
+        let args = ["-n", "-X", "-P", "-D", "-S", since, "-o", ACCOUNTING_FIELDS].map(String::from);
         let text = match self.call(&self.sacct, &args) {
             Ok(text) => text,
             Err(e) if e.0.contains("accounting storage is disabled") => return Ok(None),
@@ -89,10 +96,12 @@ impl Slurm {
 
 /// One line of [`ACCOUNTING_FIELDS`] output; `None` when it carries no sweep tag.
 fn parse_accounting_row(line: &str) -> Option<TaggedJob> {
-    let [id, submitted, state, reason, name, rest] = line.splitn(6, '|').collect::<Vec<_>>()[..]
+    let [id, submitted, state, reason, nodes, name, rest] =
+        line.splitn(7, '|').collect::<Vec<_>>()[..]
     else {
         return None;
     };
+    let nodes = nodes.trim();
     // The comment holds no `|` when it is a tag; the command line follows it.
     let (comment, command) = rest.split_once('|').unwrap_or((rest, ""));
     let tag = tag::parse(comment).or_else(|| comment_in_command(command).and_then(tag::parse))?;
@@ -111,6 +120,8 @@ fn parse_accounting_row(line: &str) -> Option<TaggedJob> {
             .filter(|r| !r.is_empty() && *r != "None")
             .map(String::from),
         name: name.trim().to_string(),
+        never_ran: nodes.is_empty() || nodes == "None assigned",
+        source: "sacct",
     })
 }
 
@@ -124,6 +135,8 @@ fn parse_row(line: &str) -> Option<TaggedJob> {
     let dependency = dependency.trim();
     let reason = reason.trim();
     Some(TaggedJob {
+        never_ran: reason.starts_with("JobHeld"),
+        source: "squeue",
         tag: tag::parse(comment)?,
         job_id: id.trim().to_string(),
         submitted: parse_time(submitted),
@@ -171,18 +184,19 @@ mod tests {
     #[test]
     fn accounting_rows_find_the_tag_in_the_comment_or_the_command_line() {
         let row = parse_accounting_row(
-            "41|2026-01-01T10:00:05|COMPLETED|None|j_sweep3|sweep:k:id:3|sbatch --comment=sweep:k:id:3 j.sh",
+            "41|2026-01-01T10:00:05|COMPLETED|JobHeldUser|gpu-001|j_sweep3|sweep:k:id:3|sbatch --comment=sweep:k:id:3 j.sh",
         )
         .unwrap();
-        assert_eq!((row.tag.index, row.state.clone(), row.reason.clone()), (3, JobState::Completed, None));
+        assert_eq!((row.tag.index, row.state.clone()), (3, JobState::Completed));
+        assert!(!row.never_released(), "it ran, whatever its reason says");
         let row = parse_accounting_row(
-            "42|2026-01-01T10:00:05|PENDING|JobHeldUser|j|  |sbatch --parsable --hold --comment=sweep:k:id:4 --dependency=afternotok:41 j.sh",
+            "42|2026-01-01T10:00:05|CANCELLED by 0|None|None assigned|j|  |sbatch --parsable --hold --comment=sweep:k:id:4 --dependency=afternotok:41 j.sh",
         )
         .unwrap();
         assert_eq!(row.tag.index, 4);
         assert_eq!(row.dependency.as_deref(), Some("afternotok:41"));
         assert!(row.never_released());
-        assert_eq!(parse_accounting_row("43|t|COMPLETED|None|j|colleague|sbatch x.sh"), None);
-        assert_eq!(parse_accounting_row("44|t|COMPLETED|None|j||sbatch --wrap=true"), None);
+        assert_eq!(parse_accounting_row("43|t|COMPLETED|None|n|j|colleague|sbatch x.sh"), None);
+        assert_eq!(parse_accounting_row("44|t|COMPLETED|None|n|j||sbatch --wrap=true"), None);
     }
 }

@@ -291,6 +291,8 @@ mod tests {
             reason: Some("JobHeldUser".to_string()),
             name: "j".to_string(),
             tag: sweep::tag::parse(tag).unwrap(),
+            never_ran: true,
+            source: "squeue",
         }
     }
 

@@ -204,6 +204,73 @@ impl Drop for Cancel {
     }
 }
 
+/// A private cluster of `scripts/local-slurm` (its own directory, on ports nobody uses), for a
+/// test that restarts, rebuilds or reconfigures one: the shared cluster the other tests use
+/// is never touched. Started by [`PrivateCluster::run`]`("start", ...)`; stopped and purged
+/// when dropped.
+pub struct PrivateCluster {
+    pub dir: PathBuf,
+    pub base: u16,
+    /// The knobs every command of this cluster gets (`SWEEP_SLURM_*`).
+    knobs: Vec<(String, String)>,
+}
+
+impl PrivateCluster {
+    /// A cluster in `temp_dir(name)/cluster` with these knobs (`SWEEP_SLURM_NODES`, ...).
+    pub fn new(name: &str, knobs: &[(&str, &str)]) -> PrivateCluster {
+        // Ports base+6, +17, +19 and +201.. must be free; try bases far from the usual ones.
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        let seed = (std::process::id() as u16).wrapping_add(name.len() as u16 * 37) % 200;
+        let base = (0..200u16)
+            .map(|i| 30000 + ((seed + i * 7) % 200) * 100)
+            .find(|&b| [6, 17, 19, 201, 202, 203, 204].iter().all(|o| free(b + o)))
+            .expect("a free port base");
+        PrivateCluster {
+            dir: temp_dir(name).join("cluster"),
+            base,
+            knobs: knobs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// `scripts/local-slurm cmd` for this cluster, with `env` on top of its knobs.
+    pub fn run(&self, cmd: &str, env: &[(&str, &str)]) -> Output {
+        Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/local-slurm"))
+            .arg(cmd)
+            .env("SWEEP_SLURM_DIR", &self.dir)
+            .env("SWEEP_SLURM_PORT_BASE", self.base.to_string())
+            .env("SWEEP_SLURM_LINK_ETC", "0")
+            .env_remove("SLURM_CONF")
+            .env_remove("SWEEP_SLURM_CONTAINERS")
+            .envs(self.knobs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
+    /// Its `slurm.conf`: `SLURM_CONF` for its clients.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.join("etc/slurm.conf")
+    }
+
+    /// A Slurm client of this cluster.
+    pub fn client(&self, program: &str, args: &[&str]) -> Output {
+        Command::new(program)
+            .args(args)
+            .env("SLURM_CONF", self.conf())
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = self.run("stop", &[("SWEEP_SLURM_PURGE", "1")]);
+    }
+}
+
 /// The images of scripts/local-image: Debian with python3 and PyYAML, and the same without
 /// python.
 pub struct Images {
