@@ -105,7 +105,9 @@ fn verdict(state: &JobState) -> Option<&'static str> {
 
 /// The failure named by `<job dir>/failed_step`, if the job script wrote one.
 fn failed_step(job_dir: &Path) -> Option<Failure> {
-    let text = std::io::read_to_string(sweep::fsutil::open_regular(&job_dir.join(FAILED_STEP)).ok()?).ok()?;
+    let text =
+        std::io::read_to_string(sweep::fsutil::open_regular(&job_dir.join(FAILED_STEP)).ok()?)
+            .ok()?;
     let line = text.lines().find(|l| !l.trim().is_empty())?;
     let mut words = line.split_whitespace();
     let step = words.next()?.to_string();

@@ -474,7 +474,11 @@ mod fill_tests {
         if next(4) > 0 {
             m.insert("job_id".into(), json!(format!("{}", 10 + next(2))));
         }
-        let fields = SAME_JOB.iter().chain(&COMBINATION).chain(&STATE).chain(&["state"]);
+        let fields = SAME_JOB
+            .iter()
+            .chain(&COMBINATION)
+            .chain(&STATE)
+            .chain(&["state"]);
         for k in fields {
             if let Some(value) = pick(next, k) {
                 m.insert(k.to_string(), value);
@@ -507,7 +511,13 @@ mod fill_tests {
                 .iter()
                 .filter(|v| v.get("job_id") == m.get("job_id"))
                 .collect();
-            let say = || format!("{}\n=> {}", serde_json::to_string(&all).unwrap(), Value::Object(m.clone()));
+            let say = || {
+                format!(
+                    "{}\n=> {}",
+                    serde_json::to_string(&all).unwrap(),
+                    Value::Object(m.clone())
+                )
+            };
             // The current version's values stay.
             for (k, v) in &chosen {
                 if k != "history" && k != "retry_job_ids" {
@@ -535,7 +545,16 @@ mod fill_tests {
             // Nothing made up: every value is some version's, the combination's from any,
             // the others from a version about the same job.
             for (k, v) in &m {
-                if ["history", "retry_job_ids", "index", "id", "mode", "parameters"].contains(&k.as_str()) {
+                if [
+                    "history",
+                    "retry_job_ids",
+                    "index",
+                    "id",
+                    "mode",
+                    "parameters",
+                ]
+                .contains(&k.as_str())
+                {
                     continue;
                 }
                 let from: &[&Map<String, Value>] = &same_job;

@@ -155,8 +155,11 @@ where
         let mut all = theirs.records;
         all.extend(records.iter().cloned());
         let merged = T::merge(all)?;
-        let by_id: std::collections::HashMap<&str, usize> =
-            records.iter().enumerate().map(|(i, r)| (r.id(), i)).collect();
+        let by_id: std::collections::HashMap<&str, usize> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id(), i))
+            .collect();
         let own = merged
             .iter()
             .map(|m| {

@@ -75,8 +75,8 @@ fn temp_path(path: &Path) -> PathBuf {
 /// carry absolute paths so that a record alone, read later from another directory, still
 /// finds its files.
 pub fn absolute(path: &Path) -> Result<PathBuf> {
-    let abs =
-        std::path::absolute(path).with_context(|| format!("failed to resolve {}", path.display()))?;
+    let abs = std::path::absolute(path)
+        .with_context(|| format!("failed to resolve {}", path.display()))?;
     Ok(normal(&abs))
 }
 

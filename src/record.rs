@@ -372,7 +372,11 @@ impl Record {
     pub fn own_tag(&self) -> Option<String> {
         self.tag.clone().or_else(|| {
             let dir = self.sweep_dir.as_deref()?;
-            Some(crate::tag::format(&crate::tag::sweep_key(dir), &self.id, self.index))
+            Some(crate::tag::format(
+                &crate::tag::sweep_key(dir),
+                &self.id,
+                self.index,
+            ))
         })
     }
 

@@ -213,7 +213,9 @@ fn read_lines<T: serde::de::DeserializeOwned>(
         }
         match serde_json::from_slice(&line) {
             Ok(value) => each(value),
-            Err(_) => damage.bad.push((n, text.trim_end_matches('\n').to_string())),
+            Err(_) => damage
+                .bad
+                .push((n, text.trim_end_matches('\n').to_string())),
         }
     }
 }
@@ -260,13 +262,14 @@ fn append_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<
     let mut buf = serde_json::to_vec(value)?;
     buf.push(b'\n');
     let before = file.metadata().map(|m| m.len()).ok();
-    file.write_all(&buf).map_err(|e| {
-        if let Some(len) = before {
-            let _ = file.set_len(len);
-        }
-        e
-    })
-    .with_context(|| format!("failed to write {}", path.display()))
+    file.write_all(&buf)
+        .map_err(|e| {
+            if let Some(len) = before {
+                let _ = file.set_len(len);
+            }
+            e
+        })
+        .with_context(|| format!("failed to write {}", path.display()))
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -740,7 +743,11 @@ mod tests {
         let text = fs::read_to_string(&p).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         // Line 2 overwritten by junk, then a write cut short.
-        fs::write(&p, format!("{}\ngarbage\n{}\n{{\"at\":\"20", lines[0], lines[2])).unwrap();
+        fs::write(
+            &p,
+            format!("{}\ngarbage\n{}\n{{\"at\":\"20", lines[0], lines[2]),
+        )
+        .unwrap();
         let read = Submissions::load(&d).unwrap();
         assert_eq!(read.by_id.keys().collect::<Vec<_>>(), ["a", "c"]);
         assert!(read.incomplete());
@@ -753,7 +760,11 @@ mod tests {
         j.append("d", 0, &Submission::of_job("13")).unwrap();
         let now = fs::read_to_string(&p).unwrap();
         assert_eq!(now.lines().count(), 3);
-        assert!(now.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{now}");
+        assert!(
+            now.lines()
+                .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+            "{now}"
+        );
         let aside = fs::read_to_string(state_dir(&d).join("submissions.jsonl.damaged")).unwrap();
         assert_eq!(aside, "garbage\n{\"at\":\"20\n");
         let again = Submissions::load(&d).unwrap();

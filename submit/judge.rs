@@ -228,7 +228,9 @@ impl Snapshot {
         let older: Vec<TaggedJob> = match sweeps.rebuilding() {
             true => slurm
                 .tagged_in_accounting(since)
-                .context("failed to search Slurm's accounting for this sweep's jobs (nothing submitted)")?
+                .context(
+                    "failed to search Slurm's accounting for this sweep's jobs (nothing submitted)",
+                )?
                 .unwrap_or_default()
                 .into_iter()
                 .filter(ours)
@@ -282,12 +284,19 @@ impl Snapshot {
             // state.
             let lost = j.source == "sacct" && !j.state.is_final();
             return JobSeen {
-                state: Some(if lost { JobState::Unknown } else { j.state.clone() }),
+                state: Some(if lost {
+                    JobState::Unknown
+                } else {
+                    j.state.clone()
+                }),
                 held: !lost && j.held(),
                 foreign: None,
             };
         }
-        match self.answers.of(&JobRef::new(s.cluster.as_deref(), job, Some(tag))) {
+        match self
+            .answers
+            .of(&JobRef::new(s.cluster.as_deref(), job, Some(tag)))
+        {
             Seen::Ours(info) => JobSeen {
                 held: info.state == JobState::Pending
                     && info
@@ -356,7 +365,11 @@ fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<S
             .dependency
             .as_deref()
             .and_then(|d| d.split("afternotok:").nth(1))
-            .map(|d| d.chars().take_while(char::is_ascii_digit).collect::<String>());
+            .map(|d| {
+                d.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            });
         let mut s = Submission::from_tagged(j);
         // Pending or running in accounting but not in squeue: lost with a controller's state
         // (accounting is never told it ended).
@@ -370,7 +383,8 @@ fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<S
     }
     // A follow-up waits on the job and every earlier follow-up: it joins the submission
     // whose chain holds the first job it names.
-    follow_ups.sort_by(|(a, _), (b, _)| (a.job_id.len(), &a.job_id).cmp(&(b.job_id.len(), &b.job_id)));
+    follow_ups
+        .sort_by(|(a, _), (b, _)| (a.job_id.len(), &a.job_id).cmp(&(b.job_id.len(), &b.job_id)));
     for (j, parent) in follow_ups {
         if let Some(s) = found.iter_mut().find(|s| s.has_job(&parent)) {
             s.retry_job_ids.push(j.job_id.clone());

@@ -353,9 +353,16 @@ mod tests {
             sweep_dir_name("sweep_20251113_123456_12"),
             Some(("20251113_123456".to_string(), 12))
         );
-        for other in ["sweep_2025", "sweep_20251113-123456", "sweep_20251113_123456x", "tpt"] {
+        for other in [
+            "sweep_2025",
+            "sweep_20251113-123456",
+            "sweep_20251113_123456x",
+            "tpt",
+        ] {
             assert_eq!(sweep_dir_name(other), None, "{other}");
         }
-        assert!(sweep_dir_name("sweep_20251113_123456_2") > sweep_dir_name("sweep_20251113_123456"));
+        assert!(
+            sweep_dir_name("sweep_20251113_123456_2") > sweep_dir_name("sweep_20251113_123456")
+        );
     }
 }

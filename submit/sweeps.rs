@@ -106,7 +106,10 @@ impl Sweeps {
 
     /// The sweep keys of this run's directories.
     pub fn keys(&self) -> BTreeSet<String> {
-        self.dirs.iter().flat_map(|d| d.keys.iter().cloned()).collect()
+        self.dirs
+            .iter()
+            .flat_map(|d| d.keys.iter().cloned())
+            .collect()
     }
 
     /// Every job ID the journals know now (this run's included).

@@ -585,7 +585,11 @@ fn retries_decide_the_combination_state() {
     write(
         &dir,
         "in.jsonl",
-        &(rec(0, "a0", r#","tag":"sweep:k:a0:0","job_id":"12","retry_job_ids":["13","14"]"#) + "\n"),
+        &(rec(
+            0,
+            "a0",
+            r#","tag":"sweep:k:a0:0","job_id":"12","retry_job_ids":["13","14"]"#,
+        ) + "\n"),
     );
     let out = sh(
         "sweep-collect --status --jsonl --squeue ./squeue --sacct ./sacct in.jsonl",
@@ -613,7 +617,13 @@ fn the_verdict_of_wait_survives_a_reader_that_went_away() {
         "for i in $(seq 1 300); do echo \"$i|FAILED|1:0|00:00:01|gpu-001|NonZeroExitCode|2026-01-01T00:00:00|sweep:k:id$i:$i|\"; done",
     );
     let input: String = (1..=300)
-        .map(|i| rec(i, &format!("id{i}"), &format!(r#","tag":"sweep:k:id{i}:{i}","job_id":"{i}""#)) + "\n")
+        .map(|i| {
+            rec(
+                i,
+                &format!("id{i}"),
+                &format!(r#","tag":"sweep:k:id{i}:{i}","job_id":"{i}""#),
+            ) + "\n"
+        })
         .collect();
     write(&dir, "big.jsonl", &input);
     let out = sh(

@@ -9,8 +9,8 @@
 //! without them they skip loudly, and fail when `SWEEP_REQUIRE_CONTAINERS=1`.
 
 use crate::common::{
-    PrivateCluster,
     self, bin, containers_available, read_json, slurm_shared, stderr, stdout, temp_dir,
+    PrivateCluster,
 };
 use serde_json::Value;
 use std::path::Path;

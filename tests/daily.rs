@@ -452,5 +452,9 @@ fn a_fifo_where_a_failures_cause_is_read_is_never_opened() {
     let first: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
     assert_eq!(first["state"], "FAILED");
     // Nothing was read from them: no line of theirs is the cause.
-    assert!(first["failure"].get("file").is_none(), "{}", first["failure"]);
+    assert!(
+        first["failure"].get("file").is_none(),
+        "{}",
+        first["failure"]
+    );
 }

@@ -238,8 +238,9 @@ jq -r '.jobs[] | .job_id, .retry_job_ids[]' a.json b.json c.json > all_jobs
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.starts_with("sweep-collect: note: 2 job ID(s) the records name belong to other jobs in Slurm now")
-            && err.contains("sweep-collect: nothing to cancel"),
+        err.starts_with(
+            "sweep-collect: note: 2 job ID(s) the records name belong to other jobs in Slurm now"
+        ) && err.contains("sweep-collect: nothing to cancel"),
         "{err}"
     );
     // The merged manifest of a and b: all 9 jobs in one scancel call, c's untouched.

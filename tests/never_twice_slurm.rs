@@ -309,7 +309,7 @@ fn a_resubmitted_failure_keeps_its_options_and_its_old_script() {
 
 /// Cancels, when dropped, every job of a sweep that Slurm lists then (a held duplicate can
 /// appear after the test looked).
-struct CancelSweepLater(std::path::PathBuf);
+pub struct CancelSweepLater(pub std::path::PathBuf);
 
 impl Drop for CancelSweepLater {
     fn drop(&mut self) {

@@ -521,7 +521,11 @@ fn without_max_queued_a_refusal_for_the_limit_says_so_and_what_helps() {
     // Not to start for an hour: the three jobs Slurm takes stay queued while the others are
     // tried.
     let out = Command::new(bin("sweep-submit"))
-        .args(submit_args(&dir, "caprefuse", &["--sbatch-arg=--begin=now+1hour"]))
+        .args(submit_args(
+            &dir,
+            "caprefuse",
+            &["--sbatch-arg=--begin=now+1hour"],
+        ))
         .output()
         .unwrap();
     let recs: Vec<Value> = String::from_utf8(out.stdout.clone())

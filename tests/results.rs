@@ -780,7 +780,10 @@ fn a_result_path_that_is_not_a_regular_file_is_never_opened() {
     // AIPerf's marker, a socket, and a link to a device.
     let r1 = record(&dir, 1, 0.9, "101", "COMPLETED");
     let job = job_dir(&r1);
-    write(&job.join("result.jsonl"), &(sglang_line(4, 800.0, 10.0, 300.0) + "\n"));
+    write(
+        &job.join("result.jsonl"),
+        &(sglang_line(4, 800.0, 10.0, 300.0) + "\n"),
+    );
     let specials = [
         job.join("pipe.jsonl"),
         job.join("sweep_benchmark.json"),
@@ -819,7 +822,12 @@ fn a_result_path_that_is_not_a_regular_file_is_never_opened() {
     let first = all(&recs[0]);
     assert_eq!(first.len(), 1, "{}", recs[0]);
     assert!(first[0].1.contains("Not a directory"), "{first:?}");
-    assert_eq!(points(&recs[1]).len(), 1, "the good result is read: {}", recs[1]);
+    assert_eq!(
+        points(&recs[1]).len(),
+        1,
+        "the good result is read: {}",
+        recs[1]
+    );
     let second = all(&recs[1]);
     for p in specials
         .iter()

@@ -1330,3 +1330,107 @@ fn a_flag_a_sweep_had_is_turned_off_with_no_flag() {
         stderr(&off)
     );
 }
+
+/// Issue 19, items 4 and 9: options that would break the job's tag or one job per
+/// combination are refused in --sbatch-arg, named with why, before anything is read or
+/// submitted; abbreviations and grouped short options too. Saved with a sweep (by a version
+/// that took them), they are refused when the sweep is submitted again.
+#[test]
+fn sbatch_args_that_break_the_tag_or_one_job_per_combination_are_refused() {
+    let fake = Fake::new("submit_refused_args", "echo $((500 + n))");
+    let rec = data("three.jsonl");
+    for (arg, says) in [
+        ("--sbatch-arg=--comment=mine", "--sbatch-arg=--comment=mine is refused: sweep-submit sets --comment to each job's tag"),
+        ("--sbatch-arg=--array=0-2", "--sbatch-arg=--array=0-2 is refused: an array runs the combination once per task"),
+        ("--sbatch-arg=--hol", "--sbatch-arg=--hol (abbreviates --hold) is refused: sweep-submit submits every job held"),
+        ("--sbatch-arg=-vH", "--sbatch-arg=-vH is refused"),
+        ("--sbatch-arg=--wrap=sleep 1", "is refused: the job runs the job script sweep-submit wrote"),
+        ("--sbatch-arg=--parsable", "sweep-submit passes it already"),
+    ] {
+        let out = fake.run(&[arg], &rec);
+        assert_eq!(out.status.code(), Some(2), "{arg}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{arg}: {}", stderr(&out));
+        assert_eq!(fake.calls(), 0, "{arg}: nothing submitted");
+    }
+    // A dependency of one's own is fine, but not beside --retries, whose chain it would
+    // replace.
+    let out = fake.run(
+        &["--sbatch-arg=--dependency=afterok:1", "--retries", "1"],
+        &rec,
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--retries chains its follow-ups"),
+        "{}",
+        stderr(&out)
+    );
+    // Saved with the sweep by an earlier version: refused when the sweep goes on.
+    let out = fake.run(
+        &["--sbatch-arg=--qos=high"],
+        &unique(rec.lines().next().unwrap(), 0),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let options = fake.dir.join("sweep/.sweep/options");
+    for e in std::fs::read_dir(&options).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("--qos=high", "--hold");
+        std::fs::write(&p, text).unwrap();
+    }
+    let out = fake.run(&[], &unique(rec.lines().next().unwrap(), 1));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--sbatch-arg=--hold is refused")
+            && stderr(&out).contains("the sweep's saved options have it"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Issue 19, item 9: one sweep directory spelled `D` and `D/` in one input is one sweep (one
+/// sweep key, no wait on its own lock); under another name (a symbolic link) it is an error.
+#[test]
+fn one_sweep_directory_spelled_two_ways_is_one_sweep() {
+    let dir = temp_dir("submit_dir_spellings");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.9]\n",
+    )
+    .unwrap();
+    let script = format!(
+        "sweep-expand s.yaml | head -n 1 | sweep-render --out-dir D > a.jsonl\n\
+         sweep-expand s.yaml | tail -n 1 | sweep-render --out-dir D/ > b.jsonl\n\
+         jq -c '.sweep_dir += \"/\"' b.jsonl > b2.jsonl\n\
+         timeout 60 sweep-submit --dry-run {} a.jsonl b2.jsonl > out.jsonl",
+        REQUIRED.join(" ")
+    );
+    let out = crate::common::sh(&script, &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let recs = crate::common::json_lines(&dir.join("out.jsonl"));
+    assert_eq!(recs.len(), 2);
+    let dirs: Vec<&str> = recs.iter().map(|r| s(r, "sweep_dir")).collect();
+    assert_eq!(dirs[0], dirs[1], "one spelling");
+    assert!(!dirs[0].ends_with('/'));
+    let keys: Vec<String> = recs
+        .iter()
+        .map(|r| sweep::tag::parse(s(r, "tag")).unwrap().sweep_key)
+        .collect();
+    assert_eq!(keys[0], keys[1], "one sweep key");
+    // The same directory through a symbolic link: said, never a wait on its own lock.
+    std::os::unix::fs::symlink(dir.join("D"), dir.join("L")).unwrap();
+    let out = crate::common::sh(
+        &format!(
+            "jq -c '.sweep_dir = \"{}\"' b.jsonl > l.jsonl; timeout 60 sweep-submit --dry-run {} a.jsonl l.jsonl",
+            dir.join("L").display(),
+            REQUIRED.join(" ")
+        ),
+        &dir,
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is the directory") && stderr(&out).contains("under another name"),
+        "{}",
+        stderr(&out)
+    );
+}

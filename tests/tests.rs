@@ -34,6 +34,6 @@ mod report;
 mod results;
 mod results_real;
 mod results_slurm;
-mod submit;
 mod shared_cluster_slurm;
+mod submit;
 mod submit_slurm;

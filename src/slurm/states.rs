@@ -229,8 +229,7 @@ impl Slurm {
                     match answers.rows.get(&k).and_then(|r| r.first()) {
                         None => true,
                         Some(live) => {
-                            live.state.is_final()
-                                || tags.iter().flatten().any(|t| !live.carries(t))
+                            live.state.is_final() || tags.iter().flatten().any(|t| !live.carries(t))
                         }
                     }
                 })
@@ -277,8 +276,10 @@ impl Slurm {
                 exit_code: None,
                 elapsed: non_empty(elapsed).map(normalise_elapsed),
                 node_list: non_empty(nodes).map(String::from),
-                // squeue always shows the comment: empty there is no comment at all.
-                comment: Some(comment.trim().to_string()),
+                // squeue always shows the comment: empty (or `(null)`) there is no comment.
+                comment: Some(comment.trim())
+                    .map(|c| if c == "(null)" { "" } else { c })
+                    .map(String::from),
                 submit_line: None,
                 submitted: non_empty(submitted).map(String::from),
                 source: "squeue",
@@ -422,18 +423,30 @@ mod tests {
     fn a_job_carries_a_tag_only_when_slurm_says_so() {
         let tag = "sweep:k-1:abc:3";
         assert!(row("squeue", Some(tag), None, "t").carries(tag));
-        assert!(!row("squeue", Some(""), None, "t").carries(tag), "empty is not ours");
+        assert!(
+            !row("squeue", Some(""), None, "t").carries(tag),
+            "empty is not ours"
+        );
         assert!(!row("squeue", Some("colleague"), None, "t").carries(tag));
         assert!(!row("squeue", Some("sweep:k-1:abc:3x"), None, "t").carries(tag));
         // Accounting without comments: the command line says.
         let line = format!("sbatch --parsable --hold --comment={tag} /d/job_3.sh");
         assert!(row("sacct", None, Some(&line), "t").carries(tag));
-        assert!(row("sacct", None, Some(&format!("sbatch --comment '{tag}' j.sh")), "t").carries(tag));
+        assert!(row(
+            "sacct",
+            None,
+            Some(&format!("sbatch --comment '{tag}' j.sh")),
+            "t"
+        )
+        .carries(tag));
         assert!(!row("sacct", None, Some("sbatch --wrap 'sleep 1'"), "t").carries(tag));
         assert!(!row("sacct", None, None, "t").carries(tag));
         // A comment that accounting kept wins over the command line.
         assert!(!row("sacct", Some("other"), Some(&line), "t").carries(tag));
-        assert_eq!(comment_in_command("sbatch --commentx=a --comment=b s"), Some("b"));
+        assert_eq!(
+            comment_in_command("sbatch --commentx=a --comment=b s"),
+            Some("b")
+        );
     }
 
     #[test]
@@ -441,35 +454,70 @@ mod tests {
         let tag = "sweep:k-1:abc:3";
         let mut a = Answers::default();
         // squeue: a colleague's job has ID 5 now; accounting: ours, and an older stranger.
-        a.add(key(&None, "5"), row("squeue", Some(""), None, "2026-02-01T00:00:00"));
-        a.add(key(&None, "5"), row("sacct", Some("x"), None, "2025-01-01T00:00:00"));
-        a.add(key(&None, "5"), row("sacct", Some(tag), None, "2026-01-01T00:00:00"));
+        a.add(
+            key(&None, "5"),
+            row("squeue", Some(""), None, "2026-02-01T00:00:00"),
+        );
+        a.add(
+            key(&None, "5"),
+            row("sacct", Some("x"), None, "2025-01-01T00:00:00"),
+        );
+        a.add(
+            key(&None, "5"),
+            row("sacct", Some(tag), None, "2026-01-01T00:00:00"),
+        );
         let job = JobRef::new(None, "5", Some(tag));
-        let Seen::Ours(info) = a.of(&job) else { panic!("{:?}", a.of(&job)) };
+        let Seen::Ours(info) = a.of(&job) else {
+            panic!("{:?}", a.of(&job))
+        };
         assert_eq!(info.submitted.as_deref(), Some("2026-01-01T00:00:00"));
         let other = JobRef::new(None, "5", Some("sweep:k-1:zzz:4"));
-        let Seen::Foreign(live) = a.of(&other) else { panic!() };
-        assert_eq!(live.source, "squeue", "the job that has the ID now is named");
-        assert!(matches!(a.of(&JobRef::new(None, "5", None)), Seen::Unchecked(i) if i.source == "squeue"));
+        let Seen::Foreign(live) = a.of(&other) else {
+            panic!()
+        };
+        assert_eq!(
+            live.source, "squeue",
+            "the job that has the ID now is named"
+        );
+        assert!(
+            matches!(a.of(&JobRef::new(None, "5", None)), Seen::Unchecked(i) if i.source == "squeue")
+        );
         assert_eq!(a.of(&JobRef::new(None, "6", Some(tag))), Seen::Unknown);
-        assert!(a.of(&other).info(true).is_none(), "a foreign job is never trusted");
+        assert!(
+            a.of(&other).info(true).is_none(),
+            "a foreign job is never trusted"
+        );
         assert!(a.of(&JobRef::new(None, "5", None)).info(false).is_none());
         // The accounting row of squeue's own job adds its exit code, not a second job.
         let mut b = Answers::default();
         let mut live = row("squeue", Some(tag), None, "2026-01-01T00:00:00");
         live.exit_code = None;
         b.add(key(&None, "7"), live);
-        b.add(key(&None, "7"), row("sacct", Some(tag), None, "2026-01-01T00:00:00"));
+        b.add(
+            key(&None, "7"),
+            row("sacct", Some(tag), None, "2026-01-01T00:00:00"),
+        );
         assert_eq!(b.rows[&key(&None, "7")].len(), 1);
-        let Seen::Ours(info) = b.of(&JobRef::new(None, "7", Some(tag))) else { panic!() };
-        assert_eq!((info.source, info.exit_code.as_deref()), ("squeue", Some("0:0")));
+        let Seen::Ours(info) = b.of(&JobRef::new(None, "7", Some(tag))) else {
+            panic!()
+        };
+        assert_eq!(
+            (info.source, info.exit_code.as_deref()),
+            ("squeue", Some("0:0"))
+        );
         // Accounting says RUNNING, squeue does not list the job: lost with the controller.
         let mut c = Answers::default();
         let mut lost = row("sacct", Some(tag), None, "2026-01-01T00:00:00");
         lost.state = JobState::Running;
         c.add(key(&None, "8"), lost);
-        let Seen::Ours(info) = c.of(&JobRef::new(None, "8", Some(tag))) else { panic!() };
+        let Seen::Ours(info) = c.of(&JobRef::new(None, "8", Some(tag))) else {
+            panic!()
+        };
         assert_eq!(info.state, JobState::Unknown);
-        assert!(info.reason.as_deref().unwrap().contains("accounting says RUNNING"));
+        assert!(info
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("accounting says RUNNING"));
     }
 }

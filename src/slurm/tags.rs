@@ -32,8 +32,8 @@ pub struct TaggedJob {
     /// The parsed tag.
     pub tag: Tag,
     /// It never ran: squeue shows it held, or ended while held (squeue keeps the hold as its
-    /// reason); accounting shows no node ever allocated to it (its reason there is not to
-    /// be trusted: a job released at once may keep `JobHeldUser`).
+    /// reason); accounting shows it ended without a node ever allocated to it (its reason
+    /// there is not to be trusted: a job released at once may keep `JobHeldUser`).
     pub never_ran: bool,
     /// `squeue`, or `sacct` (accounting, whose pending or running jobs squeue does not list
     /// were lost with a controller's state).
@@ -70,6 +70,9 @@ impl Slurm {
 /// The `sacct` fields of the accounting search: the comment and the command line last (free
 /// text; sacct keeps comments only with `AccountingStoreFlags=job_comment`, so the tag is also
 /// looked for in the `sbatch` command line, which sacct always keeps).
+/// Every job state `sacct -s` knows (short names).
+const ALL_STATES: &str = "BF,CA,CD,DL,F,NF,OOM,PD,PR,R,RQ,RS,RV,S,TO";
+
 const ACCOUNTING_FIELDS: &str = "JobID,Submit,State,Reason,NodeList,JobName,Comment,SubmitLine";
 
 impl Slurm {
@@ -78,19 +81,35 @@ impl Slurm {
     /// sacct's order: one `sacct` call. `None` when
     /// accounting is disabled. A dependency is read from the command line
     /// (`--dependency=afternotok:41`).
-    pub fn tagged_in_accounting(
-        &self,
-        since: &str,
-    ) -> Result<Option<Vec<TaggedJob>>, Unreachable> {
+    pub fn tagged_in_accounting(&self, since: &str) -> Result<Option<Vec<TaggedJob>>, Unreachable> {
         // --duplicates: sacct otherwise shows only the newest job of each ID, and after a
-        // controller's state was rebuilt that is someone else's.
-        let args = ["-n", "-X", "-P", "-D", "-S", since, "-o", ACCOUNTING_FIELDS].map(String::from);
+        // controller's state was rebuilt that is someone else's. Every state, with an end:
+        // without a state list a window selects jobs by the time they became eligible, which
+        // accounting may lack for a job submitted held (Eligible "Unknown"); with one, an
+        // ended job is selected by its end (checked on Slurm 22.05).
+        let args = [
+            "-n",
+            "-X",
+            "-P",
+            "-D",
+            "-S",
+            since,
+            "-E",
+            "now",
+            "-s",
+            ALL_STATES,
+            "-o",
+            ACCOUNTING_FIELDS,
+        ]
+        .map(String::from);
         let text = match self.call(&self.sacct, &args) {
             Ok(text) => text,
             Err(e) if e.0.contains("accounting storage is disabled") => return Ok(None),
             Err(e) => return Err(e),
         };
-        Ok(Some(text.lines().filter_map(parse_accounting_row).collect()))
+        Ok(Some(
+            text.lines().filter_map(parse_accounting_row).collect(),
+        ))
     }
 }
 
@@ -120,7 +139,10 @@ fn parse_accounting_row(line: &str) -> Option<TaggedJob> {
             .filter(|r| !r.is_empty() && *r != "None")
             .map(String::from),
         name: name.trim().to_string(),
-        never_ran: nodes.is_empty() || nodes == "None assigned",
+        // Ended without a node: cancelled while held (or before it ever started). One still
+        // pending there may have run (its records lost with a controller's state): not this.
+        never_ran: (nodes.is_empty() || nodes == "None assigned")
+            && JobState::from_slurm(state).is_final(),
         source: "sacct",
     })
 }
@@ -196,7 +218,13 @@ mod tests {
         assert_eq!(row.tag.index, 4);
         assert_eq!(row.dependency.as_deref(), Some("afternotok:41"));
         assert!(row.never_released());
-        assert_eq!(parse_accounting_row("43|t|COMPLETED|None|n|j|colleague|sbatch x.sh"), None);
-        assert_eq!(parse_accounting_row("44|t|COMPLETED|None|n|j||sbatch --wrap=true"), None);
+        assert_eq!(
+            parse_accounting_row("43|t|COMPLETED|None|n|j|colleague|sbatch x.sh"),
+            None
+        );
+        assert_eq!(
+            parse_accounting_row("44|t|COMPLETED|None|n|j||sbatch --wrap=true"),
+            None
+        );
     }
 }

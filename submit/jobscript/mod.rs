@@ -68,8 +68,7 @@ pub fn check_given(g: &crate::prepare::options::Layer) -> Result<()> {
     .map_err(usage)?;
     if let Some(args) = &g.sbatch_args {
         let retries = g.retries.unwrap_or_default();
-        crate::prepare::refused::check(args, retries)
-            .map_err(|e| sweep::cli::UsageError(e))?;
+        crate::prepare::refused::check(args, retries).map_err(|e| sweep::cli::UsageError(e))?;
     }
     let scripts_dir = g
         .scripts_dir
@@ -95,7 +94,9 @@ impl Builder {
         // Given ones were checked on their own (check_given): these came with the sweep,
         // saved by a version that took them, or became refused with --retries.
         crate::prepare::refused::check(&args.sbatch_args, args.retries).map_err(|e| {
-            anyhow::anyhow!("{e} (the sweep's saved options have it: give --sbatch-arg to replace them, or --retries 0)")
+            anyhow::anyhow!(
+                "{e} (the sweep's saved options have it: give --sbatch-arg to replace them)"
+            )
         })?;
         let scripts_dir = checks::scripts_dir(&args.scripts_dir)?;
         let model_dir = sweep::fsutil::absolute(&args.model_dir)?;

@@ -122,10 +122,7 @@ pub fn check(args: &[String], retries: u32) -> Result<(), String> {
                 Some(n) if n != r.long => format!(" (abbreviates --{})", r.long),
                 _ => String::new(),
             };
-            return Err(format!(
-                "--sbatch-arg={arg}{spelled} is refused: {}",
-                r.why
-            ));
+            return Err(format!("--sbatch-arg={arg}{spelled} is refused: {}", r.why));
         }
     }
     Ok(())
@@ -222,11 +219,9 @@ mod tests {
     /// The user's guide lists what is refused, as this module refuses it.
     #[test]
     fn the_guide_lists_the_refused_options() {
-        let guide = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/docs/sweep-submit.md"
-        ))
-        .unwrap();
+        let guide =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/sweep-submit.md"))
+                .unwrap();
         let list = listed();
         assert!(guide.contains(&list), "docs/sweep-submit.md lacks: {list}");
     }
