@@ -619,23 +619,50 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Killed (SIGKILL) after its first job, while its second sbatch is in flight: a
+        // site wrapper lets the first call through and holds the second until the kill, so
+        // exactly one job exists however loaded the machine is (a timed kill let two through
+        // under load).
+        let wrapper = dir.join(format!("{case}_sbatch"));
+        let second = dir.join(format!("{case}_second"));
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/bash\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 )); echo $n > {c}\n\
+                 if [ $n -ge 2 ]; then echo $$ > {s}; exec sleep 120; fi\nexec sbatch \"$@\"\n",
+                c = dir.join(format!("{case}_calls")).display(),
+                s = second.display()
+            ),
+        )
+        .unwrap();
+        Command::new("chmod")
+            .arg("+x")
+            .arg(&wrapper)
+            .status()
+            .unwrap();
         let mut child = Command::new(crate::common::bin("sweep-submit"))
             .args(REQUIRED)
             .args([
                 "--output-dir",
                 dir.join(case).to_str().unwrap(),
-                "--max-submit-rate",
-                "2",
+                "--sbatch",
+                wrapper.to_str().unwrap(),
             ])
             .arg(dir.join(&records))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // The first sbatch runs at once, the second 0.5 s later: killed in between.
-        std::thread::sleep(Duration::from_millis(300));
+        let held = eventually(Duration::from_secs(60), Duration::from_millis(50), || {
+            let pid = std::fs::read_to_string(&second).unwrap_or_default();
+            Some(pid.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .ok_or("the second sbatch has not started".to_string())
+        });
         child.kill().unwrap();
         let _ = child.wait();
+        // The held second call, in its own process group: ended too.
+        let _ = Command::new("kill").arg(&held).status();
         let jobs = jobs_of(&dir.join(case));
         cancel.0.extend(jobs.iter().map(|j| j.id.clone()));
         assert_eq!(jobs.len(), 1, "{case}: {jobs:?}");
