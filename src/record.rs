@@ -328,6 +328,7 @@ impl Record {
             kept_script: None,
             tag: self.tag.clone(),
             cluster: self.cluster.clone(),
+            cluster_name: None,
             job_name: self.job_name.clone(),
             job_script: self.job_script.clone(),
             log_dir: self.log_dir.clone(),

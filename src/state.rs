@@ -404,6 +404,10 @@ struct Line {
     /// `sbatch -M` cluster, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cluster: Option<String>,
+    /// The name of the cluster it was submitted on (lines written before this field, or when
+    /// Slurm would not say, have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cluster_name: Option<String>,
     /// `--retries` follow-ups submitted so far.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     retry_job_ids: Vec<String>,
@@ -437,6 +441,7 @@ impl Line {
             index,
             job_id: s.job_id.clone(),
             cluster: s.cluster.clone(),
+            cluster_name: s.cluster_name.clone(),
             retry_job_ids: s.retry_job_ids.clone(),
             tag: text(&s.tag),
             job_name: text(&s.job_name),
@@ -454,6 +459,7 @@ impl Line {
             submitted_at: known(self.at).map(|t| Timestamp::parse(&t)),
             retry_job_ids: self.retry_job_ids,
             cluster: self.cluster,
+            cluster_name: self.cluster_name,
             tag: known(self.tag),
             job_name: known(self.job_name),
             job_script: known(self.job_script),

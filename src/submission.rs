@@ -41,9 +41,14 @@ pub struct Submission {
     /// The `--comment` tag it was submitted with.
     #[serde(skip)]
     pub tag: Option<String>,
-    /// The cluster (`sbatch --parsable` answered `ID;cluster`).
+    /// The cluster (`sbatch --parsable` answered `ID;cluster`): asked with `-M`.
     #[serde(skip)]
     pub cluster: Option<String>,
+    /// The name of the cluster the job was submitted on (`ClusterName`), whether or not it
+    /// was asked with `-M`: a sweep directory used against another cluster is told apart by
+    /// it (the journal keeps it).
+    #[serde(skip)]
+    pub cluster_name: Option<String>,
     /// Slurm job name.
     #[serde(skip)]
     pub job_name: Option<String>,
@@ -112,6 +117,7 @@ impl Submission {
         fill(&mut self.kept_script, other.kept_script);
         fill(&mut self.tag, other.tag);
         fill(&mut self.cluster, other.cluster);
+        fill(&mut self.cluster_name, other.cluster_name);
         fill(&mut self.job_name, other.job_name);
         fill(&mut self.job_script, other.job_script);
         fill(&mut self.log_dir, other.log_dir);

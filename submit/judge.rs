@@ -74,6 +74,9 @@ pub struct Judged {
     /// Job IDs the journals or records name that Slurm shows on someone else's job now
     /// (`12 (comment "x")`): not used, left alone, said once.
     pub foreign: BTreeSet<String>,
+    /// Jobs the journals say were submitted on another cluster than this one
+    /// (`12 (cluster a)`): their IDs mean nothing here; not asked about, said once.
+    pub elsewhere: BTreeSet<String>,
 }
 
 /// Judges every record of `spool`. Slurm is asked (one tag query and the states of the jobs
@@ -94,6 +97,7 @@ pub fn all(
         ghosts: Vec::new(),
         adopted: Vec::new(),
         foreign: BTreeSet::new(),
+        elsewhere: BTreeSet::new(),
     };
     let Some(slurm) = slurm.filter(|_| needs_slurm(sweeps, &spool.named_jobs)) else {
         return Ok(judged);
@@ -121,9 +125,9 @@ pub fn all(
         let seen = |s: &Submission, job: &str| snap.seen(s, job, &tag);
         for s in &subs {
             for job in s.jobs() {
-                if let Some(foreign) = seen(s, job).foreign {
-                    judged.foreign.insert(foreign);
-                }
+                let seen = seen(s, job);
+                judged.foreign.extend(seen.foreign);
+                judged.elsewhere.extend(seen.elsewhere);
             }
         }
         let Some((pos, state)) = decide(&subs, &seen, resubmit_completed) else {
@@ -200,6 +204,8 @@ struct JobSeen {
     held: bool,
     /// Slurm shows the ID on someone else's job: how to name it.
     foreign: Option<String>,
+    /// The job was submitted on another cluster: how to name it.
+    elsewhere: Option<String>,
 }
 
 /// Jobs of the user that carry a tag of this run's sweeps (squeue, and accounting when a
@@ -209,6 +215,8 @@ struct Snapshot {
     /// Accounting's tagged jobs (only when some journal may lack jobs).
     older: Vec<TaggedJob>,
     answers: Answers,
+    /// This cluster's name, when some journaled job names the cluster it went to.
+    here: Option<String>,
 }
 
 impl Snapshot {
@@ -237,10 +245,18 @@ impl Snapshot {
                 .collect(),
             false => Vec::new(),
         };
+        // Which cluster this is, when the journals say where their jobs went (one call).
+        let named = sweeps
+            .iter()
+            .any(|d| d.submissions().all().any(|s| s.cluster_name.is_some()));
+        let here = named
+            .then(|| slurm.accounting_config().ok().map(|c| c.cluster))
+            .flatten();
         let mut snap = Snapshot {
             tagged,
             older,
             answers: Answers::default(),
+            here,
         };
         // Every job of every submission the journals and records know, with its tag; those
         // the tag query listed need no second look.
@@ -252,7 +268,7 @@ impl Snapshot {
             for s in submissions(&p.record, dir.submissions()) {
                 for job in s.jobs() {
                     let t = tag_of(&s, &tag);
-                    if snap.listed(job, t).is_none() {
+                    if snap.listed(job, t).is_none() && snap.other_cluster(&s).is_none() {
                         refs.insert(JobRef::new(s.cluster.as_deref(), job, Some(t)));
                     }
                 }
@@ -267,6 +283,12 @@ impl Snapshot {
         Ok(snap)
     }
 
+    /// The cluster `s` was submitted on, when it is not this one (and not asked with `-M`).
+    fn other_cluster<'a>(&self, s: &'a Submission) -> Option<&'a str> {
+        let (there, here) = (s.cluster_name.as_deref()?, self.here.as_deref()?);
+        (s.cluster.is_none() && there != here).then_some(there)
+    }
+
     /// The job `job` as the tag queries listed it, carrying `tag`.
     fn listed(&self, job: &str, tag: &str) -> Option<&TaggedJob> {
         self.tagged
@@ -279,6 +301,12 @@ impl Snapshot {
     /// `combination`).
     fn seen(&self, s: &Submission, job: &str, combination: &str) -> JobSeen {
         let tag = tag_of(s, combination);
+        if let Some(there) = self.other_cluster(s) {
+            return JobSeen {
+                elsewhere: Some(format!("{job} (cluster {there})")),
+                ..JobSeen::default()
+            };
+        }
         if let Some(j) = self.listed(job, tag) {
             // Pending or running in accounting, unknown to squeue: lost with a controller's
             // state.
@@ -290,7 +318,7 @@ impl Snapshot {
                     j.state.clone()
                 }),
                 held: !lost && j.held(),
-                foreign: None,
+                ..JobSeen::default()
             };
         }
         match self
@@ -304,7 +332,7 @@ impl Snapshot {
                         .as_deref()
                         .is_some_and(|r| r.starts_with("JobHeld")),
                 state: Some(info.state.clone()),
-                foreign: None,
+                ..JobSeen::default()
             },
             Seen::Foreign(info) => JobSeen {
                 foreign: Some(info.as_foreign(job)),

@@ -153,7 +153,11 @@ fn an_id_reused_by_a_colleagues_job_is_never_taken_for_ours() {
     // Four nodes, two of them real: one-node jobs run, the colleagues' four-node jobs pend.
     let c = PrivateCluster::new(
         "shared_id_reuse",
-        &[("SWEEP_SLURM_NODES", "4"), ("SWEEP_SLURM_REAL_NODES", "2")],
+        &[
+            ("SWEEP_SLURM_NODES", "4"),
+            ("SWEEP_SLURM_REAL_NODES", "2"),
+            ("SWEEP_SLURM_CLUSTER", "rebuilt"),
+        ],
     );
     ok(&c.run("start", &[]), "local-slurm start");
     let dir = fresh_dir("shared_id_reuse_sweeps");
@@ -303,6 +307,34 @@ fn an_id_reused_by_a_colleagues_job_is_never_taken_for_ours() {
     untouched(&c);
     assert!(tagged_in(&c.conf(), &s1).is_empty(), "no new job of s1");
     eprintln!("ID-reuse trial, fresh cluster state: jobs of s1 and s2 seen in Slurm: {} and {}; states kept: {after:?}; colleagues' jobs: {:?}", tagged_in(&c.conf(), &s1).len(), tagged_in(&c.conf(), &dir.join("s2")).len(), their_states(&c));
+
+    // A sweep directory used against another cluster: its jobs (on the shared cluster,
+    // `sweep`) are recognised as that cluster's, not asked about here, never doubled.
+    let Some(_shared) = on_slurm(name) else {
+        return;
+    };
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("s.yaml"), pending_sweep("[1]")).unwrap();
+    let _later = crate::never_twice_slurm::CancelSweepLater(other.join("sweep"));
+    ok(&daily(&other, "first.jsonl"), "on the shared cluster");
+    let out = sh(
+        &format!(
+            "export SLURM_CONF={conf}\nsweep-expand s.yaml | sweep-render --out-dir sweep | sweep-submit {} > here.jsonl",
+            REQUIRED.join(" ")
+        ),
+        &other,
+    );
+    ok(&out, "against the rebuilt cluster");
+    assert!(
+        stderr(&out).contains("submitted on another cluster than this one")
+            && stderr(&out).contains("(cluster sweep)"),
+        "{}",
+        stderr(&out)
+    );
+    let here = json_lines(&other.join("here.jsonl"));
+    assert_eq!(s(&here[0], "submit_status"), "already_submitted");
+    assert!(tagged_in(&c.conf(), &other.join("sweep")).is_empty());
 }
 
 /// A sweep of `n` 36-node aggregated jobs (they pend: 4 of the 64 nodes are real), swept

@@ -1267,7 +1267,7 @@ fn a_combination_with_a_job_is_not_submitted_again_unless_asked() {
     assert_eq!(records(&again)[1]["history"][0]["job_id"], "302");
     assert_eq!(
         stderr(&again),
-        "sweep-submit: note: 1 combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, or its ID given to another job); pipe in the manifest with its states, or use --resubmit-completed\n"
+        "sweep-submit: note: 1 combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, its ID given to another job, or another cluster's); pipe in the manifest with its states, or use --resubmit-completed\n"
     );
     // --resubmit-completed: the completed one and the forgotten one too, never a running one.
     let resubmitted = s(&records(&again)[1], "job_id").to_string();

@@ -242,6 +242,9 @@ impl Run<'_> {
             .cloned()
             .collect();
         let retries = options.retries;
+        // Asked before the first sbatch (once per run), so that nothing comes between a job
+        // and its journal line.
+        let here = self.submitter.cluster_name();
         // The job waits for room for itself and its follow-ups (--max-queued).
         let room = 1 + retries as usize;
         let submitted = self.queue.submit(self.submitter, options, room, |s| {
@@ -258,6 +261,7 @@ impl Run<'_> {
         let r = &mut p.record;
         let mut s = Submission {
             submitted_at: Some(Timestamp::now()),
+            cluster_name: cluster.clone().or(here),
             cluster,
             tag: Some(job.tag.clone()),
             job_name: r.job_name.clone(),
@@ -341,9 +345,18 @@ pub fn report_judged(judged: &judge::Judged, submitter: &mut Submitter) {
             shown.join(", ")
         ));
     }
+    let elsewhere = &judged.elsewhere;
+    if !elsewhere.is_empty() {
+        let shown: Vec<&str> = elsewhere.iter().take(20).map(String::as_str).collect();
+        warn(format_args!(
+            "note: {} job(s) of this sweep were submitted on another cluster than this one: their IDs mean nothing here, and they were not asked about: {}",
+            elsewhere.len(),
+            shown.join(", ")
+        ));
+    }
     if judged.unknown > 0 {
         warn(format_args!(
-            "note: {} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, or its ID given to another job); pipe in the manifest with its states, or use --resubmit-completed",
+            "note: {} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, its ID given to another job, or another cluster's); pipe in the manifest with its states, or use --resubmit-completed",
             judged.unknown
         ));
     }

@@ -30,6 +30,9 @@ pub struct Submitter {
     /// Some `sbatch` call may have created a job this run does not know (a timeout): worth a
     /// last look for such ghosts at the end of the run.
     pub ghosts_possible: bool,
+    /// The name of the cluster jobs go to (`scontrol show config`), asked once, at the first
+    /// job; `Some(None)`: Slurm would not say.
+    cluster_name: Option<Option<String>>,
 }
 
 /// The longest pause `--max-submit-rate` makes between two calls.
@@ -61,6 +64,7 @@ impl Submitter {
         Submitter {
             releaser: Releaser::new(slurm.clone()),
             ghosts_possible: false,
+            cluster_name: None,
             slurm,
             attempts,
             backoff,
@@ -70,6 +74,16 @@ impl Submitter {
             next_call: None,
             highest_id: None,
         }
+    }
+
+    /// The name of the cluster jobs go to (`ClusterName`, asked once per run); `None` when
+    /// Slurm would not say.
+    pub fn cluster_name(&mut self) -> Option<String> {
+        if self.cluster_name.is_none() {
+            let name = self.slurm.accounting_config().ok().map(|c| c.cluster);
+            self.cluster_name = Some(name);
+        }
+        self.cluster_name.clone().flatten()
     }
 
     /// The Slurm commands next to `sbatch` (for look-ups, release and cancel).
