@@ -138,10 +138,7 @@ pub fn write<T: Mergeable>(
     records: &[T],
     how: &Reading,
     write: impl FnOnce(&Updated<T>) -> Result<()>,
-) -> Result<()>
-where
-    T: Clone,
-{
+) -> Result<()> {
     let _lock = lock(&watched.path)?;
     let now = Identity::of(&watched.path);
     let changed = now.is_some() && now != watched.known.get();

@@ -263,11 +263,10 @@ fn append_line<T: Serialize>(file: &mut File, path: &Path, value: &T) -> Result<
     buf.push(b'\n');
     let before = file.metadata().map(|m| m.len()).ok();
     file.write_all(&buf)
-        .map_err(|e| {
+        .inspect_err(|_| {
             if let Some(len) = before {
                 let _ = file.set_len(len);
             }
-            e
         })
         .with_context(|| format!("failed to write {}", path.display()))
 }

@@ -68,7 +68,7 @@ pub fn check_given(g: &crate::prepare::options::Layer) -> Result<()> {
     .map_err(usage)?;
     if let Some(args) = &g.sbatch_args {
         let retries = g.retries.unwrap_or_default();
-        crate::prepare::refused::check(args, retries).map_err(|e| sweep::cli::UsageError(e))?;
+        crate::prepare::refused::check(args, retries).map_err(sweep::cli::UsageError)?;
     }
     let scripts_dir = g
         .scripts_dir
