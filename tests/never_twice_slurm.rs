@@ -625,21 +625,15 @@ fn reconcile_finds_the_jobs_of_a_killed_run_with_or_without_sglang_values() {
         // under load).
         let wrapper = dir.join(format!("{case}_sbatch"));
         let second = dir.join(format!("{case}_second"));
-        std::fs::write(
+        crate::common::executable(
             &wrapper,
-            format!(
+            &format!(
                 "#!/bin/bash\nn=$(( $(cat {c} 2>/dev/null || echo 0) + 1 )); echo $n > {c}\n\
                  if [ $n -ge 2 ]; then echo $$ > {s}; exec sleep 120; fi\nexec sbatch \"$@\"\n",
                 c = dir.join(format!("{case}_calls")).display(),
                 s = second.display()
             ),
-        )
-        .unwrap();
-        Command::new("chmod")
-            .arg("+x")
-            .arg(&wrapper)
-            .status()
-            .unwrap();
+        );
         let mut child = Command::new(crate::common::bin("sweep-submit"))
             .args(REQUIRED)
             .args([

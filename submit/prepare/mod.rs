@@ -80,13 +80,7 @@ pub fn all(
         }
         // Rendered to check it (errors name their own position: the template's file and
         // line, or the directory); rendered again, and saved, when its turn comes.
-        plan.prepare(
-            &mut p.record,
-            &sweeps[p.dir].path,
-            &sweeps[p.dir].key,
-            &d.options,
-            &d.builder,
-        )?;
+        plan.prepare(&mut p.record, &sweeps[p.dir], &d.options, &d.builder)?;
         prepared
             .of_record
             .push(u32::try_from(k).context("too many distinct options")?);

@@ -48,8 +48,8 @@ pub struct PreparedJob {
 }
 
 impl Plan {
-    /// Fills in the submit fields of `r` (placed in `sweep_dir`, whose tags have the key
-    /// `sweep_key`) for a job made with
+    /// Fills in the submit fields of `r` (placed in the sweep directory `dir`, whose tags
+    /// have its key) for a job made with
     /// `options` by `builder`: job name, job script, log directory, tag, GPUs per node and
     /// `sbatch_command`; the submission it replaces goes to `history`. Creates nothing on
     /// disk (the checking pass prepares every record): the job script comes back with the
@@ -57,11 +57,11 @@ impl Plan {
     pub fn prepare(
         &self,
         r: &mut Record,
-        sweep_dir: &Path,
-        sweep_key: &str,
+        dir: &crate::sweeps::Dir,
         options: &JobOptions,
         builder: &Builder,
     ) -> Result<(PreparedJob, Script)> {
+        let (sweep_dir, sweep_key) = (dir.path.as_path(), dir.key.as_str());
         let job_name = format!("{}_sweep{}", options.job_name, r.index);
         let log_dir = match &options.log_dir {
             // A shared --log-dir gets one folder per sweep, so sweeps never mix their logs.

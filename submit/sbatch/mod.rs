@@ -56,13 +56,7 @@ fn next_record(
     }
     let options = prepared.next();
     let d = &options;
-    let (job, script) = plan.prepare(
-        &mut p.record,
-        &sweeps[p.dir].path,
-        &sweeps[p.dir].key,
-        &d.options,
-        &d.builder,
-    )?;
+    let (job, script) = plan.prepare(&mut p.record, &sweeps[p.dir], &d.options, &d.builder)?;
     script.make_dirs()?;
     saver.save(script)?;
     Ok((i, p, Some(Ready { job, options })))

@@ -78,6 +78,13 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes an executable script (a stand-in or a wrapper of a Slurm command) to `path`.
+pub fn executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// The JSON document in `path` (a manifest).
 pub fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
