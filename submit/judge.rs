@@ -29,7 +29,7 @@
 use crate::read::{DirId, Placed, Spool};
 use crate::sweeps::{Dir, Sweeps};
 use anyhow::{Context, Result};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use sweep::record::{JobStatus, SubmitStatus};
 use sweep::slurm::{Answers, JobRef, Seen, Slurm, TaggedJob};
@@ -214,10 +214,18 @@ struct Snapshot {
     tagged: Vec<TaggedJob>,
     /// Accounting's tagged jobs (only when some journal may lack jobs).
     older: Vec<TaggedJob>,
+    /// Each listed job by its ID and tag, squeue's first (its state is the live one).
+    by_job: HashMap<(String, String), Listed>,
+    /// The listed jobs of each combination id, squeue's first.
+    by_combination: HashMap<String, Vec<Listed>>,
     answers: Answers,
     /// This cluster's name, when some journaled job names the cluster it went to.
     here: Option<String>,
 }
+
+/// A job of [`Snapshot::tagged`] (`false`) or [`Snapshot::older`] (`true`), by position.
+#[derive(Clone, Copy)]
+struct Listed(bool, usize);
 
 impl Snapshot {
     /// One tag query (the user's jobs with their tags, states and reasons), accounting's
@@ -252,9 +260,20 @@ impl Snapshot {
         let here = named
             .then(|| slurm.accounting_config().ok().map(|c| c.cluster))
             .flatten();
+        let mut by_job = HashMap::new();
+        let mut by_combination: HashMap<String, Vec<Listed>> = HashMap::new();
+        for (from_older, jobs) in [(false, &tagged), (true, &older)] {
+            for (i, j) in jobs.iter().enumerate() {
+                let at = Listed(from_older, i);
+                by_job.entry((j.job_id.clone(), j.tag_text())).or_insert(at);
+                by_combination.entry(j.tag.id.clone()).or_default().push(at);
+            }
+        }
         let mut snap = Snapshot {
             tagged,
             older,
+            by_job,
+            by_combination,
             answers: Answers::default(),
             here,
         };
@@ -289,12 +308,27 @@ impl Snapshot {
         (s.cluster.is_none() && there != here).then_some(there)
     }
 
+    /// A listed job.
+    fn get(&self, at: Listed) -> &TaggedJob {
+        match at {
+            Listed(false, i) => &self.tagged[i],
+            Listed(true, i) => &self.older[i],
+        }
+    }
+
     /// The job `job` as the tag queries listed it, carrying `tag`.
     fn listed(&self, job: &str, tag: &str) -> Option<&TaggedJob> {
-        self.tagged
-            .iter()
-            .chain(&self.older)
-            .find(|j| j.job_id == job && j.tag_text() == tag)
+        let at = self.by_job.get(&(job.to_string(), tag.to_string()))?;
+        Some(self.get(*at))
+    }
+
+    /// The jobs the tag queries listed with a tag of combination `id`, squeue's first.
+    fn of_combination(&self, id: &str) -> impl Iterator<Item = &TaggedJob> {
+        self.by_combination
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(|at| self.get(*at))
     }
 
     /// What Slurm says about job `job` of submission `s` (of a combination whose tag is
@@ -375,9 +409,8 @@ fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<S
     let mut follow_ups: Vec<(&TaggedJob, String)> = Vec::new();
     let mut seen: BTreeSet<&str> = BTreeSet::new();
     // squeue's rows first: their state is the live one.
-    for j in snap.tagged.iter().chain(&snap.older) {
-        if j.tag.id != r.id
-            || !dir.keys.contains(&j.tag.sweep_key)
+    for j in snap.of_combination(&r.id) {
+        if !dir.keys.contains(&j.tag.sweep_key)
             || known.contains(&j.job_id)
             || !seen.insert(j.job_id.as_str())
         {
