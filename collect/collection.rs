@@ -211,6 +211,7 @@ fn act(
 ) -> Result<ExitCode> {
     if let Some(id) = &opts.job {
         onejob::find(records, id)?;
+        onejob::note_reused(records, id);
     }
     if let Some(since) = &opts.reconcile_since {
         let reconciled = reconcile::run(&opts.slurm, records.clone(), since);

@@ -38,27 +38,74 @@ impl std::fmt::Display for Which {
 }
 
 /// The record that names job `id`, and which of its jobs it is; an error when none does.
+/// When several do (job IDs are reused after a controller's state is rebuilt, and wrap), the
+/// newest submission: see [`named_by`].
 pub fn find<'a>(records: &'a [Record], id: &str) -> Result<(&'a Record, Which)> {
+    let all = named_by(records, id);
+    let newest = all
+        .iter()
+        .enumerate()
+        .max_by(|(i, a), (j, b)| submitted(a).cmp(&submitted(b)).then(j.cmp(i)));
+    match newest {
+        Some((_, found)) => Ok(*found),
+        None => bail!(
+            "no record names job {id} (looked at the job_id, retry_job_ids and history of {} record(s))",
+            records.len()
+        ),
+    }
+}
+
+/// Every submission of the records that names job `id`, in record order.
+pub fn named_by<'a>(records: &'a [Record], id: &str) -> Vec<(&'a Record, Which)> {
+    let mut found = Vec::new();
     for r in records {
         if r.job_id.as_deref() == Some(id) {
-            return Ok((r, Which::Current));
+            found.push((r, Which::Current));
         }
         if let Some(n) = r.retry_job_ids.iter().position(|j| j == id) {
-            return Ok((r, Which::Retry(n)));
+            found.push((r, Which::Retry(n)));
         }
         for (h, s) in r.history.iter().enumerate() {
             if s.job_id == id {
-                return Ok((r, Which::History(h)));
+                found.push((r, Which::History(h)));
             }
             if let Some(n) = s.retry_job_ids.iter().position(|j| j == id) {
-                return Ok((r, Which::HistoryRetry(h, n)));
+                found.push((r, Which::HistoryRetry(h, n)));
             }
         }
     }
-    bail!(
-        "no record names job {id} (looked at the job_id, retry_job_ids and history of {} record(s))",
-        records.len()
-    )
+    found
+}
+
+/// When the submission that names a job was made.
+fn submitted(found: &(&Record, Which)) -> Option<sweep::Timestamp> {
+    let (r, which) = found;
+    match which {
+        Which::Current | Which::Retry(_) => r.submitted_at.clone(),
+        Which::History(h) | Which::HistoryRetry(h, _) => r.history[*h].submitted_at.clone(),
+    }
+}
+
+/// Says on stderr, once, when several submissions name job `id`: which one is shown.
+pub fn note_reused(records: &[Record], id: &str) {
+    let all = named_by(records, id);
+    if all.len() < 2 {
+        return;
+    }
+    let Ok((shown, which)) = find(records, id) else {
+        return;
+    };
+    let others: Vec<String> = all
+        .iter()
+        .filter(|(r, w)| !(std::ptr::eq(*r, shown) && *w == which))
+        .map(|(r, w)| format!("index {} ({w})", r.index))
+        .collect();
+    sweep::cli::warn(format_args!(
+        "note: job {id} is named by {} submissions (job IDs are reused after a controller's state is rebuilt, and wrap): showing the newest, index {} ({which}); the others: {}",
+        all.len(),
+        shown.index,
+        others.join(", ")
+    ));
 }
 
 /// What is known of one job.

@@ -458,3 +458,34 @@ fn a_fifo_where_a_failures_cause_is_read_is_never_opened() {
         first["failure"]
     );
 }
+
+/// Issue 19: `--job ID` when two submissions name the same job ID (IDs are reused after a
+/// controller's state is rebuilt): the newest is shown, and the others are named.
+#[test]
+fn one_job_by_an_id_two_submissions_had_shows_the_newest_and_says_so() {
+    let dir = temp_dir("daily_job_reused");
+    let rec = |i: u64, extra: &str| {
+        format!(
+            r#"{{"index":{i},"id":"r{i}","mode":"agg","parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{}}}}{extra}}}"#
+        )
+    };
+    let old = rec(
+        0,
+        r#","job_id":"9","submitted_at":"2026-02-01T00:00:00+00:00","history":[{"job_id":"5","submitted_at":"2026-01-01T00:00:00+00:00"}]"#,
+    );
+    let new = rec(
+        1,
+        r#","job_id":"5","submitted_at":"2026-03-01T00:00:00+00:00""#,
+    );
+    std::fs::write(dir.join("m.jsonl"), format!("{old}\n{new}\n")).unwrap();
+    let out = sh("sweep-collect --job 5 --format json m.jsonl", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["record"]["index"], 1, "{j}");
+    assert!(
+        stderr(&out).contains("job 5 is named by 2 submissions")
+            && stderr(&out).contains("the others: index 0 (earlier submission (history[0]))"),
+        "{}",
+        stderr(&out)
+    );
+}
