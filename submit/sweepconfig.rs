@@ -13,6 +13,7 @@
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use sweep::cli::warn;
 
@@ -237,6 +238,8 @@ impl Tee {
     pub fn with_manifest(dir: &Path) -> Result<Tee> {
         let path = dir.join("sweep_manifest.json");
         let collect = sibling("sweep-collect")?;
+        // In a process group of its own: a Ctrl-C on the terminal stops the submission (which
+        // then ends the manifest's input), not the writing of the manifest.
         let mut child = Command::new(&collect)
             .arg(&path)
             .arg("-")
@@ -244,6 +247,7 @@ impl Tee {
             .arg(&path)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
+            .process_group(0)
             .spawn()
             .with_context(|| format!("failed to run {}", collect.display()))?;
         let stdin = child.stdin.take();
