@@ -34,7 +34,10 @@ pending, running or completed job there; saves each job script as <sweep dir>/jo
 then runs sbatch --parsable --hold once per record and releases the job once its ID is in
 the sweep's journal. Each record reaches stdout with its job_id (or submit_error) as soon as
 sbatch returns; every job is tagged (sbatch --comment) so that it can be found in Slurm even
-if this process dies. Options not given are taken from the combination's last submission.
+if this process dies, and a job ID is taken for the sweep's only when Slurm says its job
+carries the tag (IDs are reused on shared clusters). Ctrl-C stops before the next sbatch and
+releases every job written down. Options not given are taken from the combination's last
+submission.
 
 The daily loop:
   set -o pipefail
@@ -61,7 +64,7 @@ The daily loop:
   sweep-collect --cancel "$M"
 
 Exit status: 0 every record submitted or already submitted (or --dry-run), 1 any record
-not submitted or bad input, 2 usage error.
+not submitted or bad input, 2 usage error, 128+N stopped by signal N (130: Ctrl-C).
 
 Guides: docs/sweep-submit.md and docs/jobscript.md (the job script) in the sweep repository."#;
 
