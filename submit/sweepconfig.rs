@@ -12,8 +12,8 @@
 
 use anyhow::{bail, Context, Result};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use sweep::cli::warn;
 

@@ -783,10 +783,6 @@ fn two_commands_updating_one_manifest_keep_every_job() {
                 ok(&sh(&line, &dir), "the extending run");
                 let waited = wait.wait_with_output().unwrap();
                 let err = String::from_utf8_lossy(&waited.stderr).to_string();
-                assert!(
-                    err.contains("was updated by another run since this one read it"),
-                    "run {k}: the wait wrote last: {err}"
-                );
                 let m = read_json(&dir.join("M"));
                 let jobs: Vec<String> = m["jobs"]
                     .as_array()
@@ -794,7 +790,14 @@ fn two_commands_updating_one_manifest_keep_every_job() {
                     .iter()
                     .map(|j| format!("{}:{}", j["job_id"].as_str().unwrap_or("none"), j["state"].as_str().unwrap_or("-")))
                     .collect();
-                (m["total_jobs"].as_u64().unwrap() as usize, jobs)
+                let total = m["total_jobs"].as_u64().unwrap() as usize;
+                assert_eq!(total, 3, "run {k}: {jobs:?}");
+                // And the wait did write last (else the test proved nothing).
+                assert!(
+                    err.contains("was updated by another run since this one read it"),
+                    "run {k}: the wait wrote last: {err}"
+                );
+                (total, jobs)
             })
         })
         .collect();
