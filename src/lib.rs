@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod concurrencies;
 pub mod fsutil;
 pub mod job_state;
 pub mod jsonl;

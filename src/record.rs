@@ -39,6 +39,11 @@ pub struct Record {
     /// Absolute path of the rendered SGLang config.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_path: Option<String>,
+    /// The concurrencies the job measures instead of `--profiler`'s (a follow-up round of the
+    /// adaptive search, `sweep-collect --next-round`): the record's current submission's, or,
+    /// without one, the next one's. Part of what a submission is ([`crate::concurrencies`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrencies: Option<Vec<u64>>,
     /// Slurm job name, `{job-name}_sweep{index}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
@@ -318,7 +323,8 @@ pub struct Failure {
 impl Record {
     /// The current submission, from the record's flat fields (`job_id`, `retry_job_ids`,
     /// `tag`, `cluster`, `submitted_at`, `job_name`, `job_script`, `log_dir`,
-    /// `gpus_per_node`, `sbatch_command`, and `state`); `None` without a `job_id`.
+    /// `gpus_per_node`, `sbatch_command`, `concurrencies` and `state`); `None` without a
+    /// `job_id`.
     pub fn current(&self) -> Option<Submission> {
         Some(Submission {
             job_id: self.job_id.clone()?,
@@ -335,6 +341,7 @@ impl Record {
             options: None,
             gpus_per_node: self.gpus_per_node,
             sbatch_command: self.sbatch_command.clone(),
+            concurrencies: self.concurrencies.clone(),
         })
     }
 
@@ -363,6 +370,36 @@ impl Record {
         if s.sbatch_command.is_some() {
             self.sbatch_command = s.sbatch_command;
         }
+        // What the job measures is the submission's, always (none: --profiler's list).
+        self.concurrencies = s.concurrencies;
+    }
+
+    /// Moves the current submission (if any) into `history`, as a history entry (its job,
+    /// time, follow-ups, state and concurrencies), and clears what belonged to it: the job and
+    /// its follow-ups, time, cluster, submission outcome, collected state, and the `results`
+    /// and `reconciled` that sweep-collect added about it. The record is then ready for its
+    /// next submission (job name, script, log directory and tag are made anew by
+    /// sweep-submit).
+    pub fn retire_current(&mut self) {
+        if let Some(job_id) = self.job_id.take() {
+            self.history.push(Submission {
+                submitted_at: self.submitted_at.take(),
+                retry_job_ids: std::mem::take(&mut self.retry_job_ids),
+                state: self.status.state.take(),
+                concurrencies: self.concurrencies.clone(),
+                ..Submission::of_job(job_id)
+            });
+        }
+        self.status = JobStatus::default();
+        self.submitted_at = None;
+        self.retry_job_ids.clear();
+        self.cluster = None;
+        self.submit_status = None;
+        self.submit_error = None;
+        // sweep-collect --reconcile's mark: it was about the old submission.
+        self.extra.shift_remove("reconciled");
+        // sweep-collect --results' points: they were the old jobs' results.
+        self.extra.shift_remove("results");
     }
 
     /// The tag its jobs carry in Slurm: `tag`, else (a record whose tag was lost, or never

@@ -426,6 +426,9 @@ struct Line {
     /// The exact `sbatch` command line (lines written before this field have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sbatch_command: Option<Vec<String>>,
+    /// The concurrencies it measures instead of `--profiler`'s (absent: `--profiler`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    concurrencies: Option<Vec<u64>>,
 }
 
 impl Line {
@@ -449,6 +452,7 @@ impl Line {
             options: text(&s.options),
             gpus_per_node: s.gpus_per_node,
             sbatch_command: s.sbatch_command.clone(),
+            concurrencies: s.concurrencies.clone(),
         }
     }
 
@@ -466,6 +470,7 @@ impl Line {
             options: known(self.options),
             gpus_per_node: self.gpus_per_node,
             sbatch_command: self.sbatch_command,
+            concurrencies: self.concurrencies,
             ..Submission::of_job(self.job_id)
         };
         (self.id, s)

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 /// One submission and what is known of it. Only `job_id` is always known.
 ///
 /// As an entry of a record's `history` (its serde form) it carries `job_id`, `submitted_at`,
-/// `retry_job_ids`, `state`, and `job_script` (where the script was kept when a re-submission
-/// replaced it); the rest is known only to the journal, the record's flat fields, or Slurm,
+/// `retry_job_ids`, `state`, `job_script` (where the script was kept when a re-submission
+/// replaced it) and `concurrencies`; the rest is known only to the journal, the record's flat fields, or Slurm,
 /// and is not written there (docs/record.md lists the fields).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Submission {
@@ -67,6 +67,11 @@ pub struct Submission {
     /// The exact `sbatch` command line.
     #[serde(skip)]
     pub sbatch_command: Option<Vec<String>>,
+    /// The concurrencies its benchmark measured instead of `--profiler`'s (a follow-up round
+    /// of the adaptive search); none: `--profiler`'s. With the combination, what the
+    /// submission is: never twice holds per combination and concurrencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrencies: Option<Vec<u64>>,
 }
 
 impl Submission {
@@ -103,9 +108,16 @@ impl Submission {
         self.jobs().any(|j| j == job)
     }
 
+    /// True when it measured `concurrencies` (none: `--profiler`'s list): the same
+    /// measurement of its combination.
+    pub fn measures(&self, concurrencies: Option<&[u64]>) -> bool {
+        self.concurrencies.as_deref() == concurrencies
+    }
+
     /// Adds what `other` (another view of the same job) knows and this one does not: every
     /// field this one lacks, every follow-up it lacks (in `other`'s order, after its own). A
-    /// known value is never replaced, by a missing one or another one.
+    /// known value is never replaced, by a missing one or another one. (`concurrencies` is
+    /// not filled in: absent means `--profiler`'s list, a value of its own.)
     pub fn absorb(&mut self, other: Submission) {
         for job in other.retry_job_ids {
             if job != self.job_id && !self.retry_job_ids.contains(&job) {

@@ -4,7 +4,10 @@
 //!
 //! Format: `sweep:<sweep key>:<record id>:<index>`, where the sweep key is the sweep
 //! directory's name plus a short hash of its absolute path (`sweep_20251113_123456-1a2b3c4d`),
-//! unique per sweep directory and short enough for `squeue -o %k`.
+//! unique per sweep directory and short enough for `squeue -o %k`. A job that measures its
+//! record's own concurrencies (a follow-up round of the adaptive search) says which:
+//! `sweep:<sweep key>:<record id>:<index>:c24x32x45`, so that its measurement is known from
+//! Slurm alone, as its combination is.
 
 use sha2::{Digest, Sha256};
 
@@ -40,6 +43,22 @@ pub fn format(sweep_key: &str, id: &str, index: u64) -> String {
     format!("{PREFIX}{sweep_key}:{id}:{index}")
 }
 
+/// The tag of one job that measures `concurrencies` (none: `--profiler`'s, and the tag is
+/// [`format`]'s): `sweep:<sweep key>:<id>:<index>:c24x32`.
+pub fn format_measured(
+    sweep_key: &str,
+    id: &str,
+    index: u64,
+    concurrencies: Option<&[u64]>,
+) -> String {
+    let mut tag = format(sweep_key, id, index);
+    if let Some(c) = concurrencies {
+        tag.push_str(":c");
+        tag.push_str(&crate::concurrencies::text(c));
+    }
+    tag
+}
+
 /// A parsed tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
@@ -49,11 +68,31 @@ pub struct Tag {
     pub id: String,
     /// The record index.
     pub index: u64,
+    /// The concurrencies the job measures, when not `--profiler`'s.
+    pub concurrencies: Option<Vec<u64>>,
+}
+
+impl Tag {
+    /// The tag as text again.
+    pub fn text(&self) -> String {
+        format_measured(
+            &self.sweep_key,
+            &self.id,
+            self.index,
+            self.concurrencies.as_deref(),
+        )
+    }
 }
 
 /// Parses a job comment; `None` when it is not one of our tags.
 pub fn parse(comment: &str) -> Option<Tag> {
     let rest = comment.trim().strip_prefix(PREFIX)?;
+    let (rest, concurrencies) = match rest.rsplit_once(':') {
+        Some((head, last)) if last.starts_with('c') => {
+            (head, Some(crate::concurrencies::parse(&last[1..])?))
+        }
+        _ => (rest, None),
+    };
     let mut parts = rest.rsplitn(3, ':');
     let index = parts.next()?.parse().ok()?;
     let id = parts.next()?.to_string();
@@ -65,6 +104,7 @@ pub fn parse(comment: &str) -> Option<Tag> {
         sweep_key,
         id,
         index,
+        concurrencies,
     })
 }
 
@@ -83,6 +123,20 @@ mod tests {
             (key.as_str(), "0123abcd", 7)
         );
         assert_eq!(parse("something else"), None);
+        assert_eq!(p.concurrencies, None);
+        assert_eq!(p.text(), t);
+        let m = format_measured(&key, "0123abcd", 7, Some(&[24, 32]));
+        assert_eq!(m, format!("{t}:c24x32"));
+        let p = parse(&m).unwrap();
+        assert_eq!(
+            (p.id.as_str(), p.index, p.concurrencies.as_deref()),
+            ("0123abcd", 7, Some(&[24u64, 32][..]))
+        );
+        assert_eq!(p.text(), m);
+        assert_eq!(format_measured(&key, "a", 1, None), format(&key, "a", 1));
+        // Not a tag of ours: a bad list, or one that is not ascending.
+        assert_eq!(parse(&format!("{t}:c")), None);
+        assert_eq!(parse(&format!("{t}:c32x24")), None);
         assert_ne!(sweep_key("/a/sweep_x"), sweep_key("/b/sweep_x"));
     }
 }
