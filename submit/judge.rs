@@ -17,6 +17,12 @@
 //! none, is someone else's job (IDs restart when a controller's state is rebuilt, and wrap
 //! at `MaxJobId`): its state is never used, it is never released, and it is said once.
 //!
+//! All of this is per measurement: a record that names its own `concurrencies` (a follow-up
+//! round of the adaptive search) is judged on its combination's submissions that measured
+//! those concurrencies, and a record without them on those that measured `--profiler`'s. What
+//! a submission measured is what the journal says (else its history entry, or its tag in
+//! Slurm); every submission of every measurement stays in the record's `history`.
+//!
 //! Jobs held on their tag that no journal line or record mentions are the ghosts of a stalled
 //! controller (sbatch timed out, the controller created the job later) or of a run killed
 //! between `sbatch` and its journal line: never released, they are cancelled.
@@ -130,7 +136,8 @@ pub fn all(
                 judged.elsewhere.extend(seen.elsewhere);
             }
         }
-        let Some((pos, state)) = decide(&subs, &seen, resubmit_completed) else {
+        let measured = p.record.concurrencies.as_deref();
+        let Some((pos, state)) = decide(&subs, &seen, resubmit_completed, measured) else {
             continue;
         };
         for job in subs[pos].jobs() {
@@ -455,7 +462,9 @@ fn orphans(dir: &Dir, r: &Record, snap: &Snapshot, subs: &[Submission]) -> Vec<S
 }
 
 /// The combination's submissions, oldest first: its history, the journal's, then the
-/// record's current one (each job once; the record's view of a job wins for what it knows).
+/// record's current one (each job once; the record's view of a job wins for what it knows,
+/// but what a journaled job measured is the journal's: a record's `concurrencies` may ask
+/// for its next measurement).
 fn submissions(r: &Record, subs: &Submissions) -> Vec<Submission> {
     let mut out: Vec<Submission> = Vec::new();
     let add = |s: Submission, out: &mut Vec<Submission>| match out
@@ -482,16 +491,23 @@ fn submissions(r: &Record, subs: &Submissions) -> Vec<Submission> {
             None => add(own, &mut out),
         }
     }
+    for s in &mut out {
+        if let Some(journaled) = subs.of(&r.id).iter().find(|j| j.job_id == s.job_id) {
+            s.concurrencies = journaled.concurrencies.clone();
+        }
+    }
     out.sort_by(|a, b| a.submitted_at.cmp(&b.submitted_at));
     out
 }
 
-/// The submission that keeps the combination from being submitted again, and its state;
-/// `None`: submit it.
+/// The submission that keeps the combination's measurement of `measured` (none:
+/// `--profiler`'s) from being submitted again, and its state; `None`: submit it. Only the
+/// submissions of that measurement count.
 fn decide(
     subs: &[Submission],
     seen: &dyn Fn(&Submission, &str) -> JobSeen,
     resubmit_completed: bool,
+    measured: Option<&[u64]>,
 ) -> Option<(usize, JobState)> {
     // The state of each job: Slurm's (of a job that carries the submission's tag), else what
     // the record recorded for the submission.
@@ -502,8 +518,9 @@ fn decide(
             None => None,
         }
     };
+    let of_it = |pos: &usize| subs[*pos].measures(measured);
     // Alive: any job of any submission not in a final state (held included).
-    for (pos, s) in subs.iter().enumerate().rev() {
+    for (pos, s) in subs.iter().enumerate().rev().filter(|(p, _)| of_it(p)) {
         for job in s.jobs() {
             if let Some(state) = state_of(s, job).filter(|st| !st.is_final()) {
                 return Some((pos, state));
@@ -513,7 +530,7 @@ fn decide(
     if resubmit_completed {
         return None;
     }
-    for (pos, s) in subs.iter().enumerate().rev() {
+    for (pos, s) in subs.iter().enumerate().rev().filter(|(p, _)| of_it(p)) {
         if s.jobs()
             .any(|j| state_of(s, j) == Some(JobState::Completed))
         {
@@ -522,7 +539,7 @@ fn decide(
     }
     // The latest submission's state unknown to Slurm and to the record: it may have
     // completed; do not run it twice.
-    let (pos, s) = subs.iter().enumerate().next_back()?;
+    let (pos, s) = subs.iter().enumerate().rfind(|(p, _)| of_it(p))?;
     let known = s
         .jobs()
         .any(|j| state_of(s, j).is_some_and(|st| st != JobState::Unknown));
@@ -548,15 +565,18 @@ fn keep(r: &mut Record, subs: &[Submission], pos: usize, dir: &Path) {
         .collect();
 }
 
-/// Every submission but the record's current one into its `history` (the current one is
-/// moved there when the record is prepared for its new submission).
+/// Every submission into the record's `history`, the record's current one included (what
+/// it measured as the journal knows it: the record's `concurrencies` are those of its next
+/// job); the record keeps no job of its own until it is submitted.
 fn earlier_into_history(r: &mut Record, subs: &[Submission], dir: &Path) {
     let index = r.index;
-    r.history = subs
-        .iter()
-        .filter(|s| r.job_id.as_ref() != Some(&s.job_id))
-        .map(|s| as_history(s, dir, index))
-        .collect();
+    r.history = subs.iter().map(|s| as_history(s, dir, index)).collect();
+    if r.job_id.is_some() {
+        let requested = r.concurrencies.take();
+        r.job_id = None;
+        r.retire_current();
+        r.concurrencies = requested;
+    }
 }
 
 /// An earlier submission as a history entry, with the job script a re-submission kept for it.
@@ -571,6 +591,7 @@ fn as_history(s: &Submission, dir: &Path, index: u64) -> Submission {
             .kept_script
             .clone()
             .or_else(|| kept.is_file().then(|| kept.display().to_string())),
+        concurrencies: s.concurrencies.clone(),
         ..Submission::default()
     }
 }

@@ -58,6 +58,9 @@ pub fn check(r: &Record) -> Result<()> {
             bail!("sweep_dir {dir:?} is not an absolute path");
         }
     }
+    if let Some(c) = &r.concurrencies {
+        sweep::concurrencies::check(c).map_err(anyhow::Error::msg)?;
+    }
     if r.has_sglang() && r.config_path.is_none() {
         bail!(
             "index {}: the record has SGLang values but no config_path, so every job would run the same engine config; pipe the records through sweep-render first (sweep-expand FILE | sweep-render --out-dir DIR | sweep-submit ...)",

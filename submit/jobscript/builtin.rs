@@ -289,7 +289,7 @@ fn workers(s: &mut String, ctx: &Context, g: &Group) {
 /// Before it, what it is asked for goes into the job's `sweep_benchmark.json` (for
 /// sweep-collect), and `requests-per-concurrency` into its environment.
 fn benchmark(s: &mut String, ctx: &Context) {
-    let Some(p) = &ctx.b.profiler else { return };
+    let Some(p) = &ctx.profiler else { return };
     let _ = writeln!(
         s,
         "\n# What the benchmark is asked for, next to its results (sweep-collect reads it).\n\
@@ -336,7 +336,7 @@ fn wait_all(s: &mut String, ctx: &Context) {
          echo \"sweep job: $name failed with status $rc\" >&2\n        \
          exit \"$rc\"\n    fi\n",
     );
-    if ctx.b.profiler.is_some() {
+    if ctx.profiler.is_some() {
         s.push_str("    if [ \"$name\" = benchmark ]; then exit 0; fi\n");
     }
     s.push_str("done\necho \"every step exited 0\"\n");

@@ -140,6 +140,7 @@ impl Builder {
     /// script for the record's mode must exist, its node counts must lay out, and flags that
     /// the launch script sets itself are reported.
     pub fn check(&self, record: &Record) -> Result<Vec<String>> {
+        self.profiler_of(record)?;
         let variant = self.variant_script(record.mode)?;
         checks::config_path(record)?;
         let layout = Layout::of(record, &self.args)?;
@@ -169,10 +170,30 @@ impl Builder {
             job,
             layout: &layout,
             config: config.as_deref(),
+            profiler: self.profiler_of(job.record)?,
         };
         match &self.template {
             Some(t) => t.render(&ctx),
             None => Ok(builtin::render(&ctx)),
+        }
+    }
+
+    /// The benchmark of one record's job: `--profiler`'s, measuring the record's own
+    /// `concurrencies` when it names them (a follow-up round of the adaptive search). A record
+    /// that names concurrencies needs a benchmark to measure them.
+    fn profiler_of(&self, record: &Record) -> Result<Option<Profiler>> {
+        let Some(c) = &record.concurrencies else {
+            return Ok(self.profiler.clone());
+        };
+        sweep::concurrencies::check(c)
+            .map_err(|e| anyhow::anyhow!("index {}: {e}", record.index))?;
+        match &self.profiler {
+            Some(p) => Ok(Some(p.measuring(c))),
+            None => bail!(
+                "index {}: the record names concurrencies {} to measure, but its job runs no benchmark (--profiler is type=manual or not given)",
+                record.index,
+                sweep::concurrencies::text(c)
+            ),
         }
     }
 
@@ -202,6 +223,9 @@ pub(crate) struct Context<'a> {
     layout: &'a Layout,
     /// The record's rendered SGLang config (host path), if it has one.
     config: Option<&'a Path>,
+    /// The job's benchmark: `--profiler`'s, at the record's own concurrencies if it names
+    /// them.
+    profiler: Option<Profiler>,
 }
 
 impl Context<'_> {

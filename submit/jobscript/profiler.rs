@@ -92,6 +92,14 @@ impl Profiler {
         }))
     }
 
+    /// The same benchmark at other concurrencies (a record's own: a follow-up round).
+    pub fn measuring(&self, concurrencies: &[u64]) -> Profiler {
+        Profiler {
+            concurrencies: sweep::concurrencies::text(concurrencies),
+            ..self.clone()
+        }
+    }
+
     /// `sweep_benchmark.json`, which the job writes into its directory: what the benchmark
     /// was asked for, read by `sweep-collect --results` (requested counts, workload shape).
     pub fn spec_json(&self) -> String {

@@ -217,7 +217,7 @@ fn variables(ctx: &Context) -> Map<String, serde_json::Value> {
             .find(|g| g.log_name == role)
             .map_or(0, f)
     };
-    let p = ctx.b.profiler.as_ref();
+    let p = ctx.profiler.as_ref();
     let log_dir = ctx.job.log_dir.display().to_string();
     let config_worker = ctx.config_in_worker().unwrap_or_default();
     let mut m = Map::new();

@@ -7,8 +7,7 @@ use crate::prepare::options::JobOptions;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use sweep::record::JobStatus;
-use sweep::{Record, Submission};
+use sweep::Record;
 
 /// Where a record's job script is saved: `<sweep dir>/job_{index}.sh`, the seed's name. A dry
 /// run never replaces the script of a submitted job: it writes `job_{index}.dry-run.sh` when
@@ -73,7 +72,8 @@ impl Plan {
         // A dry run never replaces the script of a job that was submitted.
         let beside_a_job = self.dry_run && (!r.history.is_empty() || r.job_id.is_some());
         let script_path = script_path(sweep_dir, r.index, beside_a_job);
-        let tag = sweep::tag::format(sweep_key, &r.id, r.index);
+        let tag =
+            sweep::tag::format_measured(sweep_key, &r.id, r.index, r.concurrencies.as_deref());
         start_over(r);
         // The script this one replaces belongs to the latest earlier submission: it is kept,
         // and that submission's history entry says where.
@@ -245,22 +245,5 @@ fn keep(s: &Script) -> Result<()> {
 /// A record submitted before (it has a `job_id`, from a manifest) keeps that submission in
 /// `history`; the fields of the old submission and its collected state are cleared.
 fn start_over(r: &mut Record) {
-    if let Some(job_id) = r.job_id.take() {
-        r.history.push(Submission {
-            submitted_at: r.submitted_at.take(),
-            retry_job_ids: std::mem::take(&mut r.retry_job_ids),
-            state: r.status.state.take(),
-            ..Submission::of_job(job_id)
-        });
-    }
-    r.status = JobStatus::default();
-    r.submitted_at = None;
-    r.retry_job_ids.clear();
-    r.cluster = None;
-    r.submit_status = None;
-    r.submit_error = None;
-    // sweep-collect --reconcile's mark: it was about the old submission.
-    r.extra.shift_remove("reconciled");
-    // sweep-collect --results' points: they were the old jobs' results.
-    r.extra.shift_remove("results");
+    r.retire_current();
 }

@@ -264,6 +264,7 @@ impl Run<'_> {
             options: Some(ready.options.hash.clone()),
             gpus_per_node: r.gpus_per_node,
             sbatch_command: r.sbatch_command.clone(),
+            concurrencies: r.concurrencies.clone(),
             ..Submission::of_job(job_id.clone())
         };
         r.set_current(s.clone());
