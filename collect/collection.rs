@@ -132,7 +132,20 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     let mut records = merge::merge(read.records);
     not_empty(&opts, records.len())?;
     let stamps = &read.manifest_timestamps;
-    let code = act(&opts, &mut records, &target, stamps)?;
+    let mut code = act(&opts, &mut records, &target, stamps)?;
+    if matches!(opts.action, Action::Wait(_))
+        && opts
+            .results
+            .as_ref()
+            .is_some_and(|r| r.next_round.is_some())
+    {
+        // A search waits for its round to end; a job that failed is part of its answer (its
+        // combination is reported), not a failure of the run. Only a timeout is.
+        code = match records.iter().all(status::settled) {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        };
+    }
     let found = match &opts.results {
         Some(results_opts) => Some(results::apply(results_opts, &records, &sweep_order)?),
         None => None,

@@ -263,6 +263,7 @@ fn as_submission(r: &Record, job_id: &str) -> Submission {
         submitted_at: r.submitted_at.clone(),
         retry_job_ids: r.retry_job_ids.clone(),
         state: r.status.state.clone(),
+        concurrencies: r.concurrencies.clone(),
         ..Submission::of_job(job_id)
     }
 }

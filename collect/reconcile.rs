@@ -241,7 +241,9 @@ fn submission(r: &Record, job_id: &str, f: &Found) -> Record {
     s.retry_job_ids = found.retry_job_ids.clone();
     s.history.clear();
     s.status = JobStatus::default();
-    s.tag = Some(tag::format(&f.tag.sweep_key, &f.tag.id, f.tag.index));
+    s.tag = Some(f.tag.text());
+    // What the found job measured: its own concurrencies (from the journal or its tag).
+    s.concurrencies = found.concurrencies.clone();
     for (field, value) in [
         (&mut s.job_name, &found.job_name),
         (&mut s.job_script, &found.job_script),

@@ -78,6 +78,24 @@ pub fn fails_at_text(s: &Series) -> String {
     }
 }
 
+/// The bracket's width as a share of its lower end (`(fails at - best) / best`): how well
+/// the boundary is known; `None` without both ends.
+pub fn bracket_width(s: &Series) -> Option<f64> {
+    match s.boundary.bracket(&s.levels) {
+        (Some(lo), Some(hi)) if lo > 0.0 => Some((hi - lo) / lo),
+        _ => None,
+    }
+}
+
+/// The bracket's width for people: `+9.1%`, `-` without both ends.
+pub fn bracket_text(s: &Series) -> String {
+    match bracket_width(s) {
+        Some(w) if w * 100.0 < 10.0 => format!("+{:.1}%", w * 100.0),
+        Some(w) => format!("+{:.0}%", w * 100.0),
+        None => "-".to_string(),
+    }
+}
+
 /// What a reader should know of a combination's measurements beyond its row: a peak below
 /// the best, loads below the best that miss the SLO.
 pub fn notes(records: &[Record], shape: &Shape, s: &Series) -> Vec<String> {
@@ -151,7 +169,7 @@ pub fn text(records: &[Record], a: &Analysis, slo: &[Limit], comparisons: &[Comp
         if repeats {
             header.push("runs".to_string());
         }
-        header.extend(["fails at", "binds"].map(String::from));
+        header.extend(["fails at", "bracket", "binds"].map(String::from));
         let mut table = vec![header];
         for s in &rows {
             let r = &records[s.record];
@@ -176,6 +194,7 @@ pub fn text(records: &[Record], a: &Analysis, slo: &[Limit], comparisons: &[Comp
                 row.push(best.map_or("-".to_string(), |l| l.points.len().to_string()));
             }
             row.push(fails_at_text(s));
+            row.push(bracket_text(s));
             row.push(binding_text(s, slo));
             table.push(row);
         }
@@ -407,6 +426,9 @@ pub fn write_best_table(
             }
             let (_, upper) = s.boundary.bracket(&s.levels);
             put_load(&mut m, "fails_at_load", upper);
+            if let Some(w) = bracket_width(s) {
+                m.insert("bracket_width".into(), json!(w));
+            }
             if let Some(b) = &s.boundary.binding {
                 m.insert("binding_limit".into(), json!(slo[b.limit].to_string()));
                 if let Some(v) = b.value {

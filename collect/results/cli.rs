@@ -92,6 +92,81 @@ pub struct ResultsArgs {
     /// single failed request makes it invalid
     #[arg(long, value_name = "F", default_value_t = 0.0)]
     pub max_failed_fraction: f64,
+    /// The adaptive search: write the next round to FILE ('-' is stdout, then the manifest
+    /// goes only to --output), JSON Lines for sweep-submit: each combination whose SLO boundary
+    /// is not known to within --tolerance, with the concurrencies that narrow it (bisection
+    /// between its highest passing and lowest failing load; a step up while every load passes
+    /// and throughput rises; a step down while none passes); combinations that cannot beat
+    /// the best another one measured are pruned. One line on stderr counts resolved, pruned
+    /// and open combinations; an empty FILE means the search is over. With --wait, the exit
+    /// status is 0 once every job ended, failed ones too. Implies --results
+    #[arg(long, value_name = "FILE", help_heading = "Adaptive search")]
+    pub next_round: Option<PathBuf>,
+    /// How close the bracket of a boundary must be to be known: its width as a share of its
+    /// lower end ('10%' or 0.1)
+    #[arg(
+        long,
+        value_name = "SHARE",
+        default_value = "10%",
+        help_heading = "Adaptive search"
+    )]
+    pub tolerance: String,
+    /// Concurrencies each follow-up job measures
+    #[arg(
+        long,
+        value_name = "K",
+        default_value_t = 3,
+        help_heading = "Adaptive search"
+    )]
+    pub loads_per_round: usize,
+    /// The factor of each step up (or down) while every load passes (or none does)
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 2.0,
+        help_heading = "Adaptive search"
+    )]
+    pub step: f64,
+    /// The least rise of output tokens/s per GPU at the highest load, over the best load
+    /// below it, that is not saturation ('5%' or 0.05): less, and stepping up stops
+    #[arg(
+        long,
+        value_name = "SHARE",
+        default_value = "5%",
+        help_heading = "Adaptive search"
+    )]
+    pub saturation: String,
+    /// The most rounds (distinct sets of concurrencies measured) per combination, the first
+    /// sweep's included
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        help_heading = "Adaptive search"
+    )]
+    pub max_rounds: usize,
+    /// The highest concurrency a step up goes to
+    #[arg(long, value_name = "N", help_heading = "Adaptive search")]
+    pub max_load: Option<u64>,
+    /// Locate every boundary: never prune a combination that cannot beat the best
+    #[arg(long, help_heading = "Adaptive search")]
+    pub no_prune: bool,
+}
+
+/// A share: `10%` or `0.1`, from 0 (excluded) to 1 (10 = 1000%: a share above 1 is allowed
+/// only as a percentage).
+fn share(option: &str, text: &str) -> Result<f64> {
+    let t = text.trim();
+    let v = match t.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().ok().map(|p| p / 100.0),
+        None => t.parse::<f64>().ok().filter(|v| *v <= 1.0),
+    };
+    match v {
+        Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => sweep::cli::usage(format!(
+            "{option} {text:?}: not a share (a percentage like 10%, or a number above 0 and at most 1)"
+        )),
+    }
 }
 
 /// `-`: stdout.
@@ -111,6 +186,57 @@ impl ResultsArgs {
             || self.best_table.is_some()
             || self.compare_table.is_some()
             || self.report.is_some()
+            || self.next_round.is_some()
+    }
+
+    /// The search's settings, when `--next-round` is given; usage errors for its options
+    /// without it, or out of range.
+    fn search(&self) -> Result<Option<(PathBuf, super::next_round::Search)>> {
+        let given = self.tolerance != "10%"
+            || self.loads_per_round != 3
+            || self.step != 2.0
+            || self.saturation != "5%"
+            || self.max_rounds != 8
+            || self.max_load.is_some()
+            || self.no_prune;
+        let Some(path) = &self.next_round else {
+            if given {
+                return sweep::cli::usage("--tolerance, --loads-per-round, --step, --saturation, --max-rounds, --max-load and --no-prune need --next-round FILE (they set the adaptive search)");
+            }
+            return Ok(None);
+        };
+        let tolerance = share("--tolerance", &self.tolerance)?;
+        let saturation = share("--saturation", &self.saturation)?;
+        if self.loads_per_round == 0 {
+            return sweep::cli::usage("--loads-per-round must be at least 1");
+        }
+        if !(self.step.is_finite() && self.step > 1.0) {
+            return sweep::cli::usage(format!(
+                "--step {}: must be a factor above 1 (2: each step doubles the load)",
+                self.step
+            ));
+        }
+        if self.max_rounds == 0 {
+            return sweep::cli::usage("--max-rounds must be at least 1");
+        }
+        if self.max_load == Some(0) {
+            return sweep::cli::usage("--max-load must be at least 1");
+        }
+        let rules = super::search::Rules {
+            tolerance,
+            loads: self.loads_per_round,
+            step: self.step,
+            saturation,
+            max_load: self.max_load,
+            prune: !self.no_prune,
+        };
+        Ok(Some((
+            path.clone(),
+            super::next_round::Search {
+                rules,
+                max_rounds: self.max_rounds,
+            },
+        )))
     }
 
     /// The options below clap, `None` when no results are asked for; usage errors, before
@@ -130,12 +256,14 @@ impl ResultsArgs {
         }
         let to_stdout = tables
             .iter()
+            .chain([&&self.next_round])
             .filter(|t| t.as_deref().is_some_and(is_stdout))
             .count()
             + usize::from(self.frontier || self.best);
         if to_stdout > 1 {
-            return usage("only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file");
+            return usage("only one of --frontier/--best, --table -, --best-table -, --compare-table - and --next-round - can have stdout: give the others a file");
         }
+        let search = self.search()?;
         if self.report.as_deref().is_some_and(is_stdout) {
             return usage("--report needs a file name (the report is a file to open or mail)");
         }
@@ -201,6 +329,7 @@ impl ResultsArgs {
             current_only: self.current_only,
             frontier: self.frontier,
             best: self.best,
+            next_round: search,
         }))
     }
 }
@@ -213,6 +342,7 @@ impl Options {
             || [&self.table, &self.best_table, &self.compare_table]
                 .iter()
                 .any(|t| t.as_ref().is_some_and(|(p, _)| is_stdout(p)))
+            || self.next_round.as_ref().is_some_and(|(p, _)| is_stdout(p))
     }
 }
 
@@ -239,7 +369,7 @@ pub fn apply(
     sweep_order: &[Option<String>],
 ) -> Result<Applied> {
     let outcome = super::run(records, sweep_order, opts)?;
-    for line in &outcome.note {
+    for line in outcome.note.iter().chain(&outcome.search) {
         sweep::cli::warn(line);
     }
     let stdout = if opts.frontier || opts.best {

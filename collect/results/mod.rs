@@ -23,9 +23,11 @@ pub mod compare;
 mod formats;
 mod frontier;
 mod gather;
+mod next_round;
 mod plot;
 mod read;
 mod report;
+pub mod search;
 pub mod stats;
 mod summary;
 mod table;
@@ -75,6 +77,9 @@ pub struct Options {
     pub frontier: bool,
     /// `--best`: the best-under-SLO tables on stdout instead of the manifest.
     pub best: bool,
+    /// `--next-round`: where the adaptive search's next round goes (`-` is stdout), and its
+    /// settings.
+    pub next_round: Option<(PathBuf, next_round::Search)>,
 }
 
 /// What a run produced: every record's results, and the rest.
@@ -88,6 +93,9 @@ pub struct Outcome {
     pub note: Vec<String>,
     /// The best-under-SLO tables and the comparisons, for people.
     pub answer: String,
+    /// Lines for stderr: the adaptive search's progress line, and a line per combination
+    /// that is not resolved (`--next-round`).
+    pub search: Vec<String>,
     /// What goes to stdout from a table file named `-` (`--table`, `--best-table`,
     /// `--compare-table`).
     pub table_stdout: Option<Vec<u8>>,
@@ -181,6 +189,15 @@ pub fn run(records: &[Record], sweep_order: &[Option<String>], opts: &Options) -
     write_table(&opts.compare_table, &|w, f| {
         answer::write_compare_table(w, f, &analysis, &comparisons)
     })?;
+    let mut search_lines = Vec::new();
+    if let Some((path, search)) = &opts.next_round {
+        let next = next_round::plan(records, &analysis, search);
+        write_table(&Some((path.clone(), TableFormat::Jsonl)), &|w, _| {
+            next.write(w, records)
+        })?;
+        search_lines.push(next.line());
+        search_lines.extend(next.details(records, &analysis));
+    }
     let style = plot::Style {
         color_by,
         labels: opts.point_labels,
@@ -216,6 +233,7 @@ pub fn run(records: &[Record], sweep_order: &[Option<String>], opts: &Options) -
         found,
         summary,
         note,
+        search: search_lines,
         answer,
         table_stdout,
     })

@@ -10,7 +10,9 @@
 //! point, files that could not be read, other files).
 
 use super::analysis::Analysis;
-use super::answer::{binding_text, estimate_text, fails_at_text, notes, ranked, sweep_file};
+use super::answer::{
+    binding_text, bracket_text, estimate_text, fails_at_text, notes, ranked, sweep_file,
+};
 use super::compare::{Comparison, Reading};
 use super::frontier::Limit;
 use super::plot::{esc, panel_svg, Style};
@@ -196,7 +198,7 @@ fn shape_section(
     let repeats = rows
         .iter()
         .any(|s| s.levels.iter().any(|l| l.points.len() > 1));
-    out.push_str("<h3>Best under the SLO, per combination</h3>\n<p class=\"muted\">The highest load whose means meet every limit, its figures, the lowest load above it that misses (the SLO boundary lies between the two) and the limit that binds first. Sorted by output tokens/s per GPU: the first row is the answer.</p>\n<div class=\"wide\"><table>\n<tr>");
+    out.push_str("<h3>Best under the SLO, per combination</h3>\n<p class=\"muted\">The highest load whose means meet every limit, its figures, the lowest load above it that misses (the SLO boundary lies between the two; the bracket is how far apart they are, as a share of the first) and the limit that binds first. Sorted by output tokens/s per GPU: the first row is the answer.</p>\n<div class=\"wide\"><table>\n<tr>");
     let mut head: Vec<String> = Vec::new();
     if several {
         head.push("sweep".into());
@@ -210,6 +212,7 @@ fn shape_section(
         head.push("runs".into());
     }
     head.push("fails at".into());
+    head.push("bracket".into());
     for l in i.slo {
         head.push(l.name.clone());
     }
@@ -263,6 +266,7 @@ fn shape_section(
             );
         }
         num(out, &fails_at_text(s));
+        num(out, &bracket_text(s));
         for k in 0..i.slo.len() {
             num(
                 out,
