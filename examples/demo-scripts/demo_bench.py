@@ -9,6 +9,11 @@ and max-running-requests in the rendered config), the GPU counts and the concurr
 made-up formula, so that a sweep over them has a throughput/latency trade-off and a Pareto
 frontier to look at.
 
+A known law instead: when the config holds `demo-tpot-ms` (A) and `demo-tpot-ms-per-request`
+(B), the median time per output token at concurrency C is exactly A + B x min(C,
+max-running-requests) ms, whatever the GPUs, so a configuration's SLO boundary is known (with
+`--slo tpot_median_ms<=T` it is (T - A) / B): what the adaptive search's tests measure against.
+
 - sglang: one line per concurrency appended to OUT_DIR/bench_serving.jsonl, the fields and
   their order as `python -m sglang.bench_serving --output-file` writes them (`Infinity` for an
   unlimited request rate; no failed count, as SGLang writes none).
@@ -60,7 +65,7 @@ def swept(key, default):
         if section in (None, "decode"):
             found[k] = v.strip()
     try:
-        return float(found.get(key, default))
+        return float(found[key]) if key in found else default
     except ValueError:
         return default
 
@@ -76,7 +81,11 @@ class Run:
         # slows small ones: a trade-off, so each value wins somewhere on the frontier.
         b = min(c, max_running)
         self.c, self.isl, self.osl, self.rate, self.batch = c, isl, osl, rate, b
-        self.tpot = (5.0 + 20.0 * (mem - 0.8) + 0.04 * (0.8 / mem) ** 3 * b) * (16.0 / gpus) ** 0.5
+        base, per_request = swept("demo-tpot-ms", None), swept("demo-tpot-ms-per-request", None)
+        if base is not None and per_request is not None:
+            self.tpot = base + per_request * b
+        else:
+            self.tpot = (5.0 + 20.0 * (mem - 0.8) + 0.04 * (0.8 / mem) ** 3 * b) * (16.0 / gpus) ** 0.5
         self.ttft = isl * 0.02 * (1.0 + c / 64.0)
         self.e2e = self.ttft + osl * self.tpot
         self.itl = self.tpot * 0.98
