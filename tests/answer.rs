@@ -971,8 +971,8 @@ print(json.dumps({"points": points, "lines": lines, "legend": legend, "labels": 
 #[test]
 fn answer_options_are_checked() {
     let cases: &[(&[&str], &str)] = &[
-        (&["--best", "--table", "-"], "sweep-collect: only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file\n"),
-        (&["--best-table", "-", "--compare-table", "-", "--table-format", "csv"], "sweep-collect: only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file\n"),
+        (&["--best", "--table", "-"], "sweep-collect: only one of --frontier/--best, --table -, --best-table -, --compare-table - and --next-round - can have stdout: give the others a file\n"),
+        (&["--best-table", "-", "--compare-table", "-", "--table-format", "csv"], "sweep-collect: only one of --frontier/--best, --table -, --best-table -, --compare-table - and --next-round - can have stdout: give the others a file\n"),
         (&["--best-table", "b.txt"], "sweep-collect: --best-table: say the format with a .csv or .jsonl extension, or --table-format csv|jsonl\n"),
         (&["--results", "--at", "50"], "sweep-collect: --at needs --best, --compare-table FILE or --report FILE (where comparisons go)\n"),
         (&["--best", "--at", "50,x"], "sweep-collect: --at: \"x\" is not a positive number of output tokens/s per user (for example --at 50,100,200)\n"),

@@ -718,7 +718,7 @@ fn results_options_are_checked_before_anything_is_read() {
         ),
         (
             &["--frontier", "--table", "-"],
-            "sweep-collect: only one of --frontier/--best, --table -, --best-table - and --compare-table - can have stdout: give the others a file\n",
+            "sweep-collect: only one of --frontier/--best, --table -, --best-table -, --compare-table - and --next-round - can have stdout: give the others a file\n",
         ),
     ];
     for (args, err) in cases {

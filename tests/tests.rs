@@ -34,6 +34,7 @@ mod report;
 mod results;
 mod results_real;
 mod results_slurm;
+mod search;
 mod shared_cluster_slurm;
 mod submit;
 mod submit_slurm;
