@@ -313,3 +313,405 @@ fn search_lines(err: &str) -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+/// A made-up configuration: TPOT = a + b x concurrency (ms), output tokens/s per GPU =
+/// concurrency x 1000 / TPOT / 16 (2 nodes of 8 GPUs); under `tpot_median_ms<=50` its
+/// boundary is at (50 - a) / b.
+#[derive(Clone, Copy, Debug)]
+struct Law {
+    a: f64,
+    b: f64,
+}
+
+impl Law {
+    fn tpot(&self, c: u64) -> f64 {
+        self.a + self.b * c as f64
+    }
+    fn gpu(&self, c: u64) -> f64 {
+        c as f64 * 1000.0 / self.tpot(c) / 16.0
+    }
+    fn boundary(&self) -> f64 {
+        (50.0 - self.a) / self.b
+    }
+    fn line(&self, c: u64) -> String {
+        sglang_line(c, self.gpu(c) * 16.0, self.tpot(c), 100.0) + "\n"
+    }
+}
+
+/// `n` laws from `seed`: boundaries spread over three decades (3 to 3000), a from 5 to 40.
+fn laws(n: usize, seed: u64) -> Vec<Law> {
+    let mut s = seed;
+    let mut next = move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    (0..n)
+        .map(|_| {
+            let a = 5.0 + 35.0 * next();
+            let boundary = 3.0 * 1000f64.powf(next());
+            Law {
+                a,
+                b: (50.0 - a) / boundary,
+            }
+        })
+        .collect()
+}
+
+/// A sweep of `laws.len()` combinations, each with the law of its index, measured at
+/// `first`; then the search, round by round, until it has nothing left to measure (each
+/// round's records given jobs and the results their law gives). Returns the manifest and the
+/// number of rounds.
+fn search(dir: &Path, laws: &[Law], first: &[u64], extra: &[&str]) -> (std::path::PathBuf, usize) {
+    let values: Vec<String> = (0..laws.len())
+        .map(|i| format!("{}", 0.5 + i as f64 / 1000.0))
+        .collect();
+    let yaml = format!(
+        "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [{}]\n",
+        values.join(", ")
+    );
+    let mut recs = sweep_records(dir, "tpt", &yaml, 1);
+    for r in &mut recs {
+        let law = laws[r["index"].as_u64().unwrap() as usize];
+        let text: String = first.iter().map(|&c| law.line(c)).collect();
+        write(&job_dir(r).join("bench.jsonl"), &text);
+        r["submitted_at"] = json!("2026-12-01T00:00:00+00:00");
+    }
+    let m = manifest(dir, &recs);
+    let next = dir.join("next.jsonl");
+    let mut args = vec![
+        "--slo",
+        "tpot_median_ms<=50",
+        "--next-round",
+        next.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    for round in 2.. {
+        let (code, _, err) = collect(&args, &[&m]);
+        assert_eq!(code, 0, "{err}");
+        let records = lines_of(&next);
+        if records.is_empty() {
+            assert!(
+                err.contains(&format!("search over after round {}", round - 1)),
+                "{err}"
+            );
+            return (m, round - 1);
+        }
+        assert!(round < 20, "{err}");
+        simulate_round(dir, &m, &records, 100 * round as u64, &|r, c| {
+            laws[r["index"].as_u64().unwrap() as usize].line(c)
+        });
+    }
+    unreachable!()
+}
+
+/// The best-under-SLO rows of a manifest (JSON Lines), by index.
+fn best_table(m: &Path) -> std::collections::BTreeMap<u64, Value> {
+    let (code, out, err) = collect(
+        &[
+            "--slo",
+            "tpot_median_ms<=50",
+            "--best-table",
+            "-",
+            "--table-format",
+            "jsonl",
+        ],
+        &[m],
+    );
+    assert_eq!(code, 0, "{err}");
+    out.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| (r["index"].as_u64().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn the_search_finds_each_boundary_and_the_ladders_best_over_many_laws() {
+    let first = [4, 16, 64, 256, 1024];
+    for seed in [1, 2, 3] {
+        let laws = laws(12, 0x9e37_79b9_7f4a_7c15 ^ seed);
+        // The exhaustive answer: each configuration's best is at the whole part of its
+        // boundary.
+        let truth = |i: usize| laws[i].gpu(laws[i].boundary().floor() as u64);
+        let winner = (0..laws.len())
+            .max_by(|&x, &y| truth(x).total_cmp(&truth(y)))
+            .unwrap() as u64;
+        // Every boundary, with --no-prune.
+        let dir = temp_dir(&format!("search_laws_all_{seed}"));
+        let (m, rounds) = search(&dir, &laws, &first, &["--no-prune"]);
+        assert!(rounds <= 6, "seed {seed}: {rounds} rounds");
+        let rows = best_table(&m);
+        for (i, row) in &rows {
+            let c = laws[*i as usize].boundary();
+            let (b, f) = (
+                row["best_load"].as_f64().unwrap(),
+                row["fails_at_load"].as_f64().unwrap(),
+            );
+            assert!(
+                b <= c && c < f,
+                "seed {seed}, index {i}: {c} not in [{b}, {f})"
+            );
+            assert!(
+                f <= b * 1.1 || f - b <= 1.0,
+                "seed {seed}, index {i}: [{b}, {f})"
+            );
+        }
+        let top = |rows: &std::collections::BTreeMap<u64, Value>| {
+            *rows.iter().find(|(_, r)| r["rank"] == 1).unwrap().0
+        };
+        assert_eq!(top(&rows), winner, "seed {seed}");
+        // Pruning: the same best, located as well, in fewer loads.
+        let dir = temp_dir(&format!("search_laws_prune_{seed}"));
+        let (pm, _) = search(&dir, &laws, &first, &[]);
+        let pruned = best_table(&pm);
+        assert_eq!(top(&pruned), winner, "seed {seed}");
+        assert_eq!(pruned[&winner]["best_load"], rows[&winner]["best_load"]);
+        let loads = |m: &Path| -> u64 {
+            read_json(m)["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["results"]["valid_points"].as_u64().unwrap())
+                .sum()
+        };
+        assert!(
+            loads(&pm) < loads(&m),
+            "seed {seed}: pruning measured {} loads, not fewer than {}",
+            loads(&pm),
+            loads(&m)
+        );
+    }
+}
+
+#[test]
+fn a_failed_round_is_not_proposed_again_a_waiting_one_waits_and_the_cap_holds() {
+    let dir = temp_dir("search_states");
+    let law = Law { a: 10.0, b: 0.4 }; // boundary at 100
+    let mut recs = sweep_records(&dir, "tpt", "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.9, 0.95]\n", 1);
+    for r in &mut recs {
+        let text: String = [4, 16, 64, 256].iter().map(|&c| law.line(c)).collect();
+        write(&job_dir(r).join("bench.jsonl"), &text);
+    }
+    // Index 1's job is still running; index 2's has no state known.
+    recs[1]["state"] = json!("RUNNING");
+    recs[2].as_object_mut().unwrap().remove("state");
+    let m = manifest(&dir, &recs);
+    let next = dir.join("next.jsonl");
+    let args = [
+        "--slo",
+        "tpot_median_ms<=50",
+        "--no-prune",
+        "--next-round",
+        "-",
+        "--output",
+    ];
+    let out = dir.join("out.json");
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(out.to_str().unwrap());
+    let (code, stdout, err) = collect(&all, &[&m]);
+    assert_eq!(code, 0, "{err}");
+    // --next-round -: the round on stdout, the manifest to --output.
+    let round: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(round.len(), 1);
+    assert_eq!(round[0]["concurrencies"], json!([91, 128, 181]));
+    assert!(read_json(&out)["jobs"].is_array());
+    assert!(
+        err.contains("search round 2: 0 resolved, 0 pruned, 1 open (3 loads), 2 waiting"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "index 1 (id {}): waiting: job 2 is RUNNING",
+            recs[1]["id"].as_str().unwrap()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("waiting: the state of job 3 is not known (add --status or --wait)"),
+        "{err}"
+    );
+
+    // Index 0's round 2 fails: its loads are not proposed again.
+    let mut r = round[0].clone();
+    r["job_id"] = json!("50");
+    r["submit_status"] = json!("submitted");
+    r["submitted_at"] = json!("2026-12-02T00:00:00+00:00");
+    r["state"] = json!("FAILED");
+    let text: String = [91, 128, 181].iter().map(|&c| law.line(c)).collect();
+    write(&job_dir(&r).join("bench.jsonl"), &text);
+    let round2 = dir.join("round2.jsonl");
+    std::fs::write(&round2, format!("{r}\n")).unwrap();
+    let (code, _, err) = collect(&["--output", m.to_str().unwrap()], &[&m, &round2]);
+    assert_eq!(code, 0, "{err}");
+    let args = [
+        "--slo",
+        "tpot_median_ms<=50",
+        "--next-round",
+        next.to_str().unwrap(),
+    ];
+    let (code, _, err) = collect(&args, &[&m]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("failed: concurrency 91x128x181 was measured already (job 50 FAILED) without a valid result there; re-submit it by hand to try again"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&next).unwrap(), b"");
+    // A cap of one round: the sweep's own.
+    let dir = temp_dir("search_cap");
+    let mut recs = sweep_records(
+        &dir,
+        "tpt",
+        "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\n",
+        1,
+    );
+    let text: String = [4, 16, 64, 256].iter().map(|&c| law.line(c)).collect();
+    write(&job_dir(&recs[0]).join("bench.jsonl"), &text);
+    recs[0]["state"] = json!("COMPLETED");
+    let m = manifest(&dir, &recs);
+    let (code, _, err) = collect(
+        &[
+            "--slo",
+            "tpot_median_ms<=50",
+            "--max-rounds",
+            "1",
+            "--next-round",
+            next.to_str().unwrap(),
+        ],
+        &[&m],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("search over after round 1: 0 resolved, 0 pruned, 0 open, 1 at the round cap"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "at the round cap (--max-rounds): it would measure concurrency 91x128x181 next"
+        ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&next).unwrap(), b"");
+}
+
+#[test]
+fn search_options_are_checked() {
+    let dir = temp_dir("search_options");
+    let m = dir.join("m.json");
+    std::fs::write(&m, "{}").unwrap();
+    for (args, message) in [
+        (&["--tolerance", "5%"][..], "sweep-collect: --tolerance, --loads-per-round, --step, --saturation, --max-rounds, --max-load and --no-prune need --next-round FILE (they set the adaptive search)\n"),
+        (&["--next-round", "n", "--tolerance", "0"][..], "sweep-collect: --tolerance \"0\": not a share (a percentage like 10%, or a number above 0 and at most 1)\n"),
+        (&["--next-round", "n", "--tolerance", "10"][..], "sweep-collect: --tolerance \"10\": not a share (a percentage like 10%, or a number above 0 and at most 1)\n"),
+        (&["--next-round", "n", "--saturation", "x%"][..], "sweep-collect: --saturation \"x%\": not a share (a percentage like 10%, or a number above 0 and at most 1)\n"),
+        (&["--next-round", "n", "--loads-per-round", "0"][..], "sweep-collect: --loads-per-round must be at least 1\n"),
+        (&["--next-round", "n", "--step", "1"][..], "sweep-collect: --step 1: must be a factor above 1 (2: each step doubles the load)\n"),
+        (&["--next-round", "n", "--max-rounds", "0"][..], "sweep-collect: --max-rounds must be at least 1\n"),
+        (&["--next-round", "n", "--max-load", "0"][..], "sweep-collect: --max-load must be at least 1\n"),
+        (&["--next-round", "-", "--best"][..], "sweep-collect: only one of --frontier/--best, --table -, --best-table -, --compare-table - and --next-round - can have stdout: give the others a file\n"),
+    ] {
+        let (code, out, err) = collect(args, &[&m]);
+        assert_eq!((code, out.as_str(), err.as_str()), (2, "", message), "{args:?}");
+    }
+    // Shares: a percentage or a fraction.
+    let dir = temp_dir("search_options_ok");
+    let recs = sweep_records(
+        &dir,
+        "tpt",
+        "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\n",
+        1,
+    );
+    let m = manifest(&dir, &recs);
+    for t in ["5%", "0.05", "12.5 %"] {
+        let (code, _, err) = collect(
+            &[
+                "--next-round",
+                "-",
+                "--tolerance",
+                t,
+                "--output",
+                "/dev/null",
+            ],
+            &[&m],
+        );
+        assert_eq!(code, 0, "{t}: {err}");
+    }
+}
+
+#[test]
+fn a_follow_up_measures_its_own_concurrencies_and_says_so_in_its_tag() {
+    use crate::jobscript::{agg, fixture, records, submit};
+    let fx = fixture("search_follow_up");
+    let rec = agg(&fx, 0, 1, 1, json!({"mem-fraction-static": 0.82}));
+    let mut follow: Value = serde_json::from_str(&rec).unwrap();
+    follow["concurrencies"] = json!([24, 32, 45]);
+    let spec = "type=sglang; isl=128; osl=32; concurrencies=4x16x64; req-rate=inf; requests-per-concurrency=10";
+    let o = submit(&fx, &["--profiler", spec], &format!("{follow}\n"));
+    let r = &records(&o)[0];
+    let script = std::fs::read_to_string(r["job_script"].as_str().unwrap()).unwrap();
+    assert!(
+        script.contains(r#"'{"type":"sglang","isl":128,"osl":32,"concurrencies":[24,32,45],"req_rate":"inf","requests_per_concurrency":10}'"#),
+        "{script}"
+    );
+    let bench = script
+        .lines()
+        .find(|l| l.starts_with("launch benchmark "))
+        .unwrap();
+    assert!(bench.ends_with(" '128' '32' '24x32x45' 'inf'"), "{bench}");
+    let tag = r["tag"].as_str().unwrap();
+    assert!(tag.ends_with(":0:c24x32x45"), "{tag}");
+    assert!(
+        r["sbatch_command"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(format!("--comment={tag}"))),
+        "{r}"
+    );
+    assert_eq!(r["concurrencies"], json!([24, 32, 45]));
+    // Without them: --profiler's list, the plain tag.
+    let o = submit(&fx, &["--profiler", spec], &rec);
+    let plain = &records(&o)[0];
+    assert!(plain["tag"].as_str().unwrap().ends_with(":0"), "{plain}");
+    let script = std::fs::read_to_string(plain["job_script"].as_str().unwrap()).unwrap();
+    assert!(script.contains(" '4x16x64' "), "{script}");
+    // A template sees them too.
+    let template = fx.dir.join("job.j2");
+    std::fs::write(&template, "#!/bin/bash\n#SBATCH --job-name={{ job_name }}\necho {{ concurrencies }} {{ profiler_arg }}\necho {{ benchmark_json | sh }}\n").unwrap();
+    let o = submit(
+        &fx,
+        &["--profiler", spec, "--template", template.to_str().unwrap()],
+        &format!("{follow}\n"),
+    );
+    let r = &records(&o)[0];
+    let script = std::fs::read_to_string(r["job_script"].as_str().unwrap()).unwrap();
+    assert!(
+        script.contains("echo 24x32x45  128 32 24x32x45 inf\n"),
+        "{script}"
+    );
+    assert!(script.contains(r#""concurrencies":[24,32,45]"#), "{script}");
+    // Refused, before anything is submitted: no benchmark to measure them, a bad list.
+    let o = submit(&fx, &["--profiler", "type=manual"], &format!("{follow}\n"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).ends_with("index 0: the record names concurrencies 24x32x45 to measure, but its job runs no benchmark (--profiler is type=manual or not given)\n"),
+        "{}",
+        stderr(&o)
+    );
+    for (bad, why) in [
+        (json!([32, 24]), "concurrencies [32, 24]: must be in ascending order, each once"),
+        (json!([]), "concurrencies: an empty list (give at least one, or leave the field out to measure --profiler's)"),
+        (json!([0, 4]), "concurrencies [0, 4]: each must be a positive integer"),
+    ] {
+        follow["concurrencies"] = bad;
+        let o = submit(&fx, &["--profiler", spec], &format!("{follow}\n"));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(stderr(&o), format!("sweep-submit: <stdin>:1: invalid record: {why}\n"));
+    }
+    follow["concurrencies"] = json!([-1]);
+    let o = submit(&fx, &["--profiler", spec], &format!("{follow}\n"));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("<stdin>:1:"), "{}", stderr(&o));
+}

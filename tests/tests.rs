@@ -35,6 +35,7 @@ mod results;
 mod results_real;
 mod results_slurm;
 mod search;
+mod search_slurm;
 mod shared_cluster_slurm;
 mod submit;
 mod submit_slurm;

@@ -253,7 +253,7 @@ impl NextRound {
     }
 
     /// The progress line: `search round 2: 3 resolved, 1 pruned, 2 open (6 loads)`, with
-    /// the other kinds when there are some.
+    /// the other kinds when there are some (each open combination is one job).
     pub fn line(&self) -> String {
         let mut n: BTreeMap<&str, usize> = BTreeMap::new();
         let mut loads = 0;
@@ -278,7 +278,13 @@ impl NextRound {
         let mut parts = vec![
             format!("{} resolved", get("resolved")),
             format!("{} pruned", get("pruned")),
-            format!("{open} open"),
+            match open {
+                0 => "0 open".to_string(),
+                _ => format!(
+                    "{open} open ({loads} load{})",
+                    if loads == 1 { "" } else { "s" }
+                ),
+            },
         ];
         for k in [
             "waiting",
@@ -292,13 +298,7 @@ impl NextRound {
             }
         }
         let head = if open > 0 {
-            format!(
-                "search round {}: {} ({loads} load{} in {open} job{})",
-                self.round,
-                parts.join(", "),
-                if loads == 1 { "" } else { "s" },
-                if open == 1 { "" } else { "s" },
-            )
+            format!("search round {}: {}", self.round, parts.join(", "))
         } else {
             format!(
                 "search over after round {}: {}: nothing left to measure",
