@@ -320,9 +320,7 @@ fn a_round_is_submitted_once_whatever_runs_again() {
     // The same records again.
     kept("round2.jsonl");
     // The same next-round command on the manifest from before round 2 was merged.
-    step(&format!(
-        "sweep-collect --status --slo 'itl_p99_ms<=50' --next-round stale.jsonl before-round2.json --output /dev/null"
-    ));
+    step("sweep-collect --status --slo 'itl_p99_ms<=50' --next-round stale.jsonl before-round2.json --output /dev/null");
     assert_eq!(
         std::fs::read(dir.join("stale.jsonl")).unwrap(),
         std::fs::read(dir.join("round2.jsonl")).unwrap()
