@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/all.sh: every benchmark of the project, each against its baseline measured in the
 # same run, printed as one table (median of several runs, speed-up over the baseline, peak
-# memory of our program). expand, render and results need nothing; submit, collect and
+# memory of our program; search reports GPU-hours on a simulated clock instead, beside the
+# table). expand, render, results and search need nothing; submit, collect and
 # queue need the local Slurm cluster (started here when run as root).
 #
 #   bench/all.sh                 # all of them
@@ -9,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(expand render submit submit_memory collect collect_input results queue)
+[ ${#stages[@]} -gt 0 ] || stages=(expand render submit submit_memory collect collect_input results search queue)
 # GNU time for peak memory (looked for by path: `command -v time` finds the shell keyword),
 # bc for ratios.
 [ -x /usr/bin/time ] || apt-get install -y -qq time >/dev/null 2>&1 || true
