@@ -58,6 +58,12 @@ const AFTER_HELP: &str = r#"Examples:
   sweep-collect --results --slo 'itl_p99_ms<=50' --best --at 50,100 \
     --label last-week --label this-week old/sweep_manifest.json m.json
 
+  # the adaptive search: rounds of follow-up jobs until each SLO boundary is known to 10%
+  while sweep-collect --wait --slo 'itl_p99_ms<=50' --next-round next.jsonl m.json \
+      && [ -s next.jsonl ]; do
+    sweep-submit < next.jsonl | sweep-collect m.json - --output m.json || break
+  done
+
   # re-submit what failed; the manifest keeps the old job IDs in history
   sweep-collect --status --jsonl m.json \
     | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
