@@ -51,13 +51,21 @@ impl Compact {
             .map_err(|e| anyhow!("record {} (index {}) read back: {e}", self.id, self.index))
     }
 
-    /// The record as a JSON Lines line (without the newline), `results` last when given.
+    /// The record as a JSON Lines line (without the newline), `results` last when given (in
+    /// place of the record's own: results read from a manifest are those of an earlier run).
     pub fn write_line(&self, w: &mut dyn Write, results: Option<&Value>) -> Result<()> {
         match results {
             None => w.write_all(self.text.as_bytes())?,
             Some(results) => {
-                let text = self.text.as_bytes();
-                w.write_all(&text[..text.len() - 1])?;
+                w.write_all(b"{")?;
+                let kept = members(self.text.as_bytes());
+                let kept = kept.iter().filter(|m| m.key != RESULTS);
+                for (n, m) in kept.enumerate() {
+                    if n > 0 {
+                        w.write_all(b",")?;
+                    }
+                    w.write_all(m.text)?;
+                }
                 w.write_all(b",\"results\":")?;
                 serde_json::to_writer(&mut *w, results).map_err(std::io::Error::from)?;
                 w.write_all(b"}")?;
@@ -67,7 +75,8 @@ impl Compact {
     }
 
     /// The record as a job of the manifest: `job_id` and `parameters` first (as the seed
-    /// wrote them), then every other field in record order, `results` last when given;
+    /// wrote them), then every other field in record order, `results` last when given (in
+    /// place of the record's own);
     /// pretty-printed, each line after the first indented by `indent` more spaces.
     pub fn write_job(
         &self,
@@ -80,10 +89,15 @@ impl Compact {
         buf.push(b'{');
         let members = members(self.text.as_bytes());
         let first = [&b"\"job_id\""[..], &b"\"parameters\""[..]];
+        let replaced = results.is_some();
         let ordered = first
             .iter()
             .flat_map(|key| members.iter().filter(move |m| m.key == *key))
-            .chain(members.iter().filter(|m| !first.contains(&m.key)));
+            .chain(
+                members
+                    .iter()
+                    .filter(|m| !first.contains(&m.key) && !(replaced && m.key == RESULTS)),
+            );
         for (n, m) in ordered.enumerate() {
             if n > 0 {
                 buf.push(b',');
@@ -126,6 +140,9 @@ impl Writable for Record {
         Compact::of(self).map(Cow::Owned)
     }
 }
+
+/// The key of the results member, as compact JSON writes it.
+const RESULTS: &[u8] = b"\"results\"";
 
 /// One member of a compact JSON object: its key (with quotes) and its whole text
 /// (`"key":value`).
@@ -301,21 +318,25 @@ mod tests {
                 tree.insert(k.clone(), v.clone());
             }
         }
-        let mut want = serde_pretty(&Value::Object(tree), 4);
-        // A second "results" (the record's own, in its unknown fields) is kept, as serde
-        // writes it; the new one comes last.
-        let new = serde_pretty(&serde_json::json!({"results": results}), 4);
-        let new_member = new.trim_start_matches('{').trim_end_matches('}').trim_end();
-        want.truncate(want.trim_end_matches('}').trim_end().len());
-        want.push(',');
-        want.push_str(new_member);
-        want.push_str("\n    }");
+        // The new results replace the record's own (an earlier run's), last.
+        tree.shift_remove("results");
+        tree.insert("results".into(), results.clone());
+        let want = serde_pretty(&Value::Object(tree.clone()), 4);
         assert_eq!(String::from_utf8(got).unwrap(), want);
         let mut line = Vec::new();
         c.write_line(&mut line, None).unwrap();
         assert_eq!(
             String::from_utf8(line).unwrap(),
             serde_json::to_string(&r).unwrap()
+        );
+        let mut line = Vec::new();
+        c.write_line(&mut line, Some(&results)).unwrap();
+        let mut all = all.clone();
+        all.shift_remove("results");
+        all.insert("results".into(), results.clone());
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            serde_json::to_string(&Value::Object(all)).unwrap()
         );
         assert_eq!(c.record().unwrap(), r);
     }

@@ -270,6 +270,10 @@ fn the_worked_example_of_docs_results_md_holds() {
     let (code, out, err) = collect(&["--slo", "itl_p99_ms<=50", "--best"], &[&m]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, doc_block("its boundary known to 4.4%."));
+    // Updated in place once a round, with results each time: one `results` per job, this
+    // run's (an earlier run's were kept beside them once).
+    let text = std::fs::read_to_string(&m).unwrap();
+    assert_eq!(text.matches("\"results\": {").count(), 4, "{text}");
     // 28 loads in 8 jobs; the ladder of the same precision over 4 to 2048.
     let after = read_json(&m);
     let loads: u64 = after["jobs"]
