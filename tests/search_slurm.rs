@@ -119,7 +119,7 @@ mkdir -p prune all ladder
 (cd ladder && {ladder_round})
 (cd prune && {first})
 (cd all && {first})
-(cd prune && {looped}) 2> prune.err &
+(cd prune && {looped}) > prune.out 2> prune.err &
 p=$!
 (cd all && {no_prune}) 2> all.err &
 a=$!
@@ -222,6 +222,35 @@ exit $rc
     ] {
         assert!(log.contains(line), "{line}\n{log}");
     }
+    // docs/results.md shows this run: its search lines, and the answer.
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/results.md"))
+            .unwrap();
+    let at = doc
+        .find("### On the local cluster: two rounds converge")
+        .unwrap();
+    let blocks: Vec<&str> = doc[at..]
+        .split("```text\n")
+        .skip(1)
+        .take(2)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    for line in blocks[0]
+        .lines()
+        .filter(|l| l.starts_with("sweep-collect: "))
+    {
+        assert!(
+            log.contains(line),
+            "docs/results.md shows {line:?}; the run said:\n{log}"
+        );
+    }
+    let out = err("prune.out");
+    let answer = &out[out.find("Best under the SLO").expect("the answer")..];
+    assert!(
+        answer.starts_with(blocks[1]),
+        "docs/results.md shows:\n{}\nthe run said:\n{answer}",
+        blocks[1]
+    );
     // What each side measured: the search a fraction of the ladder's loads and jobs.
     let measured = |sub: &str| -> (usize, usize) {
         let m = read_json(&dir.join(format!("{sub}-results.json")));
