@@ -89,15 +89,13 @@ impl Compact {
         buf.push(b'{');
         let members = members(self.text.as_bytes());
         let first = [&b"\"job_id\""[..], &b"\"parameters\""[..]];
-        let replaced = results.is_some();
+        // New results replace the record's own.
+        let dropped =
+            |m: &&Member| first.contains(&m.key) || (results.is_some() && m.key == RESULTS);
         let ordered = first
             .iter()
             .flat_map(|key| members.iter().filter(move |m| m.key == *key))
-            .chain(
-                members
-                    .iter()
-                    .filter(|m| !first.contains(&m.key) && !(replaced && m.key == RESULTS)),
-            );
+            .chain(members.iter().filter(|m| !dropped(m)));
         for (n, m) in ordered.enumerate() {
             if n > 0 {
                 buf.push(b',');
