@@ -44,7 +44,7 @@ pub fn format(sweep_key: &str, id: &str, index: u64) -> String {
 }
 
 /// The tag of one job that measures `concurrencies` (none: `--profiler`'s, and the tag is
-/// [`format`]'s): `sweep:<sweep key>:<id>:<index>:c24x32`.
+/// [`format()`]'s): `sweep:<sweep key>:<id>:<index>:c24x32`.
 pub fn format_measured(
     sweep_key: &str,
     id: &str,

@@ -564,6 +564,50 @@ fn a_failed_round_is_not_proposed_again_a_waiting_one_waits_and_the_cap_holds() 
         "{err}"
     );
     assert_eq!(std::fs::read(&next).unwrap(), b"");
+    // A follow-up that Slurm refused (no job, its round in nothing but history): proposed
+    // again, the same loads, since they were never measured.
+    let dir2 = temp_dir("search_refused");
+    let mut recs = sweep_records(
+        &dir2,
+        "tpt",
+        "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\n",
+        1,
+    );
+    let text: String = [4, 16, 64, 256].iter().map(|&c| law.line(c)).collect();
+    write(&job_dir(&recs[0]).join("bench.jsonl"), &text);
+    recs[0]["state"] = json!("COMPLETED");
+    let m2 = manifest(&dir2, &recs);
+    let (code, out, err) = collect(
+        &[
+            "--slo",
+            "tpot_median_ms<=50",
+            "--next-round",
+            "-",
+            "--output",
+            "/dev/null",
+        ],
+        &[&m2],
+    );
+    assert_eq!(code, 0, "{err}");
+    let mut refused: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    refused["submit_status"] = json!("failed");
+    refused["submit_error"] = json!("sbatch: error: Batch job submission failed: Invalid account");
+    let input = dir2.join("refused.jsonl");
+    std::fs::write(&input, format!("{refused}\n")).unwrap();
+    let (code, out, err) = collect(
+        &[
+            "--slo",
+            "tpot_median_ms<=50",
+            "--next-round",
+            "-",
+            "--output",
+            "/dev/null",
+        ],
+        &[&input],
+    );
+    assert_eq!(code, 0, "{err}");
+    let again: Value = serde_json::from_str(out.lines().next().expect(&err)).unwrap();
+    assert_eq!(again["concurrencies"], json!([91, 128, 181]), "{err}");
     // A cap of one round: the sweep's own.
     let dir = temp_dir("search_cap");
     let mut recs = sweep_records(
@@ -615,6 +659,7 @@ fn search_options_are_checked() {
         (&["--next-round", "n", "--step", "1"][..], "sweep-collect: --step 1: must be a factor above 1 (2: each step doubles the load)\n"),
         (&["--next-round", "n", "--max-rounds", "0"][..], "sweep-collect: --max-rounds must be at least 1\n"),
         (&["--next-round", "n", "--max-load", "0"][..], "sweep-collect: --max-load must be at least 1\n"),
+        (&["--next-round", "n", "--current-only"][..], "sweep-collect: --next-round reads every round's jobs (history too): --current-only would hide the earlier rounds\n"),
         (&["--next-round", "-", "--best"][..], "sweep-collect: only one of --frontier/--best, --table -, --best-table -, --compare-table - and --next-round - can have stdout: give the others a file\n"),
     ] {
         let (code, out, err) = collect(args, &[&m]);

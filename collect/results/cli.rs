@@ -205,6 +205,9 @@ impl ResultsArgs {
             }
             return Ok(None);
         };
+        if self.current_only {
+            return sweep::cli::usage("--next-round reads every round's jobs (history too): --current-only would hide the earlier rounds");
+        }
         let tolerance = share("--tolerance", &self.tolerance)?;
         let saturation = share("--saturation", &self.saturation)?;
         if self.loads_per_round == 0 {

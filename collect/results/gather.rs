@@ -33,7 +33,7 @@ pub const AIPERF_MARKER: &str = ".aiperf_results_ready.json";
 /// are repeats of the combination's loads), then the current submission's job and its
 /// follow-ups.
 pub fn job_dirs(r: &Record, history: bool) -> Vec<(String, PathBuf)> {
-    let (Some(log_dir), Some(job_id)) = (&r.log_dir, &r.job_id) else {
+    let Some(log_dir) = &r.log_dir else {
         return Vec::new();
     };
     let mut ids: Vec<&String> = Vec::new();
@@ -43,7 +43,8 @@ pub fn job_dirs(r: &Record, history: bool) -> Vec<(String, PathBuf)> {
             ids.extend(&h.retry_job_ids);
         }
     }
-    ids.push(job_id);
+    // A record whose last submission failed has no job of its own: its earlier ones count.
+    ids.extend(&r.job_id);
     ids.extend(&r.retry_job_ids);
     let mut out: Vec<(String, PathBuf)> = Vec::with_capacity(ids.len());
     for id in ids {

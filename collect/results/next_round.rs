@@ -129,21 +129,19 @@ fn judge(
     rival: &dyn Fn(usize) -> Option<Rival>,
     search: &Search,
 ) -> Status {
-    let Some(job) = &r.job_id else {
-        return if series.is_empty() {
-            Status::NotSubmitted
-        } else {
-            // Earlier jobs' results, no current job (a record about to be submitted).
-            Status::Waiting("it has no current job".to_string())
-        };
-    };
-    match &r.status.state {
-        None => {
+    match (&r.job_id, &r.status.state) {
+        // Never submitted; or its last submission failed (no job): judged on what earlier
+        // jobs measured, if any.
+        (None, _) if series.is_empty() && r.history.is_empty() => return Status::NotSubmitted,
+        (None, _) => {}
+        (Some(job), None) => {
             return Status::Waiting(format!(
                 "the state of job {job} is not known (add --status or --wait)"
             ))
         }
-        Some(st) if !st.is_final() => return Status::Waiting(format!("job {job} is {st}")),
+        (Some(job), Some(st)) if !st.is_final() => {
+            return Status::Waiting(format!("job {job} is {st}"))
+        }
         _ => {}
     }
     let searched: Vec<usize> = series
@@ -202,7 +200,9 @@ fn judge(
 
 /// Why a record has no valid point: its job's state.
 fn no_result(r: &Record) -> String {
-    let job = r.job_id.as_deref().unwrap_or("-");
+    let Some(job) = r.job_id.as_deref() else {
+        return "no valid result, and no job (its last submission failed)".to_string();
+    };
     match &r.status.state {
         Some(JobState::Completed) => format!("job {job} completed without a valid result"),
         Some(st) => format!("job {job} ended {st} without a valid result"),
