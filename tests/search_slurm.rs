@@ -398,11 +398,45 @@ fn a_round_is_submitted_once_whatever_runs_again() {
         ours.iter().any(|l| l.starts_with(&format!("{second} "))),
         "{ours:?}"
     );
+    // The round cancelled: the search does not propose it again; the record re-submitted by
+    // hand, as docs/results.md says, measures the same loads again.
+    step(&format!("sweep-collect --cancel {m} > /dev/null\n{plan}"));
+    let err = step(&plan);
+    assert!(
+        err.contains(&format!(
+            "failed: concurrency 91x128x181 was measured already (job {second} CANCELLED)"
+        )),
+        "{err}"
+    );
+    step(&format!(
+        "sweep-collect --status --jsonl {m} | jq -c 'select(.index == 0)' | sweep-submit --sbatch-arg=--begin=now+600 | sweep-collect {m} - --output {m}"
+    ));
+    let again = read_json(&dir.join(m));
+    let r = &again["jobs"][0];
+    let third = r["job_id"].as_str().unwrap().to_string();
+    cancel.push(third.clone());
+    assert!(third != second && third != first, "{r}");
+    assert_eq!(r["concurrencies"], serde_json::json!([91, 128, 181]), "{r}");
+    let history: Vec<&str> = r["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["job_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(history, [first.as_str(), second.as_str()], "{r}");
     // The journal moved away: the round is found in Slurm by its tag, which says its loads.
     std::fs::rename(
         dir.join("sweeps/tpt/.sweep/submissions.jsonl"),
         dir.join("journal.moved"),
     )
     .unwrap();
-    kept("round2.jsonl");
+    let out = sh(&format!("{head}sweep-submit < round2.jsonl"), &dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rec["submit_status"], "already_submitted", "{rec}");
+    assert_eq!(rec["job_id"], third.as_str(), "{rec}");
 }
