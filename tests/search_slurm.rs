@@ -400,7 +400,7 @@ fn a_round_is_submitted_once_whatever_runs_again() {
     );
     // The round cancelled: the search does not propose it again; the record re-submitted by
     // hand, as docs/results.md says, measures the same loads again.
-    step(&format!("sweep-collect --cancel {m} > /dev/null\n{plan}"));
+    step(&format!("sweep-collect --cancel {m} > /dev/null"));
     let err = step(&plan);
     assert!(
         err.contains(&format!(
