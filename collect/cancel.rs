@@ -102,8 +102,7 @@ pub fn run(
 fn every_job(records: &[Record]) -> Vec<JobRef> {
     let mut jobs: BTreeSet<JobRef> = BTreeSet::new();
     for r in records {
-        let tag = r.own_tag();
-        for id in r.every_job() {
+        for (id, tag) in r.every_job_tagged() {
             jobs.insert(JobRef::new(r.cluster.as_deref(), id, tag.as_deref()));
         }
     }

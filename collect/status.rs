@@ -53,11 +53,17 @@ fn jobs_of(records: &[Record], scope: Scope) -> Vec<JobRef> {
     let mut jobs = Vec::new();
     for r in records.iter().filter(|r| scope.wants(r)) {
         let tag = r.own_tag();
-        let mut push = |id: &str| jobs.push(JobRef::new(r.cluster.as_deref(), id, tag.as_deref()));
-        r.job_id.iter().for_each(|id| push(id));
-        r.retry_job_ids.iter().for_each(|id| push(id));
+        let mut push =
+            |id: &str, tag: Option<&str>| jobs.push(JobRef::new(r.cluster.as_deref(), id, tag));
+        r.job_id.iter().for_each(|id| push(id, tag.as_deref()));
+        r.retry_job_ids
+            .iter()
+            .for_each(|id| push(id, tag.as_deref()));
         if scope == Scope::All {
-            r.history.iter().for_each(|h| push(&h.job_id));
+            for h in &r.history {
+                // Each earlier job carries the tag of what it measured.
+                push(&h.job_id, r.tag_for(h.concurrencies.as_deref()).as_deref());
+            }
         }
     }
     jobs
@@ -206,9 +212,18 @@ fn apply(r: &mut Record, answers: &Answers, trusted: bool, done: &mut Refreshed)
         failure,
         ..new
     };
-    for h in r.history.iter_mut() {
+    let tags: Vec<Option<String>> = r
+        .history
+        .iter()
+        .map(|h| r.tag_for(h.concurrencies.as_deref()))
+        .collect();
+    for (h, tag) in r.history.iter_mut().zip(tags) {
         let job = JobRef::new(r.cluster.as_deref(), &h.job_id, tag.as_deref());
-        if let Some(info) = answers.of(&job).info(trusted) {
+        let seen = answers.of(&job);
+        if let Seen::Foreign(info) = &seen {
+            done.foreign.insert(info.as_foreign(&h.job_id));
+        }
+        if let Some(info) = seen.info(trusted) {
             h.state = Some(info.state.clone());
         }
     }

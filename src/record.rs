@@ -360,7 +360,13 @@ impl Record {
             self.submitted_at = s.submitted_at;
         }
         keep(&mut self.cluster, s.cluster);
-        keep(&mut self.tag, s.tag);
+        // A tag it does not know: the record's, for what this submission measured.
+        let tag = s.tag.or_else(|| {
+            self.tag
+                .as_deref()
+                .map(|t| crate::tag::measuring(t, s.concurrencies.as_deref()))
+        });
+        keep(&mut self.tag, tag);
         keep(&mut self.job_name, s.job_name);
         keep(&mut self.job_script, s.job_script);
         keep(&mut self.log_dir, s.log_dir);
@@ -402,20 +408,51 @@ impl Record {
         self.extra.shift_remove("results");
     }
 
-    /// The tag its jobs carry in Slurm: `tag`, else (a record whose tag was lost, or never
-    /// written) the one sweep-submit gives its combination in its `sweep_dir` (every
-    /// submission of a combination in one sweep directory has the same tag); `None` for a
-    /// record that has neither (straight from sweep-expand, or the seed's manifest): Slurm
-    /// cannot then say whether a job is this combination's.
+    /// The tag its current job carries in Slurm: `tag`, else (a record whose tag was lost, or
+    /// never written) the one sweep-submit gives its combination in its `sweep_dir`, for what
+    /// the record measures (its `concurrencies`); `None` for a record that has neither
+    /// (straight from sweep-expand, or the seed's manifest): Slurm cannot then say whether a
+    /// job is this combination's.
     pub fn own_tag(&self) -> Option<String> {
-        self.tag.clone().or_else(|| {
-            let dir = self.sweep_dir.as_deref()?;
-            Some(crate::tag::format(
-                &crate::tag::sweep_key(dir),
-                &self.id,
-                self.index,
-            ))
-        })
+        self.tag
+            .clone()
+            .or_else(|| self.tag_for(self.concurrencies.as_deref()))
+    }
+
+    /// The tag of this combination's job that measured `concurrencies` (none: `--profiler`'s):
+    /// every submission of a combination in one sweep directory has the same tag but for what
+    /// it measured ([`crate::tag::format_measured`]). From `tag` (what it measured replaced),
+    /// else from `sweep_dir`; `None` without either.
+    pub fn tag_for(&self, concurrencies: Option<&[u64]>) -> Option<String> {
+        match &self.tag {
+            Some(tag) => Some(crate::tag::measuring(tag, concurrencies)),
+            None => {
+                let dir = self.sweep_dir.as_deref()?;
+                Some(crate::tag::format_measured(
+                    &crate::tag::sweep_key(dir),
+                    &self.id,
+                    self.index,
+                    concurrencies,
+                ))
+            }
+        }
+    }
+
+    /// Every job the record names, each with the tag it must carry (see [`Record::tag_for`]):
+    /// its current job and follow-ups, then each earlier submission's.
+    pub fn every_job_tagged(&self) -> Vec<(&String, Option<String>)> {
+        let own = self.own_tag();
+        let mut out: Vec<(&String, Option<String>)> = self
+            .job_id
+            .iter()
+            .chain(&self.retry_job_ids)
+            .map(|j| (j, own.clone()))
+            .collect();
+        for h in &self.history {
+            let tag = self.tag_for(h.concurrencies.as_deref());
+            out.extend(h.jobs().map(|j| (j, tag.clone())));
+        }
+        out
     }
 
     /// Every job the record names: its current job and follow-ups, then each earlier

@@ -94,6 +94,7 @@ impl Submission {
             state: Some(j.state.clone()),
             tag: Some(j.tag_text()),
             job_name: Some(j.name.clone()).filter(|n| !n.is_empty()),
+            concurrencies: j.tag.concurrencies.clone(),
             ..Submission::of_job(j.job_id.clone())
         }
     }

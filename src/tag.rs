@@ -59,6 +59,19 @@ pub fn format_measured(
     tag
 }
 
+/// `tag` for a job of the same combination that measures `concurrencies` (what it measured
+/// replaced); a comment that is not one of our tags, unchanged.
+pub fn measuring(tag: &str, concurrencies: Option<&[u64]>) -> String {
+    match parse(tag) {
+        Some(t) => Tag {
+            concurrencies: concurrencies.map(<[u64]>::to_vec),
+            ..t
+        }
+        .text(),
+        None => tag.to_string(),
+    }
+}
+
 /// A parsed tag.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
@@ -134,6 +147,10 @@ mod tests {
         );
         assert_eq!(p.text(), m);
         assert_eq!(format_measured(&key, "a", 1, None), format(&key, "a", 1));
+        assert_eq!(measuring(&m, None), t);
+        assert_eq!(measuring(&t, Some(&[24, 32])), m);
+        assert_eq!(measuring(&m, Some(&[5])), format!("{t}:c5"));
+        assert_eq!(measuring("colleague", Some(&[5])), "colleague");
         // Not a tag of ours: a bad list, or one that is not ascending.
         assert_eq!(parse(&format!("{t}:c")), None);
         assert_eq!(parse(&format!("{t}:c32x24")), None);

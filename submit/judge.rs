@@ -192,14 +192,17 @@ fn needs_slurm(sweeps: &Sweeps, named_jobs: &BTreeSet<String>) -> bool {
 /// The tag of a combination's jobs in its sweep directory: the record's, else the one
 /// sweep-submit gives it there.
 fn combination_tag(dir: &Dir, r: &Record) -> String {
-    r.tag
-        .clone()
-        .unwrap_or_else(|| sweep::tag::format(&dir.key, &r.id, r.index))
+    r.tag.clone().unwrap_or_else(|| {
+        sweep::tag::format_measured(&dir.key, &r.id, r.index, r.concurrencies.as_deref())
+    })
 }
 
-/// The tag job `s` was submitted with: its own, else its combination's.
-fn tag_of<'a>(s: &'a Submission, combination: &'a str) -> &'a str {
-    s.tag.as_deref().unwrap_or(combination)
+/// The tag job `s` was submitted with: its own, else its combination's for what it measured.
+fn tag_of<'a>(s: &'a Submission, combination: &'a str) -> std::borrow::Cow<'a, str> {
+    match &s.tag {
+        Some(tag) => tag.into(),
+        None => sweep::tag::measuring(combination, s.concurrencies.as_deref()).into(),
+    }
 }
 
 /// What Slurm says about one job of a submission.
@@ -294,8 +297,8 @@ impl Snapshot {
             for s in submissions(&p.record, dir.submissions()) {
                 for job in s.jobs() {
                     let t = tag_of(&s, &tag);
-                    if snap.listed(job, t).is_none() && snap.other_cluster(&s).is_none() {
-                        refs.insert(JobRef::new(s.cluster.as_deref(), job, Some(t)));
+                    if snap.listed(job, &t).is_none() && snap.other_cluster(&s).is_none() {
+                        refs.insert(JobRef::new(s.cluster.as_deref(), job, Some(&t)));
                     }
                 }
             }
@@ -348,7 +351,7 @@ impl Snapshot {
                 ..JobSeen::default()
             };
         }
-        if let Some(j) = self.listed(job, tag) {
+        if let Some(j) = self.listed(job, &tag) {
             // Pending or running in accounting, unknown to squeue: lost with a controller's
             // state.
             let lost = j.source == "sacct" && !j.state.is_final();
@@ -364,7 +367,7 @@ impl Snapshot {
         }
         match self
             .answers
-            .of(&JobRef::new(s.cluster.as_deref(), job, Some(tag)))
+            .of(&JobRef::new(s.cluster.as_deref(), job, Some(&tag)))
         {
             Seen::Ours(info) => JobSeen {
                 held: info.state == JobState::Pending

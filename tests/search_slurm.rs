@@ -440,3 +440,134 @@ fn a_round_is_submitted_once_whatever_runs_again() {
     assert_eq!(rec["submit_status"], "already_submitted", "{rec}");
     assert_eq!(rec["job_id"], third.as_str(), "{rec}");
 }
+
+/// A job of nobody's sweep with `comment` (36 nodes, so it pends); its ID.
+fn plain_job(comment: &str) -> String {
+    let out = std::process::Command::new("sbatch")
+        .args(["--parsable", "-A", "sweepacct", "-p", "batch", "-N", "36"])
+        .args(["-o", "/dev/null", &format!("--comment={comment}")])
+        .args(["--wrap", "true"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Slurm's state and comment of `job`.
+fn state_and_comment(job: &str) -> (String, String) {
+    let out = std::process::Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", job, "-o", "%T %k"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let (state, comment) = text.split_once(' ').unwrap_or((&text, ""));
+    (state.to_string(), comment.to_string())
+}
+
+/// Each round of a combination is a submission with its own tag (what it measures is in it):
+/// `--status` takes an earlier round's state, and `--cancel` cancels it, checked against the
+/// tag that round's job carries, not the current round's; a job ID in `history` whose job
+/// carries another round's tag, or a comment that is not ours, gets no state from it and is
+/// never cancelled.
+#[test]
+fn status_and_cancel_check_each_rounds_job_against_its_own_tag() {
+    let Some(_slurm) = on_slurm("status_and_cancel_check_each_rounds_job_against_its_own_tag")
+    else {
+        return;
+    };
+    let dir = fresh_dir("search_slurm_round_tags");
+    let m = "sweeps/tpt/sweep_manifest.json";
+    let head = submit_options("type=sglang; isl=128; osl=32; concurrencies=4x16; req-rate=inf");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/search.yaml");
+    let step = |script: &str| {
+        let out = sh(&format!("{head}{script}"), &dir);
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let mut cancel = Cancel(Vec::new());
+    // Round 1 (--profiler's loads) and round 2 (its own), both kept pending.
+    step(&format!(
+        "sweep-expand {} | head -1 | sweep-render --out-dir sweeps/tpt | sweep-submit \"${{S[@]}}\" --sbatch-arg=--begin=now+600 | sweep-collect --output {m}",
+        example.display()
+    ));
+    step(&format!(
+        "sweep-collect --jsonl {m} | jq -c '.concurrencies = [91, 128, 181]' | sweep-submit --sbatch-arg=--begin=now+600 | sweep-collect {m} - --output {m}"
+    ));
+    let r = read_json(&dir.join(m))["jobs"][0].clone();
+    let first = r["history"][0]["job_id"].as_str().unwrap().to_string();
+    let second = r["job_id"].as_str().unwrap().to_string();
+    cancel.push(first.clone());
+    cancel.push(second.clone());
+    assert_ne!(first, second, "{r}");
+    let (state, first_tag) = state_and_comment(&first);
+    assert_eq!(state, "PENDING");
+    let (state, second_tag) = state_and_comment(&second);
+    assert_eq!(state, "PENDING");
+    assert_eq!(r["tag"], second_tag.as_str(), "{r}");
+    assert_eq!(second_tag, format!("{first_tag}:c91x128x181"));
+    // Two job IDs the history names that are not this combination's rounds: one carries the
+    // current round's tag (another round's, for an entry that measured 4x16), one a
+    // colleague's comment.
+    let other_round = plain_job(&second_tag);
+    let colleague = plain_job("colleague");
+    cancel.push(other_round.clone());
+    cancel.push(colleague.clone());
+    // The first round's state forgotten, so that only Slurm can give it back.
+    let edit = format!(
+        ".jobs[0].history[0] |= del(.state) | .jobs[0].history += [{{\"job_id\": \"{other_round}\", \"concurrencies\": [4, 16]}}, {{\"job_id\": \"{colleague}\"}}]"
+    );
+    step(&format!("jq '{edit}' {m} > edited.json"));
+
+    let err = step("sweep-collect --status edited.json --output status.json");
+    let r = read_json(&dir.join("status.json"))["jobs"][0].clone();
+    let h = |r: &Value, job: &str| {
+        r["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["job_id"] == job)
+            .unwrap_or_else(|| panic!("{job}: {r}"))
+            .clone()
+    };
+    assert_eq!(h(&r, &first)["state"], "PENDING", "{r}");
+    assert_eq!(r["state"], "PENDING", "{r}");
+    assert!(h(&r, &other_round).get("state").is_none(), "{r}");
+    assert!(h(&r, &colleague).get("state").is_none(), "{r}");
+    assert!(
+        err.contains("2 job ID(s) the records name belong to other jobs in Slurm now"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&other_round) && err.contains(&colleague),
+        "{err}"
+    );
+    assert!(!err.contains(&format!("{first} ")), "{err}");
+
+    let err = step("sweep-collect --cancel edited.json --output cancelled.json");
+    assert!(
+        err.contains("cancelling 2 job(s) of 1 combination(s): "),
+        "{err}"
+    );
+    assert!(state_and_comment(&first).0.starts_with("CANCELLED"));
+    assert!(state_and_comment(&second).0.starts_with("CANCELLED"));
+    assert_eq!(state_and_comment(&other_round).0, "PENDING");
+    assert_eq!(state_and_comment(&colleague).0, "PENDING");
+    let r = read_json(&dir.join("cancelled.json"))["jobs"][0].clone();
+    assert!(
+        h(&r, &first)["state"]
+            .as_str()
+            .unwrap()
+            .starts_with("CANCELLED"),
+        "{r}"
+    );
+    assert!(h(&r, &other_round).get("state").is_none(), "{r}");
+    assert!(r["state"].as_str().unwrap().starts_with("CANCELLED"), "{r}");
+}

@@ -48,7 +48,7 @@ impl TaggedJob {
 
     /// The tag as text, as the job carries it.
     pub fn tag_text(&self) -> String {
-        tag::format(&self.tag.sweep_key, &self.tag.id, self.tag.index)
+        self.tag.text()
     }
 
     /// Still held, or ended while held: a job that never ran (see [`TaggedJob::never_ran`]).
