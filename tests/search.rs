@@ -368,21 +368,7 @@ fn laws(n: usize, seed: u64) -> Vec<Law> {
 /// round's records given jobs and the results their law gives). Returns the manifest and the
 /// number of rounds.
 fn search(dir: &Path, laws: &[Law], first: &[u64], extra: &[&str]) -> (std::path::PathBuf, usize) {
-    let values: Vec<String> = (0..laws.len())
-        .map(|i| format!("{}", 0.5 + i as f64 / 1000.0))
-        .collect();
-    let yaml = format!(
-        "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [{}]\n",
-        values.join(", ")
-    );
-    let mut recs = sweep_records(dir, "tpt", &yaml, 1);
-    for r in &mut recs {
-        let law = laws[r["index"].as_u64().unwrap() as usize];
-        let text: String = first.iter().map(|&c| law.line(c)).collect();
-        write(&job_dir(r).join("bench.jsonl"), &text);
-        r["submitted_at"] = json!("2026-12-01T00:00:00+00:00");
-    }
-    let m = manifest(dir, &recs);
+    let m = first_round(dir, laws, first);
     let next = dir.join("next.jsonl");
     let mut args = vec![
         "--slo",
@@ -408,6 +394,26 @@ fn search(dir: &Path, laws: &[Law], first: &[u64], extra: &[&str]) -> (std::path
         });
     }
     unreachable!()
+}
+
+/// The manifest of a sweep of `laws.len()` combinations, each with the law of its index,
+/// measured at `first`.
+fn first_round(dir: &Path, laws: &[Law], first: &[u64]) -> std::path::PathBuf {
+    let values: Vec<String> = (0..laws.len())
+        .map(|i| format!("{}", 0.5 + i as f64 / 1000.0))
+        .collect();
+    let yaml = format!(
+        "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [{}]\n",
+        values.join(", ")
+    );
+    let mut recs = sweep_records(dir, "tpt", &yaml, 1);
+    for r in &mut recs {
+        let law = laws[r["index"].as_u64().unwrap() as usize];
+        let text: String = first.iter().map(|&c| law.line(c)).collect();
+        write(&job_dir(r).join("bench.jsonl"), &text);
+        r["submitted_at"] = json!("2026-12-01T00:00:00+00:00");
+    }
+    manifest(dir, &recs)
 }
 
 /// The best-under-SLO rows of a manifest (JSON Lines), by index.
@@ -763,4 +769,72 @@ fn a_follow_up_measures_its_own_concurrencies_and_says_so_in_its_tag() {
     let o = submit(&fx, &["--profiler", spec], &format!("{follow}\n"));
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("<stdin>:1:"), "{}", stderr(&o));
+}
+
+/// Each option of the search changes the next round as docs/sweep-collect.md says: three
+/// combinations measured at 4, 16, 64 and 256 under `tpot_median_ms<=50`: index 0's boundary
+/// at 100 (bisection), index 1 passing everywhere with throughput rising 3.4x from 64 to 256
+/// (a step up), index 2 passing everywhere with throughput rising 11% (a step up under the
+/// default 5% `--saturation`).
+#[test]
+fn each_search_option_changes_the_next_round_as_documented() {
+    let dir = temp_dir("search_options_plan");
+    let laws = [
+        Law { a: 10.0, b: 0.4 },
+        Law { a: 1.0, b: 0.001 },
+        Law { a: 1.0, b: 0.1 },
+    ];
+    let m = first_round(&dir, &laws, &[4, 16, 64, 256]);
+    let plan = |extra: &[&str]| -> Vec<(u64, Value)> {
+        let mut args = vec![
+            "--slo",
+            "tpot_median_ms<=50",
+            "--no-prune",
+            "--next-round",
+            "-",
+            "--output",
+            "/dev/null",
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = collect(&args, &[&m]);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|r| (r["index"].as_u64().unwrap(), r["concurrencies"].clone()))
+            .collect()
+    };
+    let up = json!([512, 1024, 2048]);
+    assert_eq!(
+        plan(&[]),
+        [(0, json!([91, 128, 181])), (1, up.clone()), (2, up.clone())]
+    );
+    // --loads-per-round: K loads, the bracket cut into K + 1 equal ratios.
+    assert_eq!(
+        plan(&["--loads-per-round", "1"]),
+        [(0, json!([128])), (1, json!([512])), (2, json!([512]))]
+    );
+    // --tolerance: a bracket of +300% is known to within 300%.
+    assert_eq!(
+        plan(&["--tolerance", "300%"]),
+        [(1, up.clone()), (2, up.clone())]
+    );
+    // --step: each step up multiplies by it.
+    let up4 = json!([1024, 4096, 16384]);
+    assert_eq!(
+        plan(&["--step", "4"]),
+        [(0, json!([91, 128, 181])), (1, up4.clone()), (2, up4)]
+    );
+    // --max-load: a step up stops there.
+    let capped = json!([512, 600]);
+    assert_eq!(
+        plan(&["--max-load", "600"]),
+        [(0, json!([91, 128, 181])), (1, capped.clone()), (2, capped)]
+    );
+    // --saturation: 11% more for 4 times the load is saturation under 20%.
+    assert_eq!(
+        plan(&["--saturation", "20%"]),
+        [(0, json!([91, 128, 181])), (1, up)]
+    );
+    // --max-rounds 1: the sweep's own round is the only one.
+    assert_eq!(plan(&["--max-rounds", "1"]), []);
 }
