@@ -408,6 +408,22 @@ fn a_round_is_submitted_once_whatever_runs_again() {
         )),
         "{err}"
     );
+    // --wait exits 1 when a job did not complete; with --next-round, 0 once every job ended
+    // (the failed round is part of the answer), as docs/sweep-collect.md says.
+    let wait =
+        format!("sweep-collect --wait --poll-interval 0.3 --max-interval 1 {m} --output /dev/null");
+    let out = sh(&format!("{head}{wait}"), &dir);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = step(&format!(
+        "{wait} --slo 'itl_p99_ms<=50' --next-round waited.jsonl"
+    ));
+    assert!(err.contains("search over after round 2"), "{err}");
+    assert_eq!(std::fs::read(dir.join("waited.jsonl")).unwrap(), b"");
     step(&format!(
         "sweep-collect --status --jsonl {m} | jq -c 'select(.index == 0)' | sweep-submit --sbatch-arg=--begin=now+600 | sweep-collect {m} - --output {m}"
     ));
