@@ -81,6 +81,17 @@ fn best_rows(dir: &Path, sub: &str) -> BTreeMap<u64, Value> {
         .collect()
 }
 
+/// Runs `script` in `dir` after `head` (the submit options); it must succeed. Its stderr.
+fn step_in(dir: &Path, head: &str, script: &str) -> String {
+    let out = sh(&format!("{head}{script}"), dir);
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Every job of a manifest (current and history), with its state.
 fn jobs(m: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -288,15 +299,7 @@ fn a_round_is_submitted_once_whatever_runs_again() {
         example.display()
     );
     let plan = format!("sweep-collect --status --slo 'itl_p99_ms<=50' --next-round next.jsonl {m}");
-    let step = |script: &str| {
-        let out = sh(&format!("{head}{script}"), &dir);
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let step = |script: &str| step_in(&dir, &head, script);
     let mut cancel = Cancel(Vec::new());
     step(&format!(
         "{base} | sweep-collect --output {m}\nsweep-collect --wait --poll-interval 0.3 --max-interval 1 {m} > /dev/null"
@@ -499,15 +502,7 @@ fn status_and_cancel_check_each_rounds_job_against_its_own_tag() {
     let m = "sweeps/tpt/sweep_manifest.json";
     let head = submit_options("type=sglang; isl=128; osl=32; concurrencies=4x16; req-rate=inf");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/search.yaml");
-    let step = |script: &str| {
-        let out = sh(&format!("{head}{script}"), &dir);
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let step = |script: &str| step_in(&dir, &head, script);
     let mut cancel = Cancel(Vec::new());
     // Round 1 (--profiler's loads) and round 2 (its own), both kept pending.
     step(&format!(
