@@ -41,7 +41,7 @@ for cmd in squeue sacct; do
 done
 
 cat > "$TMP/per_job.sh" <<'EOF'
-while read -r id; do squeue -h -t all -j "$id" -o '%i|%T|%r|%M|%N|%V|%k'; done < "$1"
+while read -r id; do squeue -h -t all -j "$id" -o '%i|%T|%r|%M|%N|%V|%l|%e|%k'; done < "$1"
 EOF
 
 # shellcheck source=bench/lib.sh

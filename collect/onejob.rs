@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 use std::path::Path;
-use sweep::record::Failure;
+use sweep::record::{Failure, JobStatus};
 use sweep::{JobState, Record};
 
 /// Which submission of its combination a job was.
@@ -132,12 +132,17 @@ fn details<'a>(record: &'a Record, which: Which, id: &str) -> Details<'a> {
         Which::HistoryRetry(..) => None,
     };
     let log_dir = record.log_dir.as_deref();
+    // Of a job that is not the current attempt only its end state is known.
+    let ended = |state: JobState| JobStatus {
+        state: Some(state),
+        ..JobStatus::default()
+    };
     let failure = match which {
         _ if current == Some(id) => s.failure.clone().or_else(|| failure::of_record(record)),
-        Which::Current => failure::of_job(log_dir, id, &JobState::Failed, None),
+        Which::Current => failure::of_job(log_dir, id, &ended(JobState::Failed)),
         _ => state
-            .as_ref()
-            .and_then(|st| failure::of_job(log_dir, id, st, None)),
+            .clone()
+            .and_then(|st| failure::of_job(log_dir, id, &ended(st))),
     };
     let job_script = match which {
         Which::History(h) | Which::HistoryRetry(h, _) => record.history[h].job_script.clone(),
@@ -218,9 +223,13 @@ fn human_text(id: &str, d: &Details) -> String {
     put("job dir", d.job_dir.clone());
     put("sbatch out", d.stdout.clone());
     put("sbatch err", d.stderr.clone());
+    let which = match d.which {
+        Which::Current => "the current submission".to_string(),
+        other => other.to_string(),
+    };
     let mut text = format!(
-        "job {id}: index {} ({} submission of combination {})\n",
-        r.index, d.which, r.id
+        "job {id} of combination {} (index {}): {which}\n",
+        r.id, r.index
     );
     field_lines(&mut text, &lines);
     text.push_str("record:\n");

@@ -202,9 +202,15 @@ fn apply(r: &mut Record, answers: &Answers, trusted: bool, done: &mut Refreshed)
         },
     };
     let state_job_id = Some(chain[current].clone()).filter(|id| *id != job_id);
-    // A failure read earlier stays while it describes the same end of the same job (the
-    // job's files may since have been cleaned up); anything else is read afresh.
-    let same_end = r.status.state == new.state && r.status.state_job_id == state_job_id;
+    // A failure read earlier stays while it describes the same end of the same job, as
+    // Slurm tells it (the job's files may since have been cleaned up); anything else, or an
+    // end Slurm now says more about (who cancelled it, when), is read afresh.
+    let old = &r.status;
+    let same_end = old.state == new.state
+        && old.state_job_id == state_job_id
+        && old.cancelled_by == new.cancelled_by
+        && old.ended_at == new.ended_at
+        && old.time_limit == new.time_limit;
     let failure = r.status.failure.take().filter(|_| same_end);
     r.status = JobStatus {
         retry_states,
@@ -248,6 +254,9 @@ fn status_of(info: &JobInfo) -> JobStatus {
         exit_code: info.exit_code.clone(),
         elapsed: info.elapsed.clone(),
         node_list: info.node_list.clone(),
+        time_limit: info.time_limit.clone(),
+        ended_at: info.ended_at.clone(),
+        cancelled_by: info.cancelled_by.clone(),
         state_source: Some(info.source.to_string()),
         ..JobStatus::default()
     }

@@ -15,6 +15,7 @@ pub mod record;
 pub mod slurm;
 pub mod state;
 pub mod submission;
+pub mod table;
 pub mod tag;
 pub mod timestamp;
 

@@ -285,6 +285,16 @@ pub struct JobStatus {
     /// Nodes the job ran on (Slurm's compressed node list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_list: Option<String>,
+    /// The job's time limit, `[D-]HH:MM:SS` (or Slurm's `UNLIMITED`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_limit: Option<String>,
+    /// When the job ended, as Slurm prints it (`2026-12-07T18:31:25`, the cluster's local
+    /// time); absent while it has not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// Who cancelled the job (a user name, else `uid N`), once accounting says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_by: Option<String>,
     /// States of the `--retries` follow-up jobs, in `retry_job_ids` order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retry_states: Vec<JobState>,

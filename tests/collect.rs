@@ -518,7 +518,7 @@ fn hung_squeue_is_killed_at_the_timeout() {
 fn accounting_disabled_gives_unknown_with_a_reason() {
     let dir = fakes(
         "collect_no_accounting",
-        "echo '12|RUNNING|None|1:02:03|gpu-001|2026-01-01T00:00:00|sweep:k:a0:0'",
+        "echo '12|RUNNING|None|1:02:03|gpu-001|2026-01-01T00:00:00|4:00:00|2026-01-01T04:00:00|sweep:k:a0:0'",
         "echo 'Slurm accounting storage is disabled' >&2; exit 1",
     );
     let input = format!(
@@ -539,7 +539,7 @@ fn accounting_disabled_gives_unknown_with_a_reason() {
             rec(
                 0,
                 "a0",
-                r#","tag":"sweep:k:a0:0","job_id":"12","state":"RUNNING","elapsed":"01:02:03","node_list":"gpu-001","state_source":"squeue""#
+                r#","tag":"sweep:k:a0:0","job_id":"12","state":"RUNNING","elapsed":"01:02:03","node_list":"gpu-001","time_limit":"04:00:00","state_source":"squeue""#
             ),
             rec(
                 1,
@@ -555,7 +555,7 @@ fn accounting_disabled_gives_unknown_with_a_reason() {
     let calls = std::fs::read_to_string(dir.join("calls.log")).unwrap();
     assert_eq!(
         calls,
-        "squeue -h -t all -j 12,13 -o %i|%T|%r|%M|%N|%V|%k\nsacct -n -X -P -D -j 13 -o JobID,State,ExitCode,Elapsed,NodeList,Reason,Submit,Comment,SubmitLine\n"
+        "squeue -h -t all -j 12,13 -o %i|%T|%r|%M|%N|%V|%l|%e|%k\nsacct -n -X -P -D -j 13 -o JobID,State,ExitCode,Elapsed,NodeList,Reason,Submit,Timelimit,End,Comment,SubmitLine\n"
     );
     // A final state recorded earlier (a manifest being re-collected) is not lost to UNKNOWN.
     let known = rec(
@@ -579,8 +579,8 @@ fn retries_decide_the_combination_state() {
     // Job 12 failed; its first retry 13 timed out; the second, 14, completed.
     let dir = fakes(
         "collect_retries",
-        "echo '12|FAILED|NonZeroExitCode|0:05|gpu-001|2026-01-01T00:00:00|sweep:k:a0:0'; echo '13|TIMEOUT|TimeLimit|10:00|gpu-002|2026-01-01T00:00:01|sweep:k:a0:0'; echo '14|COMPLETED|None|3:00|gpu-003|2026-01-01T00:00:02|sweep:k:a0:0'",
-        "echo '12|FAILED|1:0|00:00:05|gpu-001|None|2026-01-01T00:00:00|sweep:k:a0:0|'; echo '13|TIMEOUT|0:15|00:10:00|gpu-002|None|2026-01-01T00:00:01|sweep:k:a0:0|'; echo '14|COMPLETED|0:0|00:03:00|gpu-003|None|2026-01-01T00:00:02|sweep:k:a0:0|'",
+        "echo '12|FAILED|NonZeroExitCode|0:05|gpu-001|2026-01-01T00:00:00|10:00|2026-01-01T00:00:05|sweep:k:a0:0'; echo '13|TIMEOUT|TimeLimit|10:00|gpu-002|2026-01-01T00:00:01|10:00|2026-01-01T00:10:01|sweep:k:a0:0'; echo '14|COMPLETED|None|3:00|gpu-003|2026-01-01T00:00:02|10:00|2026-01-01T00:03:02|sweep:k:a0:0'",
+        "echo '12|FAILED|1:0|00:00:05|gpu-001|None|2026-01-01T00:00:00|00:10:00|2026-01-01T00:00:05|sweep:k:a0:0|'; echo '13|TIMEOUT|0:15|00:10:00|gpu-002|None|2026-01-01T00:00:01|00:10:00|2026-01-01T00:10:01|sweep:k:a0:0|'; echo '14|COMPLETED|0:0|00:03:00|gpu-003|None|2026-01-01T00:00:02|00:10:00|2026-01-01T00:03:02|sweep:k:a0:0|'",
     );
     write(
         &dir,
@@ -600,7 +600,7 @@ fn retries_decide_the_combination_state() {
         rec(
             0,
             "a0",
-            r#","tag":"sweep:k:a0:0","job_id":"12","retry_job_ids":["13","14"],"state":"COMPLETED","exit_code":"0:0","elapsed":"00:03:00","node_list":"gpu-003","retry_states":["TIMEOUT","COMPLETED"],"state_source":"squeue","state_job_id":"14""#
+            r#","tag":"sweep:k:a0:0","job_id":"12","retry_job_ids":["13","14"],"state":"COMPLETED","exit_code":"0:0","elapsed":"00:03:00","node_list":"gpu-003","time_limit":"00:10:00","ended_at":"2026-01-01T00:03:02","retry_states":["TIMEOUT","COMPLETED"],"state_source":"squeue","state_job_id":"14""#
         ) + "\n",
         "{}",
         stderr(&out)
@@ -613,8 +613,8 @@ fn the_verdict_of_wait_survives_a_reader_that_went_away() {
     // stderr said the jobs had failed.
     let dir = fakes(
         "collect_wait_head",
-        "for i in $(seq 1 300); do echo \"$i|FAILED|NonZeroExitCode|0:01|gpu-001|2026-01-01T00:00:00|sweep:k:id$i:$i\"; done",
-        "for i in $(seq 1 300); do echo \"$i|FAILED|1:0|00:00:01|gpu-001|NonZeroExitCode|2026-01-01T00:00:00|sweep:k:id$i:$i|\"; done",
+        "for i in $(seq 1 300); do echo \"$i|FAILED|NonZeroExitCode|0:01|gpu-001|2026-01-01T00:00:00|1:00|2026-01-01T00:00:01|sweep:k:id$i:$i\"; done",
+        "for i in $(seq 1 300); do echo \"$i|FAILED|1:0|00:00:01|gpu-001|NonZeroExitCode|2026-01-01T00:00:00|00:01:00|2026-01-01T00:00:01|sweep:k:id$i:$i|\"; done",
     );
     let input: String = (1..=300)
         .map(|i| {

@@ -51,8 +51,8 @@ fn sweep_of_three(dir: &Path) -> String {
     .unwrap();
     fake_slurm(
         dir,
-        "11|FAILED|NonZeroExitCode|0:05|gpu-001|2026-01-01T00:00:00|sweep:k:c0:0\n12|COMPLETED|None|0:07|gpu-002|2026-01-01T00:00:01|sweep:k:c1:1\n13|TIMEOUT|TimeLimit|5:00|gpu-003|2026-01-01T00:00:02|sweep:k:c2:2\n",
-        "11|FAILED|1:0|00:00:05|gpu-001|NonZeroExitCode|2026-01-01T00:00:00|sweep:k:c0:0|\n12|COMPLETED|0:0|00:00:07|gpu-002|None|2026-01-01T00:00:01|sweep:k:c1:1|\n13|TIMEOUT|0:15|00:05:00|gpu-003|TimeLimit|2026-01-01T00:00:02|sweep:k:c2:2|\n",
+        "11|FAILED|NonZeroExitCode|0:05|gpu-001|2026-01-01T00:00:00|5:00|2026-01-01T00:00:05|sweep:k:c0:0\n12|COMPLETED|None|0:07|gpu-002|2026-01-01T00:00:01|5:00|2026-01-01T00:00:07|sweep:k:c1:1\n13|TIMEOUT|TimeLimit|5:00|gpu-003|2026-01-01T00:00:02|5:00|2026-01-01T00:05:00|sweep:k:c2:2\n",
+        "11|FAILED|1:0|00:00:05|gpu-001|NonZeroExitCode|2026-01-01T00:00:00|00:05:00|2026-01-01T00:00:05|sweep:k:c0:0|\n12|COMPLETED|0:0|00:00:07|gpu-002|None|2026-01-01T00:00:01|00:05:00|2026-01-01T00:00:07|sweep:k:c1:1|\n13|TIMEOUT|0:15|00:05:00|gpu-003|TimeLimit|2026-01-01T00:00:02|00:05:00|2026-01-01T00:05:00|sweep:k:c2:2|\n",
     );
     std::fs::write(dir.join("recs.jsonl"), &recs).unwrap();
     recs
@@ -114,7 +114,7 @@ fn status_updates_the_one_manifest_in_place_with_each_failures_cause() {
     );
     assert_eq!(
         m["jobs"][2]["failure"],
-        json!({"message": "TIMEOUT: the job reached its time limit (Slurm: TimeLimit)"})
+        json!({"message": "TIMEOUT: the job reached its time limit of 00:05:00 at 2026-01-01T00:05:00"})
     );
     // --jsonl to a pipe: the records on stdout; the manifest is not rewritten (the records go
     // on down a pipeline whose last stage writes it).
@@ -145,16 +145,36 @@ fn the_table_reaches_a_pipe_only_when_asked() {
     assert!(out.status.success(), "{}", stderr(&out));
     let out = sh("sweep-collect m.json | head -c 1", &dir);
     assert_eq!(stdout(&out), "{");
-    let out = sh("sweep-collect --format table m.json", &dir);
+    let out = sh("COLUMNS=200 sweep-collect --format table m.json", &dir);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
         "INDEX  JOB  STATE      ELAPSED   mem-fraction-static  WHY\n    \
-             0   11  FAILED     00:00:05                  0.8  torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (prefill_w0_r0, exit 1)\n    \
+             0   11  FAILED     00:00:05                  0.8  torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB (prefill_w0_r0, exit 1, gpu-001_prefill_w0.err)\n    \
              1   12  COMPLETED  00:00:07                 0.85\n    \
-             2   13  TIMEOUT    00:05:00                  0.9  TIMEOUT: the job reached its time limit (Slurm: TimeLimit)\n\
+             2   13  TIMEOUT    00:05:00                  0.9  TIMEOUT: the job reached its time limit of 00:05:00 at 2026-01-01T00:05:00\n\
          3 combinations: COMPLETED 1, FAILED 1, TIMEOUT 1\n"
     );
+    // Issue 23, item 6: without a terminal, the width is COLUMNS, else 80; a cause wraps in
+    // its column and keeps its end.
+    for (columns, width) in [("", 80), ("COLUMNS=100", 100)] {
+        let out = sh(
+            &format!("{columns} sweep-collect --format table m.json"),
+            &dir,
+        );
+        let text = stdout(&out);
+        assert!(
+            text.lines().all(|l| l.chars().count() <= width),
+            "{columns}: {text}"
+        );
+        let words = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains(
+                "Tried to allocate 2.00 GiB (prefill_w0_r0, exit 1, gpu-001_prefill_w0.err)"
+            ),
+            "{columns}: {text}"
+        );
+    }
     // --jsonl is --format jsonl; the two together are a usage error.
     let a = sh("sweep-collect --jsonl m.json", &dir);
     let b = sh("sweep-collect --format jsonl m.json", &dir);
@@ -204,7 +224,7 @@ fn one_job_by_id_with_its_files_and_cause() {
     let out = sh("sweep-collect --job 12 --format table m.json", &dir);
     let text = stdout(&out);
     assert!(
-        text.starts_with("job 12: index 1 (current submission of combination c1)\n"),
+        text.starts_with("job 12 of combination c1 (index 1): the current submission\n"),
         "{text}"
     );
     assert!(text.contains("  state       COMPLETED\n"), "{text}");

@@ -61,7 +61,7 @@ sweep-collect submitted.jsonl --output m.json
 cp m.json before.json
 sweep-collect --wait --poll-interval 0.5 --jsonl submitted.jsonl > /dev/null || true
 sweep-collect --status m.json > status.json 2> status.err
-sweep-collect --format table m.json > table.txt
+COLUMNS=250 sweep-collect --format table m.json > table.txt
 "#,
         req = req.join(" ")
     );
@@ -137,7 +137,8 @@ sweep-collect --format table m.json > table.txt
     assert!(
         lines[1].contains(" FAILED ")
             && lines[1].contains("  torch.OutOfMemoryError: CUDA out of memory")
-            && lines[1].ends_with("(agg_w0_r0, exit 3)"),
+            && lines[1].contains("(agg_w0_r0, exit 3, gpu-")
+            && lines[1].ends_with("_agg_w0.err)"),
         "{table}"
     );
     assert!(lines[2].contains(" COMPLETED "), "{table}");
@@ -424,4 +425,218 @@ fn the_seeds_one_command_writes_the_manifest_with_progress_where_it_belongs() {
         "{text}"
     );
     assert!(text.contains("2 combinations: PENDING 2"), "{text}");
+}
+
+/// The user this test runs as (who cancels its jobs).
+fn me() -> String {
+    let out = Command::new("id").arg("-un").output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Issue 23, item 2: for a job Slurm ended, Slurm's verdict comes first (the time limit,
+/// who cancelled and when), then the last line the job left, naming its file; a cancelled
+/// job's pending reason is never shown as why it ended. Real jobs on the local cluster: one
+/// reaches its one-minute time limit while its engine loads, one is cancelled while it runs,
+/// one while it pends. At 80 columns the table keeps every cause whole.
+#[test]
+fn slurms_verdict_first_then_the_last_line_for_each_way_a_job_ends() {
+    let name = "slurms_verdict_first_then_the_last_line_for_each_way_a_job_ends";
+    let Some(_slurm) = on_slurm(name) else {
+        return;
+    };
+    let dir = fresh_dir("daily_slurm_verdicts");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1, 36]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85]\n",
+    )
+    .unwrap();
+    // Index 0 (1 node) times out; index 1 (1 node) is cancelled while its engine loads;
+    // index 2 (36 nodes: pends) is cancelled while it pends; index 3 is not submitted.
+    let script = format!(
+        r#"
+R=({req})
+sweep-expand s.yaml | sweep-render --out-dir sw > rendered.jsonl
+export SWEEP_DEMO_HANG=aggregated_w0_r0
+sed -n 1p rendered.jsonl | sweep-submit "${{R[@]}}" --time-limit 00:01:00 > submitted.jsonl
+sed -n 2,3p rendered.jsonl | sweep-submit "${{R[@]}}" --time-limit 00:05:00 >> submitted.jsonl
+sweep-collect submitted.jsonl --output m.json
+"#,
+        req = REQUIRED.join(" ")
+    );
+    let out = sh(&script, &dir);
+    let recs = crate::common::json_lines(&dir.join("submitted.jsonl"));
+    let ids: Vec<String> = recs
+        .iter()
+        .map(|r| r["job_id"].as_str().unwrap().to_string())
+        .collect();
+    let _cancel = Cancel(ids.clone());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(ids.len(), 3);
+    // Index 1 runs and has written its loading line: cancel it, and index 2 that pends.
+    let step_err = |r: &Value, id: &str| {
+        let dir = Path::new(r["log_dir"].as_str().unwrap()).join(id);
+        std::fs::read_dir(&dir)
+            .ok()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.extension().is_some_and(|x| x == "err"))
+    };
+    crate::common::eventually(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(200),
+        || {
+            let f = step_err(&recs[1], &ids[1]).ok_or("no step file yet")?;
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            match text.contains("Loading") {
+                true => Ok(()),
+                false => Err(format!("{}: {text:?}", f.display())),
+            }
+        },
+    );
+    let out = Command::new("scancel")
+        .args([&ids[1], &ids[2]])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The timeout: Slurm looks at time limits every 30 s or so.
+    let out = sh(
+        "sweep-collect --wait --poll-interval 1 --max-interval 5 --timeout 240 m.json > /dev/null || true",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = read_json(&dir.join("m.json"));
+    let jobs = m["jobs"].as_array().unwrap();
+    let states: Vec<&str> = jobs.iter().map(|j| j["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["TIMEOUT", "CANCELLED", "CANCELLED"], "{m}");
+    let loading = "; last line: Loading safetensors checkpoint shards:  40% (2/5) (stand-in hang of aggregated_w0_r0 on gpu-";
+    // TIMEOUT: the limit and when, then the engine's line (not slurmstepd's notice).
+    let f = &jobs[0]["failure"];
+    let message = f["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("TIMEOUT: the job reached its time limit of 00:01:00 at 20"),
+        "{f}"
+    );
+    assert!(message.contains(loading), "{f}");
+    assert!(!message.contains("***"), "{f}");
+    let file = f["file"].as_str().unwrap();
+    assert_eq!(
+        Some(Path::new(file)),
+        step_err(&jobs[0], &ids[0]).as_deref(),
+        "{f}"
+    );
+    assert_eq!(jobs[0]["time_limit"], "00:01:00");
+    // CANCELLED while running: by whom and when, then the engine's line.
+    let f = &jobs[1]["failure"];
+    let message = f["message"].as_str().unwrap();
+    let by = format!("CANCELLED: the job was cancelled by {} at 20", me());
+    assert!(message.starts_with(&by), "{f}");
+    assert!(message.contains(", after running 00:00:"), "{f}");
+    assert!(message.contains(loading), "{f}");
+    assert_eq!(jobs[1]["cancelled_by"], me().as_str());
+    // CANCELLED while pending: no files, no pending reason.
+    let f = &jobs[2]["failure"];
+    let message = f["message"].as_str().unwrap();
+    assert!(message.starts_with(&by), "{f}");
+    assert!(message.ends_with(", before it started"), "{f}");
+    assert!(f.get("file").is_none(), "{f}");
+    // The table at 80 columns: every cause whole, wrapped in its column.
+    let out = sh("COLUMNS=80 sweep-collect --format table m.json", &dir);
+    let table = stdout(&out);
+    assert!(table.lines().all(|l| l.chars().count() <= 80), "{table}");
+    let words = table.split_whitespace().collect::<Vec<_>>().join(" ");
+    for j in jobs {
+        let message = j["failure"]["message"].as_str().unwrap();
+        let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains(&message), "{message}: {table}");
+    }
+}
+
+/// Issue 23, item 2: a node that fails under a running job (the node set DOWN; the job
+/// submitted `--no-requeue`, else Slurm requeues it): `NODE_FAIL` with the node, then the
+/// engine's last line. Alone on the cluster: setting a node DOWN kills any job on it.
+#[test]
+fn a_node_failure_names_the_node_then_the_last_line() {
+    let name = "a_node_failure_names_the_node_then_the_last_line";
+    let Some(_slurm) = crate::common::on_slurm_alone(name) else {
+        return;
+    };
+    let dir = fresh_dir("daily_slurm_node_fail");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\n",
+    )
+    .unwrap();
+    let node = "gpu-004";
+    let script = format!(
+        "sweep-expand s.yaml | sweep-render --out-dir sw \
+         | SWEEP_DEMO_HANG=aggregated_w0_r0 sweep-submit {} --sbatch-arg=--nodelist={node} --sbatch-arg=--no-requeue \
+         | sweep-collect --output m.json",
+        REQUIRED.join(" ")
+    );
+    let out = sh(&script, &dir);
+    let m = read_json(&dir.join("m.json"));
+    let id = m["jobs"][0]["job_id"].as_str().unwrap().to_string();
+    let _cancel = Cancel(vec![id.clone()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log_dir = m["jobs"][0]["log_dir"].as_str().unwrap().to_string();
+    let step = Path::new(&log_dir)
+        .join(&id)
+        .join(format!("{node}_agg_w0.err"));
+    crate::common::eventually(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(200),
+        || match std::fs::read_to_string(&step) {
+            Ok(t) if t.contains("Loading") => Ok(()),
+            other => Err(format!("{}: {other:?}", step.display())),
+        },
+    );
+    /// Brings the node back, whatever happens to the test.
+    struct Resume(&'static str);
+    impl Drop for Resume {
+        fn drop(&mut self) {
+            for state in ["idle", "resume"] {
+                let _ = Command::new("scontrol")
+                    .args([
+                        "update",
+                        &format!("nodename={}", self.0),
+                        &format!("state={state}"),
+                    ])
+                    .output();
+            }
+        }
+    }
+    let _resume = Resume(node);
+    let out = Command::new("scontrol")
+        .args([
+            "update",
+            &format!("nodename={node}"),
+            "state=down",
+            "reason=sweep-test-node-failure",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = sh(
+        "sweep-collect --wait --poll-interval 0.5 --timeout 60 m.json > /dev/null || true",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = read_json(&dir.join("m.json"));
+    let j = &m["jobs"][0];
+    assert_eq!(j["state"], "NODE_FAIL", "{j}");
+    let message = j["failure"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "NODE_FAIL: a node of the job failed ({node}) at 20"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(
+            "; last line: Loading safetensors checkpoint shards:  40% (2/5) (stand-in hang of aggregated_w0_r0 on {node})"
+        )),
+        "{message}"
+    );
+    assert_eq!(j["failure"]["file"], step.display().to_string());
 }

@@ -10,6 +10,9 @@ cannot be read or the launch script fails. Python standard library only (PyYAML 
 
 SWEEP_DEMO_FAIL=<role>_w<idx>_r<rank> makes that process print a CUDA out-of-memory error on
 stderr and exit 3 (to test failing jobs and the cause sweep-collect finds).
+SWEEP_DEMO_HANG=<role>_w<idx>_r<rank> makes that process print a loading line on stderr and
+then never end, as an engine stuck loading its weights (to test jobs that reach their time
+limit, or that are cancelled while they run).
 
 Each report also holds what the process saw of its surroundings: the image it runs in (the
 first line of /etc/sweep-image, which scripts/local-image writes; null on a bare node), its
@@ -30,6 +33,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 DIST_INIT_PORT = 29500
@@ -249,6 +253,12 @@ def main():
     if status == 0 and role in ("prefill", "decode", "aggregated"):
         out["launch"] = run_launch_script(args, config_path)
         status = 1 if out["launch"]["exit"] != 0 else 0
+    if os.environ.get("SWEEP_DEMO_HANG") == name:
+        # What a real engine prints while it loads, then nothing more.
+        print("Loading safetensors checkpoint shards:  40%% (2/5) (stand-in hang of %s on %s)"
+              % (name, node), file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)
     if os.environ.get("SWEEP_DEMO_FAIL") == name:
         # What a real engine leaves at the end of its stderr when it fails.
         print("Traceback (most recent call last):", file=sys.stderr)

@@ -65,6 +65,13 @@ pub struct JobInfo {
     /// When it was submitted, as Slurm prints it (`2026-01-01T10:00:05`): tells two jobs that
     /// had the same ID apart.
     pub submitted: Option<String>,
+    /// The job's time limit, `[D-]HH:MM:SS` (or Slurm's word: `UNLIMITED`).
+    pub time_limit: Option<String>,
+    /// When the job ended, as Slurm prints it (`2026-12-07T18:31:25`, the controller's local
+    /// time); `None` while it has not.
+    pub ended_at: Option<String>,
+    /// Who cancelled it (sacct's `CANCELLED by UID`): the user's name, else `uid N`.
+    pub cancelled_by: Option<String>,
     /// `squeue` or `sacct`.
     pub source: &'static str,
 }
@@ -182,6 +189,13 @@ impl Answers {
                 if live.submit_line.is_none() {
                     live.submit_line = info.submit_line;
                 }
+                // Once both say the job ended the same way: who cancelled it, and what squeue
+                // did not say.
+                if info.state == live.state {
+                    live.cancelled_by = live.cancelled_by.take().or(info.cancelled_by);
+                    live.time_limit = live.time_limit.take().or(info.time_limit);
+                    live.ended_at = live.ended_at.take().or(info.ended_at);
+                }
                 return;
             }
             // Accounting says it pends or runs, but squeue (asked first about every ID) does
@@ -207,9 +221,11 @@ impl Answers {
     }
 }
 
-const SQUEUE_FORMAT: &str = "%i|%T|%r|%M|%N|%V|%k";
+/// The comment last: it is free text (our tags never hold a `|`).
+const SQUEUE_FORMAT: &str = "%i|%T|%r|%M|%N|%V|%l|%e|%k";
 /// Comment and SubmitLine last: they are free text (our tags never hold a `|`).
-const SACCT_FIELDS: &str = "JobID,State,ExitCode,Elapsed,NodeList,Reason,Submit,Comment,SubmitLine";
+const SACCT_FIELDS: &str =
+    "JobID,State,ExitCode,Elapsed,NodeList,Reason,Submit,Timelimit,End,Comment,SubmitLine";
 
 impl Slurm {
     /// States of `jobs`: squeue first, then sacct (every job it ever had under each ID) for
@@ -217,6 +233,8 @@ impl Slurm {
     /// not carry the tag asked for.
     pub fn lookup(&self, jobs: &[JobRef]) -> Result<Answers> {
         let mut answers = Answers::default();
+        // Names of the users who cancelled jobs, by uid.
+        let mut users = BTreeMap::new();
         for (cluster, ids) in by_cluster(jobs) {
             let plain: Vec<&str> = ids.keys().copied().collect();
             for chunk in plain.chunks(self.batch) {
@@ -236,7 +254,7 @@ impl Slurm {
                 .map(|(id, _)| *id)
                 .collect();
             for chunk in later.chunks(self.batch) {
-                if !self.sacct_chunk(&cluster, chunk, &mut answers)? {
+                if !self.sacct_chunk(&cluster, chunk, &mut answers, &mut users)? {
                     answers.accounting_disabled = true;
                     break;
                 }
@@ -266,12 +284,17 @@ impl Slurm {
             Err(e) => return Err(e.into()),
         };
         for line in text.lines().filter(|l| !l.starts_with("CLUSTER: ")) {
-            let f: Vec<&str> = line.splitn(7, '|').collect();
-            let [id, state, reason, elapsed, nodes, submitted, comment] = f[..] else {
+            let f: Vec<&str> = line.splitn(9, '|').collect();
+            let [id, state, reason, elapsed, nodes, submitted, limit, end, comment] = f[..] else {
                 return Err(anyhow!("unexpected squeue output: {line:?}"));
             };
+            let state = JobState::from_slurm(state);
             let info = JobInfo {
-                state: JobState::from_slurm(state),
+                time_limit: time_limit(limit),
+                // squeue's end of a job still to end is when it would end.
+                ended_at: instant(end).filter(|_| state.is_final()),
+                cancelled_by: None,
+                state,
                 reason: non_empty(reason).filter(|r| *r != "None").map(String::from),
                 exit_code: None,
                 elapsed: non_empty(elapsed).map(normalise_elapsed),
@@ -295,6 +318,7 @@ impl Slurm {
         cluster: &Option<String>,
         ids: &[&str],
         out: &mut Answers,
+        users: &mut BTreeMap<String, String>,
     ) -> Result<bool> {
         // --duplicates: every job each ID ever named (sacct otherwise shows only the newest,
         // which after a rebuilt controller is someone else's).
@@ -307,13 +331,17 @@ impl Slurm {
             Err(e) => return Err(e.into()),
         };
         for line in text.lines() {
-            let f: Vec<&str> = line.splitn(9, '|').collect();
-            let [id, state, exit, elapsed, nodes, reason, submitted, comment, command] = f[..]
+            let f: Vec<&str> = line.splitn(11, '|').collect();
+            let [id, state_text, exit, elapsed, nodes, reason, submitted, limit, end, comment, command] =
+                f[..]
             else {
                 return Err(anyhow!("unexpected sacct output: {line:?}"));
             };
-            let state = JobState::from_slurm(state);
+            let state = JobState::from_slurm(state_text);
             let info = JobInfo {
+                time_limit: time_limit(limit),
+                ended_at: instant(end).filter(|_| state.is_final()),
+                cancelled_by: cancelled_by(state_text, users),
                 exit_code: Some(exit.to_string()).filter(|_| state.is_final()),
                 reason: non_empty(reason).filter(|r| *r != "None").map(String::from),
                 elapsed: non_empty(elapsed).map(normalise_elapsed),
@@ -332,6 +360,45 @@ impl Slurm {
         }
         Ok(true)
     }
+}
+
+/// A time limit as squeue (`1:00`, `1-00:00:00`) or sacct (`00:01:00`) print it, as
+/// `[D-]HH:MM:SS`; Slurm's words (`UNLIMITED`, `Partition_Limit`) as they are.
+fn time_limit(text: &str) -> Option<String> {
+    non_empty(text)
+        .filter(|t| !matches!(*t, "N/A" | "INVALID" | "NOT_SET"))
+        .map(normalise_elapsed)
+}
+
+/// A time Slurm printed (`2026-12-07T18:31:25`); `None` for its words for no time.
+fn instant(text: &str) -> Option<String> {
+    non_empty(text)
+        .filter(|t| !matches!(*t, "Unknown" | "N/A" | "None" | "NONE"))
+        .map(String::from)
+}
+
+/// Who cancelled a job, from sacct's `CANCELLED by UID`: the user's name (looked up once per
+/// uid, through `getent passwd`, so directory users are found too), else `uid UID`.
+fn cancelled_by(state: &str, names: &mut BTreeMap<String, String>) -> Option<String> {
+    let uid = state.strip_prefix("CANCELLED by ")?.trim();
+    if uid.is_empty() || !uid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let name = names.entry(uid.to_string()).or_insert_with(|| {
+        std::process::Command::new("getent")
+            .args(["passwd", uid])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                text.split(':').next().map(str::trim).map(String::from)
+            })
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| format!("uid {uid}"))
+    });
+    Some(name.clone())
 }
 
 fn key(cluster: &Option<String>, id: &str) -> (Option<String>, String) {
@@ -415,6 +482,9 @@ mod tests {
             comment: comment.map(String::from),
             submit_line: line.map(String::from),
             submitted: Some(at.to_string()),
+            time_limit: None,
+            ended_at: None,
+            cancelled_by: None,
             source,
         }
     }

@@ -139,6 +139,8 @@ pub fn sh(script: &str, dir: &Path) -> Output {
         .arg(format!("set -euo pipefail\n{script}"))
         .current_dir(dir)
         .env("PATH", path)
+        // Tables fit COLUMNS off a terminal: a test says the width it wants.
+        .env_remove("COLUMNS")
         .output()
         .expect("spawn bash")
 }
