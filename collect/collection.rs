@@ -48,6 +48,9 @@ pub enum Action {
 pub struct Options {
     /// Record streams and manifests; none or `-` is stdin.
     pub inputs: Vec<PathBuf>,
+    /// Which records stdout and `--output` get (`--state`, `--sweep`); a manifest updated in
+    /// place keeps every one.
+    pub select: crate::select::Select,
     /// Write here atomically instead of stdout.
     pub output: Option<PathBuf>,
     /// What stdout gets.
@@ -84,7 +87,10 @@ impl Options {
 
     /// True when this run looks into the records beyond merging them.
     fn opens_records(&self) -> bool {
-        self.updates() || self.job.is_some() || self.format == Format::Table
+        self.updates()
+            || self.job.is_some()
+            || self.format == Format::Table
+            || !self.select.is_empty()
     }
 }
 
@@ -187,8 +193,21 @@ fn output<T: Writable + Mergeable>(
     views: Option<&[Record]>,
 ) -> Result<()> {
     let attach = |i: usize| found.and_then(|f| f.results_of(i));
+    // --state, --sweep: the records stdout and --output get (a manifest updated in place
+    // keeps them all). They are chosen among the records this run looked into.
+    let chosen: Vec<usize> = match views {
+        Some(v) if !opts.select.is_empty() => {
+            (0..v.len()).filter(|&i| opts.select.keeps(&v[i])).collect()
+        }
+        _ => (0..records.len()).collect(),
+    };
+    let subset: Vec<&T> = chosen.iter().map(|&i| &records[i]).collect();
+    let attach_chosen = |j: usize| attach(chosen[j]);
     if let Some(t) = target {
-        write_file(opts, t, records, stamps, &attach)?;
+        match t.in_place {
+            true => write_file(opts, t, records, stamps, &attach)?,
+            false => write_file(opts, t, &subset, stamps, &attach_chosen)?,
+        }
         if t.in_place {
             sweep::cli::warn(format_args!("updated {}", t.path.display()));
         }
@@ -206,10 +225,16 @@ fn output<T: Writable + Mergeable>(
     let views = views.unwrap_or_default();
     match (&opts.job, opts.format) {
         (Some(id), format) => onejob::show(views, id, format == Format::Table),
-        (None, Format::Table) => overview::show(views),
+        (None, Format::Table) => {
+            let shown: Vec<&Record> = match views.len() == records.len() {
+                true => chosen.iter().map(|&i| &views[i]).collect(),
+                false => views.iter().collect(),
+            };
+            overview::show(&shown)
+        }
         // --output takes the data; stdout gets it only without one.
         (None, _) if opts.output.is_some() => Ok(()),
-        (None, _) => write_stdout(opts, records, stamps, &attach),
+        (None, _) => write_stdout(opts, &subset, stamps, &attach_chosen),
     }
 }
 

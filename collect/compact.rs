@@ -121,6 +121,17 @@ pub trait Writable {
     fn compact(&self) -> Result<Cow<'_, Compact>>;
 }
 
+/// A record lent out is written as the record: a chosen few of a run's records
+/// (`--state`) are written without copies.
+impl<T: Writable> Writable for &T {
+    fn facts(&self) -> Facts {
+        (**self).facts()
+    }
+    fn compact(&self) -> Result<Cow<'_, Compact>> {
+        (**self).compact()
+    }
+}
+
 impl Writable for Compact {
     fn facts(&self) -> Facts {
         self.facts.clone()

@@ -199,3 +199,42 @@ fn take_record<T>(
     out.records.push(keep(record).map_err(|e| e.to_string())?);
     Ok(())
 }
+
+/// The name of a sweep's manifest in its directory.
+pub const MANIFEST: &str = "sweep_manifest.json";
+
+/// What the command line names as inputs, as files: a sweep directory means its
+/// `sweep_manifest.json`; no input at all, with stdin a terminal (nobody is piping records
+/// in), means `./sweep_manifest.json` when there is one, else an error saying what to pass.
+/// `-` and files are as given.
+pub fn resolve(given: &[PathBuf], stdin_is_terminal: bool) -> Result<Vec<PathBuf>> {
+    if given.is_empty() {
+        if !stdin_is_terminal {
+            return Ok(Vec::new());
+        }
+        let here = PathBuf::from(MANIFEST);
+        if here.is_file() {
+            return Ok(vec![here]);
+        }
+        return Err(sweep::cli::UsageError(format!(
+            "no input: stdin is a terminal and there is no ./{MANIFEST} here; pass a manifest or a sweep directory (sweep-collect --status sweeps/tpt), or pipe records in"
+        ))
+        .into());
+    }
+    given
+        .iter()
+        .map(|p| {
+            if !p.is_dir() {
+                return Ok(p.clone());
+            }
+            let manifest = p.join(MANIFEST);
+            match manifest.is_file() {
+                true => Ok(manifest),
+                false => anyhow::bail!(
+                    "{}: a directory without a {MANIFEST}: pass a sweep directory that has one, a manifest, or a file of records",
+                    p.display()
+                ),
+            }
+        })
+        .collect()
+}

@@ -26,6 +26,7 @@ mod onejob;
 mod overview;
 mod reconcile;
 mod results;
+mod select;
 mod status;
 mod update;
 mod validate;
@@ -79,8 +80,9 @@ Guides: docs/sweep-collect.md and docs/results.md in the sweep repository."#;
 #[derive(Parser)]
 #[command(version, after_help = AFTER_HELP)]
 struct Args {
-    /// Record streams (JSON Lines) or manifests to merge, in any mix; `-` is stdin. Default:
-    /// stdin.
+    /// Record streams (JSON Lines), manifests or sweep directories (their
+    /// sweep_manifest.json) to merge, in any mix; `-` is stdin. Default: stdin, or
+    /// ./sweep_manifest.json when stdin is a terminal.
     #[arg(value_name = "INPUT")]
     inputs: Vec<PathBuf>,
     /// Write to FILE instead of stdout, atomically (complete or absent). FILE may also be an
@@ -96,6 +98,15 @@ struct Args {
     /// same as --format jsonl.
     #[arg(long, conflicts_with = "format")]
     jsonl: bool,
+    /// Show or pass on only the combinations in these states (comma-separated, repeatable):
+    /// Slurm's names or squeue's short forms (FAILED,TO, PD, R, CD, OOM, ...), or
+    /// SUBMIT_FAILED, NOT_SUBMITTED, DRY_RUN. A manifest updated in place keeps every record
+    #[arg(long, value_name = "STATES")]
+    state: Vec<String>,
+    /// Show or pass on only the combinations of these sweeps (comma-separated, repeatable):
+    /// a sweep directory's name (as the table's SWEEP column shows it), path, or sweep key
+    #[arg(long, value_name = "NAME")]
+    sweep: Vec<String>,
     /// Add each job's state from Slurm (batched squeue and sacct calls), and the cause of
     /// each failure from the job's logs. With one manifest as the only input and no --output,
     /// the manifest is updated in place (as with --wait, --reconcile, --results, --cancel).
@@ -173,6 +184,26 @@ impl Args {
         }
         validate::since(&self.since)?;
         let results = self.results.check()?;
+        let select = select::Select {
+            states: select::parse_states(&self.state).or_else(usage)?,
+            sweeps: select::parse_sweeps(&self.sweep),
+        };
+        if !select.is_empty() && self.cancel {
+            return usage(
+                "--cancel cancels every job its input names: choose the records first (sweep-collect --status --jsonl --state PD M | sweep-collect --cancel)",
+            );
+        }
+        let inputs = input::resolve(&self.inputs, std::io::stdin().is_terminal())?;
+        if let Some(out) = self.output.as_ref().filter(|_| !select.is_empty()) {
+            let same =
+                |p: &PathBuf| sweep::fsutil::absolute(p).ok() == sweep::fsutil::absolute(out).ok();
+            if inputs.iter().any(same) {
+                return usage(format!(
+                    "--state and --sweep with --output {}, one of the inputs, would drop the records they leave out from it; write elsewhere",
+                    out.display()
+                ));
+            }
+        }
         let format = match (self.format, self.jsonl) {
             (_, true) | (Format::Jsonl, _) => collection::Format::Jsonl,
             (Format::Json, _) => collection::Format::Json,
@@ -192,7 +223,8 @@ impl Args {
         let sweep_dir = self.sweep_dir.as_deref().map(sweep::fsutil::absolute);
         let sweep_dir = sweep_dir.transpose()?.map(|d| sweep::fsutil::utf8(&d));
         Ok(collection::Options {
-            inputs: self.inputs,
+            inputs,
+            select,
             output: self.output,
             format,
             action,

@@ -27,7 +27,7 @@ const MIN_WHY: usize = 24;
 const BELOW_INDENT: usize = 7;
 
 /// Prints the table of `records` on stdout, fitted to [`sweep::table::width`].
-pub fn show(records: &[Record]) -> Result<()> {
+pub fn show(records: &[&Record]) -> Result<()> {
     let out = std::io::stdout();
     let color = out.is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let text = render(records, sweep::table::width(), color);
@@ -55,10 +55,10 @@ impl Column {
 }
 
 /// The table as text, fitted to `width` display columns; `color`: states in colour.
-pub fn render(records: &[Record], width: usize, color: bool) -> String {
+pub fn render(records: &[&Record], width: usize, color: bool) -> String {
     let sweeps = Sweeps::of(records);
     // Several sweeps: each sweep's rows together, by index.
-    let mut order: Vec<&Record> = records.iter().collect();
+    let mut order: Vec<&Record> = records.to_vec();
     if sweeps.several() {
         order.sort_by_key(|r| (sweeps.position(r), r.index));
     }
@@ -186,7 +186,7 @@ struct Sweeps {
 }
 
 impl Sweeps {
-    fn of(records: &[Record]) -> Sweeps {
+    fn of(records: &[&Record]) -> Sweeps {
         let mut dirs: Vec<Option<String>> = Vec::new();
         for r in records {
             if !dirs.contains(&r.sweep_dir) {
@@ -504,6 +504,10 @@ impl Paint {
 mod tests {
     use super::*;
 
+    fn refs(records: &[Record]) -> Vec<&Record> {
+        records.iter().collect()
+    }
+
     fn rec(index: u64, mfs: &str, state: Option<&str>) -> Record {
         let state = state.map_or(String::new(), |s| {
             format!(r#","state":"{s}","elapsed":"00:01:02""#)
@@ -518,7 +522,7 @@ mod tests {
     #[test]
     fn only_the_values_that_differ_are_shown() {
         let records = vec![rec(0, "0.8", Some("COMPLETED")), rec(1, "0.85", None)];
-        let text = render(&records, 200, false);
+        let text = render(&refs(&records), 200, false);
         assert_eq!(
             text,
             "INDEX  JOB  STATE      ELAPSED   mem-fraction-static\n    \
@@ -534,13 +538,13 @@ mod tests {
             rec(0, "0.8", Some("FAILED")),
             rec(1, "0.85", Some("COMPLETED")),
         ];
-        let text = render(&records, 200, false);
+        let text = render(&refs(&records), 200, false);
         assert!(
             text.contains("0.8  FAILED: the record has no log_dir to look in\n"),
             "beside its row: {text}"
         );
         // Beside its row, wrapped in its column: the end of the cause is never lost.
-        let text = render(&records, 80, false);
+        let text = render(&refs(&records), 80, false);
         assert_eq!(
             text,
             "INDEX  JOB  STATE      ELAPSED   mem-fraction-static  WHY\n    \
@@ -550,7 +554,7 @@ mod tests {
              2 combinations: COMPLETED 1, FAILED 1\n"
         );
         // Less than 24 columns beside the rows: below them, indented.
-        let text = render(&records, 64, false);
+        let text = render(&refs(&records), 64, false);
         assert_eq!(
             text,
             "INDEX  JOB  STATE      ELAPSED   mem-fraction-static\n    \
@@ -560,7 +564,7 @@ mod tests {
              2 combinations: COMPLETED 1, FAILED 1\n"
         );
         for w in [52, 44, 38, 20] {
-            let text = render(&records, w, false);
+            let text = render(&refs(&records), w, false);
             for l in text.lines().filter(|l| !l.contains("combinations")) {
                 assert!(
                     measure_text_width(l) <= w.max(MIN_WHY + BELOW_INDENT),
@@ -574,7 +578,7 @@ mod tests {
                 "{w}: {text}"
             );
         }
-        let text = render(&records, 52, false);
+        let text = render(&refs(&records), 52, false);
         assert!(
             text.contains("  m-fraction-static"),
             "as much as needed: {text}"
@@ -585,7 +589,7 @@ mod tests {
             abbreviate("prefill.chunked-size").as_deref(),
             Some("p.chunked-size")
         );
-        let text = render(&records, 38, false);
+        let text = render(&refs(&records), 38, false);
         assert!(text.contains("1 swept key(s) not shown"), "{text}");
         assert!(
             text.contains("\n       FAILED: the record has no\n       log_dir to look in\n"),
@@ -611,7 +615,7 @@ mod tests {
         let mut c = rec(1, "0.85", Some("PENDING"));
         c.sweep_dir = Some("/data/x/tpt".into());
         c.status.state_reason = Some("Priority".into());
-        let text = render(&[b, a, c], 80, false);
+        let text = render(&[&b, &a, &c], 80, false);
         assert_eq!(
             text,
             "INDEX  SWEEP  JOB  STATE      ELAPSED   mem-fraction-static  WHY\n    \

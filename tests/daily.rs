@@ -509,3 +509,175 @@ fn one_job_by_an_id_two_submissions_had_shows_the_newest_and_says_so() {
         stderr(&out)
     );
 }
+
+/// Issue 23, item 4: a sweep directory as input is its manifest; with no input and stdin a
+/// terminal, `./sweep_manifest.json`, else one line saying what to pass (never a silent wait
+/// on the terminal, never "Is a directory").
+#[test]
+fn sweep_collect_finds_its_manifest() {
+    let dir = temp_dir("daily_default_input");
+    sweep_of_three(&dir);
+    std::fs::create_dir_all(dir.join("sw")).unwrap();
+    let out = sh(
+        "sweep-collect recs.jsonl --output sw/sweep_manifest.json",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A directory: its manifest, updated in place.
+    let out = sh(
+        &format!("sweep-collect --status {SLURM} sw > out.json"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out),
+        "sweep-collect: updated sw/sweep_manifest.json\n"
+    );
+    let m = read_json(&dir.join("sw/sweep_manifest.json"));
+    assert_eq!(m["jobs"][0]["state"], "FAILED");
+    // A directory without one: said, exit 1.
+    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    let out = sh("set +e; sweep-collect empty; echo rc=$?", &dir);
+    assert_eq!(stdout(&out), "rc=1\n");
+    assert_eq!(
+        stderr(&out),
+        "sweep-collect: empty: a directory without a sweep_manifest.json: pass a sweep directory that has one, a manifest, or a file of records\n"
+    );
+    // No input, stdin a terminal, in the sweep directory: its manifest, updated in place.
+    let inner = format!(
+        "cd sw && COLUMNS=200 sweep-collect --status {}",
+        SLURM.replace("./", "../")
+    );
+    let out = sh(
+        &format!("script -qec {} /dev/null < /dev/null", shell_quote(&inner)),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = plain(&stdout(&out));
+    assert!(
+        text.contains("3 combinations: COMPLETED 1, FAILED 1, TIMEOUT 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sweep-collect: updated sweep_manifest.json"),
+        "{text}"
+    );
+    // ... and elsewhere: one line, exit 2.
+    let out = sh(
+        "script -qec 'sweep-collect --status; echo rc=$?' /dev/null < /dev/null",
+        &dir,
+    );
+    let text = plain(&stdout(&out));
+    assert_eq!(
+        text.trim_end(),
+        "sweep-collect: no input: stdin is a terminal and there is no ./sweep_manifest.json here; pass a manifest or a sweep directory (sweep-collect --status sweeps/tpt), or pipe records in\nrc=2"
+    );
+    // stdin not a terminal: read as always.
+    let out = sh("sweep-collect --jsonl < recs.jsonl | wc -l", &dir);
+    assert_eq!(stdout(&out).trim(), "3");
+}
+
+/// Issue 23, item 7: `--state` (Slurm's names, squeue's short forms) and `--sweep` choose
+/// what the table, the manifest and the JSON Lines show, without jq; a manifest updated in
+/// place keeps every record.
+#[test]
+fn state_and_sweep_filters_without_jq() {
+    let dir = temp_dir("daily_filters");
+    sweep_of_three(&dir);
+    let out = sh(
+        &format!("sweep-collect --status {SLURM} recs.jsonl --output m.json"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let indices = |cmd: &str| -> Vec<u64> {
+        let out = sh(cmd, &dir);
+        assert!(out.status.success(), "{cmd}: {}", stderr(&out));
+        stdout(&out)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["index"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(
+        indices("sweep-collect --jsonl --state FAILED,TIMEOUT m.json"),
+        [0, 2]
+    );
+    assert_eq!(
+        indices("sweep-collect --jsonl --state f --state to m.json"),
+        [0, 2]
+    );
+    assert_eq!(indices("sweep-collect --jsonl --state CD m.json"), [1]);
+    assert_eq!(
+        indices("sweep-collect --jsonl --state PD,R m.json"),
+        Vec::<u64>::new()
+    );
+    // With --status on the one manifest: it is updated whole; stdout has the chosen ones.
+    let before = read(&dir, "m.json");
+    let out = sh(
+        &format!("sweep-collect --status {SLURM} --state TO m.json > view.json"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&dir, "m.json"), before, "every record kept");
+    let view = read_json(&dir.join("view.json"));
+    assert_eq!(view["total_jobs"], 1);
+    assert_eq!(view["jobs"][0]["index"], 2);
+    // The table too.
+    let out = sh(
+        "COLUMNS=200 sweep-collect --format table --state F m.json",
+        &dir,
+    );
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.ends_with("1 combinations: FAILED 1\n"), "{text}");
+    // --output gets the chosen ones; an --output that is an input would lose the rest.
+    let out = sh(
+        "sweep-collect --state FAILED m.json --output failed.json",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read_json(&dir.join("failed.json"))["total_jobs"], 1);
+    for (cmd, why) in [
+        (
+            "sweep-collect --state FAILED m.json --output m.json",
+            "would drop the records",
+        ),
+        (
+            "sweep-collect --cancel --state PD m.json",
+            "--cancel cancels every job",
+        ),
+        (
+            "sweep-collect --state FAILD m.json",
+            "unknown state \"FAILD\"",
+        ),
+    ] {
+        let out = sh(&format!("set +e; {cmd}; echo rc=$?"), &dir);
+        assert_eq!(stdout(&out), "rc=2\n", "{cmd}");
+        assert!(stderr(&out).contains(why), "{cmd}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{cmd}: {}", stderr(&out));
+    }
+    // Two sweeps merged: --sweep by directory name, path end or sweep key.
+    let other = read(&dir, "recs.jsonl").replace("/sw\"", "/other\"");
+    std::fs::write(dir.join("other.jsonl"), other).unwrap();
+    let key = sweep::tag::sweep_key(&format!("{}/other", dir.display()));
+    assert!(key.starts_with("other-"), "{key}");
+    for name in ["other", &format!("{}/other", dir.display()), &key] {
+        let got = indices(&format!(
+            "sweep-collect --jsonl --sweep {name} recs.jsonl other.jsonl"
+        ));
+        assert_eq!(got, [0, 1, 2], "{name}");
+        let out = sh(
+            &format!("sweep-collect --jsonl --sweep {name} recs.jsonl other.jsonl"),
+            &dir,
+        );
+        assert!(
+            stdout(&out).lines().all(|l| l.contains("/other\"")),
+            "{name}"
+        );
+    }
+    let both = indices("sweep-collect --jsonl --sweep sw,other --state CD recs.jsonl other.jsonl");
+    assert_eq!(both, Vec::<u64>::new(), "no states yet");
+}
