@@ -9,22 +9,13 @@
 
 use crate::failure;
 use anyhow::Result;
-use console::{measure_text_width, Style};
-use serde_json::Value;
+use console::Style;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use sweep::record::SubmitStatus;
-use sweep::table::{shorten, wrap};
+use sweep::table::{column, one_line, swept, Note, Sweeps, Table};
 use sweep::{JobState, Record};
-
-/// Two spaces between columns.
-const GAP: usize = 2;
-/// With less room than this beside the rows for a cause that needs more, causes go below
-/// them, indented, with the table's whole width; and the least room the causes keep beside
-/// the rows before parameter columns are shortened or left out.
-const MIN_WHY: usize = 24;
-const BELOW_INDENT: usize = 7;
 
 /// Prints the table of `records` on stdout, fitted to [`sweep::table::width`].
 pub fn show(records: &[&Record]) -> Result<()> {
@@ -34,24 +25,6 @@ pub fn show(records: &[&Record]) -> Result<()> {
     let mut out = out.lock();
     out.write_all(text.as_bytes())?;
     Ok(out.flush()?)
-}
-
-/// A column: header, cells, right-aligned or not.
-struct Column {
-    header: String,
-    cells: Vec<String>,
-    right: bool,
-}
-
-impl Column {
-    fn width(&self) -> usize {
-        self.cells
-            .iter()
-            .map(|c| measure_text_width(c))
-            .chain([measure_text_width(&self.header)])
-            .max()
-            .unwrap_or(0)
-    }
 }
 
 /// The table as text, fitted to `width` display columns; `color`: states in colour.
@@ -76,193 +49,23 @@ pub fn render(records: &[&Record], width: usize, color: bool) -> String {
             r.status.elapsed.clone().unwrap_or_else(|| "-".to_string())
         }),
     ]);
-    let mut params = swept(records);
-    let whys: Vec<Why> = records.iter().map(|r| why_of(r)).collect();
-    let has_why = whys.iter().any(|w| !w.text.is_empty());
-    let used = |params: &[Column]| -> usize {
-        fixed
-            .iter()
-            .chain(params)
-            .map(|c| c.width() + GAP)
-            .sum::<usize>()
+    let table = Table {
+        fixed,
+        params: swept(records),
+        note_header: "WHY".to_string(),
+        notes: records.iter().map(|r| why_of(r)).collect(),
     };
-    // Too little room beside the rows for a cause that needs more: each cause on lines of
-    // its own below its row, and the parameters keep their room.
-    let longest = whys.iter().map(|w| measure_text_width(&w.text)).max();
-    let beside = width.saturating_sub(used(&params));
-    let below = has_why && beside < MIN_WHY && longest.unwrap_or(0) > beside;
-    let room = if has_why && !below {
-        MIN_WHY.min(longest.unwrap_or(0))
-    } else {
-        0
-    };
-    // The longest parameter name first, a step at a time, down to its values' width (at
-    // least 6): as much as needed, no more. A step abbreviates one word but the last
-    // (`decode_workers` to `d_workers`: names often differ in their last word), then cuts.
-    while used(&params) + room > width {
-        let longest = params
-            .iter_mut()
-            .filter(|p| measure_text_width(&p.header) > header_floor(p))
-            .max_by_key(|p| measure_text_width(&p.header));
-        let Some(p) = longest else { break };
-        p.header = match abbreviate(&p.header) {
-            Some(shorter) => shorter,
-            None => shorten(&p.header, measure_text_width(&p.header) - 1),
-        };
-    }
-    let mut dropped = 0;
-    while !params.is_empty() && used(&params) + room > width {
-        params.pop();
-        dropped += 1;
-    }
-    let why_width = match below {
-        true => width.saturating_sub(BELOW_INDENT).max(MIN_WHY),
-        false => width.saturating_sub(used(&params)).max(8),
-    };
-    let mut columns = fixed;
-    columns.extend(params);
-    let widths: Vec<usize> = columns.iter().map(Column::width).collect();
-    let why_at: usize = widths.iter().map(|w| w + GAP).sum();
     let paint = Paint::new(color);
-    let mut text = String::new();
-    // `state`: the row's, `None` for the header line.
-    let mut line = |cells: Vec<String>, why: &Why, state: Option<Shown>| {
-        let header = state.is_none();
-        let mut l = String::new();
-        for (i, (cell, c)) in cells.iter().zip(&columns).enumerate() {
-            let pad = widths[i].saturating_sub(measure_text_width(cell));
-            let padded = match c.right {
-                true => format!("{}{cell}", " ".repeat(pad)),
-                false => format!("{cell}{}", " ".repeat(pad)),
-            };
-            let styled = match (&state, c.header.as_str()) {
-                (None, _) => paint.header(&padded),
-                (Some(state), "STATE") => paint.state(state, &padded),
-                _ => padded,
-            };
-            l.push_str(&styled);
-            l.push_str(&" ".repeat(GAP));
-        }
-        // A cause wraps; a pending reason is cut to its line.
-        let why_lines = match why.wraps {
-            true => wrap(&why.text, why_width),
-            false => vec![shorten(&why.text, why_width)],
-        };
-        if has_why && !below {
-            let first = why_lines.first().cloned().unwrap_or_default();
-            l.push_str(&if header { paint.header(&first) } else { first });
-        }
-        text.push_str(l.trim_end());
-        text.push('\n');
-        if header || why.text.is_empty() {
-            return;
-        }
-        let (indent, rest) = match below {
-            true => (BELOW_INDENT, &why_lines[..]),
-            false => (why_at, &why_lines[1..]),
-        };
-        for w in rest {
-            text.push_str(&" ".repeat(indent));
-            text.push_str(w);
-            text.push('\n');
-        }
+    let shown: Vec<Shown> = records.iter().map(|r| Shown::of(r)).collect();
+    let style = |column: &str, row: Option<usize>, padded: &str| match (row, column) {
+        (None, _) => paint.header(padded),
+        (Some(r), "STATE") => paint.state(&shown[r], padded),
+        _ => padded.to_string(),
     };
-    let headers = columns.iter().map(|c| c.header.clone()).collect();
-    line(headers, &Why::cut("WHY".to_string()), None);
-    for (i, r) in records.iter().enumerate() {
-        let cells = columns.iter().map(|c| c.cells[i].clone()).collect();
-        line(cells, &whys[i], Some(Shown::of(r)));
-    }
-    text.push_str(&summary(records, dropped, &sweeps));
+    let rendered = table.render(width, &style);
+    let mut text = rendered.text;
+    text.push_str(&summary(records, rendered.dropped, &sweeps));
     text
-}
-
-/// The sweeps of a table's records, by sweep directory, in order of first appearance, each
-/// with the shortest name that tells it apart: its directory's name, with as many parent
-/// directories as needed.
-struct Sweeps {
-    /// (sweep directory, name), in order of first appearance.
-    dirs: Vec<(Option<String>, String)>,
-}
-
-impl Sweeps {
-    fn of(records: &[&Record]) -> Sweeps {
-        let mut dirs: Vec<Option<String>> = Vec::new();
-        for r in records {
-            if !dirs.contains(&r.sweep_dir) {
-                dirs.push(r.sweep_dir.clone());
-            }
-        }
-        let parts = |d: &Option<String>| -> Vec<String> {
-            d.as_deref().map_or(Vec::new(), |d| {
-                Path::new(d)
-                    .components()
-                    .rev()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .filter(|c| c != "/")
-                    .collect()
-            })
-        };
-        let name_of = |d: &Option<String>, depth: usize| -> String {
-            let p = parts(d);
-            match p.is_empty() {
-                true => "-".to_string(),
-                false => {
-                    let mut taken: Vec<String> = p.into_iter().take(depth).collect();
-                    taken.reverse();
-                    taken.join("/")
-                }
-            }
-        };
-        let deepest = dirs.iter().map(|d| parts(d).len()).max().unwrap_or(1);
-        let depth = (1..=deepest.max(1))
-            .find(|&k| {
-                let names: Vec<String> = dirs.iter().map(|d| name_of(d, k)).collect();
-                names
-                    .iter()
-                    .enumerate()
-                    .all(|(i, n)| !names[..i].contains(n))
-            })
-            .unwrap_or(deepest.max(1));
-        Sweeps {
-            dirs: dirs
-                .into_iter()
-                .map(|d| {
-                    let name = name_of(&d, depth);
-                    (d, name)
-                })
-                .collect(),
-        }
-    }
-
-    fn several(&self) -> bool {
-        self.dirs.len() > 1
-    }
-
-    fn position(&self, r: &Record) -> usize {
-        self.dirs
-            .iter()
-            .position(|(d, _)| *d == r.sweep_dir)
-            .unwrap_or(0)
-    }
-
-    fn name(&self, r: &Record) -> String {
-        self.dirs[self.position(r)].1.clone()
-    }
-}
-
-/// The narrowest a parameter's name is shortened to: its values' width, at least 6.
-fn header_floor(p: &Column) -> usize {
-    let cells = p.cells.iter().map(|c| measure_text_width(c)).max();
-    cells.unwrap_or(0).max(6)
-}
-
-fn column(header: &str, records: &[&Record], right: bool, f: impl Fn(&Record) -> String) -> Column {
-    Column {
-        header: header.to_string(),
-        cells: records.iter().map(|r| f(r)).collect(),
-        right,
-    }
 }
 
 /// The job the state describes: a `--retries` follow-up that took over, else `job_id`.
@@ -319,22 +122,9 @@ impl std::fmt::Display for Shown {
     }
 }
 
-/// What the WHY column says of a row, and whether it wraps (a cause) or is cut to one line
-/// (a pending job's reason).
-struct Why {
-    text: String,
-    wraps: bool,
-}
-
-impl Why {
-    fn cut(text: String) -> Why {
-        Why { text, wraps: false }
-    }
-}
-
 /// Why a job failed (its cause, then the step, its exit status and the file the cause was
 /// read from), why a submission failed, or why a job pends.
-fn why_of(r: &Record) -> Why {
+fn why_of(r: &Record) -> Note {
     let failure = r.status.failure.clone().or_else(|| failure::of_record(r));
     if let Some(f) = failure {
         // The message first: it is what matters most.
@@ -347,105 +137,15 @@ fn why_of(r: &Record) -> Why {
             true => f.message,
             false => format!("{} ({})", f.message, about.join(", ")),
         };
-        return Why { text, wraps: true };
+        return Note::wrapping(text);
     }
     if let Some(e) = r.submit_error.as_deref().filter(|_| r.job_id.is_none()) {
-        return Why {
-            text: one_line(e),
-            wraps: true,
-        };
+        return Note::wrapping(one_line(e));
     }
-    Why::cut(match r.status.state {
+    Note::cut(match r.status.state {
         Some(JobState::Pending) => r.status.state_reason.clone().unwrap_or_default(),
         _ => String::new(),
     })
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// The parameter columns: every swept key whose values are not the same in every record, in
-/// the order keys first appear (slurm, then sglang, then per-role ones as `prefill.KEY`).
-fn swept(records: &[&Record]) -> Vec<Column> {
-    let mut order: Vec<String> = Vec::new();
-    let mut values: BTreeMap<String, Vec<Option<String>>> = BTreeMap::new();
-    for (i, r) in records.iter().enumerate() {
-        for (key, value) in parameters(r) {
-            let cells = values.entry(key.clone()).or_insert_with(|| {
-                order.push(key.clone());
-                vec![None; records.len()]
-            });
-            cells[i] = Some(value);
-        }
-    }
-    order
-        .into_iter()
-        .filter_map(|key| {
-            let cells = values.remove(&key)?;
-            // Shown when two records that have it differ: a key of one sweep only, the same
-            // in all its records, would be a column of "-" beside the other sweeps' rows.
-            let mut present = cells.iter().flatten();
-            let first = present.next()?;
-            if present.all(|c| c == first) {
-                return None;
-            }
-            let right = cells.iter().flatten().all(|c| c.parse::<f64>().is_ok());
-            Some(Column {
-                header: key,
-                cells: cells
-                    .into_iter()
-                    .map(|c| c.unwrap_or_else(|| "-".to_string()))
-                    .collect(),
-                right,
-            })
-        })
-        .collect()
-}
-
-/// A record's swept values as (column name, text).
-fn parameters(r: &Record) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let p = &r.parameters;
-    out.extend(p.slurm.iter().map(|(k, v)| (k.clone(), text(v))));
-    out.extend(p.sglang.iter().map(|(k, v)| (k.clone(), text(v))));
-    if let Some(roles) = &r.role_parameters {
-        for (role, map) in [("prefill", &roles.prefill), ("decode", &roles.decode)] {
-            out.extend(map.iter().map(|(k, v)| (format!("{role}.{k}"), text(v))));
-        }
-    }
-    out
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => one_line(s),
-        other => other.to_string(),
-    }
-}
-
-/// `name` with its first unabbreviated word but the last cut to its first letter
-/// (`max-running-requests` to `m-running-requests`); `None` when none is left.
-fn abbreviate(name: &str) -> Option<String> {
-    let words: Vec<&str> = name.split(['_', '-', '.']).collect();
-    let last = words.len().checked_sub(1)?;
-    let k = words[..last].iter().position(|w| w.chars().count() > 1)?;
-    let mut out = String::new();
-    let mut rest = name;
-    for (i, w) in words.iter().enumerate() {
-        let word = if i == k {
-            w.chars().next().map(String::from).unwrap_or_default()
-        } else {
-            w.to_string()
-        };
-        out.push_str(&word);
-        rest = &rest[w.len()..];
-        if let Some(sep) = rest.chars().next() {
-            out.push(sep);
-            rest = &rest[sep.len_utf8()..];
-        }
-    }
-    Some(out)
 }
 
 /// `3 combinations: COMPLETED 1, FAILED 1, PENDING 1`, and what the table does not show.
@@ -460,7 +160,7 @@ fn summary(records: &[&Record], dropped: usize, sweeps: &Sweeps) -> String {
         parts.push(format!("{n} without a state (add --status)"));
     }
     let of = match sweeps.several() {
-        true => format!(" of {} sweeps", sweeps.dirs.len()),
+        true => format!(" of {} sweeps", sweeps.len()),
         false => String::new(),
     };
     let mut line = format!("{} combinations{of}: {}", records.len(), parts.join(", "));
@@ -503,6 +203,7 @@ impl Paint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sweep::table::{BELOW_INDENT, MIN_NOTE};
 
     fn refs(records: &[Record]) -> Vec<&Record> {
         records.iter().collect()
@@ -567,7 +268,7 @@ mod tests {
             let text = render(&refs(&records), w, false);
             for l in text.lines().filter(|l| !l.contains("combinations")) {
                 assert!(
-                    measure_text_width(l) <= w.max(MIN_WHY + BELOW_INDENT),
+                    sweep::table::text_width(l) <= w.max(MIN_NOTE + BELOW_INDENT),
                     "{w}: {l:?}"
                 );
             }
@@ -582,12 +283,6 @@ mod tests {
         assert!(
             text.contains("  m-fraction-static"),
             "as much as needed: {text}"
-        );
-        assert_eq!(abbreviate("decode_workers").as_deref(), Some("d_workers"));
-        assert_eq!(abbreviate("m-f-static"), None);
-        assert_eq!(
-            abbreviate("prefill.chunked-size").as_deref(),
-            Some("p.chunked-size")
         );
         let text = render(&refs(&records), 38, false);
         assert!(text.contains("1 swept key(s) not shown"), "{text}");
