@@ -35,8 +35,9 @@ OPTS=(--account sweepacct --partition batch --model-dir /models/m --config-dir /
 
 dry() { # N -> "seconds kib"
   records "$1" >"$TMP/r$1.jsonl"
-  rm -rf "$TMP/dry$1"
-  "$TIME" -f '%e %M' -o "$TMP/dry$1.time" "$BIN" "${OPTS[@]}" --dry-run --output-dir "$TMP/dry$1" \
+  rm -rf "$TMP/dry$1" && mkdir -p "$TMP/dry$1"
+  # A dry run saves its scripts under $TMPDIR (never in the sweep directory): here.
+  TMPDIR="$TMP/dry$1" "$TIME" -f '%e %M' -o "$TMP/dry$1.time" "$BIN" "${OPTS[@]}" --dry-run --output-dir "$TMP/dry$1/sweep" \
     "$TMP/r$1.jsonl" >"$TMP/dry$1.jsonl"
   [ "$(wc -l <"$TMP/dry$1.jsonl")" = "$1" ] || { echo "dry run of $1: wrong number of records" >&2; exit 1; }
   rm -rf "$TMP/dry$1"

@@ -204,9 +204,16 @@ fn output<T: Writable + Mergeable>(
     let subset: Vec<&T> = chosen.iter().map(|&i| &records[i]).collect();
     let attach_chosen = |j: usize| attach(chosen[j]);
     if let Some(t) = target {
-        match t.in_place {
+        match opts.select.is_empty() || t.in_place {
             true => write_file(opts, t, records, stamps, &attach)?,
-            false => write_file(opts, t, &subset, stamps, &attach_chosen)?,
+            // Chosen records to an --output that is no input (one that is, is refused with
+            // --state and --sweep): written as they are, with nothing to merge first.
+            false => {
+                let jsonl = opts.format == Format::Jsonl;
+                sweep::fsutil::write_atomic_with(&t.path, |w| {
+                    emit(w, jsonl, &subset, stamps, &attach_chosen)
+                })?
+            }
         }
         if t.in_place {
             sweep::cli::warn(format_args!("updated {}", t.path.display()));

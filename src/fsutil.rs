@@ -181,6 +181,28 @@ pub fn utf8(path: &Path) -> Result<String> {
         .ok_or_else(|| anyhow::anyhow!("path {} is not valid UTF-8", path.display()))
 }
 
+/// The name [`create_sweep_dir`] would give a new sweep directory under `parent` now (the
+/// first `sweep_YYYYMMDD_HHMMSS[_N]` not taken), absolute, made nowhere: for a run that
+/// writes nothing.
+pub fn new_sweep_dir_name(parent: &Path) -> Result<PathBuf> {
+    let stamp = chrono::Local::now()
+        .format("sweep_%Y%m%d_%H%M%S")
+        .to_string();
+    for n in 1..10_000 {
+        let dir = match n {
+            1 => parent.join(&stamp),
+            _ => parent.join(format!("{stamp}_{n}")),
+        };
+        if !dir.exists() {
+            return absolute(&dir);
+        }
+    }
+    anyhow::bail!(
+        "no name left for a new sweep directory under {}",
+        parent.display()
+    )
+}
+
 /// Creates a new sweep directory `sweep_YYYYMMDD_HHMMSS` (local time, as the seed names them)
 /// under `parent`. Two sweeps started in the same second never share one: creation is atomic
 /// (`create_dir` fails if the directory exists) and a taken name gets a `_2`, `_3`... suffix.

@@ -148,6 +148,25 @@ pub fn lock(sweep_dir: &Path, kind: LockKind) -> Result<Lock> {
     Ok(Lock { _file: file })
 }
 
+/// Who holds the `kind` lock of `sweep_dir` now, as the holder wrote it into the lock file,
+/// when someone does; `None` when nobody does or the lock file does not exist. Creates
+/// nothing and never waits: for a run that writes nothing (`sweep-submit --plan`), to say
+/// that what it shows may change under it.
+pub fn busy(sweep_dir: &Path, kind: LockKind) -> Option<String> {
+    let path = state_dir(sweep_dir).join(kind.file_name());
+    let file = File::open(&path).ok()?;
+    match file.try_lock_shared() {
+        Err(fs::TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
+            Some(match holder.trim() {
+                "" => "another process".to_string(),
+                h => h.to_string(),
+            })
+        }
+        _ => None,
+    }
+}
+
 // ------------------------------------------------------------------------------- JSON Lines
 
 /// What reading a state file found that was not a whole, readable line.
@@ -294,6 +313,9 @@ pub struct Numbers {
     by_id: BTreeMap<String, u64>,
     used: BTreeSet<u64>,
     file: Option<File>,
+    /// New numbers are written down ([`Numbers::load`]), or kept in memory only
+    /// ([`Numbers::peek`]).
+    writes: bool,
 }
 
 impl Numbers {
@@ -302,6 +324,18 @@ impl Numbers {
     /// appended. A whole line that cannot be read is an error naming it (a number lost could
     /// be given to another combination, whose files would then share its names).
     pub fn load(sweep_dir: &Path) -> Result<Numbers> {
+        Numbers::read(sweep_dir, true)
+    }
+
+    /// The numbers given so far in `sweep_dir`, for a run that writes nothing (a plan, a dry
+    /// run): new numbers are given as [`Numbers::number`] would, and kept in memory only; a
+    /// line cut short is left out, not set aside. Needs no lock: it only reads.
+    pub fn peek(sweep_dir: &Path) -> Result<Numbers> {
+        Numbers::read(sweep_dir, false)
+    }
+
+    /// [`Numbers::load`], or [`Numbers::peek`] when it `writes` nothing.
+    fn read(sweep_dir: &Path, writes: bool) -> Result<Numbers> {
         let path = state_dir(sweep_dir).join("numbers.jsonl");
         let mut by_id = BTreeMap::new();
         let mut used = BTreeSet::new();
@@ -317,7 +351,7 @@ impl Numbers {
                 path.display()
             );
         }
-        if damage.torn.is_some() {
+        if damage.torn.is_some() && writes {
             set_aside(
                 &path,
                 &damage,
@@ -330,6 +364,7 @@ impl Numbers {
             by_id,
             used,
             file: None,
+            writes,
         })
     }
 
@@ -351,19 +386,21 @@ impl Numbers {
         } else {
             index
         };
-        if self.file.is_none() {
-            create_state_dir(self.path.parent().expect("in .sweep"))?;
-            self.file = Some(open_append(&self.path)?);
+        if self.writes {
+            if self.file.is_none() {
+                create_state_dir(self.path.parent().expect("in .sweep"))?;
+                self.file = Some(open_append(&self.path)?);
+            }
+            let file = self.file.as_mut().expect("opened above");
+            append_line(
+                file,
+                &self.path,
+                &NumberLine {
+                    id: id.to_string(),
+                    index: n,
+                },
+            )?;
         }
-        let file = self.file.as_mut().expect("opened above");
-        append_line(
-            file,
-            &self.path,
-            &NumberLine {
-                id: id.to_string(),
-                index: n,
-            },
-        )?;
         self.by_id.insert(id.to_string(), n);
         self.used.insert(n);
         Ok(n)
@@ -587,6 +624,9 @@ pub struct Journal {
     subs: Submissions,
     /// Opened at the first line written.
     file: Option<File>,
+    /// Lines are written down ([`Journal::open`]), or kept in memory only
+    /// ([`Journal::peek`]).
+    writes: bool,
 }
 
 impl Journal {
@@ -607,6 +647,19 @@ impl Journal {
             dir: sweep_dir.to_path_buf(),
             subs,
             file: None,
+            writes: true,
+        })
+    }
+
+    /// The journal of `sweep_dir` for a run that writes nothing (a plan, a dry run), read as
+    /// [`Submissions::load`] reads it (damaged lines left out and said, never set aside):
+    /// what [`Journal::append`] is given is kept in memory only.
+    pub fn peek(sweep_dir: &Path) -> Result<Journal> {
+        Ok(Journal {
+            dir: sweep_dir.to_path_buf(),
+            subs: Submissions::load(sweep_dir)?,
+            file: None,
+            writes: false,
         })
     }
 
@@ -620,6 +673,10 @@ impl Journal {
     /// lose the last lines, and the jobs they named are then found in Slurm by their tag). A
     /// later line for the same job replaces the earlier one (its follow-ups added).
     pub fn append(&mut self, id: &str, index: u64, s: &Submission) -> Result<()> {
+        if !self.writes {
+            self.subs.add(id.to_string(), s.clone());
+            return Ok(());
+        }
         let path = submissions_path(&self.dir);
         let file = match &mut self.file {
             Some(file) => file,
@@ -825,6 +882,60 @@ mod tests {
             j.append(id, 0, &s).unwrap();
         }
         assert_eq!(Submissions::load(&d).unwrap().latest_options(), Some("bb"));
+    }
+
+    #[test]
+    fn a_peek_writes_nothing() {
+        let d = tmp("peek");
+        let mut n = Numbers::load(&d).unwrap();
+        assert_eq!(n.number("a", 0).unwrap(), 0);
+        drop(n);
+        let before = fs::read_to_string(state_dir(&d).join("numbers.jsonl")).unwrap();
+        let mut n = Numbers::peek(&d).unwrap();
+        assert_eq!(n.number("a", 0).unwrap(), 0);
+        assert_eq!(n.number("b", 0).unwrap(), 1, "as a real run would give it");
+        assert_eq!(n.number("b", 0).unwrap(), 1);
+        let mut j = Journal::peek(&d).unwrap();
+        j.append("b", 1, &Submission::of_job("7")).unwrap();
+        assert_eq!(j.submissions().job_ids("b"), ["7"]);
+        assert_eq!(
+            fs::read_to_string(state_dir(&d).join("numbers.jsonl")).unwrap(),
+            before
+        );
+        assert!(!submissions_path(&d).exists());
+        // Nobody holds a lock: not busy; a lock held elsewhere: who.
+        assert_eq!(busy(&d, LockKind::Submit), None);
+        let held = lock(&d, LockKind::Submit).unwrap();
+        let who = busy(&d, LockKind::Submit).unwrap();
+        assert!(
+            who.contains(&format!("pid {}", std::process::id())),
+            "{who}"
+        );
+        drop(held);
+        assert_eq!(busy(&d, LockKind::Submit), None);
+        let fresh = tmp("peek-fresh");
+        assert_eq!(busy(&fresh, LockKind::Submit), None);
+        assert!(!state_dir(&fresh).exists(), "nothing made");
+        // Damage is read past, never set aside: a real run does that.
+        let numbers = state_dir(&d).join("numbers.jsonl");
+        let mut torn = fs::read_to_string(&numbers).unwrap();
+        torn.push_str("{\"id\":\"c\",\"ind");
+        fs::write(&numbers, &torn).unwrap();
+        fs::write(submissions_path(&d), "not json\n").unwrap();
+        let mut n = Numbers::peek(&d).unwrap();
+        assert_eq!(n.number("c", 0).unwrap(), 1);
+        let j = Journal::peek(&d).unwrap();
+        assert!(j.submissions().incomplete());
+        assert_eq!(fs::read_to_string(&numbers).unwrap(), torn);
+        assert_eq!(
+            fs::read_to_string(submissions_path(&d)).unwrap(),
+            "not json\n"
+        );
+        let names: Vec<String> = fs::read_dir(state_dir(&d))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".damaged")), "{names:?}");
     }
 
     #[test]

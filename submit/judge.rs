@@ -63,10 +63,20 @@ pub struct Adopted {
     pub submission: Submission,
 }
 
+/// Why a record is submitted again: its latest earlier job, and that job's state as Slurm
+/// (else the record) knows it (`None`: nobody knows). What `--plan` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Earlier {
+    pub job_id: String,
+    pub state: Option<JobState>,
+}
+
 /// The judgement of every record of a run: what to do, not done yet.
 pub struct Judged {
     /// One per record, in order.
     pub fates: Vec<Fate>,
+    /// One per record, in order: for a record to submit that had a job, the latest one.
+    pub earlier: Vec<Option<Earlier>>,
     /// Held jobs of kept combinations, to release (a run killed before it released them).
     pub release: Vec<String>,
     /// Combinations kept because Slurm no longer knows their job's state.
@@ -98,6 +108,7 @@ pub fn all(
 ) -> Result<Judged> {
     let mut judged = Judged {
         fates: vec![Fate::Submit; spool.len()],
+        earlier: vec![None; spool.len()],
         release: Vec::new(),
         unknown: 0,
         ghosts: Vec::new(),
@@ -138,6 +149,7 @@ pub fn all(
         }
         let measured = p.record.concurrencies.as_deref();
         let Some((pos, state)) = decide(&subs, &seen, resubmit_completed, measured) else {
+            judged.earlier[i] = latest(&subs, &seen, measured);
             continue;
         };
         for job in subs[pos].jobs() {
@@ -503,6 +515,44 @@ fn submissions(r: &Record, subs: &Submissions) -> Vec<Submission> {
     out
 }
 
+/// The state of job `job` of submission `s`: Slurm's (of a job that carries the submission's
+/// tag), else what the record recorded for the submission.
+fn state_of(
+    seen: &dyn Fn(&Submission, &str) -> JobSeen,
+    s: &Submission,
+    job: &str,
+) -> Option<JobState> {
+    match seen(s, job).state {
+        Some(state) => Some(state),
+        None if s.job_id == job => s.state.clone(),
+        None => None,
+    }
+}
+
+/// The latest submission of the measurement of `measured`: its last job with a known state
+/// (the attempt that ended it), else its job with no state.
+fn latest(
+    subs: &[Submission],
+    seen: &dyn Fn(&Submission, &str) -> JobSeen,
+    measured: Option<&[u64]>,
+) -> Option<Earlier> {
+    let s = subs.iter().rev().find(|s| s.measures(measured))?;
+    let known = s
+        .jobs()
+        .filter_map(|j| Some((j, state_of(seen, s, j)?)))
+        .last();
+    Some(match known {
+        Some((job, state)) => Earlier {
+            job_id: job.clone(),
+            state: Some(state),
+        },
+        None => Earlier {
+            job_id: s.job_id.clone(),
+            state: None,
+        },
+    })
+}
+
 /// The submission that keeps the combination's measurement of `measured` (none:
 /// `--profiler`'s) from being submitted again, and its state; `None`: submit it. Only the
 /// submissions of that measurement count.
@@ -512,15 +562,7 @@ fn decide(
     resubmit_completed: bool,
     measured: Option<&[u64]>,
 ) -> Option<(usize, JobState)> {
-    // The state of each job: Slurm's (of a job that carries the submission's tag), else what
-    // the record recorded for the submission.
-    let state_of = |s: &Submission, job: &str| -> Option<JobState> {
-        match seen(s, job).state {
-            Some(state) => Some(state),
-            None if s.job_id == job => s.state.clone(),
-            None => None,
-        }
-    };
+    let state_of = |s: &Submission, job: &str| state_of(seen, s, job);
     let of_it = |pos: &usize| subs[*pos].measures(measured);
     // Alive: any job of any submission not in a final state (held included).
     for (pos, s) in subs.iter().enumerate().rev().filter(|(p, _)| of_it(p)) {

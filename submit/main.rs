@@ -16,6 +16,7 @@ mod interrupt;
 mod jobscript;
 mod judge;
 mod prepare;
+mod preview;
 mod read;
 mod sbatch;
 mod submission;
@@ -93,10 +94,16 @@ struct Args {
     /// ./sweep_YYYYMMDD_HHMMSS)
     #[arg(long, value_name = "PATH")]
     output_dir: Option<PathBuf>,
-    /// Write the job scripts and the exact sbatch command lines (sbatch_command) into the
-    /// records, submit nothing; needs no Slurm
-    #[arg(long)]
+    /// Write the job scripts (into a new directory under $TMPDIR, never into a sweep
+    /// directory) and the exact sbatch command lines (sbatch_command) into the records,
+    /// submit nothing; needs no Slurm
+    #[arg(long, conflicts_with = "plan")]
     dry_run: bool,
+    /// Show what this run would do, per combination (new, re-run and why, kept and with which
+    /// job, options that change), asking Slurm as a real run does; submit nothing and write
+    /// nothing into the sweep directory
+    #[arg(long)]
+    plan: bool,
     /// Queue up to N follow-up jobs per record, each run only if the previous runs failed
     /// (afternotok); Slurm cancels them once a run succeeds [default: 0]
     #[arg(long, value_name = "N")]
@@ -177,6 +184,7 @@ impl Args {
             given: self.script.layer(self.retries, self.sbatch_arg),
             output_dir: self.output_dir,
             dry_run: self.dry_run,
+            plan: self.plan,
             resubmit_completed: self.resubmit_completed,
             fail_fast: self.fail_fast,
             sbatch: self.sbatch,

@@ -42,9 +42,27 @@ pub struct Placed {
     pub record: Record,
 }
 
+/// How a run places its records in their sweep directories.
+#[derive(Debug, Clone)]
+pub struct Placing {
+    /// A real run: new numbers are written down, directories made. Else (a plan, a dry run)
+    /// nothing is: numbers are given in memory as a real run would give them, and a new
+    /// sweep directory is only named.
+    pub writes: bool,
+    /// The run renders the records' configs itself (`--sweep-config`), but does not this
+    /// time (a plan, a dry run): a record with SGLang values gets the `config_path`
+    /// sweep-render would give it, `<sweep dir>/sglang_config_<index>.yaml`.
+    pub configs_unrendered: bool,
+    /// The records are `--sweep-config`'s, made from this sweep file: messages name a record
+    /// `s.yaml (combination N)`, never a file of a sweep directory that may be removed
+    /// before the message is read.
+    pub made_from: Option<String>,
+}
+
 /// What submission needs from a record beyond its shape: an id fit for a tag, an absolute
-/// sweep directory, and the config file of its SGLang values.
-pub fn check(r: &Record) -> Result<()> {
+/// sweep directory, and the config file of its SGLang values (unless `config_coming`: the run
+/// gives it the one it will render).
+pub fn check(r: &Record, config_coming: bool) -> Result<()> {
     if r.id.is_empty()
         || !r
             .id
@@ -61,7 +79,7 @@ pub fn check(r: &Record) -> Result<()> {
     if let Some(c) = &r.concurrencies {
         sweep::concurrencies::check(c).map_err(anyhow::Error::msg)?;
     }
-    if r.has_sglang() && r.config_path.is_none() {
+    if r.has_sglang() && r.config_path.is_none() && !config_coming {
         bail!(
             "index {}: the record has SGLang values but no config_path, so every job would run the same engine config; pipe the records through sweep-render first (sweep-expand FILE | sweep-render --out-dir DIR | sweep-submit ...)",
             r.index
@@ -82,19 +100,22 @@ pub struct Spool {
     /// Job IDs the records name (their own job, follow-ups, history): Slurm is asked about
     /// them before anything is submitted.
     pub named_jobs: BTreeSet<String>,
+    /// See [`Placing::made_from`].
+    made_from: Option<String>,
 }
 
 /// A sweep directory being numbered in the first pass.
 struct Numbering {
     numbers: Numbers,
-    /// Held while the records are numbered (a sweep-render into the same directory waits).
-    _lock: sweep::state::Lock,
+    /// Held while the records are numbered (a sweep-render into the same directory waits);
+    /// none in a run that writes nothing.
+    _lock: Option<sweep::state::Lock>,
 }
 
 impl Spool {
     /// Reads and checks every record of every input (`output_dir`: the sweep directory of
     /// records without one; a new one is made, and named on stderr, if some record needs it).
-    pub fn read(paths: &[PathBuf], output_dir: Option<PathBuf>) -> Result<Spool> {
+    pub fn read(paths: &[PathBuf], output_dir: Option<PathBuf>, how: &Placing) -> Result<Spool> {
         let file = anonymous_file()?;
         let mut out = BufWriter::with_capacity(256 * 1024, file.try_clone()?);
         let mut spool = Spool {
@@ -103,6 +124,7 @@ impl Spool {
             dirs: Vec::new(),
             slims: Vec::new(),
             named_jobs: BTreeSet::new(),
+            made_from: how.made_from.clone(),
         };
         let mut output_dir = output_dir;
         let mut dir_index: BTreeMap<String, u32> = BTreeMap::new();
@@ -116,19 +138,20 @@ impl Spool {
             for item in input.records::<Record>() {
                 let (line, mut record) = item?;
                 let line = u32::try_from(line).context("more than 4 billion lines")?;
-                let origin = format!("{}:{line}", spool.inputs[input_no as usize]);
-                check(&record).with_context(|| format!("{origin}: invalid record"))?;
+                let origin = spool.origin_of(input_no, line);
+                check(&record, how.configs_unrendered)
+                    .with_context(|| format!("{origin}: invalid record"))?;
                 // One spelling per directory (`D/` is `D`): its tags and its locks are its path's.
                 let dir = match &record.sweep_dir {
                     Some(d) => sweep::fsutil::utf8(&sweep::fsutil::normal(Path::new(d)))?,
-                    None => sweep::fsutil::utf8(&new_dir(&mut output_dir)?)?,
+                    None => sweep::fsutil::utf8(&new_dir(&mut output_dir, how.writes)?)?,
                 };
                 let d = match dir_index.get(&dir) {
                     Some(&d) => d,
                     None => {
                         let next =
                             u32::try_from(dir_index.len()).context("too many sweep directories")?;
-                        same_directory(&dir, &spool.dirs)
+                        same_directory(&dir, &spool.dirs, how.writes)
                             .with_context(|| format!("{origin}: invalid record"))?;
                         dir_index.insert(dir.clone(), next);
                         spool.dirs.push(dir.clone());
@@ -137,19 +160,24 @@ impl Spool {
                 };
                 if let Some((i, l)) = seen.insert((d, record.id.clone()), (input_no, line)) {
                     bail!(
-                        "{origin}: combination {} (index {}) appears twice for the same sweep directory (first at {}:{l}): it would be submitted twice",
+                        "{origin}: combination {} (index {}) appears twice for the same sweep directory (first at {}): it would be submitted twice",
                         record.id,
                         record.index,
-                        spool.inputs[i as usize]
+                        spool.origin_of(i, l)
                     );
                 }
                 let n = match numbering.entry(d) {
                     std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::btree_map::Entry::Vacant(e) => {
-                        e.insert(open_numbering(Path::new(&dir))?)
+                        e.insert(open_numbering(Path::new(&dir), how.writes)?)
                     }
                 };
                 record.index = n.numbers.number(&record.id, record.index)?;
+                if how.configs_unrendered && record.has_sglang() && record.config_path.is_none() {
+                    let config =
+                        Path::new(&dir).join(format!("sglang_config_{}.yaml", record.index));
+                    record.config_path = Some(sweep::fsutil::utf8(&config)?);
+                }
                 record.sweep_dir = Some(dir);
                 spool.name_jobs(&record);
                 serde_json::to_writer(&mut out, &record)?;
@@ -173,7 +201,15 @@ impl Spool {
     /// `name:line` of record `i`.
     pub fn origin(&self, i: usize) -> String {
         let s = &self.slims[i];
-        format!("{}:{}", self.inputs[s.input as usize], s.line)
+        self.origin_of(s.input, s.line)
+    }
+
+    /// `name:line`, or `s.yaml (combination N)` for `--sweep-config`'s records.
+    fn origin_of(&self, input: u32, line: u32) -> String {
+        match &self.made_from {
+            Some(file) => format!("{file} (combination {})", line.saturating_sub(1)),
+            None => format!("{}:{line}", self.inputs[input as usize]),
+        }
     }
 
     /// The records again, in order, each with its position: a new pass over the file.
@@ -232,24 +268,31 @@ impl Iterator for Records<'_> {
 }
 
 /// `--output-dir`, or one new `./sweep_YYYYMMDD_HHMMSS` for the run (said on stderr: it is
-/// where the sweep's state and scripts are).
-fn new_dir(output_dir: &mut Option<PathBuf>) -> Result<PathBuf> {
+/// where the sweep's state and scripts are), made only when the run `writes`.
+fn new_dir(output_dir: &mut Option<PathBuf>, writes: bool) -> Result<PathBuf> {
     if let Some(d) = output_dir {
         return Ok(d.clone());
     }
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    let d = sweep::fsutil::create_sweep_dir(&cwd)?;
-    sweep::cli::warn(format_args!("sweep directory: {}", d.display()));
+    let d = match writes {
+        true => sweep::fsutil::create_sweep_dir(&cwd)?,
+        false => sweep::fsutil::new_sweep_dir_name(&cwd)?,
+    };
+    let made = if writes { "" } else { " (a real run makes it)" };
+    sweep::cli::warn(format_args!("sweep directory: {}{made}", d.display()));
     *output_dir = Some(d.clone());
     Ok(d)
 }
 
-/// Creates the sweep directory `dir` if needed, and fails when it is one of `dirs` under
-/// another name (a symbolic link, `..`): one directory would be two sweeps of one run, with
-/// two sweep keys, each waiting for the other's lock.
-fn same_directory(dir: &str, dirs: &[String]) -> Result<()> {
+/// Creates the sweep directory `dir` if needed (when the run `writes`), and fails when it is
+/// one of `dirs` under another name (a symbolic link, `..`): one directory would be two
+/// sweeps of one run, with two sweep keys, each waiting for the other's lock.
+fn same_directory(dir: &str, dirs: &[String], writes: bool) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create directory {dir}"))?;
+    if writes {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create directory {dir}"))?;
+    }
     let id = |d: &str| std::fs::metadata(d).ok().map(|m| (m.dev(), m.ino()));
     let me = id(dir);
     if let Some(other) = dirs.iter().find(|o| me.is_some() && id(o) == me) {
@@ -260,14 +303,21 @@ fn same_directory(dir: &str, dirs: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Locks a sweep directory's names and reads its numbers.
-fn open_numbering(dir: &Path) -> Result<Numbering> {
+/// Locks a sweep directory's names and reads its numbers; for a run that writes nothing,
+/// only reads them (a new number is then only given in memory).
+fn open_numbering(dir: &Path, writes: bool) -> Result<Numbering> {
+    if !writes {
+        return Ok(Numbering {
+            numbers: Numbers::peek(dir)?,
+            _lock: None,
+        });
+    }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("failed to create directory {}", dir.display()))?;
     let lock = sweep::state::lock(dir, LockKind::Names)?;
     Ok(Numbering {
         numbers: Numbers::load(dir)?,
-        _lock: lock,
+        _lock: Some(lock),
     })
 }
 

@@ -7,7 +7,8 @@
 use crate::judge;
 use crate::prepare::options::Layer;
 use crate::prepare::plan::{Plan, Saver};
-use crate::read::Spool;
+use crate::preview::Tally;
+use crate::read::{Placing, Spool};
 use crate::sbatch::queue::{MaxQueued, Queue};
 use crate::sbatch::retry::Submitter;
 use crate::sbatch::{self as pass4, Out, Run};
@@ -31,8 +32,10 @@ pub struct Options {
     pub given: Layer,
     /// Sweep directory of records that have none (default: a new one).
     pub output_dir: Option<PathBuf>,
-    /// Save the job scripts, submit nothing.
+    /// Save the job scripts (outside the sweep directories), submit nothing.
     pub dry_run: bool,
+    /// Show what a run would do, per combination, and do nothing (`--plan`).
+    pub plan: bool,
     /// Submit a combination again even when it already has a COMPLETED job.
     pub resubmit_completed: bool,
     /// Stop at the first record that cannot be submitted.
@@ -65,13 +68,25 @@ pub struct Options {
 pub fn run(opts: Options) -> Result<ExitCode> {
     sweep::cli::stdout_must_be_open()?;
     crate::jobscript::check_given(&opts.given)?;
+    // A plan asks Slurm as a real run does; a dry run asks nothing. Neither writes into a
+    // sweep directory.
+    let writes = !opts.dry_run && !opts.plan;
     let sbatch = pass4::answer::find(opts.sbatch.as_deref(), opts.dry_run)?;
     let absolute = sweep::fsutil::absolute;
     let mut output_dir = opts.output_dir.as_deref().map(absolute).transpose()?;
     // --sweep-config: the records sweep-expand and sweep-render make in the sweep directory,
-    // which is removed again if this run made it and fails before submitting anything.
+    // which is removed again if this run made it and fails before submitting anything. A
+    // plan or a dry run makes no sweep directory: sweep-expand's records are read from a
+    // file of no name, and each record gets the config path sweep-render would give it.
     let mut made: Option<SweepDir> = None;
+    let mut expanded: Option<sweepconfig::Expanded> = None;
     let inputs = match &opts.sweep_config {
+        Some(file) if !writes => {
+            let e = sweepconfig::expand_only(file, &opts.passed)?;
+            let path = e.path.clone();
+            expanded = Some(e);
+            vec![path]
+        }
         Some(file) => {
             let dir = SweepDir::open(output_dir.take(), file)?;
             let saved = sweepconfig::expand_and_render(file, &dir.dir, &opts.passed)?;
@@ -82,8 +97,14 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         None => opts.inputs.clone(),
     };
     // Pass 1: read, check, place, spool.
-    let mut spool = Spool::read(&inputs, output_dir)?;
-    let mut sweeps = Sweeps::open(&spool)?;
+    let placing = Placing {
+        writes,
+        configs_unrendered: opts.sweep_config.is_some() && !writes,
+        made_from: opts.sweep_config.as_ref().map(|f| f.display().to_string()),
+    };
+    let mut spool = Spool::read(&inputs, output_dir, &placing)?;
+    drop(expanded);
+    let mut sweeps = Sweeps::open(&spool, writes)?;
     let mut submitter = Submitter::new(
         &sbatch,
         opts.attempts,
@@ -97,12 +118,31 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     let judged = judge::all(&spool, &sweeps, slurm, opts.resubmit_completed, &opts.since)?;
     judge::adopt(&judged, &mut sweeps)?;
     spool.named_jobs.clear();
+    let preview = match opts.dry_run {
+        true => Some(preview_dir()?),
+        false => None,
+    };
     let plan = Plan {
         sbatch: sbatch.display().to_string(),
-        dry_run: opts.dry_run,
+        preview: preview.clone(),
+        configs_unrendered: placing.configs_unrendered,
     };
     // Pass 3: options, checks and job scripts of every record, before the first sbatch.
-    let mut prepared = crate::prepare::all(&opts.given, &plan, &mut sweeps, &spool, &judged.fates)?;
+    let mut prepared = crate::prepare::all(
+        &opts.given,
+        &plan,
+        &mut sweeps,
+        &spool,
+        &judged.fates,
+        writes,
+    )?;
+    if opts.plan {
+        if judged.unknown > 0 {
+            pass4::note_unknown(judged.unknown);
+        }
+        crate::preview::show(&spool, &judged, &prepared, &sweeps)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     pass4::report_judged(&judged, &mut submitter);
     // Pass 4: submit.
     let tee = match &mut made {
@@ -110,6 +150,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             dir.keep();
             Tee::with_manifest(&dir.dir)?
         }
+        None if opts.sweep_config.is_some() => Tee::table_on_terminal()?,
         None => Tee::stdout(),
     };
     let mut out = Out::new(tee);
@@ -120,6 +161,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     }
     let saver = Saver::new();
     let fates = &judged.fates;
+    let mut tally = Tally::default();
     let result = if opts.dry_run {
         pass4::dry_run(
             &spool,
@@ -129,6 +171,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             &sweeps,
             &saver,
             &mut out,
+            &mut tally,
         )
     } else {
         submitter.releaser.add(judged.release.iter().cloned());
@@ -139,6 +182,7 @@ pub fn run(opts: Options) -> Result<ExitCode> {
             queue: Queue::new(opts.max_queued, &sbatch, opts.attempts),
             out: &mut out,
             fail_fast: opts.fail_fast,
+            tally: &mut tally,
         };
         run.all(&spool, fates, &mut prepared, &saver)
     };
@@ -154,6 +198,17 @@ pub fn run(opts: Options) -> Result<ExitCode> {
     // --sweep-config: the manifest, once the jobs are released (its table shows their states).
     let _ = out.flush();
     out.get_mut().finish(opts.dry_run);
+    // The line every run ends with (but one whose reader went away: that ends quietly).
+    let quiet = result.as_ref().is_err_and(sweep::cli::is_broken_pipe);
+    match &preview {
+        _ if quiet => {}
+        Some(dir) => sweep::cli::warn(format_args!(
+            "dry run: {} job script(s) in {}, nothing submitted",
+            tally.new + tally.rerun,
+            dir.display()
+        )),
+        None => sweep::cli::warn(format_args!("{tally}")),
+    }
     if let Some(sig) = crate::interrupt::requested() {
         let said = match &held {
             Some(err) => format!("{err:#}"),
@@ -170,4 +225,26 @@ pub fn run(opts: Options) -> Result<ExitCode> {
         (Some(err), Err(first)) => Err(first.context(format!("{err:#}"))),
         (None, result) => result,
     }
+}
+
+/// Where a dry run saves its job scripts: a new directory under the system's temporary
+/// directory (`$TMPDIR`, else `/tmp`), never a sweep directory.
+fn preview_dir() -> Result<PathBuf> {
+    let tmp = std::env::temp_dir();
+    let stamp = chrono::Local::now().format("%Y%m%d_%H%M%S");
+    for n in 0..1000u32 {
+        let dir = tmp.join(format!("sweep-dry-run-{stamp}-{}-{n}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(anyhow::Error::from(e)
+                    .context(format!("failed to create directory {}", dir.display())))
+            }
+        }
+    }
+    anyhow::bail!(
+        "failed to make a directory for the dry run's job scripts in {}",
+        tmp.display()
+    )
 }

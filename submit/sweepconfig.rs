@@ -209,6 +209,53 @@ pub fn expand_and_render(sweep_file: &Path, dir: &Path, passed: &Passed) -> Resu
     Ok(saved)
 }
 
+/// The records sweep-expand made for a plan or a dry run, in a file outside any sweep
+/// directory, removed when dropped.
+pub struct Expanded {
+    pub path: PathBuf,
+}
+
+impl Drop for Expanded {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// For a plan or a dry run, which make no sweep directory: runs `sweep-expand PATH` alone
+/// (the configs are not rendered) into a temporary file.
+pub fn expand_only(sweep_file: &Path, passed: &Passed) -> Result<Expanded> {
+    let expand = sibling("sweep-expand")?;
+    let mut args: Vec<String> = Vec::new();
+    if let Some(n) = passed.max_jobs {
+        args.extend(["--max-jobs".to_string(), n.to_string()]);
+    }
+    let out = Command::new(&expand)
+        .args(&args)
+        .arg(sweep_file)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("failed to run {}", expand.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} {} failed: sweep-expand exited with {}",
+            expand.display(),
+            sweep_file.display(),
+            out.status
+        );
+    }
+    let path = std::env::temp_dir().join(format!(
+        "sweep-submit-records-{}-{}.jsonl",
+        std::process::id(),
+        chrono::Local::now()
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+    ));
+    let expanded = Expanded { path };
+    sweep::fsutil::write_atomic(&expanded.path, &out.stdout)?;
+    Ok(expanded)
+}
+
 /// Where the records of a `--sweep-config` run go: stdout (unless it is a terminal), and the
 /// sibling `sweep-collect M - --output M` that keeps the sweep's manifest.
 pub struct Tee {
@@ -216,11 +263,13 @@ pub struct Tee {
     manifest: Option<Manifest>,
 }
 
-/// The `sweep-collect` making the manifest, fed the records one by one.
+/// The `sweep-collect` making the manifest (or, for a dry run on a terminal, showing the
+/// records' table), fed the records one by one.
 struct Manifest {
     child: Child,
     stdin: Option<ChildStdin>,
-    path: PathBuf,
+    /// The manifest it writes; `None`: it only shows the table.
+    path: Option<PathBuf>,
     /// Why it could not be fed, when it could not.
     broken: Option<String>,
 }
@@ -257,7 +306,31 @@ impl Tee {
             manifest: Some(Manifest {
                 child,
                 stdin,
-                path,
+                path: Some(path),
+                broken: None,
+            }),
+        })
+    }
+
+    /// A dry run of `--sweep-config`, which makes no manifest: the records to stdout, or on
+    /// a terminal their table (the sibling `sweep-collect --format table -`).
+    pub fn table_on_terminal() -> Result<Tee> {
+        if !std::io::stdout().is_terminal() {
+            return Ok(Tee::stdout());
+        }
+        let collect = sibling("sweep-collect")?;
+        let mut child = Command::new(&collect)
+            .args(["--format", "table", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("failed to run {}", collect.display()))?;
+        let stdin = child.stdin.take();
+        Ok(Tee {
+            stdout: None,
+            manifest: Some(Manifest {
+                child,
+                stdin,
+                path: None,
                 broken: None,
             }),
         })
@@ -273,6 +346,14 @@ impl Tee {
         };
         drop(m.stdin.take());
         let status = m.child.wait();
+        let Some(path) = m.path.clone() else {
+            if let Some(why) = &m.broken {
+                warn(format_args!(
+                    "warning: the table could not be shown ({why})"
+                ));
+            }
+            return;
+        };
         let failed = match (&m.broken, status) {
             (Some(why), _) => Some(why.clone()),
             (None, Ok(st)) if st.success() => None,
@@ -282,13 +363,13 @@ impl Tee {
         if let Some(why) = failed {
             warn(format_args!(
                 "warning: the manifest {} was not written ({why}); make it with: sweep-collect --reconcile {}/records.jsonl --output {}",
-                m.path.display(),
-                m.path.parent().unwrap_or(Path::new(".")).display(),
-                m.path.display()
+                path.display(),
+                path.parent().unwrap_or(Path::new(".")).display(),
+                path.display()
             ));
             return;
         }
-        warn(format_args!("manifest: {}", m.path.display()));
+        warn(format_args!("manifest: {}", path.display()));
         if self.stdout.is_none() {
             let _ = std::io::stdout().flush();
             let shown = sibling("sweep-collect").and_then(|collect| {
@@ -300,7 +381,7 @@ impl Tee {
                 Ok(Command::new(collect)
                     .args(["--format", "table"])
                     .args(status)
-                    .arg(&m.path)
+                    .arg(&path)
                     .status()?)
             });
             if let Err(e) = shown {

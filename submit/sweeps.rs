@@ -25,7 +25,8 @@ pub struct Dir {
     /// Every sweep key its jobs carry: `key`, and those of the tags in its journal (a sweep
     /// whose directory was spelled otherwise when it began, `D/`, kept its tags).
     pub keys: BTreeSet<String>,
-    _lock: Lock,
+    /// None in a run that writes nothing (it takes no lock).
+    _lock: Option<Lock>,
     /// A sweep-submit ran here before (see [`state::submitted_before`]).
     pub submitted_before: bool,
     /// The journal may not name every job of the sweep: it is missing or empty although
@@ -53,8 +54,11 @@ impl Dir {
 
 impl Sweeps {
     /// Locks every sweep directory of `spool` (in name order, so two runs cannot deadlock)
-    /// and reads its journal. A second sweep-submit into the same directory waits here.
-    pub fn open(spool: &Spool) -> Result<Sweeps> {
+    /// and reads its journal. A second sweep-submit into the same directory waits here. A run
+    /// that does not `write` (a plan, a dry run) takes no lock and makes nothing: it reads
+    /// the journal (keeping what it is given in memory), and says when a sweep-submit is
+    /// submitting into the directory meanwhile.
+    pub fn open(spool: &Spool, writes: bool) -> Result<Sweeps> {
         let mut order: Vec<usize> = (0..spool.dirs.len()).collect();
         order.sort_by(|&a, &b| spool.dirs[a].cmp(&spool.dirs[b]));
         let mut opened: BTreeMap<usize, Dir> = BTreeMap::new();
@@ -62,8 +66,21 @@ impl Sweeps {
             let name = &spool.dirs[i];
             let path = PathBuf::from(name);
             let submitted_before = state::submitted_before(&path);
-            let lock = state::lock(&path, LockKind::Submit)?;
-            let journal = Journal::open(&path)?;
+            let (lock, journal) = match writes {
+                true => (
+                    Some(state::lock(&path, LockKind::Submit)?),
+                    Journal::open(&path)?,
+                ),
+                false => {
+                    if let Some(who) = state::busy(&path, LockKind::Submit) {
+                        sweep::cli::warn(format_args!(
+                            "note: {who} is submitting into {} now: what this run shows may be out of date when it ends",
+                            path.display()
+                        ));
+                    }
+                    (None, Journal::peek(&path)?)
+                }
+            };
             let subs = journal.submissions();
             let mut keys: BTreeSet<String> = subs
                 .all()

@@ -280,7 +280,8 @@ fn the_scripts_directory_is_found_next_to_the_sweep_file() {
     std::os::unix::fs::symlink(&demo, sweeps.join("scripts")).unwrap();
     let out = sh(&cmd, &elsewhere);
     assert!(out.status.success(), "{}", stderr(&out));
-    let script = read(&dir, "sw/job_0.sh");
+    let rec: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let script = std::fs::read_to_string(rec["job_script"].as_str().unwrap()).unwrap();
     // As the record names its sweep file: absolute, as it was given.
     let want = format!(
         "SCRIPTS_DIR='{}/elsewhere/../sweeps/scripts'",
@@ -289,18 +290,20 @@ fn the_scripts_directory_is_found_next_to_the_sweep_file() {
     assert!(script.contains(&want), "{script}");
 }
 
-/// Issue 13, item 4, without a cluster (`--dry-run`): the seed's one command writes the
+/// Issue 13, item 4, without a cluster (a stand-in sbatch): the seed's one command writes the
 /// manifest and says where; a failure before anything is submitted leaves no directory it
-/// made; the hint of a refused sweep names an option of this form.
+/// made, and names no file in it (issue 23, item 9); the hint of a refused sweep names an
+/// option of this form. Its dry run makes no directory at all.
 #[test]
 fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
+    let fake = crate::submit::Fake::new("daily_sweep_config_fake", "echo $((500 + n))");
     let dir = temp_dir("daily_sweep_config");
     std::fs::write(
         dir.join("s.yaml"),
         "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85, 0.9]\n",
     )
     .unwrap();
-    let req = REQUIRED.join(" ");
+    let req = format!("{} --sbatch {}", REQUIRED.join(" "), fake.sbatch());
     let entries = || -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
@@ -311,9 +314,7 @@ fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
     };
     // Refused by sweep-expand: its hint names --max-jobs, which this form takes.
     let out = sh(
-        &format!(
-            "set +e; sweep-submit --sweep-config s.yaml --dry-run --max-jobs 2 {req}; echo rc=$?"
-        ),
+        &format!("set +e; sweep-submit --sweep-config s.yaml --max-jobs 2 {req}; echo rc=$?"),
         &dir,
     );
     assert_eq!(stdout(&out), "rc=1\n");
@@ -326,22 +327,83 @@ fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
     assert_eq!(entries(), ["s.yaml"], "{err}");
     // A required option missing: a usage error, and nothing left either.
     let out = sh(
-        "set +e; sweep-submit --sweep-config s.yaml --dry-run --account a; echo rc=$?",
+        &format!(
+            "set +e; sweep-submit --sweep-config s.yaml --account a --sbatch {}; echo rc=$?",
+            fake.sbatch()
+        ),
         &dir,
     );
     assert_eq!(stdout(&out), "rc=2\n", "{}", stderr(&out));
     assert_eq!(entries(), ["s.yaml"]);
+    // A record refused after the directory was made: the message names the combination by
+    // the sweep file, not a file of the directory it says it removed.
+    let out = sh(
+        &format!(
+            "set +e; sweep-submit --sweep-config s.yaml {}; echo rc=$?",
+            req.replace("--gpu-type demo", "--gpu-type nosuch")
+        ),
+        &dir,
+    );
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("sweep-submit: s.yaml (combination 0): launch script ")
+            && last.contains("nosuch/agg/max-tpt.sh not found"),
+        "{err}"
+    );
+    assert!(err.contains("(nothing was submitted)"), "{err}");
+    assert_eq!(entries(), ["s.yaml"]);
     // A directory that was there before stays.
     std::fs::create_dir(dir.join("mine")).unwrap();
     let out = sh(
-        "set +e; sweep-submit --sweep-config s.yaml --output-dir mine --dry-run --account a; echo rc=$?",
+        &format!(
+            "set +e; sweep-submit --sweep-config s.yaml --output-dir mine --account a --sbatch {}; echo rc=$?",
+            fake.sbatch()
+        ),
         &dir,
     );
     assert_eq!(stdout(&out), "rc=2\n");
     assert!(dir.join("mine").is_dir());
+    // A dry run makes no directory, and says where its job scripts are.
+    let out = sh(
+        &format!("sweep-submit --sweep-config s.yaml --dry-run {req} > dry.jsonl"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        entries(),
+        ["dry.jsonl", "mine", "s.yaml"],
+        "{}",
+        stderr(&out)
+    );
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with("sweep-submit: sweep directory: ")
+            && lines[0].ends_with(" (a real run makes it)"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("sweep-submit: dry run: 3 job script(s) in "),
+        "{err}"
+    );
+    for r in crate::common::json_lines(&dir.join("dry.jsonl")) {
+        let script = r["job_script"].as_str().unwrap();
+        assert!(Path::new(script).is_file(), "{script}");
+        assert_eq!(
+            r["sbatch_command"].as_array().unwrap().last().unwrap(),
+            script
+        );
+        let config = r["config_path"].as_str().unwrap();
+        assert!(
+            config.ends_with(&format!("/sglang_config_{}.yaml", r["index"])),
+            "{config}"
+        );
+    }
     // The hint's own option works; the records go to the pipe, the manifest to the sweep.
     let out = sh(
-        &format!("sweep-submit --sweep-config s.yaml --dry-run --max-jobs 3 {req} > recs.jsonl"),
+        &format!("sweep-submit --sweep-config s.yaml --max-jobs 3 {req} > recs.jsonl"),
         &dir,
     );
     assert!(out.status.success(), "{}", stderr(&out));
@@ -354,7 +416,7 @@ fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
     assert_eq!(
         err,
         format!(
-            "sweep-submit: sweep directory: {sweep}\nsweep-submit: manifest: {sweep}/sweep_manifest.json\n"
+            "sweep-submit: sweep directory: {sweep}\nsweep-submit: manifest: {sweep}/sweep_manifest.json\nsweep-submit: 3 new, 0 re-run, 0 kept\n"
         )
     );
     let m: Value = serde_json::from_str(
@@ -362,7 +424,7 @@ fn the_seeds_one_command_leaves_nothing_behind_and_its_hints_hold() {
     )
     .unwrap();
     assert_eq!(m["total_jobs"], 3);
-    assert_eq!(m["counts"]["dry_run"], 3);
+    assert_eq!(m["counts"]["submitted"], 3);
     assert_eq!(read(&dir, "recs.jsonl").lines().count(), 3);
     // --max-jobs belongs to the one-command form only.
     let out = run_submit(&["--max-jobs", "3"]);
@@ -387,8 +449,12 @@ fn on_a_terminal_the_table_instead_of_json() {
         "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85]\n",
     )
     .unwrap();
+    // The one-command form's dry run shows the records' table (no manifest is made); the
+    // pipeline's manifest is shown as a table as it is written, and when read.
     let inner = format!(
-        "sweep-submit --sweep-config s.yaml --output-dir sw --dry-run {}; sweep-collect sw/sweep_manifest.json",
+        "sweep-submit --sweep-config s.yaml --output-dir sw --dry-run {0}; \
+         sweep-expand s.yaml | sweep-render --out-dir sw | sweep-submit --dry-run {0} | sweep-collect --output sw/sweep_manifest.json; \
+         sweep-collect sw/sweep_manifest.json",
         REQUIRED.join(" ")
     );
     let out = sh(
@@ -402,10 +468,14 @@ fn on_a_terminal_the_table_instead_of_json() {
     assert_eq!(
         text.matches("INDEX  JOB  STATE    ELAPSED  mem-fraction-static")
             .count(),
-        2,
+        3,
         "{text}"
     );
-    assert!(text.contains("2 combinations: DRY_RUN 2"), "{text}");
+    assert_eq!(
+        text.matches("2 combinations: DRY_RUN 2").count(),
+        3,
+        "{text}"
+    );
     // States in colour on a terminal, unless NO_COLOR.
     assert!(
         stdout(&out).contains("\u{1b}[33mDRY_RUN"),

@@ -4,7 +4,7 @@
 //! Goldens live in tests/data/jobscript/*.sh with the temp dir written `@TMP@` and the repo
 //! `@REPO@`; `SWEEP_BLESS=1 cargo test --test tests jobscript::` rewrites them.
 
-use crate::common::{self, stderr, stdout};
+use crate::common::{self, stderr, stdout, without_summary};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -217,7 +217,7 @@ fn check_golden(
     let fx = fixture(test);
     let o = submit(&fx, extra, &(record(&fx) + "\n"));
     let recs = records(&o);
-    assert_eq!(stderr(&o), "");
+    assert_eq!(without_summary(&stderr(&o)), "");
     golden(golden_name, &normalize(&script_of(&recs[0]), &fx));
 }
 
@@ -335,7 +335,7 @@ fn frontends_that_do_not_fit_are_a_warning() {
     let o = submit(&fx, &["--enable-multiple-frontends"], &rec);
     assert!(o.status.success());
     assert_eq!(
-        stderr(&o),
+        without_summary(&stderr(&o)),
         "sweep-submit: <stdin>:1: warning: only 1 of 9 additional frontends fit: they go on nodes 2 and up, one per node, and this job has 3 nodes\n"
     );
 }
@@ -406,7 +406,7 @@ fn swept_flag_in_launch_script() {
     let o = submit(&fx, &["--scripts-dir", &sd, "--gpu-type", "gb"], &rec);
     assert!(o.status.success());
     assert_eq!(
-        normalize(&stderr(&o), &fx),
+        normalize(&without_summary(&stderr(&o)), &fx),
         "sweep-submit: <stdin>:1: warning: swept key \"mem-fraction-static\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:5 (--mem-fraction-static on the command line overrides the swept value)\n\
          sweep-submit: <stdin>:1: warning: swept key \"decode-log-interval\" is also set by @TMP@/scripts/gb/disagg/max-tpt.sh:4 (--decode-log-interval on the command line overrides the swept value)\n"
     );

@@ -2,7 +2,7 @@
 //! progress line while waiting for room, with a stand-in `sbatch`/`squeue` whose queue
 //! empties on cue (a real queue does not wait for a test). The real thing is `queue_slurm.rs`.
 
-use crate::common::{bin, stderr, temp_dir};
+use crate::common::{bin, stderr, temp_dir, without_summary};
 use crate::submit::{data, records, submit, REQUIRED};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -81,7 +81,7 @@ fn a_dry_run_ignores_max_queued() {
     let sbatch = fakes(&dir, 0);
     let out = run_three(&dir, &sbatch, &["--dry-run", "--max-queued", "auto"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     assert!(records(&out)
         .iter()
         .all(|r| r["submit_status"] == "dry_run"));
@@ -123,7 +123,7 @@ fn auto_where_slurm_enforces_no_limits_says_so_and_does_not_wait() {
     let out = run_three(&dir, &sbatch, &["--max-queued", "auto"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: note: --max-queued auto: jobs of account sweepacct, QOS normal: Slurm enforces no limits (AccountingStorageEnforce=associations): not waiting for room\n"
     );
     assert_eq!(sbatch_calls(&dir), 3);
@@ -138,7 +138,7 @@ fn auto_where_slurm_enforces_no_limits_says_so_and_does_not_wait() {
     let out = run_three(&dir, &sbatch, &["--max-queued", "auto"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: note: --max-queued auto: jobs of account sweepacct, QOS normal: no limit on queued jobs applies (sacctmgr): not waiting for room\n"
     );
     assert_eq!(sbatch_calls(&dir), 3);
@@ -198,7 +198,7 @@ fn waiting_for_room_shows_on_a_terminal_only() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = submit(&args, &data("three.jsonl"), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     assert_eq!(records(&out).len(), 3);
     // On a terminal (util-linux `script` gives the program a pty, 200 columns wide): the
     // waits, as the message of submission's progress bar.
@@ -238,8 +238,13 @@ fn waiting_for_room_shows_on_a_terminal_only() {
         text.contains("] 3/3 ") && text.contains("submitted sweep_job_sweep2 -> 106"),
         "{text:?}"
     );
-    // Nothing but the bar, redrawn in place: no lines.
-    assert!(!text.contains('\n'), "{text:?}");
+    // Nothing but the bar, redrawn in place, then the line the run ends with.
+    let t = text.trim_end();
+    assert!(!t.contains('\n'), "{text:?}");
+    assert!(
+        t.ends_with("sweep-submit: 3 new, 0 re-run, 0 kept"),
+        "{text:?}"
+    );
 }
 
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/submit");

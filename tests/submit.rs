@@ -3,7 +3,7 @@
 //! demand: hang, print garbage, fail transiently, time out after creating the job.
 //! The real-cluster tests are in `submit_slurm.rs`.
 
-use crate::common::{bin, stderr, stdout, temp_dir};
+use crate::common::{bin, stderr, stdout, temp_dir, without_summary};
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -77,12 +77,12 @@ pub fn records(out: &Output) -> Vec<Value> {
 /// knows nothing; `scontrol` and `scancel` log their arguments to `dir/scontrol_calls` and
 /// `dir/scancel_calls`. Every Slurm command the program runs is one of these: none reaches
 /// the real cluster.
-struct Fake {
+pub struct Fake {
     dir: PathBuf,
 }
 
 impl Fake {
-    fn new(name: &str, body: &str) -> Fake {
+    pub fn new(name: &str, body: &str) -> Fake {
         let dir = temp_dir(name);
         let bindir = dir.join("bin");
         std::fs::create_dir_all(&bindir).unwrap();
@@ -111,7 +111,7 @@ impl Fake {
         Fake { dir }
     }
 
-    fn sbatch(&self) -> String {
+    pub fn sbatch(&self) -> String {
         self.dir.join("bin/sbatch").display().to_string()
     }
 
@@ -189,6 +189,9 @@ fn s<'a>(v: &'a Value, k: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
 
+/// A dry run needs no Slurm, writes the job scripts and the exact sbatch lines, and writes
+/// nothing into the sweep directory (issue 23, item 3): no state, no lock, no log directory,
+/// no script; the scripts are in a directory of their own under $TMPDIR, named on stderr.
 #[test]
 fn dry_run_writes_scripts_and_commands_and_needs_no_slurm() {
     let dir = temp_dir("submit_dry_run");
@@ -201,31 +204,58 @@ fn dry_run_writes_scripts_and_commands_and_needs_no_slurm() {
         &data("three.jsonl"),
         &[("PATH", empty.to_str().unwrap())],
     );
-    assert_eq!(stderr(&out), "");
     assert_eq!(out.status.code(), Some(0));
+    let err = stderr(&out);
+    let preview = err
+        .strip_prefix("sweep-submit: dry run: 3 job script(s) in ")
+        .and_then(|r| r.strip_suffix(", nothing submitted\n"))
+        .unwrap_or_else(|| panic!("{err}"))
+        .to_string();
+    assert!(
+        preview.starts_with(
+            &std::env::temp_dir()
+                .join("sweep-dry-run-")
+                .display()
+                .to_string()
+        ),
+        "{preview}"
+    );
     let key = sweep::tag::sweep_key(&sw);
+    let scripts = format!("{preview}/{key}");
     let expected: String = (0..3)
         .map(|i| {
             format!(
-                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{sw}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","gpus_per_node":8,"tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--hold","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{sw}/job_{i}.sh"]}}
+                r#"{{"index":{i},"id":"a1b2c3d4e5f6000{i}","mode":"agg","total_nodes":1,"parameters":{{"slurm":{{"agg_nodes":1,"agg_workers":1}},"sglang":{{}}}},"sweep_dir":"{sw}","job_name":"sweep_job_sweep{i}","job_script":"{scripts}/job_{i}.sh","log_dir":"{sw}/logs/sweep_job_sweep{i}","gpus_per_node":8,"tag":"sweep:{key}:a1b2c3d4e5f6000{i}:{i}","submit_status":"dry_run","sbatch_command":["sbatch","--parsable","--hold","--comment=sweep:{key}:a1b2c3d4e5f6000{i}:{i}","--qos=high","{scripts}/job_{i}.sh"]}}
 "#
             )
         })
         .collect();
     assert_eq!(stdout(&out), expected);
     for i in 0..3 {
-        let script = std::fs::read_to_string(sweep.join(format!("job_{i}.sh"))).unwrap();
+        let script = std::fs::read_to_string(format!("{scripts}/job_{i}.sh")).unwrap();
         assert!(script.starts_with("#!/bin/bash\n"), "{script}");
         assert!(script.contains(&format!("sweep_job_sweep{i}")), "{script}");
-        assert!(sweep.join(format!("logs/sweep_job_sweep{i}")).is_dir());
+        assert!(
+            script.contains(&format!("{sw}/logs/sweep_job_sweep{i}")),
+            "{script}"
+        );
     }
-    // Same input, same bytes.
+    assert!(!sweep.exists(), "nothing made in the sweep directory");
+    // Same input, same records but for where the scripts are.
     let again = submit(
         &["--dry-run", "--output-dir", &sw, "--sbatch-arg=--qos=high"],
         &data("three.jsonl"),
         &[("PATH", empty.to_str().unwrap())],
     );
-    assert_eq!(stdout(&again), expected);
+    let other = stderr(&again)
+        .strip_prefix("sweep-submit: dry run: 3 job script(s) in ")
+        .and_then(|r| r.strip_suffix(", nothing submitted\n"))
+        .unwrap()
+        .to_string();
+    assert_ne!(other, preview, "a directory of its own");
+    assert_eq!(stdout(&again), expected.replace(&preview, &other));
+    let _ = std::fs::remove_dir_all(&preview);
+    let _ = std::fs::remove_dir_all(&other);
 }
 
 #[test]
@@ -292,7 +322,7 @@ fn each_record_is_on_stdout_before_the_next_sbatch_starts() {
         "--sbatch-arg=--qos=high --sbatch-arg --exclusive < {DATA}/three.jsonl > {}",
         outfile.display()
     ));
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     assert_eq!(out.status.code(), Some(0));
     let text = std::fs::read_to_string(&outfile).unwrap();
     let recs: Vec<Value> = text
@@ -361,7 +391,7 @@ fn garbage_from_sbatch_is_a_failure_never_an_id() {
     // Exit 0 without an ID may mean the job exists: never submitted again.
     assert_eq!(fake.calls(), 3);
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: 2 of 3 records not submitted; first: <stdin>:1: sbatch exited 0 but printed no job ID (stdout: \"Submitted batch job 5\")\n"
     );
 }
@@ -375,7 +405,7 @@ fn a_refused_job_keeps_slurms_message_and_the_rest_go_on() {
     );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: 1 of 3 records not submitted; first: <stdin>:2: sbatch: error: Batch job submission failed: Invalid partition name specified\n"
     );
     let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
@@ -407,7 +437,7 @@ fn fail_fast_stops_and_still_writes_every_record() {
     assert!(recs[2].get("job_id").is_none());
     assert_eq!(fake.calls(), 2);
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: 2 of 3 records not submitted; first: <stdin>:2: sbatch: error: Batch job submission failed: Node count specification invalid\n"
     );
 }
@@ -419,7 +449,7 @@ fn a_transient_error_is_retried_with_backoff() {
         "if [ $n -le 2 ]; then echo 'sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)' >&2; exit 1; fi; echo $((40 + n))",
         &["--retry-backoff", "0.05"],
     );
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     assert_eq!(out.status.code(), Some(0));
     let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
     assert_eq!(ids, ["43", "44", "45"]);
@@ -452,7 +482,10 @@ fn an_sbatch_killed_by_a_signal_is_looked_up_before_submitting_again() {
         "if [ $n = 1 ]; then echo \"701|$(date +%Y-%m-%dT%H:%M:%S)|(null)|PENDING|JobHeldUser|j|$tag\" >> $D/jobs; kill -9 $$; fi; echo $((700 + n))",
         &["--retry-backoff", "0.01"],
     );
-    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    assert_eq!(
+        (out.status.code(), without_summary(&stderr(&out))),
+        (Some(0), String::new())
+    );
     let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
     assert_eq!(ids, ["701", "702", "703"]);
     assert_eq!((fake.calls(), fake.squeue_calls()), (3, 2));
@@ -505,7 +538,7 @@ fn a_job_created_before_the_timeout_is_adopted_not_submitted_twice() {
         "if [ $n = 1 ]; then now=$(date +%Y-%m-%dT%H:%M:%S); echo \"900|$now|(null)|PENDING|JobHeldUser|j|sweep:other:0:0\" >> $D/jobs; echo \"901|$now|(null)|PENDING|JobHeldUser|j|$tag\" >> $D/jobs; sleep 30; fi; echo $((900 + n))",
         &["--sbatch-timeout", "0.5", "--retry-backoff", "0.01"],
     );
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     assert_eq!(out.status.code(), Some(0));
     let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
     assert_eq!(ids, ["901", "902", "903"]);
@@ -603,7 +636,7 @@ fn controller_unreachable_gives_up_in_bounded_time_and_accounts_for_every_record
     let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
     assert_eq!(statuses, ["failed", "not_submitted", "not_submitted"]);
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: 3 of 3 records not submitted; first: <stdin>:1: sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)\n"
     );
 }
@@ -652,7 +685,7 @@ fn a_record_that_cannot_be_written_names_its_submitted_job() {
     assert_eq!(out.status.code(), Some(1));
     let key = sweep::tag::sweep_key(&fake.out_dir());
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         format!("sweep-submit: {DATA}/three.jsonl:1: job 301 submitted (tag sweep:{key}:a1b2c3d4e5f60000:0) but its record could not be written: No space left on device (os error 28)\n")
     );
     assert_eq!(
@@ -679,13 +712,22 @@ fn a_closed_pipe_ends_quietly() {
         .arg(&script)
         .output()
         .unwrap();
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     assert_eq!(out.status.code(), Some(0));
     let first = std::fs::read_to_string(dir.join("first")).unwrap();
     assert!(first.starts_with("{\"index\":0,"), "{first}");
+    assert!(
+        !dir.join("sweep").exists(),
+        "a dry run writes nothing there"
+    );
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let scripts = Path::new(first["job_script"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .to_path_buf();
     // The scripts not yet saved when the pipe closed are finished, not left half-written; the
     // records after them are not even read (memory and time do not grow with the input).
-    let names: Vec<String> = std::fs::read_dir(dir.join("sweep"))
+    let names: Vec<String> = std::fs::read_dir(&scripts)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -693,14 +735,14 @@ fn a_closed_pipe_ends_quietly() {
         !names.iter().any(|n| n.contains(".tmp.")),
         "temporary files left: {names:?}"
     );
-    let scripts: Vec<&String> = names.iter().filter(|n| n.starts_with("job_")).collect();
+    let scripts_saved: Vec<&String> = names.iter().filter(|n| n.starts_with("job_")).collect();
     assert!(
-        !scripts.is_empty() && scripts.len() < 400,
+        !scripts_saved.is_empty() && scripts_saved.len() < 400,
         "{}",
-        scripts.len()
+        scripts_saved.len()
     );
-    for name in scripts {
-        let text = std::fs::read_to_string(dir.join("sweep").join(name)).unwrap();
+    for name in &scripts_saved {
+        let text = std::fs::read_to_string(scripts.join(name)).unwrap();
         assert!(
             text.ends_with("echo \"every step exited 0\"\n"),
             "{name} is cut short"
@@ -711,9 +753,10 @@ fn a_closed_pipe_ends_quietly() {
 #[test]
 fn records_without_a_sweep_dir_share_one_new_directory() {
     let dir = temp_dir("submit_new_sweep_dir");
+    let fake = Fake::new("submit_new_sweep_dir_fake", "echo $((70 + n))");
     let out = Command::new(bin("sweep-submit"))
         .args(REQUIRED)
-        .args(["--dry-run", &format!("{DATA}/three.jsonl")])
+        .args(["--sbatch", &fake.sbatch(), &format!("{DATA}/three.jsonl")])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -759,15 +802,12 @@ fn beside_fakes(dir: &Path, expand_body: &str) -> PathBuf {
 fn sweep_config_runs_expand_and_render_then_submits_their_records() {
     let dir = temp_dir("submit_sweep_config");
     let exe = beside_fakes(&dir, &format!("cat {DATA}/three.jsonl"));
+    let fake = Fake::new("submit_sweep_config_fake", "echo $((90 + n))");
     let sw = dir.join("sweep");
     let out = Command::new(&exe)
         .args(REQUIRED)
-        .args([
-            "--dry-run",
-            "--sweep-config",
-            "my_sweep.yaml",
-            "--output-dir",
-        ])
+        .args(["--sbatch", &fake.sbatch()])
+        .args(["--sweep-config", "my_sweep.yaml", "--output-dir"])
         .arg(&sw)
         .output()
         .unwrap();
@@ -775,7 +815,7 @@ fn sweep_config_runs_expand_and_render_then_submits_their_records() {
     assert_eq!(
         stderr(&out),
         format!(
-            "sweep-submit: sweep directory: {0}\nsweep-submit: manifest: {0}/sweep_manifest.json\n",
+            "sweep-submit: sweep directory: {0}\nsweep-submit: manifest: {0}/sweep_manifest.json\nsweep-submit: 3 new, 0 re-run, 0 kept\n",
             sw.display()
         )
     );
@@ -783,7 +823,7 @@ fn sweep_config_runs_expand_and_render_then_submits_their_records() {
     let manifest: Value =
         serde_json::from_str(&std::fs::read_to_string(sw.join("sweep_manifest.json")).unwrap())
             .unwrap();
-    assert_eq!(manifest["counts"]["dry_run"], 3);
+    assert_eq!(manifest["counts"]["submitted"], 3);
     let read = |n: &str| std::fs::read_to_string(dir.join(n)).unwrap();
     assert_eq!(read("sweep-expand.argv"), "my_sweep.yaml\n");
     assert_eq!(
@@ -798,7 +838,22 @@ fn sweep_config_runs_expand_and_render_then_submits_their_records() {
     assert_eq!(recs.len(), 3);
     for r in &recs {
         assert_eq!(s(r, "sweep_dir"), sw.display().to_string());
-        assert_eq!(s(r, "submit_status"), "dry_run");
+        assert_eq!(s(r, "submit_status"), "submitted");
+    }
+    // A dry run or a plan of it runs sweep-expand alone, and makes nothing.
+    std::fs::remove_file(dir.join("sweep-render.argv")).unwrap();
+    let fresh = dir.join("fresh");
+    for mode in ["--dry-run", "--plan"] {
+        let out = Command::new(&exe)
+            .args(REQUIRED)
+            .args(["--sbatch", &fake.sbatch(), mode])
+            .args(["--sweep-config", "my_sweep.yaml", "--output-dir"])
+            .arg(&fresh)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", stderr(&out));
+        assert!(!fresh.exists(), "{mode}");
+        assert!(!dir.join("sweep-render.argv").exists(), "{mode}");
     }
 }
 
@@ -837,7 +892,7 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_on_a_pipe() {
     let fake = Fake::new("submit_progress", "echo $((300 + n))");
     // A pipe: nothing but real diagnostics.
     let out = fake.run(&[], &data("three.jsonl"));
-    assert_eq!(stderr(&out), "");
+    assert_eq!(without_summary(&stderr(&out)), "");
     // A log file: one line per record.
     let log = fake.dir.join("submit.log");
     let cmd = format!(
@@ -853,7 +908,7 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_on_a_pipe() {
     assert!(status.success());
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
-        "sweep-submit: [1/3] submitted sweep_job_sweep0 -> 304\nsweep-submit: [2/3] submitted sweep_job_sweep1 -> 305\nsweep-submit: [3/3] submitted sweep_job_sweep2 -> 306\n"
+        "sweep-submit: [1/3] submitted sweep_job_sweep0 -> 304\nsweep-submit: [2/3] submitted sweep_job_sweep1 -> 305\nsweep-submit: [3/3] submitted sweep_job_sweep2 -> 306\nsweep-submit: 3 new, 0 re-run, 0 kept\n"
     );
     // On a terminal (util-linux `script` gives the program a pty): a bar, redrawn in place
     // and cleared at the end.
@@ -880,7 +935,13 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_on_a_pipe() {
         text.contains("submitted sweep_job_sweep2"),
         "the bar's message: {text}"
     );
-    assert!(!text.contains('\n'), "drawn in place, no lines: {text:?}");
+    // Drawn in place, no lines; then the line every run ends with.
+    let t = text.trim_end();
+    assert!(!t.contains('\n'), "drawn in place, no lines: {text:?}");
+    assert!(
+        t.ends_with("sweep-submit: 3 new, 0 re-run, 0 kept"),
+        "{text:?}"
+    );
 }
 
 #[test]
@@ -889,7 +950,10 @@ fn a_vanishingly_small_submit_rate_still_makes_the_first_call() {
     let fake = Fake::new("submit_rate_tiny", "echo $((500 + n))");
     let line = data("three.jsonl").lines().next().unwrap().to_string();
     let out = fake.run(&["--max-submit-rate", "1e-19"], &(line + "\n"));
-    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    assert_eq!(
+        (out.status.code(), without_summary(&stderr(&out))),
+        (Some(0), String::new())
+    );
     assert_eq!(s(&records(&out)[0], "job_id"), "501");
 }
 
@@ -921,9 +985,17 @@ fn max_submit_rate_paces_the_sbatch_calls() {
 #[test]
 fn log_dir_holds_one_folder_per_sweep_and_job() {
     let dir = temp_dir("submit_log_dir");
+    let fake = Fake::new("submit_log_dir_fake", "echo $((80 + n))");
     let out = Command::new(bin("sweep-submit"))
         .args(REQUIRED)
-        .args(["--dry-run", "--log-dir", "logs", "--output-dir", "sweep_a"])
+        .args([
+            "--sbatch",
+            &fake.sbatch(),
+            "--log-dir",
+            "logs",
+            "--output-dir",
+            "sweep_a",
+        ])
         .arg(format!("{DATA}/three.jsonl"))
         .current_dir(&dir)
         .output()
@@ -977,7 +1049,7 @@ fn a_script_that_cannot_be_saved_fails_its_record_before_any_sbatch_for_it() {
     );
     assert_eq!(fake.calls(), 2, "no sbatch for the record without a script");
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         format!("sweep-submit: 1 of 3 records not submitted; first: <stdin>:2: {err}\n")
     );
 }
@@ -1038,7 +1110,10 @@ fn a_closed_stdout_submits_nothing() {
     assert_eq!(fake.calls(), 0);
     // Discarding the records on purpose is still possible.
     let out = fake.shell(&format!("< {DATA}/three.jsonl > /dev/null"));
-    assert_eq!((out.status.code(), stderr(&out)), (Some(0), String::new()));
+    assert_eq!(
+        (out.status.code(), without_summary(&stderr(&out))),
+        (Some(0), String::new())
+    );
     assert_eq!(fake.calls(), 3);
 }
 
@@ -1053,7 +1128,7 @@ fn a_reader_gone_after_a_job_was_submitted_is_an_error_naming_the_job() {
     assert_eq!(stdout(&out), "rc=1\n");
     let key = sweep::tag::sweep_key(&fake.out_dir());
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         format!("sweep-submit: <stdin>:1: job 81 submitted (tag sweep:{key}:a1b2c3d4e5f60000:0) but its record could not be written: Broken pipe (os error 32)\n")
     );
     assert_eq!(
@@ -1097,8 +1172,30 @@ fn a_dry_run_never_replaces_the_script_of_a_submitted_job() {
     let first = fake.run(&[], &data("three.jsonl"));
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let sw = Path::new(&fake.out_dir()).to_path_buf();
-    let before = std::fs::read_to_string(sw.join("job_0.sh")).unwrap();
-    // The same records, again, as a dry run with another time limit.
+    let listing = || -> Vec<String> {
+        let mut all = Vec::new();
+        let mut stack = vec![sw.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                let meta = std::fs::metadata(&p).unwrap();
+                all.push(format!(
+                    "{} {} {:?}",
+                    p.display(),
+                    meta.len(),
+                    meta.modified().unwrap()
+                ));
+                if p.is_dir() {
+                    stack.push(p);
+                }
+            }
+        }
+        all.sort();
+        all
+    };
+    let before = listing();
+    // The same records, again, as a dry run with another time limit: nothing in the sweep
+    // directory changes, not even a lock file's time; the script is shown elsewhere.
     let manifest_records: String = records(&first)
         .iter()
         .map(|r| r.to_string() + "\n")
@@ -1108,11 +1205,13 @@ fn a_dry_run_never_replaces_the_script_of_a_submitted_job() {
         &manifest_records,
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(
-        std::fs::read_to_string(sw.join("job_0.sh")).unwrap(),
-        before
+    assert_eq!(listing(), before);
+    let dry_path = s(&records(&out)[0], "job_script").to_string();
+    assert!(
+        !dry_path.starts_with(&sw.display().to_string()),
+        "{dry_path}"
     );
-    let dry = std::fs::read_to_string(sw.join("job_0.dry-run.sh")).unwrap();
+    let dry = std::fs::read_to_string(&dry_path).unwrap();
     assert!(dry.contains("--time=00:01:00"), "{dry}");
 }
 
@@ -1166,6 +1265,15 @@ fn output_and_scripts_are_the_bytes_they_were_before_streaming() {
             let path = s(&r, "job_script");
             let text = std::fs::read_to_string(path).unwrap();
             golden += &format!("{path} {}\n", sha256(&normalize(&text, &dir)));
+        }
+        // A dry run's scripts are in a directory of their own: @PREVIEW@.
+        if let Some(r) = records(&out).first().filter(|_| case == "dry run") {
+            let preview = Path::new(s(r, "job_script"))
+                .parent()
+                .unwrap()
+                .parent()
+                .unwrap();
+            golden = golden.replace(&preview.display().to_string(), "@PREVIEW@");
         }
         // Every combination submitted once: a second case would find them all submitted.
         for d in ["a", "b"] {
@@ -1223,7 +1331,7 @@ fn a_job_created_after_the_look_up_is_cancelled_at_the_end_of_the_run() {
     let ids: Vec<&str> = recs.iter().map(|r| s(r, "job_id")).collect();
     assert_eq!(ids, ["602", "603", "604"]);
     assert_eq!(
-        stderr(&out),
+        without_summary(&stderr(&out)),
         "sweep-submit: note: cancelled 1 held duplicate job(s) that a stalled controller created after sbatch gave up: 555\n"
     );
     let cancelled = std::fs::read_to_string(fake.dir.join("scancel_calls")).unwrap();
@@ -1266,7 +1374,7 @@ fn a_combination_with_a_job_is_not_submitted_again_unless_asked() {
     assert_eq!(s(&records(&again)[0], "job_id"), "301");
     assert_eq!(records(&again)[1]["history"][0]["job_id"], "302");
     assert_eq!(
-        stderr(&again),
+        without_summary(&stderr(&again)),
         "sweep-submit: note: 1 combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, its ID given to another job, or another cluster's); pipe in the manifest with its states, or use --resubmit-completed\n"
     );
     // --resubmit-completed: the completed one and the forgotten one too, never a running one.
@@ -1433,4 +1541,161 @@ fn one_sweep_directory_spelled_two_ways_is_one_sweep() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Every file under `dir`, with its size and modification time: what a run that writes
+/// nothing must leave as it was.
+fn listing(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            let meta = std::fs::metadata(&p).unwrap();
+            all.push(format!(
+                "{} {} {:?}",
+                p.display(),
+                meta.len(),
+                meta.modified().unwrap()
+            ));
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// Issue 23, item 3: `--plan` asks Slurm as a real run does, and shows per combination what
+/// a run would do (new, re-run and why, kept with its job, options that change) and the
+/// summary line a real run ends with; it submits, releases and cancels nothing and writes
+/// nothing into the sweep directory (no lock, no journal line, no options, no script).
+#[test]
+fn a_plan_shows_what_a_run_would_do_and_does_nothing() {
+    let fake = Fake::new("submit_plan", "echo $((300 + n))");
+    let first = fake.run(&[], &data("three.jsonl"));
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert_eq!(
+        stderr(&first),
+        "sweep-submit: 3 new, 0 re-run, 0 kept\n",
+        "the line every run ends with"
+    );
+    let recs = records(&first);
+    let tag = |i: usize| s(&recs[i], "tag").to_string();
+    // Slurm now says: 301 completed, 302 failed, 303 pends held (a run killed before it
+    // released it), and 399 is a held duplicate no journal names.
+    std::fs::write(
+        fake.dir.join("jobs"),
+        format!(
+            "301|2026-01-01T00:00:00|(null)|COMPLETED|None|j|{}\n302|2026-01-01T00:00:00|(null)|FAILED|NonZeroExitCode|j|{}\n303|2026-01-01T00:00:00|(null)|PENDING|JobHeldUser|j|{}\n399|2026-01-01T00:00:00|(null)|PENDING|JobHeldUser|j|{}\n",
+            tag(0),
+            tag(1),
+            tag(2),
+            tag(2)
+        ),
+    )
+    .unwrap();
+    // One more combination (the sweep extended), and a longer time limit.
+    let mut input = data("three.jsonl");
+    input.push_str(&unique(input.lines().next().unwrap(), 3));
+    let sweep = PathBuf::from(fake.out_dir());
+    let before = listing(&fake.dir);
+    let out = fake.run(&["--plan", "--time-limit", "08:00:00"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        stdout(&out),
+        "INDEX  PLAN    WHY\n    \
+             0  kept    job 301 COMPLETED\n    \
+             1  re-run  job 302 FAILED; --time-limit 08:00:00 (was 04:00:00)\n    \
+             2  kept    job 303 PENDING (held: a real run releases it)\n    \
+             3  new\n\
+         a real run first cancels 1 held job(s) of these sweeps that no journal or record names (never run): 399\n\
+         a real run releases 1 held job(s) of kept combinations (a run killed before it released them): 303\n\
+         1 new, 1 re-run, 2 kept\n"
+    );
+    // Nothing written (the squeue calls are the stand-in's own log), submitted, released or
+    // cancelled.
+    let after: Vec<String> = listing(&fake.dir)
+        .into_iter()
+        .filter(|l| !l.contains("/squeue_calls "))
+        .collect();
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|l| !l.contains("/squeue_calls "))
+        .collect();
+    assert_eq!(after, before);
+    assert_eq!(fake.calls(), 3);
+    assert!(!fake.dir.join("scancel_calls").exists());
+    // The real run does what the plan said, and ends with the same line.
+    let out = fake.run(&["--time-limit", "08:00:00"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.ends_with("sweep-submit: 1 new, 1 re-run, 2 kept\n"),
+        "{err}"
+    );
+    let statuses: Vec<String> = records(&out)
+        .iter()
+        .map(|r| s(r, "submit_status").to_string())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "already_submitted",
+            "submitted",
+            "already_submitted",
+            "submitted"
+        ]
+    );
+    // A plan into a sweep directory that does not exist yet makes nothing, not even it.
+    let fresh = sweep.with_file_name("fresh");
+    let out = submit(
+        &[
+            "--plan",
+            "--sbatch",
+            &fake.sbatch(),
+            "--output-dir",
+            fresh.to_str().unwrap(),
+        ],
+        &data("three.jsonl"),
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).ends_with("3 new, 0 re-run, 0 kept\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!fresh.exists());
+    // Records without a sweep directory: the new one is named, not made.
+    let out = Command::new(bin("sweep-submit"))
+        .args(REQUIRED)
+        .args([
+            "--plan",
+            "--sbatch",
+            &fake.sbatch(),
+            &format!("{DATA}/three.jsonl"),
+        ])
+        .current_dir(&fake.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(" (a real run makes it)\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!std::fs::read_dir(&fake.dir).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("sweep_")));
+    // --plan and --dry-run together: a usage error.
+    let out = fake.run(&["--plan", "--dry-run"], &data("three.jsonl"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }

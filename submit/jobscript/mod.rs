@@ -137,12 +137,15 @@ impl Builder {
     }
 
     /// Warnings (or, in strict mode, an error) about one record before submission: the launch
-    /// script for the record's mode must exist, its node counts must lay out, and flags that
-    /// the launch script sets itself are reported.
-    pub fn check(&self, record: &Record) -> Result<Vec<String>> {
+    /// script for the record's mode must exist, its config file too (unless `config_later`:
+    /// a plan or dry run of `--sweep-config`, which renders no config), its node counts must
+    /// lay out, and flags that the launch script sets itself are reported.
+    pub fn check(&self, record: &Record, config_later: bool) -> Result<Vec<String>> {
         self.profiler_of(record)?;
         let variant = self.variant_script(record.mode)?;
-        checks::config_path(record)?;
+        if !config_later {
+            checks::config_path(record)?;
+        }
         let layout = Layout::of(record, &self.args)?;
         let mut warnings = layout.warnings.clone();
         let found = overrides::find(record, &variant)?;

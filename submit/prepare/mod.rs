@@ -40,17 +40,22 @@ pub struct Prepared {
     of_record: Vec<u32>,
     /// Where the submission pass is in `of_record`.
     next: usize,
+    /// By record (its position in the run): the options that differ from its combination's
+    /// last submission, as `--time-limit 08:00:00 (was 00:10:00)`.
+    pub changes: BTreeMap<usize, Vec<String>>,
 }
 
 /// Resolves every record's options, checks them and the record, and renders its job script:
 /// any error stops the run before the first `sbatch`. Options are saved in each sweep
-/// directory they are used in (not in a dry run).
+/// directory they are used in when the run `writes` (not in a plan or a dry run); the
+/// changes of options are said on stderr when it submits (a plan shows them per record).
 pub fn all(
     given: &Layer,
     plan: &Plan,
     sweeps: &mut Sweeps,
     spool: &Spool,
     fates: &[Fate],
+    writes: bool,
 ) -> Result<Prepared> {
     let mut prepared = Prepared::default();
     let mut changes: BTreeMap<String, (usize, String)> = BTreeMap::new();
@@ -65,15 +70,22 @@ pub fn all(
             .with_context(|| p.origin.clone())?;
         let options = resolve(given, saved.as_ref(), &p, sweeps)?;
         if let Some(before) = saved.filter(|_| sweeps.was_submitted(p.dir, &p.record.id)) {
-            for change in options.changes_from(&before) {
-                changes.entry(change).or_insert((0, p.origin.clone())).0 += 1;
+            let mine = options.changes_from(&before);
+            for change in &mine {
+                changes
+                    .entry(change.clone())
+                    .or_insert((0, p.origin.clone()))
+                    .0 += 1;
+            }
+            if !mine.is_empty() {
+                prepared.changes.insert(i, mine);
             }
         }
-        let k = prepared.index_of(plan.dry_run, sweeps, p.dir, options)?;
+        let k = prepared.index_of(writes, sweeps, p.dir, options)?;
         let d = &prepared.distinct[k];
         for warning in d
             .builder
-            .check(&p.record)
+            .check(&p.record, plan.configs_unrendered)
             .with_context(|| p.origin.clone())?
         {
             warn(format_args!("{}: warning: {warning}", p.origin));
@@ -85,7 +97,7 @@ pub fn all(
             .of_record
             .push(u32::try_from(k).context("too many distinct options")?);
     }
-    for (change, (n, first)) in changes {
+    for (change, (n, first)) in changes.into_iter().filter(|_| writes) {
         warn(format_args!(
             "note: {n} re-submitted record(s) with {change} (first: {first})"
         ));
@@ -124,7 +136,7 @@ impl Prepared {
     /// sweep directory `dir` once.
     fn index_of(
         &mut self,
-        dry_run: bool,
+        writes: bool,
         sweeps: &mut Sweeps,
         dir: DirId,
         options: JobOptions,
@@ -146,7 +158,7 @@ impl Prepared {
             }
         };
         // Saved once per sweep directory and options (the hash is the same in every one).
-        if !dry_run && self.saved_in.insert((dir, k)) {
+        if writes && self.saved_in.insert((dir, k)) {
             sweeps.save_options(dir, &self.distinct[k].options)?;
         }
         Ok(k)

@@ -9,14 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use sweep::Record;
 
-/// Where a record's job script is saved: `<sweep dir>/job_{index}.sh`, the seed's name. A dry
-/// run never replaces the script of a submitted job: it writes `job_{index}.dry-run.sh` when
-/// the combination was submitted before.
-pub fn script_path(sweep_dir: &Path, index: u64, dry_run_beside_a_job: bool) -> PathBuf {
-    if dry_run_beside_a_job {
-        sweep_dir.join(format!("job_{index}.dry-run.sh"))
-    } else {
-        sweep_dir.join(format!("job_{index}.sh"))
+/// Where a record's job script is saved: `<sweep dir>/job_{index}.sh`, the seed's name; in a
+/// dry run, which writes nothing into a sweep directory, `<preview>/<sweep key>/job_{index}.sh`.
+pub fn script_path(sweep_dir: &Path, index: u64, preview: Option<&Path>) -> PathBuf {
+    let name = format!("job_{index}.sh");
+    match preview {
+        Some(p) => p
+            .join(sweep::tag::sweep_key(&sweep_dir.display().to_string()))
+            .join(name),
+        None => sweep_dir.join(name),
     }
 }
 
@@ -27,12 +28,16 @@ pub fn kept_script_path(sweep_dir: &Path, index: u64, job_id: &str) -> PathBuf {
         .join(format!("job_{index}.{job_id}.sh"))
 }
 
-/// Fixed for the whole run: the `sbatch` command, and whether it is a dry run.
+/// Fixed for the whole run: the `sbatch` command, and where the scripts go.
 pub struct Plan {
     /// The `sbatch` program, as it will be called.
     pub sbatch: String,
-    /// `--dry-run`: a script beside a submitted job's is saved under another name.
-    pub dry_run: bool,
+    /// `--dry-run`: the directory the job scripts are saved in instead of their sweep
+    /// directories (which a dry run leaves as they are), one folder per sweep.
+    pub preview: Option<PathBuf>,
+    /// The configs are not rendered this time (`--sweep-config` in a plan or a dry run): the
+    /// records name the files sweep-render would make.
+    pub configs_unrendered: bool,
 }
 
 /// What the `sbatch` of one record needs, made from the record and its options (its job
@@ -69,9 +74,8 @@ impl Plan {
                 .join(&job_name),
             None => sweep_dir.join("logs").join(&job_name),
         };
-        // A dry run never replaces the script of a job that was submitted.
-        let beside_a_job = self.dry_run && (!r.history.is_empty() || r.job_id.is_some());
-        let script_path = script_path(sweep_dir, r.index, beside_a_job);
+        let preview = self.preview.as_deref();
+        let script_path = script_path(sweep_dir, r.index, preview);
         let tag =
             sweep::tag::format_measured(sweep_key, &r.id, r.index, r.concurrencies.as_deref());
         start_over(r);
@@ -79,7 +83,7 @@ impl Plan {
         // and that submission's history entry says where.
         let mut keep_old = None;
         if let Some(h) = r.history.last_mut() {
-            if !beside_a_job && h.kept_script.is_none() && script_path.is_file() {
+            if preview.is_none() && h.kept_script.is_none() && script_path.is_file() {
                 let kept = kept_script_path(sweep_dir, r.index, &h.job_id);
                 h.kept_script = Some(kept.display().to_string());
                 keep_old = Some(kept);
@@ -106,11 +110,20 @@ impl Plan {
             tag,
             script: script_path.display().to_string(),
         };
+        // A dry run makes nothing in the sweep directory: only its preview's folder.
+        let dirs = match preview {
+            Some(_) => script_path
+                .parent()
+                .map(Path::to_path_buf)
+                .into_iter()
+                .collect(),
+            None => vec![sweep_dir.to_path_buf(), log_dir],
+        };
         let script = Script {
             path: script_path,
             text,
             keep_old,
-            dirs: vec![sweep_dir.to_path_buf(), log_dir],
+            dirs,
         };
         Ok((job, script))
     }

@@ -15,6 +15,7 @@ pub mod retry;
 use crate::judge::{self, Fate};
 use crate::prepare::plan::{Plan, PreparedJob, Saver};
 use crate::prepare::{Distinct, Prepared};
+use crate::preview::Tally;
 use crate::read::{Placed, Spool};
 use crate::sweepconfig::Tee;
 use crate::sweeps::Sweeps;
@@ -96,8 +97,9 @@ impl<'a> Window<'a> {
     }
 }
 
-/// `--dry-run`: each record to submit, once its job script is saved, marked `dry_run`; kept
-/// records as they are.
+/// `--dry-run`: each record to submit, once its job script is saved (in the preview
+/// directory), marked `dry_run`; kept records as they are.
+#[allow(clippy::too_many_arguments)]
 pub fn dry_run(
     spool: &Spool,
     fates: &[Fate],
@@ -106,12 +108,17 @@ pub fn dry_run(
     sweeps: &Sweeps,
     saver: &Saver,
     out: &mut Out,
+    tally: &mut Tally,
 ) -> Result<ExitCode> {
     let mut window = Window::new(spool)?;
     while let Some((_, mut p, ready)) = window.next(fates, prepared, plan, sweeps, saver)? {
-        if ready.is_some() {
-            saver.saved()?;
-            p.record.submit_status = Some(SubmitStatus::DryRun);
+        match ready {
+            Some(_) => {
+                saver.saved()?;
+                p.record.submit_status = Some(SubmitStatus::DryRun);
+                tally.count_submitted(&p.record);
+            }
+            None => tally.kept += 1,
         }
         out.write(&p.record)?;
     }
@@ -129,6 +136,8 @@ pub struct Run<'a> {
     pub out: &'a mut Out,
     /// Stop at the first record that cannot be submitted.
     pub fail_fast: bool,
+    /// What became of the records, for the line the run ends with.
+    pub tally: &'a mut Tally,
 }
 
 impl Run<'_> {
@@ -159,6 +168,7 @@ impl Run<'_> {
                 if let Fate::Keep { state, .. } = &fates[i] {
                     progress.kept(&p.record, state);
                 }
+                self.tally.kept += 1;
                 self.write(&p.origin, &p.record)?;
                 continue;
             };
@@ -166,6 +176,7 @@ impl Run<'_> {
                 p.record.submit_status = Some(SubmitStatus::NotSubmitted);
                 p.record.submit_error = Some(why.clone());
                 failed += 1;
+                self.tally.failed += 1;
                 self.write(&p.origin, &p.record)?;
                 continue;
             }
@@ -184,6 +195,10 @@ impl Run<'_> {
                 break;
             }
             progress.report(&p.record);
+            match p.record.job_id.is_some() {
+                true => self.tally.count_submitted(&p.record),
+                false => self.tally.failed += 1,
+            }
             self.write(&p.origin, &p.record)?;
             if let Some(err) = &p.record.submit_error {
                 failed += 1;
@@ -350,11 +365,15 @@ pub fn report_judged(judged: &judge::Judged, submitter: &mut Submitter) {
         ));
     }
     if judged.unknown > 0 {
-        warn(format_args!(
-            "note: {} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, its ID given to another job, or another cluster's); pipe in the manifest with its states, or use --resubmit-completed",
-            judged.unknown
-        ));
+        note_unknown(judged.unknown);
     }
+}
+
+/// The note on combinations kept because Slurm no longer knows their job's state.
+pub fn note_unknown(n: usize) {
+    warn(format_args!(
+        "note: {n} combination(s) not submitted again: Slurm no longer knows the state of their job (accounting disabled, purged, its ID given to another job, or another cluster's); pipe in the manifest with its states, or use --resubmit-completed"
+    ));
 }
 
 /// Releases the jobs still waiting; an error naming them when Slurm would not.

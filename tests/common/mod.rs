@@ -344,3 +344,30 @@ pub fn containers_available(test: &str) -> Option<&'static Images> {
         }
     }
 }
+
+/// sweep-submit's stderr without the line every run ends with: its summary (`3 new, 0
+/// re-run, 0 kept`, `..., 1 not submitted`) or a dry run's (`dry run: 3 job script(s) in
+/// DIR, nothing submitted`). Tests about other diagnostics compare the rest.
+pub fn without_summary(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter(|l| !is_summary(l))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// True for sweep-submit's summary line (see [`without_summary`]).
+pub fn is_summary(line: &str) -> bool {
+    let Some(rest) = line.strip_prefix("sweep-submit: ") else {
+        return false;
+    };
+    if let Some(dry) = rest.strip_prefix("dry run: ") {
+        return dry.contains(" job script(s) in ") && dry.ends_with(", nothing submitted");
+    }
+    let words: Vec<&str> = rest.split(' ').collect();
+    matches!(
+        words.as_slice(),
+        [_, "new,", _, "re-run,", _, "kept"]
+            | [_, "new,", _, "re-run,", _, "kept,", _, "not", "submitted"]
+    ) && words[0].parse::<usize>().is_ok()
+}
