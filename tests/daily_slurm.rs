@@ -640,3 +640,163 @@ fn a_node_failure_names_the_node_then_the_last_line() {
     );
     assert_eq!(j["failure"]["file"], step.display().to_string());
 }
+
+/// Every file under `dir` but those sweep-render writes (configs, numbers and its lock), with
+/// its size and modification time.
+fn submit_files(dir: &Path) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("sglang_config_") || name == "numbers.jsonl" || name == "names.lock"
+            {
+                continue;
+            }
+            let meta = std::fs::metadata(&p).unwrap();
+            all.push(format!(
+                "{} {} {:?}",
+                p.display(),
+                meta.len(),
+                meta.modified().unwrap()
+            ));
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    all.sort();
+    all
+}
+
+/// The jobs Slurm holds with a tag of sweep key `key`: (job ID, partition).
+fn jobs_of_sweep(key: &str) -> Vec<(String, String)> {
+    let out = Command::new("squeue")
+        .args(["--me", "-h", "-t", "all", "-o", "%i|%P|%k"])
+        .output()
+        .unwrap();
+    let mut jobs: Vec<(String, String)> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.splitn(3, '|').collect();
+            (f.len() == 3 && f[2].starts_with(&format!("sweep:{key}:")))
+                .then(|| (f[0].to_string(), f[1].to_string()))
+        })
+        .collect();
+    jobs.sort();
+    jobs
+}
+
+/// Issue 23, item 3, on the local cluster: after an extension, `--plan` on the same line
+/// asks Slurm and shows the new combinations, the failures to re-run (with the option that
+/// moves one back from `--partition debug` to `batch`) and the one kept; it submits nothing
+/// and sweep-submit writes nothing into the sweep directory. The real run then does exactly
+/// that and ends with the same summary line.
+#[test]
+fn a_plan_before_acting_on_the_real_cluster() {
+    let name = "a_plan_before_acting_on_the_real_cluster";
+    let Some(_slurm) = on_slurm(name) else {
+        return;
+    };
+    let dir = fresh_dir("daily_slurm_plan");
+    let sweep = |values: &str| {
+        format!("slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: {values}\n")
+    };
+    std::fs::write(dir.join("s.yaml"), sweep("[0.8, 0.85, 0.9]")).unwrap();
+    let no_partition: Vec<&str> = REQUIRED
+        .chunks(2)
+        .filter(|kv| kv[0] != "--partition")
+        .flatten()
+        .copied()
+        .collect();
+    // Index 0 fails, index 1 completes, index 2 fails in partition debug.
+    let head = format!(
+        "S=({} --time-limit 00:05:00)\nS0=({} --time-limit 00:05:00)\nM=sw/sweep_manifest.json\n",
+        REQUIRED.join(" "),
+        no_partition.join(" ")
+    );
+    let script = format!(
+        r#"{head}
+sweep-expand s.yaml | sweep-render --out-dir sw > r.jsonl
+sed -n 1p r.jsonl | SWEEP_DEMO_FAIL=aggregated_w0_r0 sweep-submit "${{S[@]}}" | sweep-collect "$M" - --output "$M"
+sed -n 2p r.jsonl | sweep-submit "${{S[@]}}" | sweep-collect "$M" - --output "$M"
+sed -n 3p r.jsonl | SWEEP_DEMO_FAIL=aggregated_w0_r0 sweep-submit "${{S0[@]}}" --partition debug | sweep-collect "$M" - --output "$M"
+sweep-collect --wait --poll-interval 0.5 --timeout 120 "$M" > /dev/null || true
+"#
+    );
+    let out = sh(&script, &dir);
+    let m = read_json(&dir.join("sw/sweep_manifest.json"));
+    let first: Vec<String> = m["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect();
+    let mut cancel = Cancel(first.clone());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let states: Vec<&str> = m["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["FAILED", "COMPLETED", "FAILED"], "{m}");
+    // Extended by two values; the plan of the same line.
+    std::fs::write(dir.join("s.yaml"), sweep("[0.8, 0.85, 0.9, 0.95, 0.97]")).unwrap();
+    let key = sweep::tag::sweep_key(&dir.join("sw").display().to_string());
+    let jobs_before = jobs_of_sweep(&key);
+    let files_before = submit_files(&dir.join("sw"));
+    let line = r#"sweep-expand s.yaml | sweep-render --out-dir sw | sweep-submit "${S[@]}""#;
+    let out = sh(&format!("{head}COLUMNS=100 {line} --plan"), &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "INDEX  PLAN    mem-fraction-static  WHY\n    \
+                 0  re-run                  0.8  job {} FAILED\n    \
+                 1  kept                   0.85  job {} COMPLETED\n    \
+                 2  re-run                  0.9  job {} FAILED; --partition batch (was debug)\n    \
+                 3  new                    0.95\n    \
+                 4  new                    0.97\n\
+             2 new, 2 re-run, 1 kept\n",
+            first[0], first[1], first[2]
+        )
+    );
+    assert_eq!(jobs_of_sweep(&key), jobs_before, "nothing submitted");
+    assert_eq!(
+        submit_files(&dir.join("sw")),
+        files_before,
+        "nothing written"
+    );
+    // The real run: what the plan said, and the same line at the end.
+    let out = sh(
+        &format!("{head}{line} | sweep-collect \"$M\" - --output \"$M\""),
+        &dir,
+    );
+    let m = read_json(&dir.join("sw/sweep_manifest.json"));
+    let now: Vec<String> = m["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect();
+    cancel.0.extend(now.iter().cloned());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with("sweep-submit: 2 new, 2 re-run, 1 kept\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(now.len(), 5);
+    assert_eq!(now[1], first[1], "kept");
+    for i in [0, 2, 3, 4] {
+        assert!(!first.contains(&now[i]), "{i}: a new job");
+    }
+    let partition: std::collections::BTreeMap<String, String> =
+        jobs_of_sweep(&key).into_iter().collect();
+    assert_eq!(partition[&now[2]], "batch", "moved back to batch");
+    assert_eq!(partition[&first[2]], "debug");
+}
