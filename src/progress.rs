@@ -84,7 +84,7 @@ impl Progress {
         let bar = (sink == Sink::Terminal).then(|| {
             let bar = ProgressBar::new(total);
             let template = if total > 0 {
-                "{prefix} [{bar:30.cyan/blue}] {pos}/{len} {elapsed} {wide_msg}"
+                "{prefix} [{wide_bar:.cyan/blue}] {pos}/{len} {elapsed} {msg}"
             } else {
                 "{prefix} {spinner} {elapsed} {wide_msg}"
             };

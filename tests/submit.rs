@@ -942,6 +942,34 @@ fn progress_is_a_bar_on_a_terminal_lines_in_a_log_and_nothing_on_a_pipe() {
         t.ends_with("sweep-submit: 3 new, 0 re-run, 0 kept"),
         "{text:?}"
     );
+    // At 80 columns, with a long job name, the bar gives way: the job ID is shown whole
+    // (issue 23, item 9).
+    let cmd = format!(
+        "stty cols 80; {} {} --job-name a_rather_long_job_name --sbatch {} --output-dir {}4 {DATA}/three.jsonl > {}/out4.jsonl",
+        bin("sweep-submit").display(),
+        REQUIRED.join(" "),
+        fake.sbatch(),
+        fake.out_dir(),
+        fake.dir.display()
+    );
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let raw = String::from_utf8_lossy(&tty.stdout).into_owned();
+    let out4 = crate::common::json_lines(&fake.dir.join("out4.jsonl"));
+    let last = s(&out4[2], "job_id");
+    assert!(
+        raw.contains(&format!(
+            "submitted a_rather_long_job_name_sweep2 -> {last}\r"
+        )),
+        "the job ID whole: {raw:?}"
+    );
+    for drawn in raw.split(['\r', '\n']) {
+        let drawn = crate::daily::plain(drawn);
+        assert!(drawn.chars().count() <= 80, "{drawn:?}");
+    }
 }
 
 #[test]
