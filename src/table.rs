@@ -439,7 +439,7 @@ fn text(v: &Value) -> String {
 
 /// `name` with its first unabbreviated word but the last cut to its first letter
 /// (`max-running-requests` to `m-running-requests`); `None` when none is left.
-fn abbreviate(name: &str) -> Option<String> {
+pub fn abbreviate(name: &str) -> Option<String> {
     let words: Vec<&str> = name.split(['_', '-', '.']).collect();
     let last = words.len().checked_sub(1)?;
     let k = words[..last].iter().position(|w| w.chars().count() > 1)?;

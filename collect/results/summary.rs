@@ -189,7 +189,17 @@ pub fn frontier(records: &[Record], found: &[Found], a: &Analysis, slo: &[Limit]
                 }));
                 rows.push(row);
             }
+            // Fitted to the width (the terminal's, else COLUMNS, else 80): the id goes first
+            // (the index names the point; the table file and the manifest have the id), then
+            // the swept values' names shorten, then those columns go, the last first.
+            let params = 4..4 + swept.len().min(MAX_PARAMS);
+            let dropped = fit(&mut rows, sweep::table::width(), params);
             out.push_str(&align(&rows));
+            if dropped > 0 {
+                out.push_str(&format!(
+                    "  ({dropped} column(s) not shown: a wider terminal, COLUMNS, or --table FILE)\n"
+                ));
+            }
         }
     }
     out.push_str(&left_out(records, found));
@@ -203,6 +213,59 @@ pub fn load_text(load: Option<f64>) -> String {
         Some(v) => format!("{v}"),
         None => "-".to_string(),
     }
+}
+
+/// Fits `rows` (the first is the header) into `width` as [`align`] lays them out: the id
+/// column (1) goes first; then the names of the swept values (`params`) are shortened, the
+/// longest first, down to their values' width (at least 6); then those columns go, the last
+/// first. Returns how many columns it left out.
+fn fit(rows: &mut [Vec<String>], width: usize, params: std::ops::Range<usize>) -> usize {
+    let wide = |rows: &[Vec<String>]| {
+        align(rows)
+            .lines()
+            .map(|l| l.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let drop = |rows: &mut [Vec<String>], at: usize| {
+        for row in rows.iter_mut().filter(|r| at < r.len()) {
+            row.remove(at);
+        }
+    };
+    if wide(rows) <= width {
+        return 0;
+    }
+    drop(rows, 1);
+    let mut dropped = 1;
+    let params = params.start - 1..params.end - 1;
+    let floor = |rows: &[Vec<String>], c: usize| {
+        rows[1..]
+            .iter()
+            .map(|r| r.get(c).map_or(0, |s| s.chars().count()))
+            .max()
+            .unwrap_or(0)
+            .max(6)
+    };
+    while wide(rows) > width {
+        let longest = params
+            .clone()
+            .filter(|&c| rows[0][c].chars().count() > floor(rows, c))
+            .max_by_key(|&c| rows[0][c].chars().count());
+        let Some(c) = longest else { break };
+        let name = &rows[0][c];
+        rows[0][c] = match sweep::table::abbreviate(name) {
+            Some(shorter) => shorter,
+            None => name.chars().take(name.chars().count() - 1).collect(),
+        };
+    }
+    for c in params.rev() {
+        if wide(rows) <= width {
+            break;
+        }
+        drop(rows, c);
+        dropped += 1;
+    }
+    dropped
 }
 
 /// The valid points left out of the frontier and the plot, by reason: "left out: 16 valid
