@@ -11,16 +11,22 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::Path;
 
-/// The width a table written to stdout fits into: the terminal's, when stdout is one and
-/// says its size; else `COLUMNS` (set by shells, and by hand: `COLUMNS=200 sweep-collect
-/// --format table M | less -S`); else 80.
+/// The width a table fits into: the terminal's, when stdout is one that says its size, else
+/// when stderr is (`sweep-collect --format table M | less`, or the frontier shown on stderr);
+/// else `COLUMNS` (set by shells, and by hand: `COLUMNS=200 sweep-collect --format table M >
+/// t.txt`); else 80.
 pub fn width() -> usize {
-    let real = std::io::stdout()
+    let out = std::io::stdout()
         .is_terminal()
         .then(|| console::Term::stdout().size_checked())
-        .flatten()
-        .map(|(_, w)| usize::from(w));
-    fit(real)
+        .flatten();
+    let err = || {
+        std::io::stderr()
+            .is_terminal()
+            .then(|| console::Term::stderr().size_checked())
+            .flatten()
+    };
+    fit(out.or_else(err).map(|(_, w)| usize::from(w)))
 }
 
 /// The width given the terminal's (`None`: not a terminal, or one that does not say).
