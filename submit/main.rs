@@ -38,26 +38,32 @@ sbatch returns; every job is tagged (sbatch --comment) so that it can be found i
 if this process dies, and a job ID is taken for the sweep's only when Slurm says its job
 carries the tag (IDs are reused on shared clusters). Ctrl-C stops before the next sbatch and
 releases every job written down. Options not given are taken from the combination's last
-submission.
+submission. --plan shows what a run would do, per combination, and does nothing; every run
+ends with a line such as "4 new, 2 re-run, 4 kept".
 
 The daily loop:
   set -o pipefail
   S=(--account acct --partition batch --model-dir /models/m --config-dir /cfg
-     --gpu-type gb200-fp8 --script-variant max-tpt)
+     --gpu-type gb200-fp8 --script-variant max-tpt --network-interface ib0)
   M=sweeps/tpt/sweep_manifest.json
+  # Plan: what the run below would do, per combination (new, re-run and why, kept,
+  # options that change); nothing is submitted, sweep-submit writes nothing.
+  sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit --plan "${S[@]}"
   # Run the sweep. Run the same line again after a failure, a kill, or an edit that
   # adds values to sweep.yaml (extend): only combinations without a pending, running
-  # or completed job are submitted.
+  # or completed job are submitted. It ends with a line like "4 new, 2 re-run, 4 kept".
   sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit "${S[@]}" \
     | sweep-collect "$M" - --output "$M"
   # Status: a table on a terminal, with why each failed job failed; M is updated.
   sweep-collect --status "$M"
-  # Failures and why, for a script: the failing step and the last line of its stderr.
-  sweep-collect --status --jsonl "$M" | jq -c 'select(.failure) | {index, job_id, failure}'
+  # Failures and why: only the failed and timed-out ones (--state takes Slurm's
+  # names and squeue's short forms: F,TO,OOM,CA,PD,R,...).
+  sweep-collect --status --state FAILED,TIMEOUT "$M"
+  # Running ones only.
+  sweep-collect --status --state R "$M"
   # Re-submit the failures. Each keeps the options of its last submission; give only
-  # what should change (--time-limit 08:00:00).
-  sweep-collect --status --jsonl "$M" \
-    | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
+  # what should change (--time-limit 08:00:00); sweep-submit --plan shows it first.
+  sweep-collect --status --jsonl --state FAILED,TIMEOUT "$M" \
     | sweep-submit | sweep-collect "$M" - --output "$M"
   # One job (current, follow-up or earlier): record, config, script, logs, cause.
   sweep-collect --job 1139 "$M"

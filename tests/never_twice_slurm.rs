@@ -760,7 +760,16 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
     let keys: Vec<&str> = parts.keys().map(String::as_str).collect();
     assert_eq!(
         keys,
-        ["Cancel", "Failures", "One", "Re-submit", "Run", "Status"],
+        [
+            "Cancel",
+            "Failures",
+            "One",
+            "Plan",
+            "Re-submit",
+            "Run",
+            "Running",
+            "Status"
+        ],
         "every daily task has its command: {parts:?}"
     );
     let Some(_lock) = on_slurm(name) else {
@@ -820,6 +829,17 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
                 .map(String::from),
         );
     };
+    // Plan: a fresh sweep, every combination new; sweep-submit writes nothing.
+    let out = step(&parts["Plan"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "INDEX  PLAN  mem-fraction-static\n    \
+             0  new                   0.8\n    \
+             1  new                   0.9\n\
+         2 new, 0 re-run, 0 kept\n"
+    );
+    assert!(!dir.join("sweeps/tpt/.sweep/submissions.jsonl").exists());
+    assert!(!dir.join("sweeps/tpt/.sweep/submit.lock").exists());
     step(&format!("{}{wait}", parts["Run"]));
     let jobs = manifest();
     note_jobs(&jobs, &mut cancel);
@@ -834,19 +854,22 @@ fn the_daily_loop_recipes_are_the_same_in_the_readme_and_in_help_and_they_work()
         String::from_utf8_lossy(&out.stdout),
         std::fs::read_to_string(dir.join("sweeps/tpt/sweep_manifest.json")).unwrap()
     );
-    // Failures and why: one line, the job's own stderr's last line (no step failed: the
-    // job failed before its script ran).
+    // Failures and why: only the failed one, with the job's own stderr's last line (no step
+    // failed: the job failed before its script ran); the manifest keeps both.
     let out = step(&parts["Failures"]);
-    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lines: Vec<Value> = shown["jobs"].as_array().unwrap().clone();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["job_id"], failed.as_str());
     assert_eq!(
         lines[0]["failure"]["message"],
         "stand-in failure: CUDA out of memory"
     );
+    assert_eq!(manifest().len(), 2);
+    // Running ones: none by now.
+    let out = step(&parts["Running"]);
+    let shown: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["total_jobs"], 0, "{shown}");
     // One job: the failed one, by its ID.
     let out = step(&parts["One"].replace("1139", &failed));
     let one: Value = serde_json::from_str(&String::from_utf8_lossy(&out.stdout)).unwrap();
