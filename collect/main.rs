@@ -45,6 +45,8 @@ const AFTER_HELP: &str = r#"Examples:
   sweep-expand sweep.yaml | sweep-render --out-dir sweeps/tpt | sweep-submit ... \
     | sweep-collect --output sweeps/tpt/sweep_manifest.json
   sweep-collect --status m.json           # a table on a terminal; m.json is updated
+  sweep-collect --status sweeps/tpt       # a sweep directory: its sweep_manifest.json
+  sweep-collect --status --state F,TO m.json   # only the failed and timed-out ones
   sweep-collect --status m.json | jq .counts
   sweep-collect --wait m.json && echo all good
   sweep-collect --job 1139 m.json         # one job: files, logs, why it failed
@@ -66,9 +68,11 @@ const AFTER_HELP: &str = r#"Examples:
   done
 
   # re-submit what failed; the manifest keeps the old job IDs in history
-  sweep-collect --status --jsonl m.json \
-    | jq -c 'select(.state == "FAILED" or .state == "TIMEOUT")' \
-    | sweep-submit ... | sweep-collect m.json - --output m.json
+  sweep-collect --status --jsonl --state FAILED,TIMEOUT m.json \
+    | sweep-submit | sweep-collect m.json - --output m.json
+
+With no input and stdin a terminal, ./sweep_manifest.json is read (and updated). Tables fit
+the terminal's width, else COLUMNS, else 80 columns.
 
 Exit status: 0 on success (with --wait: only when every job COMPLETED; with --cancel: when
 every job cancelled has ended), 1 on failure (with --wait: some job did not complete, or
