@@ -47,7 +47,14 @@ pub fn collect_ok(dir: &Path, recs: &[Value], args: &[&str]) -> (String, String)
     let mut all: Vec<&str> = args.to_vec();
     let path = input.display().to_string();
     all.push(&path);
-    let o = run("sweep-collect", &all, "");
+    // Wide enough for every column: these tests read the tables' values; how a table fits
+    // 80 columns is `the_best_table_fits_80_columns`'s.
+    let o = std::process::Command::new(crate::common::bin("sweep-collect"))
+        .args(&all)
+        .env("COLUMNS", "250")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     (stdout(&o), stderr(&o))
 }
@@ -1029,6 +1036,52 @@ fn answer_options_are_checked() {
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
         assert!(stderr(&o).contains("(2 sweeps)"), "{}", stderr(&o));
     }
+}
+
+/// Issue 23, item 6: the best-under-SLO table fits 80 columns off a terminal (the id goes
+/// first, then names shorten), and says what it left out.
+#[test]
+fn the_best_table_fits_80_columns() {
+    let dir = temp_dir("answer_best_80");
+    let one = "slurm:\n  agg_nodes: [2]\n  agg_workers: [1]\nsglang:\n  mem-fraction-static: [0.8, 0.85]\n  max-running-requests: [1024]\n";
+    let recs = sweep_records(&dir, "base", one, 1);
+    for (i, r) in recs.iter().enumerate() {
+        let text: String = [(16, 13.0, 116.0, 188.0), (64, 36.0, 164.0, 390.0)]
+            .iter()
+            .map(|&(c, itl, ttft, y)| sglang_line(c, y * (16.0 + i as f64), itl / 2.5, ttft) + "\n")
+            .collect();
+        write(&job_dir(r).join("bench.jsonl"), &text);
+    }
+    let input = dir.join("records.jsonl");
+    std::fs::write(
+        &input,
+        recs.iter().map(|r| format!("{r}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let o = run(
+        "sweep-collect",
+        &[
+            "--slo",
+            "itl_p99_ms<=50,ttft_p99_ms<=600",
+            "--best",
+            input.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let table: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert!(table.len() >= 3, "{out}");
+    assert!(table.iter().all(|l| l.chars().count() <= 80), "{out}");
+    assert!(!table[0].split_whitespace().any(|w| w == "id"), "{out}");
+    assert!(
+        out.contains("column(s) not shown: a wider terminal, COLUMNS"),
+        "{out}"
+    );
 }
 
 #[test]

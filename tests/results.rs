@@ -669,7 +669,7 @@ fn the_frontier_summary_goes_to_stdout_only_when_asked() {
     // Off a terminal, without COLUMNS: 80 columns. The id goes, then names shorten.
     assert_eq!(
         stdout(&o),
-        "Pareto frontier (output tokens/s per GPU against output tokens/s per user): 2 of 2 valid points\n\
+        "Pareto frontier of random, ISL 1024, OSL 256, by concurrency (output tokens/s per GPU against output tokens/s per user): 2 of 2 valid points\n\
          \x20 index  job  conc  m-f-static  tok/s/gpu  tok/s/user  ttft_p99_ms  itl_p99_ms\n\
          \x20     1  702     8        0.86        100        50.0          300        50.0\n\
          \x20     0  701     4        0.82       50.0         100          300        25.0\n\

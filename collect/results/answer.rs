@@ -9,7 +9,9 @@ use super::best::Level;
 use super::compare::{Comparison, Reading};
 use super::frontier::Limit;
 use super::stats::Estimate;
-use super::summary::{align, load_text, number, short, value_text, varying, MAX_PARAMS};
+use super::summary::{
+    align, align_to, fit, load_text, not_shown, number, short, value_text, varying, MAX_PARAMS,
+};
 use super::table::{parameters, TableFormat};
 use anyhow::Result;
 use serde_json::{json, Map, Value};
@@ -198,7 +200,13 @@ pub fn text(records: &[Record], a: &Analysis, slo: &[Limit], comparisons: &[Comp
             row.push(binding_text(s, slo));
             table.push(row);
         }
-        out.push_str(&align(&table));
+        // Fitted to the width, as the frontier's.
+        let first_param = usize::from(several) + 2;
+        let params = first_param..first_param + swept.len().min(MAX_PARAMS);
+        let width = sweep::table::width();
+        let dropped = fit(&mut table, width, params);
+        out.push_str(&align_to(&table, width));
+        out.push_str(&not_shown(dropped));
         for s in &rows {
             for note in notes(records, shape, s) {
                 out.push_str(&format!("  note: {note}\n"));

@@ -193,13 +193,10 @@ pub fn frontier(records: &[Record], found: &[Found], a: &Analysis, slo: &[Limit]
             // (the index names the point; the table file and the manifest have the id), then
             // the swept values' names shorten, then those columns go, the last first.
             let params = 4..4 + swept.len().min(MAX_PARAMS);
-            let dropped = fit(&mut rows, sweep::table::width(), params);
-            out.push_str(&align(&rows));
-            if dropped > 0 {
-                out.push_str(&format!(
-                    "  ({dropped} column(s) not shown: a wider terminal, COLUMNS, or --table FILE)\n"
-                ));
-            }
+            let width = sweep::table::width();
+            let dropped = fit(&mut rows, width, params);
+            out.push_str(&align_to(&rows, width));
+            out.push_str(&not_shown(dropped));
         }
     }
     out.push_str(&left_out(records, found));
@@ -215,11 +212,12 @@ pub fn load_text(load: Option<f64>) -> String {
     }
 }
 
-/// Fits `rows` (the first is the header) into `width` as [`align`] lays them out: the id
-/// column (1) goes first; then the names of the swept values (`params`) are shortened, the
-/// longest first, down to their values' width (at least 6); then those columns go, the last
-/// first. Returns how many columns it left out.
-fn fit(rows: &mut [Vec<String>], width: usize, params: std::ops::Range<usize>) -> usize {
+/// Fits `rows` (the first is the header) into `width` as [`align`] lays them out: the `id`
+/// column goes first (the index names the combination; `--table` and the manifest have the
+/// id); then the names of the swept values (the columns `params`) are shortened, the longest
+/// first, down to their values' width (at least 6); then those columns go, the last first.
+/// Returns how many columns it left out.
+pub fn fit(rows: &mut [Vec<String>], width: usize, params: std::ops::Range<usize>) -> usize {
     let wide = |rows: &[Vec<String>]| {
         align(rows)
             .lines()
@@ -232,12 +230,18 @@ fn fit(rows: &mut [Vec<String>], width: usize, params: std::ops::Range<usize>) -
             row.remove(at);
         }
     };
-    if wide(rows) <= width {
+    if rows.is_empty() || wide(rows) <= width {
         return 0;
     }
-    drop(rows, 1);
-    let mut dropped = 1;
-    let params = params.start - 1..params.end - 1;
+    let mut params = params;
+    let mut dropped = 0;
+    if let Some(id) = rows[0].iter().position(|h| h == "id") {
+        drop(rows, id);
+        dropped += 1;
+        if id < params.start {
+            params = params.start - 1..params.end - 1;
+        }
+    }
     let floor = |rows: &[Vec<String>], c: usize| {
         rows[1..]
             .iter()
@@ -266,6 +270,14 @@ fn fit(rows: &mut [Vec<String>], width: usize, params: std::ops::Range<usize>) -
         dropped += 1;
     }
     dropped
+}
+
+/// The line under a table that [`fit`] left columns out of.
+pub fn not_shown(dropped: usize) -> String {
+    match dropped {
+        0 => String::new(),
+        n => format!("  ({n} column(s) not shown: a wider terminal, COLUMNS, or --table FILE)\n"),
+    }
 }
 
 /// The valid points left out of the frontier and the plot, by reason: "left out: 16 valid
@@ -429,6 +441,54 @@ pub fn number(v: f64) -> String {
     } else {
         format!("{v:.2}")
     }
+}
+
+/// [`align`]ed, with the last column's cells wrapped (onto lines indented to that column) when
+/// a row would be wider than `width`: what [`fit`] could not make fit keeps its end.
+pub fn align_to(rows: &[Vec<String>], width: usize) -> String {
+    let text = align(rows);
+    if text.lines().all(|l| l.chars().count() <= width) {
+        return text;
+    }
+    let Some(last) = rows
+        .iter()
+        .map(Vec::len)
+        .max()
+        .and_then(|n| n.checked_sub(1))
+    else {
+        return text;
+    };
+    // Where the last column starts: the width of the others as align lays them out.
+    let others: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r[..last.min(r.len())].to_vec())
+        .collect();
+    let start = align(&others)
+        .lines()
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let room = width.saturating_sub(start).max(20);
+    let mut out = String::new();
+    for (line, row) in align(&others).lines().zip(rows) {
+        let cell = row.get(last).map(String::as_str).unwrap_or_default();
+        let mut parts = sweep::table::wrap(cell, room).into_iter();
+        let first = parts.next().unwrap_or_default();
+        let pad = start.saturating_sub(line.chars().count());
+        out.push_str(
+            &format!("{line}{}{first}", " ".repeat(pad))
+                .trim_end()
+                .to_string(),
+        );
+        out.push('\n');
+        for more in parts {
+            out.push_str(&" ".repeat(start));
+            out.push_str(&more);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Columns padded to their widest cell; text left-aligned, numbers right-aligned (the first row
