@@ -218,8 +218,20 @@ pub fn load_text(load: Option<f64>) -> String {
 /// first, down to their values' width (at least 6); then those columns go, the last first.
 /// Returns how many columns it left out.
 pub fn fit(rows: &mut [Vec<String>], width: usize, params: std::ops::Range<usize>) -> usize {
+    // The last column wraps ([`align_to`]): it counts for at most WRAPPED columns.
+    const WRAPPED: usize = 24;
     let wide = |rows: &[Vec<String>]| {
-        align(rows)
+        let capped: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if let Some(last) = r.last_mut() {
+                    *last = last.chars().take(WRAPPED).collect();
+                }
+                r
+            })
+            .collect();
+        align(&capped)
             .lines()
             .map(|l| l.chars().count())
             .max()
@@ -469,18 +481,14 @@ pub fn align_to(rows: &[Vec<String>], width: usize) -> String {
         .max()
         .unwrap_or(0)
         + 2;
-    let room = width.saturating_sub(start).max(20);
+    let room = width.saturating_sub(start).max(16);
     let mut out = String::new();
     for (line, row) in align(&others).lines().zip(rows) {
         let cell = row.get(last).map(String::as_str).unwrap_or_default();
         let mut parts = sweep::table::wrap(cell, room).into_iter();
         let first = parts.next().unwrap_or_default();
         let pad = start.saturating_sub(line.chars().count());
-        out.push_str(
-            &format!("{line}{}{first}", " ".repeat(pad))
-                .trim_end()
-                .to_string(),
-        );
+        out.push_str(format!("{line}{}{first}", " ".repeat(pad)).trim_end());
         out.push('\n');
         for more in parts {
             out.push_str(&" ".repeat(start));
