@@ -378,7 +378,8 @@ fn the_seeds_one_command_writes_the_manifest_with_progress_where_it_belongs() {
             "sweep-submit: sweep directory: {0}\n\
              sweep-submit: [1/2] submitted sweep_job_sweep0 -> {1}\n\
              sweep-submit: [2/2] submitted sweep_job_sweep1 -> {2}\n\
-             sweep-submit: manifest: {0}/sweep_manifest.json\n",
+             sweep-submit: manifest: {0}/sweep_manifest.json\n\
+             sweep-submit: 2 new, 0 re-run, 0 kept\n",
             sweep.display(),
             ids[0],
             ids[1]
@@ -644,30 +645,10 @@ fn a_node_failure_names_the_node_then_the_last_line() {
 /// Every file under `dir` but those sweep-render writes (configs, numbers and its lock), with
 /// its size and modification time.
 fn submit_files(dir: &Path) -> Vec<String> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            if name.starts_with("sglang_config_") || name == "numbers.jsonl" || name == "names.lock"
-            {
-                continue;
-            }
-            let meta = std::fs::metadata(&p).unwrap();
-            all.push(format!(
-                "{} {} {:?}",
-                p.display(),
-                meta.len(),
-                meta.modified().unwrap()
-            ));
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    all.sort();
-    all
+    let render = |name: &str| {
+        name.starts_with("sglang_config_") || name == "numbers.jsonl" || name == "names.lock"
+    };
+    crate::common::listing(dir, &render)
 }
 
 /// The jobs Slurm holds with a tag of sweep key `key`: (job ID, partition).
@@ -749,7 +730,7 @@ sweep-collect --wait --poll-interval 0.5 --timeout 120 "$M" > /dev/null || true
     let jobs_before = jobs_of_sweep(&key);
     let files_before = submit_files(&dir.join("sw"));
     let line = r#"sweep-expand s.yaml | sweep-render --out-dir sw | sweep-submit "${S[@]}""#;
-    let out = sh(&format!("{head}COLUMNS=100 {line} --plan"), &dir);
+    let out = sh(&format!("{head}export COLUMNS=120\n{line} --plan"), &dir);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stderr(&out), "");
     assert_eq!(
@@ -799,4 +780,65 @@ sweep-collect --wait --poll-interval 0.5 --timeout 120 "$M" > /dev/null || true
         jobs_of_sweep(&key).into_iter().collect();
     assert_eq!(partition[&now[2]], "batch", "moved back to batch");
     assert_eq!(partition[&first[2]], "debug");
+}
+
+/// Issue 23, item 1, on the local cluster: srun refuses a step before it starts (an option
+/// it does not know, as `--container-image` on a cluster without pyxis), so the step's file
+/// is never written; the cause is srun's own line from the job's `<job id>.err`, `file`
+/// names that file, and nothing names the step's file that does not exist. (The real
+/// pyxis-less cluster: the same line, `srun: unrecognized option '--container-image=...'`,
+/// seen with SWEEP_SLURM_CONTAINERS=0; the cluster the tests share has pyxis where it is
+/// installed.)
+#[test]
+fn a_step_srun_refused_is_explained_from_the_jobs_own_err() {
+    let name = "a_step_srun_refused_is_explained_from_the_jobs_own_err";
+    let Some(_slurm) = on_slurm(name) else {
+        return;
+    };
+    let dir = fresh_dir("daily_slurm_refused_step");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\n",
+    )
+    .unwrap();
+    // A template whose one step srun refuses; it names the step as the built-in script does.
+    std::fs::write(
+        dir.join("t.j2"),
+        "#!/bin/bash\n#SBATCH --job-name={{ job_name }}\n#SBATCH --nodes={{ total_nodes }}\n\
+         #SBATCH --account={{ account }}\n#SBATCH --partition={{ partition }}\n\
+         #SBATCH --time={{ time_limit }}\n#SBATCH --output={{ log_dir }}/%j.out\n\
+         #SBATCH --error={{ log_dir }}/%j.err\nmkdir -p \"{{ job_log_dir }}\"\n\
+         srun --no-such-option=1 -o \"{{ job_log_dir }}/gpu-001_agg_w0.out\" -e \"{{ job_log_dir }}/gpu-001_agg_w0.err\" true\n\
+         rc=$?\necho \"agg_w0_r0 $rc gpu-001_agg_w0\" > \"{{ failed_step_file }}\"\nexit $rc\n",
+    )
+    .unwrap();
+    let script = format!(
+        "sweep-expand s.yaml | sweep-render --out-dir sw | sweep-submit {} --template t.j2 \
+         | sweep-collect --output m.json\n\
+         sweep-collect --wait --poll-interval 0.5 --timeout 60 m.json > /dev/null || true\n",
+        REQUIRED.join(" ")
+    );
+    let out = sh(&script, &dir);
+    let m = read_json(&dir.join("m.json"));
+    let id = m["jobs"][0]["job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let _cancel = Cancel(vec![id.clone()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let j = &m["jobs"][0];
+    assert_eq!(j["state"], "FAILED", "{j}");
+    let f = &j["failure"];
+    assert_eq!(f["step"], "agg_w0_r0", "{f}");
+    assert_eq!(
+        f["message"], "srun: unrecognized option '--no-such-option=1'",
+        "{f}"
+    );
+    let log_dir = j["log_dir"].as_str().unwrap();
+    assert_eq!(f["file"], format!("{log_dir}/{id}.err"));
+    assert!(!Path::new(log_dir)
+        .join(&id)
+        .join("gpu-001_agg_w0.err")
+        .exists());
+    assert!(!f.to_string().contains("gpu-001_agg_w0.err"), "{f}");
 }

@@ -14,6 +14,9 @@ fn demo(dir: &Path, dry_run: bool) -> Output {
         .env("SWEEP_DEMO_DIR", dir.join("run"))
         .env("SWEEP_DEMO_DRY_RUN", if dry_run { "1" } else { "0" })
         .env("SWEEP_DEMO_CONTAINER", "0")
+        // Wide enough for every column: the test reads the tables' values (off a terminal
+        // they fit 80 columns, leaving the id out).
+        .env("COLUMNS", "200")
         .output()
         .expect("run scripts/demo")
 }

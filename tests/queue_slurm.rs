@@ -367,7 +367,7 @@ fn auto_reads_the_association_limit_and_feeds_30_jobs_through_5_places() {
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        stderr(&out),
+        crate::common::without_summary(&stderr(&out)),
         "sweep-submit: note: --max-queued auto: jobs of account capauto, QOS normal: at most 5 queued in account capauto (MaxSubmitJobs=5 of association root/capauto)\n"
             .replace("root", &me())
     );
@@ -549,7 +549,7 @@ fn without_max_queued_a_refusal_for_the_limit_says_so_and_what_helps() {
             "{err}"
         );
     }
-    let err = stderr(&out);
+    let err = crate::common::without_summary(&stderr(&out));
     assert!(
         err.starts_with("sweep-submit: 3 of 6 records not submitted; first: ")
             && err.contains("AssocMaxSubmitJobLimit")
@@ -585,7 +585,7 @@ fn a_refusal_for_a_limit_below_max_queued_is_waited_out() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(recs.iter().all(|r| r["submit_status"] == "submitted"));
     assert!(sbatch_calls(&dir) > 8, "some sbatch was refused");
-    let err = stderr(&out);
+    let err = crate::common::without_summary(&stderr(&out));
     assert!(
         err.starts_with("sweep-submit: note: Slurm refused a job for AssocMaxSubmitJobLimit with ")
             && err.contains("waiting for room and trying again"),
@@ -627,7 +627,7 @@ fn auto_reads_a_qos_limit() {
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        stderr(&out),
+        crate::common::without_summary(&stderr(&out)),
         "sweep-submit: note: --max-queued auto: jobs of account sweepacct, QOS capqos: at most 4 queued in QOS capqos (MaxSubmitJobsPerUser=4 of QOS capqos)\n"
     );
     assert_eq!(sbatch_calls(&dir), 12, "the limit was read, not hit");

@@ -1200,27 +1200,7 @@ fn a_dry_run_never_replaces_the_script_of_a_submitted_job() {
     let first = fake.run(&[], &data("three.jsonl"));
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let sw = Path::new(&fake.out_dir()).to_path_buf();
-    let listing = || -> Vec<String> {
-        let mut all = Vec::new();
-        let mut stack = vec![sw.clone()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                let meta = std::fs::metadata(&p).unwrap();
-                all.push(format!(
-                    "{} {} {:?}",
-                    p.display(),
-                    meta.len(),
-                    meta.modified().unwrap()
-                ));
-                if p.is_dir() {
-                    stack.push(p);
-                }
-            }
-        }
-        all.sort();
-        all
-    };
+    let listing = || listing(&sw);
     let before = listing();
     // The same records, again, as a dry run with another time limit: nothing in the sweep
     // directory changes, not even a lock file's time; the script is shown elsewhere.
@@ -1571,31 +1551,9 @@ fn one_sweep_directory_spelled_two_ways_is_one_sweep() {
     );
 }
 
-/// Every file under `dir`, with its size and modification time: what a run that writes
-/// nothing must leave as it was.
+/// Every file under `dir` (see [`crate::common::listing`]).
 fn listing(dir: &Path) -> Vec<String> {
-    let mut all = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries {
-            let p = e.unwrap().path();
-            let meta = std::fs::metadata(&p).unwrap();
-            all.push(format!(
-                "{} {} {:?}",
-                p.display(),
-                meta.len(),
-                meta.modified().unwrap()
-            ));
-            if p.is_dir() {
-                stack.push(p);
-            }
-        }
-    }
-    all.sort();
-    all
+    crate::common::listing(dir, &|_| false)
 }
 
 /// Issue 23, item 3: `--plan` asks Slurm as a real run does, and shows per combination what

@@ -69,7 +69,7 @@ fn a_seed_scaling_sweep_is_pending_with_what_was_asked() {
     );
     let recs = records(&out);
     let _cancel = Cancel(job_ids(&recs));
-    assert_eq!(stderr(&out), "");
+    assert_eq!(stderr(&out), "sweep-submit: 4 new, 0 re-run, 0 kept\n");
     assert_eq!(out.status.code(), Some(0));
     let held = squeue(&job_ids(&recs), "%D|%j|%a|%P|%l|%k|%T");
     for (r, nodes) in recs.iter().zip(["6", "12", "18", "36"]) {
@@ -119,7 +119,7 @@ fn a_rejected_record_has_slurms_message_and_the_others_are_submitted() {
     assert_eq!(s(&recs[1], "submit_error"), msg);
     assert!(recs[1].get("job_id").is_none());
     assert_eq!(
-        stderr(&out),
+        crate::common::without_summary(&stderr(&out)),
         format!("sweep-submit: 1 of 3 records not submitted; first: <stdin>:2: {msg}\n")
     );
     let held = squeue(&job_ids(&recs), "%D|%k");
@@ -192,7 +192,7 @@ fn an_unreachable_controller_ends_in_bounded_time_with_every_record_accounted_fo
     let msg =
         "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)";
     assert_eq!(
-        stderr(&out),
+        crate::common::without_summary(&stderr(&out)),
         format!("sweep-submit: 3 of 3 records not submitted; first: <stdin>:1: {msg}\n")
     );
     let statuses: Vec<&str> = recs.iter().map(|r| s(r, "submit_status")).collect();
@@ -438,7 +438,7 @@ fn sweep_config_submits_the_seeds_scaling_study_in_one_command() {
     let _cancel = Cancel(job_ids(&recs));
     assert_eq!(
         stderr(&out),
-        format!("sweep-submit: sweep directory: {sw}\nsweep-submit: manifest: {sw}/sweep_manifest.json\n")
+        format!("sweep-submit: sweep directory: {sw}\nsweep-submit: manifest: {sw}/sweep_manifest.json\nsweep-submit: 4 new, 0 re-run, 0 kept\n")
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(recs.len(), 4);

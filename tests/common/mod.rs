@@ -373,3 +373,33 @@ pub fn is_summary(line: &str) -> bool {
             | [_, "new,", _, "re-run,", _, "kept,", _, "not", "submitted"]
     ) && words[0].parse::<usize>().is_ok()
 }
+
+/// Every file and directory under `dir` but those whose name `skip` says, each with its size
+/// and modification time: what a run that writes nothing must leave as it was.
+pub fn listing(dir: &Path, skip: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.unwrap().path();
+            if skip(&p.file_name().unwrap().to_string_lossy()) {
+                continue;
+            }
+            let meta = std::fs::metadata(&p).unwrap();
+            all.push(format!(
+                "{} {} {:?}",
+                p.display(),
+                meta.len(),
+                meta.modified().unwrap()
+            ));
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    all.sort();
+    all
+}
