@@ -748,6 +748,26 @@ fn state_and_sweep_filters_without_jq() {
             "{name}"
         );
     }
+    // Issue 23, item 5: the merged table tells them apart, each sweep's rows together.
+    let out = sh(
+        "COLUMNS=200 sweep-collect --format table recs.jsonl other.jsonl",
+        &dir,
+    );
+    let table = stdout(&out);
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().take(3).collect())
+        .collect();
+    assert_eq!(rows[0], ["INDEX", "SWEEP", "JOB"], "{table}");
+    let sweeps: Vec<&str> = rows[1..7].iter().map(|r| r[1]).collect();
+    let mut names = sweeps.clone();
+    names.dedup();
+    assert_eq!(names.len(), 2, "grouped: {table}");
+    assert!(names.contains(&"sw") && names.contains(&"other"), "{table}");
+    assert!(
+        table.ends_with(" of 2 sweeps: 6 without a state (add --status)\n"),
+        "{table}"
+    );
     let both = indices("sweep-collect --jsonl --sweep sw,other --state CD recs.jsonl other.jsonl");
     assert_eq!(both, Vec::<u64>::new(), "no states yet");
 }
