@@ -293,6 +293,29 @@ mod tests {
     }
 
     #[test]
+    fn twenty_pending_rows_take_twenty_lines_at_80_columns() {
+        // Issue 23, item 7: a pending job's reason (Slurm's, often long) is cut to its line,
+        // beside its row, instead of sending every reason below its row.
+        let records: Vec<Record> = (0..20)
+            .map(|i| {
+                let mut r = rec(i, &format!("0.{}", 50 + i), Some("PENDING"));
+                r.status.state_reason = Some(match i % 2 {
+                    0 => "Priority".to_string(),
+                    _ => "Nodes required for job are DOWN, DRAINED or reserved for jobs in higher priority partitions".to_string(),
+                });
+                r
+            })
+            .collect();
+        let text = render(&refs(&records), 80, false);
+        assert_eq!(text.lines().count(), 22, "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        assert!(
+            text.contains("0.51  Nodes required for job are …\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn several_sweeps_get_a_sweep_column_and_no_columns_of_dashes() {
         let mut a = rec(0, "0.8", Some("COMPLETED"));
         a.sweep_dir = Some("/data/x/tpt".into());
