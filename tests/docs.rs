@@ -713,6 +713,7 @@ fn every_command_block_runs_as_written_on_the_local_cluster() {
                 .arg(&script)
                 .current_dir(&cwd)
                 .env_remove("COLUMNS")
+                .env("TMPDIR", crate::common::tmpdir())
                 .stdin(std::process::Stdio::null())
                 .output()
                 .unwrap();

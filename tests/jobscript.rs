@@ -113,6 +113,8 @@ pub fn submit_env(fx: &Fixture, extra: &[&str], stdin: &str, env: &[(&str, &str)
     }
     args.extend_from_slice(extra);
     let mut cmd = Command::new(common::bin("sweep-submit"));
+    // Dry runs save their scripts under $TMPDIR: the tests' own.
+    cmd.env("TMPDIR", common::tmpdir());
     cmd.args(&args)
         .envs(env.iter().copied())
         .stdin(Stdio::piped())

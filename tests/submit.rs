@@ -44,6 +44,8 @@ pub fn submit(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
 /// [`submit`] with other required options.
 pub fn submit_with(required: &[&str], args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(bin("sweep-submit"));
+    // Dry runs save their scripts under $TMPDIR: the tests' own.
+    cmd.env("TMPDIR", crate::common::tmpdir());
     cmd.args(required)
         .args(args)
         .stdin(Stdio::piped())
@@ -213,7 +215,7 @@ fn dry_run_writes_scripts_and_commands_and_needs_no_slurm() {
         .to_string();
     assert!(
         preview.starts_with(
-            &std::env::temp_dir()
+            &crate::common::tmpdir()
                 .join("sweep-dry-run-")
                 .display()
                 .to_string()
@@ -710,6 +712,7 @@ fn a_closed_pipe_ends_quietly() {
     let out = Command::new("bash")
         .arg("-c")
         .arg(&script)
+        .env("TMPDIR", crate::common::tmpdir())
         .output()
         .unwrap();
     assert_eq!(without_summary(&stderr(&out)), "");
@@ -845,6 +848,7 @@ fn sweep_config_runs_expand_and_render_then_submits_their_records() {
     let fresh = dir.join("fresh");
     for mode in ["--dry-run", "--plan"] {
         let out = Command::new(&exe)
+            .env("TMPDIR", crate::common::tmpdir())
             .args(REQUIRED)
             .args(["--sbatch", &fake.sbatch(), mode])
             .args(["--sweep-config", "my_sweep.yaml", "--output-dir"])

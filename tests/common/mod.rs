@@ -31,6 +31,7 @@ pub fn run_in(name: &str, args: &[&str], stdin: &str, dir: Option<&Path>) -> Out
     let mut cmd = Command::new(bin(name));
     // Tables fit COLUMNS off a terminal: a test says the width it wants.
     cmd.env_remove("COLUMNS");
+    cmd.env("TMPDIR", tmpdir());
     cmd.args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -47,6 +48,14 @@ pub fn run_in(name: &str, args: &[&str], stdin: &str, dir: Option<&Path>) -> Out
     let out = child.wait_with_output().expect("wait");
     feeder.join().unwrap();
     out
+}
+
+/// The programs' `$TMPDIR` in the tests (dry runs save their scripts there): under the
+/// target directory, so that the tests leave nothing in /tmp.
+pub fn tmpdir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("tmpdir");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Stdout as UTF-8.
@@ -143,6 +152,7 @@ pub fn sh(script: &str, dir: &Path) -> Output {
         .env("PATH", path)
         // Tables fit COLUMNS off a terminal: a test says the width it wants.
         .env_remove("COLUMNS")
+        .env("TMPDIR", tmpdir())
         .output()
         .expect("spawn bash")
 }
