@@ -699,9 +699,10 @@ mod tests {
 
     #[test]
     fn preempted_and_out_of_memory_give_slurms_verdict_then_the_line() {
-        // Slurm 22.05's own lines (slurmstepd's notice of preemption, and the cgroup's
-        // count of oom-kill events), which the local cluster cannot produce: see
-        // tests/data/failures/README.md.
+        // Slurm 22.05's own lines: slurmstepd's notice of preemption, as the local cluster
+        // writes it (a real preempted job: tests/daily_slurm.rs), and the cgroup's count of
+        // oom-kill events, which the local cluster cannot produce (see
+        // tests/data/failures/README.md).
         let logs = ended_job("preempted", "timeout", None);
         std::fs::write(
             logs.join("3.err"),

@@ -642,6 +642,88 @@ fn a_node_failure_names_the_node_then_the_last_line() {
     assert_eq!(j["failure"]["file"], step.display().to_string());
 }
 
+/// Issue 23, item 2: a job preempted while it runs (a job of the local cluster's hidden
+/// partition `urgent`, of a higher priority tier, takes its node: Slurm cancels it):
+/// `PREEMPTED` with when, then the engine's last line, from the step's file. Alone on the
+/// cluster: the preempting job takes a whole node.
+#[test]
+fn a_preempted_job_says_so_then_the_last_line() {
+    let name = "a_preempted_job_says_so_then_the_last_line";
+    let Some(_slurm) = crate::common::on_slurm_alone(name) else {
+        return;
+    };
+    let dir = fresh_dir("daily_slurm_preempted");
+    std::fs::write(
+        dir.join("s.yaml"),
+        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\n",
+    )
+    .unwrap();
+    let node = "gpu-003";
+    let script = format!(
+        "sweep-expand s.yaml | sweep-render --out-dir sw \
+         | SWEEP_DEMO_HANG=aggregated_w0_r0 sweep-submit {} --sbatch-arg=--nodelist={node} --sbatch-arg=--no-requeue \
+         | sweep-collect --output m.json",
+        REQUIRED.join(" ")
+    );
+    let out = sh(&script, &dir);
+    let m = read_json(&dir.join("m.json"));
+    let id = m["jobs"][0]["job_id"].as_str().unwrap().to_string();
+    let mut cancel = Cancel(vec![id.clone()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log_dir = m["jobs"][0]["log_dir"].as_str().unwrap().to_string();
+    let step = Path::new(&log_dir)
+        .join(&id)
+        .join(format!("{node}_agg_w0.err"));
+    crate::common::eventually(
+        std::time::Duration::from_secs(60),
+        std::time::Duration::from_millis(200),
+        || match std::fs::read_to_string(&step) {
+            Ok(t) if t.contains("Loading") => Ok(()),
+            other => Err(format!("{}: {other:?}", step.display())),
+        },
+    );
+    // Someone else's urgent job on the same node.
+    let out = Command::new("sbatch")
+        .args([
+            "--parsable",
+            "--partition=urgent",
+            &format!("--nodelist={node}"),
+            "--exclusive",
+            "--output=/dev/null",
+            "--wrap=sleep 1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    cancel.push(stdout(&out).trim().to_string());
+    let out = sh(
+        "sweep-collect --wait --poll-interval 0.5 --timeout 60 m.json > /dev/null || true",
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let m = read_json(&dir.join("m.json"));
+    let j = &m["jobs"][0];
+    assert_eq!(j["state"], "PREEMPTED", "{j}");
+    let message = j["failure"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("PREEMPTED: the job was preempted at 20"),
+        "{message}"
+    );
+    // It ran (how long, when Slurm's accounting has the figure yet: a second or so).
+    assert!(!message.contains("before it started"), "{message}");
+    assert!(
+        message.ends_with(&format!(
+            "; last line: Loading safetensors checkpoint shards:  40% (2/5) (stand-in hang of aggregated_w0_r0 on {node})"
+        )),
+        "{message}"
+    );
+    assert_eq!(j["failure"]["file"], step.display().to_string());
+    // The failures alone, without jq.
+    let out = sh("sweep-collect --jsonl --state PR m.json", &dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
+}
+
 /// Every file under `dir` but those sweep-render writes (configs, numbers and its lock), with
 /// its size and modification time.
 fn submit_files(dir: &Path) -> Vec<String> {
