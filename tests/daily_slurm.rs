@@ -553,22 +553,17 @@ sweep-collect submitted.jsonl --output m.json
     }
 }
 
-/// Issue 23, item 2: a node that fails under a running job (the node set DOWN; the job
-/// submitted `--no-requeue`, else Slurm requeues it): `NODE_FAIL` with the node, then the
-/// engine's last line. Alone on the cluster: setting a node DOWN kills any job on it.
-#[test]
-fn a_node_failure_names_the_node_then_the_last_line() {
-    let name = "a_node_failure_names_the_node_then_the_last_line";
-    let Some(_slurm) = crate::common::on_slurm_alone(name) else {
-        return;
-    };
-    let dir = fresh_dir("daily_slurm_node_fail");
+/// One combination submitted on `node` (`--no-requeue`, else Slurm requeues it) with an engine
+/// that hangs while it loads, into a new directory named after `test`, once the step's stderr
+/// has its loading line: the directory (its manifest `m.json`), the step's file, and the job to
+/// cancel at the end.
+fn loading_on(node: &str, test: &str) -> (std::path::PathBuf, std::path::PathBuf, Cancel) {
+    let dir = fresh_dir(test);
     std::fs::write(
         dir.join("s.yaml"),
         "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\n",
     )
     .unwrap();
-    let node = "gpu-004";
     let script = format!(
         "sweep-expand s.yaml | sweep-render --out-dir sw \
          | SWEEP_DEMO_HANG=aggregated_w0_r0 sweep-submit {} --sbatch-arg=--nodelist={node} --sbatch-arg=--no-requeue \
@@ -578,7 +573,7 @@ fn a_node_failure_names_the_node_then_the_last_line() {
     let out = sh(&script, &dir);
     let m = read_json(&dir.join("m.json"));
     let id = m["jobs"][0]["job_id"].as_str().unwrap().to_string();
-    let _cancel = Cancel(vec![id.clone()]);
+    let cancel = Cancel(vec![id.clone()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let log_dir = m["jobs"][0]["log_dir"].as_str().unwrap().to_string();
     let step = Path::new(&log_dir)
@@ -592,6 +587,20 @@ fn a_node_failure_names_the_node_then_the_last_line() {
             other => Err(format!("{}: {other:?}", step.display())),
         },
     );
+    (dir, step, cancel)
+}
+
+/// Issue 23, item 2: a node that fails under a running job (the node set DOWN; the job
+/// submitted `--no-requeue`, else Slurm requeues it): `NODE_FAIL` with the node, then the
+/// engine's last line. Alone on the cluster: setting a node DOWN kills any job on it.
+#[test]
+fn a_node_failure_names_the_node_then_the_last_line() {
+    let name = "a_node_failure_names_the_node_then_the_last_line";
+    let Some(_slurm) = crate::common::on_slurm_alone(name) else {
+        return;
+    };
+    let node = "gpu-004";
+    let (dir, step, _cancel) = loading_on(node, "daily_slurm_node_fail");
     /// Brings the node back, whatever happens to the test.
     struct Resume(&'static str);
     impl Drop for Resume {
@@ -652,36 +661,8 @@ fn a_preempted_job_says_so_then_the_last_line() {
     let Some(_slurm) = crate::common::on_slurm_alone(name) else {
         return;
     };
-    let dir = fresh_dir("daily_slurm_preempted");
-    std::fs::write(
-        dir.join("s.yaml"),
-        "slurm:\n  agg_nodes: [1]\n  agg_workers: [1]\n",
-    )
-    .unwrap();
     let node = "gpu-003";
-    let script = format!(
-        "sweep-expand s.yaml | sweep-render --out-dir sw \
-         | SWEEP_DEMO_HANG=aggregated_w0_r0 sweep-submit {} --sbatch-arg=--nodelist={node} --sbatch-arg=--no-requeue \
-         | sweep-collect --output m.json",
-        REQUIRED.join(" ")
-    );
-    let out = sh(&script, &dir);
-    let m = read_json(&dir.join("m.json"));
-    let id = m["jobs"][0]["job_id"].as_str().unwrap().to_string();
-    let mut cancel = Cancel(vec![id.clone()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let log_dir = m["jobs"][0]["log_dir"].as_str().unwrap().to_string();
-    let step = Path::new(&log_dir)
-        .join(&id)
-        .join(format!("{node}_agg_w0.err"));
-    crate::common::eventually(
-        std::time::Duration::from_secs(60),
-        std::time::Duration::from_millis(200),
-        || match std::fs::read_to_string(&step) {
-            Ok(t) if t.contains("Loading") => Ok(()),
-            other => Err(format!("{}: {other:?}", step.display())),
-        },
-    );
+    let (dir, step, mut cancel) = loading_on(node, "daily_slurm_preempted");
     // Someone else's urgent job on the same node.
     let out = Command::new("sbatch")
         .args([
