@@ -20,6 +20,12 @@ fn collect(args: &[&str], inputs: &[&Path]) -> (i32, String, String) {
     (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
 }
 
+/// A shell command line in `dir`: its exit code, stdout and stderr.
+fn sh_collect(script: &str, dir: &Path) -> (i32, String, String) {
+    let o = crate::common::sh(script, dir);
+    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+}
+
 /// Writes `recs` as the manifest `m` (through sweep-collect, as a sweep's would be).
 fn manifest(dir: &Path, recs: &[Value]) -> std::path::PathBuf {
     let input = dir.join("records.jsonl");
@@ -267,7 +273,14 @@ fn the_worked_example_of_docs_results_md_holds() {
         b"",
         "the search is over: an empty round"
     );
-    let (code, out, err) = collect(&["--slo", "itl_p99_ms<=50", "--best"], &[&m]);
+    // The page shows the table as a terminal 200 columns wide prints it.
+    let (code, out, err) = sh_collect(
+        &format!(
+            "COLUMNS=200 sweep-collect --slo 'itl_p99_ms<=50' --best {}",
+            m.display()
+        ),
+        &dir,
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, doc_block("its boundary known to 4.4%."));
     // Updated in place once a round, with results each time: one `results` per job, this

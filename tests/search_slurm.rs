@@ -130,7 +130,7 @@ mkdir -p prune all ladder
 (cd ladder && {ladder_round})
 (cd prune && {first})
 (cd all && {first})
-(cd prune && {looped}) > prune.out 2> prune.err &
+(cd prune && export COLUMNS=200 && {looped}) > prune.out 2> prune.err &
 p=$!
 (cd all && {no_prune}) 2> all.err &
 a=$!
