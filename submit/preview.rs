@@ -88,6 +88,14 @@ pub fn show(spool: &Spool, judged: &Judged, prepared: &Prepared, sweeps: &Sweeps
                     };
                     ("re-run", why)
                 }
+                // A measurement no job of the combination made yet (a next round of the
+                // search): its loads.
+                None if p.record.concurrencies.is_some() && !p.record.history.is_empty() => {
+                    tally.rerun += 1;
+                    let loads = p.record.concurrencies.as_deref().unwrap_or_default();
+                    let loads = sweep::concurrencies::text(loads);
+                    ("re-run", format!("measures concurrency {loads} next"))
+                }
                 None if !p.record.history.is_empty() => {
                     tally.rerun += 1;
                     let h = p.record.history.last().expect("not empty");

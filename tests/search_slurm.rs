@@ -3,7 +3,7 @@
 //! per output token grows with concurrency by a known law, so each SLO boundary is known),
 //! against an exhaustive ladder of the same configurations; and never twice, round by round.
 
-use crate::common::{fresh_dir, json_lines, on_slurm, read_json, sh, Cancel};
+use crate::common::{fresh_dir, json_lines, on_slurm, read_json, sh, stderr, stdout, Cancel};
 use crate::submit::REQUIRED;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -317,6 +317,18 @@ fn a_round_is_submitted_once_whatever_runs_again() {
     assert_eq!(next[0]["concurrencies"], serde_json::json!([91, 128, 181]));
     std::fs::copy(dir.join("next.jsonl"), dir.join("round2.jsonl")).unwrap();
     std::fs::copy(dir.join(m), dir.join("before-round2.json")).unwrap();
+    // The plan of round 2 (issue 23): a re-run of the combination, for its next loads.
+    let out = sh(
+        &format!("{head}COLUMNS=200 sweep-submit --plan < round2.jsonl"),
+        &dir,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("re-run") && shown.contains("measures concurrency 91x128x181 next"),
+        "{shown}"
+    );
+    assert!(shown.contains("0 new, 1 re-run, 0 kept"), "{shown}");
     // Round 2, kept pending (it may not start for ten minutes).
     step(&format!(
         "sweep-submit --sbatch-arg=--begin=now+600 < round2.jsonl | sweep-collect {m} - --output {m}"
