@@ -204,12 +204,14 @@ fn apply(r: &mut Record, answers: &Answers, trusted: bool, done: &mut Refreshed)
     let state_job_id = Some(chain[current].clone()).filter(|id| *id != job_id);
     // A failure read earlier stays while it describes the same end of the same job, as
     // Slurm tells it (the job's files may since have been cleaned up); anything else, or an
-    // end Slurm now says more about (who cancelled it, when), is read afresh.
+    // end Slurm now says more about (who cancelled it, when, after how long: accounting may
+    // learn a cancelled job's run time after the first read that saw it end), is read afresh.
     let old = &r.status;
     let same_end = old.state == new.state
         && old.state_job_id == state_job_id
         && old.cancelled_by == new.cancelled_by
         && old.ended_at == new.ended_at
+        && old.elapsed == new.elapsed
         && old.time_limit == new.time_limit;
     let failure = r.status.failure.take().filter(|_| same_end);
     r.status = JobStatus {
